@@ -1,0 +1,105 @@
+namespace Cotangent;
+
+/// <summary>
+/// Reverse-mode sweep: orders the graph topologically from the roots, then pulls each node's
+/// summed cotangent back through its VJP rule. Bookkeeping lives here, not in rules: summing
+/// fan-out, reducing broadcast axes back to an input's shape, casting to its dtype, and
+/// skipping inputs that need no gradient.
+/// </summary>
+internal static class Engine
+{
+    /// <summary>
+    /// Runs a backward pass. When <paramref name="wrt"/> is given, returns the gradient of each
+    /// of those tensors (leaves or intermediates); leaves' accumulators are updated only when
+    /// <paramref name="accumulate"/> is set.
+    /// </summary>
+    public static Tensor?[] Run(Tensor[] roots, Tensor[] seeds, bool retainGraph, bool createGraph, Tensor[]? wrt, bool accumulate)
+    {
+        var order = TopologicalOrder(roots);
+        var pending = new Dictionary<Node, Tensor>(ReferenceEqualityComparer.Instance);
+        var leafGrads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+        var wanted = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var captured = new Dictionary<object, Tensor>(ReferenceEqualityComparer.Instance);
+        if (wrt is not null)
+            foreach (var t in wrt) wanted.Add(t.GradFn is { } n ? n : t);
+
+        void Send(Tensor target, Tensor g)
+        {
+            if (target.GradFn is { } node) Sum(pending, node, g);
+            else if (target.RequiresGrad) Sum(leafGrads, target, g);
+        }
+
+        using (GradMode.Set(createGraph))
+        {
+            for (int r = 0; r < roots.Length; r++) Send(roots[r], seeds[r]);
+            foreach (var node in order)
+            {
+                if (!pending.Remove(node, out var g)) continue;
+                if (wanted.Contains(node)) captured[node] = g;
+                var edges = node.Edges;
+                for (int i = 0; i < edges.Length; i++)
+                {
+                    var e = edges[i];
+                    if (!e.RequiresGrad) continue;
+                    var gi = node.Vjp(i, g);
+                    if (gi is null) continue;
+                    gi = Fit(node.Name, gi, e);
+                    if (e.Fn is not null) Sum(pending, e.Fn, gi);
+                    else if (e.Leaf is not null) Sum(leafGrads, e.Leaf, gi);
+                }
+            }
+            if (!retainGraph) foreach (var node in order) node.Release();
+            foreach (var (leaf, g) in leafGrads)
+            {
+                if (wanted.Contains(leaf)) captured[leaf] = g;
+                if (accumulate) leaf.Accumulator!.Add(g);
+            }
+        }
+        if (wrt is null) return [];
+        return wrt.Select(t => captured.TryGetValue(t.GradFn is { } n ? n : t, out var g) ? g : null).ToArray();
+    }
+
+    static void Sum<TKey>(Dictionary<TKey, Tensor> acc, TKey key, Tensor g) where TKey : notnull =>
+        acc[key] = acc.TryGetValue(key, out var prev) ? prev + g : g;
+
+    /// <summary>Sums broadcast axes away and casts, so a gradient matches its input exactly.</summary>
+    static Tensor Fit(string op, Tensor g, Edge x)
+    {
+        if (!ShapeMath.SameShape(g.ShapeSpan, x.Shape))
+        {
+            try { g = g.SumTo(x.Shape); }
+            catch (ArgumentException e)
+            {
+                throw new InvalidOperationException($"the VJP of '{op}' returned shape {ShapeMath.Format(g.ShapeSpan)} for an input of shape {ShapeMath.Format(x.Shape)}", e);
+            }
+        }
+        return g.DType == x.DType ? g : g.To(x.DType);
+    }
+
+    /// <summary>Nodes reachable from the roots, each after every node that consumes it. Fails before any work on a freed node.</summary>
+    static List<Node> TopologicalOrder(Tensor[] roots)
+    {
+        var post = new List<Node>();
+        var seen = new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Node node, int next)>();
+        foreach (var root in roots)
+        {
+            if (root.GradFn is not { } start || !seen.Add(start)) continue;
+            stack.Push((start, 0));
+            while (stack.Count > 0)
+            {
+                var (node, next) = stack.Pop();
+                if (node.IsReleased) throw new InvalidOperationException(Node.FreedMessage(node.Name));
+                var edges = node.Edges;
+                if (next < edges.Length)
+                {
+                    stack.Push((node, next + 1));
+                    if (edges[next].Fn is { } child && seen.Add(child)) stack.Push((child, 0));
+                }
+                else post.Add(node);
+            }
+        }
+        post.Reverse();
+        return post;
+    }
+}

@@ -1,0 +1,89 @@
+namespace Cotangent;
+
+/// <summary>
+/// A VJP rule: the gradient with respect to input <c>i</c>, given the cotangent of the
+/// output, the op's inputs and its output; null when input i is not differentiable. The
+/// engine calls it only for inputs that need a gradient, and reduces broadcast axes itself.
+/// </summary>
+public delegate Tensor? VjpRule(int i, Tensor cotangent, Tensor[] inputs, Tensor output);
+
+/// <summary>
+/// The backward function of one op application, as PyTorch's <c>grad_fn</c>: it names the
+/// op and holds what the VJP needs until a backward pass without <c>retainGraph</c> frees it.
+/// </summary>
+public sealed class Node
+{
+    Tensor[]? inputs;
+    Tensor? output;
+    VjpRule? rule;
+
+    internal Node(string name, Tensor[] inputs, VjpRule rule)
+    {
+        Name = name;
+        this.inputs = inputs;
+        this.rule = rule;
+        Edges = inputs.Select(t => new Edge(t.GradFn, t.RequiresGrad && t.IsLeaf ? t : null, t.Shape, t.DType, t.RequiresGrad)).ToArray();
+    }
+
+    /// <summary>Where each input's gradient goes; kept after release, like PyTorch's next_functions.</summary>
+    internal Edge[] Edges { get; }
+
+    /// <summary>The op's registry name, e.g. <c>mul</c>.</summary>
+    public string Name { get; }
+
+    /// <summary>True once a backward pass without retainGraph has freed the saved tensors.</summary>
+    public bool IsReleased => rule is null;
+
+    /// <summary>
+    /// The backward functions of the inputs, as PyTorch's <c>next_functions</c>: null for an
+    /// input that is a leaf or needs no gradient. Empty once released.
+    /// </summary>
+    public IReadOnlyList<Node?> NextFunctions => Edges.Select(e => e.Fn).ToArray();
+
+    internal void Attach(Tensor y) => output = y;
+
+    internal Tensor? Vjp(int i, Tensor cotangent)
+    {
+        if (rule is null || inputs is null || output is null)
+            throw new InvalidOperationException(FreedMessage(Name));
+        return rule(i, cotangent, inputs, output);
+    }
+
+    internal void Release()
+    {
+        inputs = null;
+        output = null;
+        rule = null;
+    }
+
+    internal static string FreedMessage(string op) =>
+        $"backward: trying to backward through the graph a second time: the saved tensors of '{op}' were freed " +
+        "after the first backward pass. Pass retainGraph: true to the first Backward call to backward twice.";
+
+    /// <summary>PyTorch's spelling, e.g. <c>&lt;MulBackward&gt;</c>.</summary>
+    public override string ToString() => $"<{Pascal(Name)}Backward>";
+
+    static string Pascal(string s) => string.Concat(s.Split('_').Select(w => w.Length == 0 ? w : char.ToUpperInvariant(w[0]) + w[1..]));
+}
+
+/// <summary>One input of a node: its backward function, or the leaf itself, and the shape and dtype its gradient must have.</summary>
+internal sealed record Edge(Node? Fn, Tensor? Leaf, int[] Shape, DType DType, bool RequiresGrad);
+
+/// <summary>The gradient a leaf accumulates across backward passes (PyTorch's AccumulateGrad).</summary>
+internal sealed class GradAccumulator
+{
+    readonly Lock gate = new();
+    Tensor? value;
+
+    public Tensor? Value { get { lock (gate) return value; } }
+
+    public void Add(Tensor g)
+    {
+        lock (gate) value = value is null ? g : value + g;
+    }
+
+    public void Clear()
+    {
+        lock (gate) value = null;
+    }
+}

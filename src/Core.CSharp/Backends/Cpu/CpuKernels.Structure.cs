@@ -1,0 +1,283 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace Cotangent.Backends.Cpu;
+
+/// <summary>Reductions, matrix products and the indexing kernels.</summary>
+internal sealed partial class CpuKernels
+{
+    // ---- reductions --------------------------------------------------------------------
+
+    public Storage Reduce(ReduceKind kind, Strided x, int trailing) => x.Storage.DType switch
+    {
+        DType.Float32 => ReduceT<float>(kind, x, trailing),
+        DType.Float64 => ReduceT<double>(kind, x, trailing),
+        DType.Int64 => ReduceT<long>(kind, x, trailing),
+        var t => throw new DTypeMismatchException(kind.ToString().ToLowerInvariant(), $"{kind.ToString().ToLowerInvariant()}: no kernel for dtype {t.Name()}"),
+    };
+
+    static Storage ReduceT<T>(ReduceKind kind, Strided x, int trailing) where T : unmanaged, INumber<T>
+    {
+        var s = Walk.Span<T>(x);
+        int group = 1;
+        for (int i = x.Rank - trailing; i < x.Rank; i++) group *= x.Shape[i];
+        int groups = 1;
+        for (int i = 0; i < x.Rank - trailing; i++) groups *= x.Shape[i];
+        var o = new T[groups];
+        for (int g = 0; g < groups; g++)
+        {
+            var c = s.Slice(g * group, group);
+            o[g] = kind switch
+            {
+                ReduceKind.Sum => TensorPrimitives.Sum(c),
+                ReduceKind.Prod => group == 0 ? T.One : TensorPrimitives.Product(c),
+                ReduceKind.Max => TensorPrimitives.Max(c),
+                _ => TensorPrimitives.Min(c),
+            };
+        }
+        return new CpuStorage<T>(o);
+    }
+
+    public Storage ProdOfOthers(Strided x, int trailing) => x.Storage.DType switch
+    {
+        DType.Float32 => ProdOfOthersT<float>(x, trailing),
+        DType.Float64 => ProdOfOthersT<double>(x, trailing),
+        DType.Int64 => ProdOfOthersT<long>(x, trailing),
+        var t => throw new DTypeMismatchException("prod", $"prod: no kernel for dtype {t.Name()}"),
+    };
+
+    /// <summary>
+    /// ∂(∏x)/∂x_j = ∏_{i≠j} x_i, computed without dividing: no zero in the group gives
+    /// prod/x_j by prefix·suffix products; that form is exact for zeros too, so use it always.
+    /// </summary>
+    static Storage ProdOfOthersT<T>(Strided x, int trailing) where T : unmanaged, INumber<T>
+    {
+        var s = Walk.Span<T>(x);
+        int group = 1;
+        for (int i = x.Rank - trailing; i < x.Rank; i++) group *= x.Shape[i];
+        var o = new T[s.Length];
+        for (int g = 0; g * group < s.Length && group > 0; g++)
+        {
+            int b = g * group;
+            T acc = T.One;
+            for (int j = 0; j < group; j++) { o[b + j] = acc; acc *= s[b + j]; }
+            acc = T.One;
+            for (int j = group - 1; j >= 0; j--) { o[b + j] *= acc; acc *= s[b + j]; }
+        }
+        return new CpuStorage<T>(o);
+    }
+
+    // ---- matrix product ----------------------------------------------------------------
+
+    public Storage MatMul(Strided a, Strided b) => a.Storage.DType switch
+    {
+        DType.Float32 => MatMulT<float>(a, b),
+        DType.Float64 => MatMulT<double>(a, b),
+        DType.Int64 => MatMulT<long>(a, b),
+        var t => throw new DTypeMismatchException("matmul", $"matmul: no kernel for dtype {t.Name()}"),
+    };
+
+    static Storage MatMulT<T>(Strided a, Strided b) where T : unmanaged, INumber<T>
+    {
+        int r = a.Rank, m = a.Shape[r - 2], k = a.Shape[r - 1], n = b.Shape[r - 1];
+        var batch = a.Shape[..^2];
+        int nb = ShapeMath.Numel(batch);
+        var o = new T[nb * m * n];
+        if (o.Length == 0) return new CpuStorage<T>(o);
+        var sa = BatchStarts(batch, a.Strides[..^2], a.Offset);
+        var sb = BatchStarts(batch, b.Strides[..^2], b.Offset);
+        var da = Walk.Data<T>(a.Storage);
+        var db = Walk.Data<T>(b.Storage);
+        for (int i = 0; i < nb; i++)
+        {
+            var A = Matrix(da, sa[i], m, k, a.Strides[r - 2], a.Strides[r - 1]);
+            var B = Matrix(db, sb[i], k, n, b.Strides[r - 2], b.Strides[r - 1]);
+            Gemm(A, B, o.AsMemory(i * m * n, m * n), m, k, n);
+        }
+        return new CpuStorage<T>(o);
+    }
+
+    static int[] BatchStarts(int[] batch, int[] strides, int offset) =>
+        Walk.RowStarts([.. batch, 1], [.. strides, 1], offset);
+
+    /// <summary>A row-major m×k block: the storage itself when it already is one, else a copy.</summary>
+    static ReadOnlyMemory<T> Matrix<T>(T[] data, int offset, int rows, int cols, int rs, int cs)
+    {
+        if ((cs == 1 || cols == 1) && (rs == cols || rows == 1)) return data.AsMemory(offset, rows * cols);
+        var o = new T[rows * cols];
+        Walk.Copy(data, [rows, cols], [rs, cs], offset, o, [cols, 1], 0);
+        return o;
+    }
+
+    /// <summary>C = A·B, row by row: C[i,:] = Σ_p A[i,p]·B[p,:] as SIMD multiply-adds; rows split over cores when large.</summary>
+    static void Gemm<T>(ReadOnlyMemory<T> a, ReadOnlyMemory<T> b, Memory<T> c, int m, int k, int n) where T : INumber<T>
+    {
+        void Row(int i)
+        {
+            var A = a.Span.Slice(i * k, k);
+            var B = b.Span;
+            var C = c.Span.Slice(i * n, n);
+            C.Clear();
+            for (int p = 0; p < k; p++) TensorPrimitives.MultiplyAdd(B.Slice(p * n, n), A[p], C, C);
+        }
+        if ((long)m * n * k < 1 << 18 || m == 1) { for (int i = 0; i < m; i++) Row(i); }
+        else Parallel.For(0, m, Row);
+    }
+
+    // ---- indexing ----------------------------------------------------------------------
+
+    /// <summary>Views a contiguous shape as [outer, size of axis, inner].</summary>
+    static (int outer, int dim, int inner) Split3(int[] shape, int axis)
+    {
+        int outer = 1, inner = 1;
+        for (int i = 0; i < axis; i++) outer *= shape[i];
+        for (int i = axis + 1; i < shape.Length; i++) inner *= shape[i];
+        return (outer, shape.Length == 0 ? 1 : shape[axis], inner);
+    }
+
+    static ReadOnlySpan<long> CheckedIndex(string op, Strided index, int size, int axis)
+    {
+        var ix = Walk.Span<long>(index);
+        foreach (var v in ix)
+            if (v < 0 || v >= size)
+                throw new IndexOutOfRangeException($"{op}: index {v} is out of range for axis {axis} of size {size}");
+        return ix;
+    }
+
+    public Storage IndexSelect(Strided x, int axis, Strided index) => x.Storage.DType switch
+    {
+        DType.Float32 => IndexSelectT<float>(x, axis, index),
+        DType.Float64 => IndexSelectT<double>(x, axis, index),
+        DType.Int64 => IndexSelectT<long>(x, axis, index),
+        _ => IndexSelectT<bool>(x, axis, index),
+    };
+
+    static Storage IndexSelectT<T>(Strided x, int axis, Strided index) where T : unmanaged
+    {
+        var (outer, dim, inner) = Split3(x.Shape, axis);
+        var ix = CheckedIndex("index_select", index, dim, axis);
+        var s = Walk.Span<T>(x);
+        int len = ix.Length;
+        var o = new T[outer * len * inner];
+        for (int p = 0; p < outer; p++)
+            for (int j = 0; j < len; j++)
+                s.Slice((p * dim + (int)ix[j]) * inner, inner).CopyTo(o.AsSpan((p * len + j) * inner, inner));
+        return new CpuStorage<T>(o);
+    }
+
+    public Storage IndexAdd(int[] shape, int axis, Strided index, Strided src) => src.Storage.DType switch
+    {
+        DType.Float32 => IndexAddT<float>(shape, axis, index, src),
+        DType.Float64 => IndexAddT<double>(shape, axis, index, src),
+        DType.Int64 => IndexAddT<long>(shape, axis, index, src),
+        var t => throw new DTypeMismatchException("index_add", $"index_add: no kernel for dtype {t.Name()}"),
+    };
+
+    static Storage IndexAddT<T>(int[] shape, int axis, Strided index, Strided src) where T : unmanaged, INumber<T>
+    {
+        var (outer, dim, inner) = Split3(shape, axis);
+        var ix = CheckedIndex("index_add", index, dim, axis);
+        var s = Walk.Span<T>(src);
+        int len = ix.Length;
+        var o = new T[outer * dim * inner];
+        for (int p = 0; p < outer; p++)
+            for (int j = 0; j < len; j++)
+            {
+                var d = o.AsSpan((p * dim + (int)ix[j]) * inner, inner);
+                TensorPrimitives.Add(d, s.Slice((p * len + j) * inner, inner), d);
+            }
+        return new CpuStorage<T>(o);
+    }
+
+    public Storage Gather(Strided x, int axis, Strided index) => x.Storage.DType switch
+    {
+        DType.Float32 => GatherT<float>(x, axis, index),
+        DType.Float64 => GatherT<double>(x, axis, index),
+        DType.Int64 => GatherT<long>(x, axis, index),
+        _ => GatherT<bool>(x, axis, index),
+    };
+
+    static Storage GatherT<T>(Strided x, int axis, Strided index) where T : unmanaged
+    {
+        var (outer, dim, inner) = Split3(x.Shape, axis);
+        var ix = CheckedIndex("gather", index, dim, axis);
+        int len = index.Rank == 0 ? 1 : index.Shape[axis];
+        var s = Walk.Span<T>(x);
+        var o = new T[ix.Length];
+        for (int p = 0; p < outer; p++)
+            for (int j = 0; j < len; j++)
+                for (int q = 0; q < inner; q++)
+                {
+                    int at = (p * len + j) * inner + q;
+                    o[at] = s[(p * dim + (int)ix[at]) * inner + q];
+                }
+        return new CpuStorage<T>(o);
+    }
+
+    public Storage ScatterAdd(int[] shape, int axis, Strided index, Strided src) => src.Storage.DType switch
+    {
+        DType.Float32 => ScatterAddT<float>(shape, axis, index, src),
+        DType.Float64 => ScatterAddT<double>(shape, axis, index, src),
+        DType.Int64 => ScatterAddT<long>(shape, axis, index, src),
+        var t => throw new DTypeMismatchException("scatter_add", $"scatter_add: no kernel for dtype {t.Name()}"),
+    };
+
+    static Storage ScatterAddT<T>(int[] shape, int axis, Strided index, Strided src) where T : unmanaged, INumber<T>
+    {
+        var (outer, dim, inner) = Split3(shape, axis);
+        var ix = CheckedIndex("scatter_add", index, dim, axis);
+        int len = index.Rank == 0 ? 1 : index.Shape[axis];
+        var s = Walk.Span<T>(src);
+        var o = new T[outer * dim * inner];
+        for (int p = 0; p < outer; p++)
+            for (int j = 0; j < len; j++)
+                for (int q = 0; q < inner; q++)
+                {
+                    int at = (p * len + j) * inner + q;
+                    o[(p * dim + (int)ix[at]) * inner + q] += s[at];
+                }
+        return new CpuStorage<T>(o);
+    }
+
+    // ---- placement ---------------------------------------------------------------------
+
+    public Storage SliceScatter(int[] shape, int axis, int start, int step, Strided src) => src.Storage.DType switch
+    {
+        DType.Float32 => SliceScatterT<float>(shape, axis, start, step, src),
+        DType.Float64 => SliceScatterT<double>(shape, axis, start, step, src),
+        DType.Int64 => SliceScatterT<long>(shape, axis, start, step, src),
+        _ => SliceScatterT<bool>(shape, axis, start, step, src),
+    };
+
+    static Storage SliceScatterT<T>(int[] shape, int axis, int start, int step, Strided src) where T : unmanaged
+    {
+        var o = new T[ShapeMath.Numel(shape)];
+        var st = ShapeMath.ContiguousStrides(shape);
+        int offset = start * st[axis];
+        var dst = (int[])st.Clone();
+        dst[axis] *= step;
+        Walk.Copy(Walk.Data<T>(src.Storage), src.Shape, src.Strides, src.Offset, o, dst, offset);
+        return new CpuStorage<T>(o);
+    }
+
+    public Storage Cat(Strided[] parts, int axis, int[] shape) => parts[0].Storage.DType switch
+    {
+        DType.Float32 => CatT<float>(parts, axis, shape),
+        DType.Float64 => CatT<double>(parts, axis, shape),
+        DType.Int64 => CatT<long>(parts, axis, shape),
+        _ => CatT<bool>(parts, axis, shape),
+    };
+
+    static Storage CatT<T>(Strided[] parts, int axis, int[] shape) where T : unmanaged
+    {
+        var o = new T[ShapeMath.Numel(shape)];
+        var st = ShapeMath.ContiguousStrides(shape);
+        int at = 0;
+        foreach (var p in parts)
+        {
+            Walk.Copy(Walk.Data<T>(p.Storage), p.Shape, p.Strides, p.Offset, o, st, at * st[axis]);
+            at += p.Shape[axis];
+        }
+        return new CpuStorage<T>(o);
+    }
+}

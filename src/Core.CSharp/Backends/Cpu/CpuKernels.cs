@@ -1,0 +1,248 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace Cotangent.Backends.Cpu;
+
+/// <summary>
+/// The host backend. Each kernel dispatches on dtype once, then runs a generic loop; the
+/// contiguous cases go through TensorPrimitives (SIMD), the strided ones row by row.
+/// </summary>
+internal sealed partial class CpuKernels : IKernels
+{
+    public static readonly CpuKernels Instance = new();
+
+    public Storage Full(DType dtype, int length, double value) => dtype switch
+    {
+        DType.Float32 => Filled(length, (float)value),
+        DType.Float64 => Filled(length, value),
+        DType.Int64 => Filled(length, (long)value),
+        _ => Filled(length, value != 0),
+    };
+
+    static Storage Filled<T>(int n, T v) where T : unmanaged
+    {
+        var a = new T[n];
+        if (!EqualityComparer<T>.Default.Equals(v, default)) Array.Fill(a, v);
+        return new CpuStorage<T>(a);
+    }
+
+    public Storage Wrap(Array data) => data switch
+    {
+        float[] f => new CpuStorage<float>(f),
+        double[] d => new CpuStorage<double>(d),
+        long[] l => new CpuStorage<long>(l),
+        bool[] b => new CpuStorage<bool>(b),
+        _ => throw new ArgumentException($"no dtype for arrays of {data.GetType().GetElementType()?.Name}"),
+    };
+
+    public Array ToArray(Strided x) => x.Storage.DType switch
+    {
+        DType.Float32 => Fresh<float>(x),
+        DType.Float64 => Fresh<double>(x),
+        DType.Int64 => Fresh<long>(x),
+        _ => Fresh<bool>(x),
+    };
+
+    static T[] Fresh<T>(Strided x) where T : unmanaged
+    {
+        var d = Walk.Dense<T>(x);
+        return ReferenceEquals(d, Walk.Data<T>(x.Storage)) ? (T[])d.Clone() : d;
+    }
+
+    public Storage Contiguous(Strided x) => Wrap(ToArray(x));
+
+    public Storage Cast(Strided x, DType to) => x.Storage.DType switch
+    {
+        DType.Float32 => CastFrom<float>(x, to),
+        DType.Float64 => CastFrom<double>(x, to),
+        DType.Int64 => CastFrom<long>(x, to),
+        _ => CastBool(x, to),
+    };
+
+    static Storage CastFrom<T>(Strided x, DType to) where T : unmanaged, INumber<T>
+    {
+        var s = Walk.Span<T>(x);
+        switch (to)
+        {
+            case DType.Float32: { var o = new float[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = float.CreateTruncating(s[i]); return new CpuStorage<float>(o); }
+            case DType.Float64: { var o = new double[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = double.CreateTruncating(s[i]); return new CpuStorage<double>(o); }
+            case DType.Int64: { var o = new long[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = long.CreateSaturating(s[i]); return new CpuStorage<long>(o); }
+            default: { var o = new bool[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = s[i] != T.Zero; return new CpuStorage<bool>(o); }
+        }
+    }
+
+    static Storage CastBool(Strided x, DType to)
+    {
+        var s = Walk.Span<bool>(x);
+        switch (to)
+        {
+            case DType.Float32: { var o = new float[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1f : 0f; return new CpuStorage<float>(o); }
+            case DType.Float64: { var o = new double[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1d : 0d; return new CpuStorage<double>(o); }
+            case DType.Int64: { var o = new long[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1L : 0L; return new CpuStorage<long>(o); }
+            default: return new CpuStorage<bool>(s.ToArray());
+        }
+    }
+
+    // ---- elementwise -------------------------------------------------------------------
+
+    public Storage Unary(UnaryKind kind, Strided x) => x.Storage.DType switch
+    {
+        DType.Float32 => UnaryFloat<float>(kind, x),
+        DType.Float64 => UnaryFloat<double>(kind, x),
+        DType.Int64 => UnaryInt<long>(kind, x),
+        var t => throw new DTypeMismatchException(kind.ToString().ToLowerInvariant(), $"{kind.ToString().ToLowerInvariant()}: no kernel for dtype {t.Name()}"),
+    };
+
+    static Storage UnaryFloat<T>(UnaryKind kind, Strided x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var s = Walk.Span<T>(x);
+        var o = new T[s.Length];
+        switch (kind)
+        {
+            case UnaryKind.Neg: TensorPrimitives.Negate(s, o); break;
+            case UnaryKind.Exp: TensorPrimitives.Exp(s, o); break;
+            case UnaryKind.Log: TensorPrimitives.Log(s, o); break;
+            case UnaryKind.Sqrt: TensorPrimitives.Sqrt(s, o); break;
+            case UnaryKind.Abs: TensorPrimitives.Abs(s, o); break;
+            case UnaryKind.Sin: TensorPrimitives.Sin(s, o); break;
+            case UnaryKind.Cos: TensorPrimitives.Cos(s, o); break;
+            case UnaryKind.Tanh: TensorPrimitives.Tanh(s, o); break;
+            case UnaryKind.Sigmoid: TensorPrimitives.Sigmoid(s, o); break;
+            case UnaryKind.Relu: TensorPrimitives.Max(s, T.Zero, o); break;
+            case UnaryKind.Softplus: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Softplus(s[i]); break;
+            case UnaryKind.Gelu: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Gelu(s[i]); break;
+            case UnaryKind.Erf: for (int i = 0; i < s.Length; i++) o[i] = Scalar.ErfT(s[i]); break;
+            case UnaryKind.Sign: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Sign(s[i]); break;
+            default: throw new InvalidOperationException($"no float kernel for {kind}");
+        }
+        return new CpuStorage<T>(o);
+    }
+
+    static Storage UnaryInt<T>(UnaryKind kind, Strided x) where T : unmanaged, IBinaryInteger<T>, ISignedNumber<T>
+    {
+        var s = Walk.Span<T>(x);
+        var o = new T[s.Length];
+        switch (kind)
+        {
+            case UnaryKind.Neg: TensorPrimitives.Negate(s, o); break;
+            case UnaryKind.Abs: TensorPrimitives.Abs(s, o); break;
+            case UnaryKind.Relu: TensorPrimitives.Max(s, T.Zero, o); break;
+            case UnaryKind.Sign: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Sign(s[i]); break;
+            default: throw new DTypeMismatchException(kind.ToString().ToLowerInvariant(), $"{kind.ToString().ToLowerInvariant()}: not defined for int64; cast to a float dtype first");
+        }
+        return new CpuStorage<T>(o);
+    }
+
+    public Storage Binary(BinaryKind kind, Strided a, Strided b) => a.Storage.DType switch
+    {
+        DType.Float32 => BinaryFloat<float>(kind, a, b),
+        DType.Float64 => BinaryFloat<double>(kind, a, b),
+        DType.Int64 => BinaryNumber<long>(kind, a, b),
+        var t => throw new DTypeMismatchException(kind.ToString().ToLowerInvariant(), $"{kind.ToString().ToLowerInvariant()}: no kernel for dtype {t.Name()}"),
+    };
+
+    static Storage BinaryFloat<T>(BinaryKind kind, Strided a, Strided b) where T : unmanaged, IFloatingPointIeee754<T> =>
+        kind == BinaryKind.Pow ? Zip<T, PowOp<T>>(a, b) : BinaryNumber<T>(kind, a, b);
+
+    static Storage BinaryNumber<T>(BinaryKind kind, Strided a, Strided b) where T : unmanaged, INumber<T> => kind switch
+    {
+        BinaryKind.Add => Zip<T, AddOp<T>>(a, b),
+        BinaryKind.Sub => Zip<T, SubOp<T>>(a, b),
+        BinaryKind.Mul => Zip<T, MulOp<T>>(a, b),
+        BinaryKind.Div => Zip<T, DivOp<T>>(a, b),
+        BinaryKind.Max => Zip<T, MaxOp<T>>(a, b),
+        BinaryKind.Min => Zip<T, MinOp<T>>(a, b),
+        _ => throw new DTypeMismatchException("pow", $"pow: not defined for {DTypes.Of<T>().Name()}; cast to a float dtype first"),
+    };
+
+    /// <summary>
+    /// The broadcasting driver of every binary kernel: rows where both operands are
+    /// contiguous, or one is constant along the row, go to the SIMD span forms.
+    /// </summary>
+    static Storage Zip<T, TOp>(Strided a, Strided b) where T : unmanaged where TOp : IBinaryOp<T>
+    {
+        var o = new T[a.Numel];
+        if (o.Length == 0) return new CpuStorage<T>(o);
+        var xa = Walk.Data<T>(a.Storage);
+        var xb = Walk.Data<T>(b.Storage);
+        var (shape, st) = Walk.Coalesce(a.Shape, a.Strides, b.Strides);
+        int inner = shape[^1], sa = st[0][^1], sb = st[1][^1];
+        var ra = Walk.RowStarts(shape, st[0], a.Offset);
+        var rb = Walk.RowStarts(shape, st[1], b.Offset);
+        for (int r = 0; r < ra.Length; r++)
+        {
+            var dst = o.AsSpan(r * inner, inner);
+            int pa = ra[r], pb = rb[r];
+            if (sa == 1 && sb == 1) TOp.Span(xa.AsSpan(pa, inner), xb.AsSpan(pb, inner), dst);
+            else if (sa == 1 && sb == 0) TOp.SpanScalar(xa.AsSpan(pa, inner), xb[pb], dst);
+            else if (sa == 0 && sb == 1) TOp.ScalarSpan(xa[pa], xb.AsSpan(pb, inner), dst);
+            else for (int j = 0; j < inner; j++) dst[j] = TOp.Apply(xa[pa + j * sa], xb[pb + j * sb]);
+        }
+        return new CpuStorage<T>(o);
+    }
+
+    public Storage Compare(CompareKind kind, Strided a, Strided b) => a.Storage.DType switch
+    {
+        DType.Float32 => CompareT<float>(kind, a, b),
+        DType.Float64 => CompareT<double>(kind, a, b),
+        DType.Int64 => CompareT<long>(kind, a, b),
+        _ => CompareBool(kind, a, b),
+    };
+
+    static Storage CompareT<T>(CompareKind kind, Strided a, Strided b) where T : unmanaged, INumber<T>
+    {
+        var x = Walk.Span<T>(a);
+        var y = Walk.Span<T>(b);
+        var o = new bool[x.Length];
+        for (int i = 0; i < o.Length; i++)
+            o[i] = kind switch
+            {
+                CompareKind.Eq => x[i] == y[i],
+                CompareKind.Ne => x[i] != y[i],
+                CompareKind.Lt => x[i] < y[i],
+                CompareKind.Le => x[i] <= y[i],
+                CompareKind.Gt => x[i] > y[i],
+                _ => x[i] >= y[i],
+            };
+        return new CpuStorage<bool>(o);
+    }
+
+    static Storage CompareBool(CompareKind kind, Strided a, Strided b)
+    {
+        var x = Walk.Span<bool>(a);
+        var y = Walk.Span<bool>(b);
+        var o = new bool[x.Length];
+        for (int i = 0; i < o.Length; i++)
+        {
+            int c = x[i].CompareTo(y[i]);
+            o[i] = kind switch
+            {
+                CompareKind.Eq => c == 0,
+                CompareKind.Ne => c != 0,
+                CompareKind.Lt => c < 0,
+                CompareKind.Le => c <= 0,
+                CompareKind.Gt => c > 0,
+                _ => c >= 0,
+            };
+        }
+        return new CpuStorage<bool>(o);
+    }
+
+    public Storage Where(Strided cond, Strided a, Strided b) => a.Storage.DType switch
+    {
+        DType.Float32 => WhereT<float>(cond, a, b),
+        DType.Float64 => WhereT<double>(cond, a, b),
+        DType.Int64 => WhereT<long>(cond, a, b),
+        _ => WhereT<bool>(cond, a, b),
+    };
+
+    static Storage WhereT<T>(Strided cond, Strided a, Strided b) where T : unmanaged
+    {
+        var c = Walk.Span<bool>(cond);
+        var x = Walk.Span<T>(a);
+        var y = Walk.Span<T>(b);
+        var o = new T[c.Length];
+        for (int i = 0; i < o.Length; i++) o[i] = c[i] ? x[i] : y[i];
+        return new CpuStorage<T>(o);
+    }
+}

@@ -1,0 +1,51 @@
+using System.Numerics;
+
+namespace Cotangent.Backends.Cpu;
+
+/// <summary>Scalar math that neither the BCL nor TensorPrimitives provides.</summary>
+internal static class Scalar
+{
+    /// <summary>
+    /// erf to double precision. |x| &lt; 3: erf x = 2/√π · e^(−x²) · Σ 2ⁿ x^(2n+1) / (1·3···(2n+1)),
+    /// a series of positive terms (no cancellation). Beyond: erfc by its continued fraction
+    /// erfc x = e^(−x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), evaluated bottom-up.
+    /// </summary>
+    public static double Erf(double x)
+    {
+        if (double.IsNaN(x)) return x;
+        double ax = Math.Abs(x);
+        if (ax < 3.0)
+        {
+            double x2 = x * x, term = x, sum = x;
+            for (int n = 1; n < 200; n++)
+            {
+                term *= 2.0 * x2 / (2 * n + 1);
+                sum += term;
+                if (Math.Abs(term) < 1e-17 * Math.Abs(sum)) break;
+            }
+            return 2.0 / Math.Sqrt(Math.PI) * Math.Exp(-x2) * sum;
+        }
+        if (ax > 6.0) return Math.Sign(x);
+        double f = ax;
+        for (int k = 60; k >= 1; k--) f = ax + k / 2.0 / f;
+        double erfc = Math.Exp(-ax * ax) / Math.Sqrt(Math.PI) / f;
+        return Math.Sign(x) * (1.0 - erfc);
+    }
+
+    /// <summary>log(1 + eˣ) without overflow: max(x, 0) + log1p(e^(−|x|)).</summary>
+    public static T Softplus<T>(T x) where T : IFloatingPointIeee754<T> =>
+        T.Max(x, T.Zero) + T.LogP1(T.Exp(-T.Abs(x)));
+
+    /// <summary>gelu x = x · Φ(x) = x/2 · (1 + erf(x/√2)), the exact form (PyTorch's default).</summary>
+    public static T Gelu<T>(T x) where T : IFloatingPointIeee754<T>
+    {
+        double d = double.CreateTruncating(x);
+        return T.CreateTruncating(0.5 * d * (1.0 + Erf(d / Math.Sqrt(2.0))));
+    }
+
+    public static T ErfT<T>(T x) where T : IFloatingPointIeee754<T> => T.CreateTruncating(Erf(double.CreateTruncating(x)));
+
+    /// <summary>−1, 0 or 1, and NaN for NaN (Math.Sign throws on NaN).</summary>
+    public static T Sign<T>(T x) where T : INumber<T> =>
+        x > T.Zero ? T.One : x < T.Zero ? -T.One : x;
+}

@@ -1,0 +1,104 @@
+namespace Cotangent.Backends.Cpu;
+
+/// <summary>
+/// Row-major traversal of strided views. Kernels work row by row: the innermost axis is a
+/// row, and each operand's row starts are listed once so the inner loops stay simple.
+/// Adjacent axes that every operand stores contiguously are merged first, so a contiguous
+/// tensor is one long row.
+/// </summary>
+internal static class Walk
+{
+    /// <summary>Merges axes i, i+1 where every operand has stride[i] == stride[i+1] * shape[i+1].</summary>
+    public static (int[] shape, int[][] strides) Coalesce(int[] shape, params int[][] strides)
+    {
+        var dims = new List<int>();
+        var st = strides.Select(_ => new List<int>()).ToArray();
+        for (int i = 0; i < shape.Length; i++)
+        {
+            if (shape[i] == 1) continue;
+            int last = dims.Count - 1;
+            bool merge = last >= 0;
+            for (int k = 0; merge && k < strides.Length; k++)
+                merge = st[k][last] == strides[k][i] * shape[i];
+            if (merge)
+            {
+                dims[last] *= shape[i];
+                for (int k = 0; k < strides.Length; k++) st[k][last] = strides[k][i];
+            }
+            else
+            {
+                dims.Add(shape[i]);
+                for (int k = 0; k < strides.Length; k++) st[k].Add(strides[k][i]);
+            }
+        }
+        if (dims.Count == 0)
+        {
+            int n = ShapeMath.Numel(shape);
+            return ([n], strides.Select(_ => new[] { 1 }).ToArray());
+        }
+        return (dims.ToArray(), st.Select(l => l.ToArray()).ToArray());
+    }
+
+    /// <summary>The start offset of every row (all axes but the last), in row-major order.</summary>
+    public static int[] RowStarts(int[] shape, int[] strides, int offset)
+    {
+        int rank = shape.Length;
+        if (rank <= 1) return [offset];
+        int rows = 1;
+        for (int i = 0; i < rank - 1; i++) rows *= shape[i];
+        var starts = new int[rows];
+        if (rows == 0) return starts;
+        var idx = new int[rank - 1];
+        int o = offset;
+        for (int r = 0; r < rows; r++)
+        {
+            starts[r] = o;
+            for (int ax = rank - 2; ax >= 0; ax--)
+            {
+                idx[ax]++;
+                o += strides[ax];
+                if (idx[ax] < shape[ax]) break;
+                o -= strides[ax] * shape[ax];
+                idx[ax] = 0;
+            }
+        }
+        return starts;
+    }
+
+    /// <summary>Copies a strided view into a strided destination of the same shape.</summary>
+    public static void Copy<T>(T[] src, int[] shape, int[] srcStrides, int srcOffset, T[] dst, int[] dstStrides, int dstOffset)
+    {
+        if (ShapeMath.Numel(shape) == 0) return;
+        var (s, st) = Coalesce(shape, srcStrides, dstStrides);
+        int inner = s[^1], si = st[0][^1], di = st[1][^1];
+        var rs = RowStarts(s, st[0], srcOffset);
+        var rd = RowStarts(s, st[1], dstOffset);
+        for (int r = 0; r < rs.Length; r++)
+        {
+            int a = rs[r], b = rd[r];
+            if (si == 1 && di == 1) Array.Copy(src, a, dst, b, inner);
+            else for (int j = 0; j < inner; j++) dst[b + j * di] = src[a + j * si];
+        }
+    }
+
+    /// <summary>The view's elements as a fresh row-major array.</summary>
+    public static T[] Dense<T>(Strided x) where T : unmanaged
+    {
+        var src = ((CpuStorage<T>)x.Storage).Data;
+        int n = x.Numel;
+        if (x.IsContiguous && x.Offset == 0 && src.Length == n) return src;
+        var o = new T[n];
+        Copy(src, x.Shape, x.Strides, x.Offset, o, ShapeMath.ContiguousStrides(x.Shape), 0);
+        return o;
+    }
+
+    /// <summary>A span over the view's elements in row-major order; copies only when the view is not contiguous.</summary>
+    public static ReadOnlySpan<T> Span<T>(Strided x) where T : unmanaged
+    {
+        var src = ((CpuStorage<T>)x.Storage).Data;
+        if (x.IsContiguous) return src.AsSpan(x.Offset, x.Numel);
+        return Dense<T>(x);
+    }
+
+    public static T[] Data<T>(Storage s) where T : unmanaged => ((CpuStorage<T>)s).Data;
+}

@@ -1,0 +1,55 @@
+namespace Cotangent.Backends;
+
+/// <summary>A strided view handed to kernels: storage plus the layout that reads it.</summary>
+internal readonly record struct Strided(Storage Storage, int[] Shape, int[] Strides, int Offset)
+{
+    public int Rank => Shape.Length;
+    public int Numel => ShapeMath.Numel(Shape);
+    public bool IsContiguous => ShapeMath.IsContiguous(Shape, Strides);
+}
+
+internal enum UnaryKind { Neg, Exp, Log, Sqrt, Abs, Sin, Cos, Tanh, Sigmoid, Relu, Softplus, Gelu, Erf, Sign }
+
+internal enum BinaryKind { Add, Sub, Mul, Div, Pow, Max, Min }
+
+internal enum CompareKind { Eq, Ne, Lt, Le, Gt, Ge }
+
+internal enum ReduceKind { Sum, Max, Min, Prod }
+
+/// <summary>
+/// What a backend provides: kernels over strided views, knowing nothing of autodiff.
+/// Every kernel returns fresh contiguous storage and never writes into its inputs; the op
+/// layer has checked shapes, dtypes and devices before any kernel runs. Binary kernels get
+/// operands already broadcast to the output shape (stride 0 on broadcast axes).
+/// </summary>
+internal interface IKernels
+{
+    Storage Full(DType dtype, int length, double value);
+    Storage Wrap(Array data);
+    Array ToArray(Strided x);
+    Storage Contiguous(Strided x);
+    Storage Cast(Strided x, DType to);
+    Storage Unary(UnaryKind kind, Strided x);
+    Storage Binary(BinaryKind kind, Strided a, Strided b);
+    Storage Compare(CompareKind kind, Strided a, Strided b);
+    Storage Where(Strided cond, Strided a, Strided b);
+
+    /// <summary>Reduces the last <paramref name="trailing"/> axes of x (the op permutes reduced axes last).</summary>
+    Storage Reduce(ReduceKind kind, Strided x, int trailing);
+
+    /// <summary>For each element, the product of the other elements of its trailing group, zero-safe.</summary>
+    Storage ProdOfOthers(Strided x, int trailing);
+
+    /// <summary>a: [..., m, k] times b: [..., k, n] with equal (already broadcast) batch axes.</summary>
+    Storage MatMul(Strided a, Strided b);
+
+    Storage IndexSelect(Strided x, int axis, Strided index);
+    Storage IndexAdd(int[] shape, int axis, Strided index, Strided src);
+    Storage Gather(Strided x, int axis, Strided index);
+    Storage ScatterAdd(int[] shape, int axis, Strided index, Strided src);
+
+    /// <summary>Zeros of <paramref name="shape"/> with src written at start, start+step, ... along axis.</summary>
+    Storage SliceScatter(int[] shape, int axis, int start, int step, Strided src);
+
+    Storage Cat(Strided[] parts, int axis, int[] shape);
+}

@@ -1,0 +1,41 @@
+namespace Cotangent;
+
+/// <summary>Normalised exponentials and the losses built on them; all compositions of stable primitives.</summary>
+public sealed partial class Tensor
+{
+    /// <summary>log softmax along axis: x − logsumexp(x), stable for any magnitude.</summary>
+    [Op("log_softmax", OpKind.Composite)]
+    public Tensor LogSoftmax(int axis = -1) => this - LogSumExp([axis], keepDim: true);
+
+    /// <summary>softmax along axis: exp(log_softmax x), so no exp of a large value is taken.</summary>
+    [Op("softmax", OpKind.Composite)]
+    public Tensor Softmax(int axis = -1) => LogSoftmax(axis).Exp();
+
+    /// <summary>
+    /// Mean cross-entropy of logits [N, C] against int64 class labels [N]
+    /// (torch.nn.functional.cross_entropy): −mean(log_softmax(logits)[i, labels[i]]).
+    /// </summary>
+    [Op("cross_entropy", OpKind.Composite)]
+    public static Tensor CrossEntropy(Tensor logits, Tensor labels)
+    {
+        if (labels.DType != DType.Int64)
+            throw new DTypeMismatchException("cross_entropy", $"cross_entropy: labels must be int64 class indices, got {labels.DType.Name()}");
+        if (logits.Rank != 2 || labels.Rank != 1 || labels.shape[0] != logits.shape[0])
+            throw new ShapeMismatchException("cross_entropy", $"cross_entropy: expects logits [N, C] and labels [N], got {ShapeMath.Format(logits.shape)} and {ShapeMath.Format(labels.shape)}");
+        logits.RequireFloat("cross_entropy");
+        int c = logits.shape[1];
+        foreach (var l in labels.ToArray<long>())
+            if (l < 0 || l >= c) throw new IndexOutOfRangeException($"cross_entropy: label {l} is out of range for {c} classes");
+        return -logits.LogSoftmax(1).Gather(1, labels.Unsqueeze(1)).Mean();
+    }
+
+    /// <summary>Mean squared error between two tensors of one shape.</summary>
+    [Op("mse_loss", OpKind.Composite)]
+    public static Tensor MseLoss(Tensor input, Tensor target)
+    {
+        if (!ShapeMath.SameShape(input.shape, target.shape))
+            throw new ShapeMismatchException("mse_loss", $"mse_loss: input shape {ShapeMath.Format(input.shape)} and target shape {ShapeMath.Format(target.shape)} differ");
+        var d = input - target;
+        return (d * d).Mean();
+    }
+}

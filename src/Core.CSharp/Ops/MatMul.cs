@@ -1,0 +1,53 @@
+namespace Cotangent;
+
+/// <summary>Matrix products: matmul with batching and broadcasting, and its 1-D relatives.</summary>
+public sealed partial class Tensor
+{
+    /// <summary>
+    /// The matrix product, as torch.matmul: 1-D operands are promoted to a row (left) or a
+    /// column (right) and the added axis removed after; leading axes are batch axes and
+    /// broadcast. Bilinear: ∂/∂A = G·Bᵀ, ∂/∂B = Aᵀ·G (broadcast batch axes are summed by the engine).
+    /// </summary>
+    [Op("matmul")]
+    public static Tensor MatMul(Tensor a, Tensor b)
+    {
+        if (a.Rank == 0 || b.Rank == 0)
+            throw new ShapeMismatchException("matmul", $"matmul: both operands need at least one axis, got shapes {ShapeMath.Format(a.shape)} and {ShapeMath.Format(b.shape)}");
+        (a, b) = Common("matmul", a, b);
+        if (a.DType == DType.Bool) throw new DTypeMismatchException("matmul", "matmul: not defined for bool tensors");
+        int ka = a.shape[^1], kb = b.Rank == 1 ? b.shape[0] : b.shape[^2];
+        if (ka != kb)
+            throw new ShapeMismatchException("matmul", $"matmul: shapes {ShapeMath.Format(a.shape)} and {ShapeMath.Format(b.shape)} are not aligned ({ka} columns vs {kb} rows)");
+        if (a.Rank == 1 && b.Rank == 1) return MatMulNd(a.Unsqueeze(0), b.Unsqueeze(1)).Reshape();
+        if (a.Rank == 1) return MatMulNd(a.Unsqueeze(0), b).Squeeze(-2);
+        if (b.Rank == 1) return MatMulNd(a, b.Unsqueeze(1)).Squeeze(-1);
+        return MatMulNd(a, b);
+    }
+
+    static Tensor MatMulNd(Tensor a, Tensor b)
+    {
+        var batch = ShapeMath.Broadcast("matmul", a.shape[..^2], b.shape[..^2]);
+        int m = a.shape[^2], n = b.shape[^1], k = a.shape[^1];
+        int[] sa = [.. batch, m, k], sb = [.. batch, k, n];
+        return Result("matmul", a.Kernels.MatMul(a.ViewAs(sa), b.ViewAs(sb)), [.. batch, m, n], [a, b],
+            (i, g, x, _) => i == 0 ? MatMul(g, x[1].T) : MatMul(x[0].T, g));
+    }
+
+    /// <summary>The inner product of two 1-D tensors of one length.</summary>
+    [Op("dot", OpKind.Composite)]
+    public static Tensor Dot(Tensor a, Tensor b)
+    {
+        if (a.Rank != 1 || b.Rank != 1 || a.shape[0] != b.shape[0])
+            throw new ShapeMismatchException("dot", $"dot: expects two 1-D tensors of one length, got shapes {ShapeMath.Format(a.shape)} and {ShapeMath.Format(b.shape)}");
+        return MatMul(a, b);
+    }
+
+    /// <summary>The outer product of two 1-D tensors: out[i, j] = a[i]·b[j].</summary>
+    [Op("outer", OpKind.Composite)]
+    public static Tensor Outer(Tensor a, Tensor b)
+    {
+        if (a.Rank != 1 || b.Rank != 1)
+            throw new ShapeMismatchException("outer", $"outer: expects two 1-D tensors, got shapes {ShapeMath.Format(a.shape)} and {ShapeMath.Format(b.shape)}");
+        return a.Unsqueeze(1) * b.Unsqueeze(0);
+    }
+}

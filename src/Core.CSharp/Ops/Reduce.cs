@@ -1,0 +1,146 @@
+using Cotangent.Backends;
+
+namespace Cotangent;
+
+/// <summary>Reductions over all elements or given axes, with keepDim.</summary>
+public sealed partial class Tensor
+{
+    Tensor Reduce(string op, ReduceKind kind, int[]? axes, bool keepDim, Func<int[], VjpRule>? rule)
+    {
+        var ax = ShapeMath.Axes(op, axes, Rank);
+        if (DType == DType.Bool) return To(DType.Int64).Reduce(op, kind, axes, keepDim, rule);
+        if (kind is ReduceKind.Max or ReduceKind.Min)
+            foreach (var a in ax)
+                if (shape[a] == 0) throw new ArgumentException($"{op}: cannot reduce over axis {a} of size 0 in shape {ShapeMath.Format(shape)}");
+        var kept = Enumerable.Range(0, Rank).Where(a => Array.IndexOf(ax, a) < 0).ToArray();
+        var s = Kernels.Reduce(kind, Permuted([.. kept, .. ax]), ax.Length);
+        var outShape = keepDim ? KeepShape(ax) : kept.Select(a => shape[a]).ToArray();
+        return Result(op, s, outShape, [this], rule?.Invoke(ax));
+    }
+
+    Strided Permuted(int[] perm) =>
+        new(storage, perm.Select(p => shape[p]).ToArray(), perm.Select(p => strides[p]).ToArray(), offset);
+
+    /// <summary>This tensor's shape with the given axes set to 1.</summary>
+    int[] KeepShape(int[] axes)
+    {
+        var k = Shape;
+        foreach (var a in axes) k[a] = 1;
+        return k;
+    }
+
+    /// <summary>A reduced tensor's cotangent, reshaped to keep its reduced axes as size 1 (so it broadcasts against x).</summary>
+    static Tensor Kept(Tensor g, Tensor x, int[] axes) => g.Reshape(x.KeepShape(axes));
+
+    /// <summary>Sum over all elements.</summary>
+    public Tensor Sum() => Sum(null);
+    /// <summary>Sum over one axis.</summary>
+    public Tensor Sum(int axis, bool keepDim = false) => Sum([axis], keepDim);
+
+    /// <summary>Sum over the given axes (null: all). Linear: the cotangent is broadcast back.</summary>
+    [Op("sum")]
+    public Tensor Sum(int[]? axes, bool keepDim = false) =>
+        Reduce("sum", ReduceKind.Sum, axes, keepDim, ax => (_, g, x, _) => Kept(g, x[0], ax).Expand(x[0].shape));
+
+    /// <summary>Mean over all elements.</summary>
+    public Tensor Mean() => Mean(null);
+    /// <summary>Mean over one axis.</summary>
+    public Tensor Mean(int axis, bool keepDim = false) => Mean([axis], keepDim);
+
+    /// <summary>Mean over the given axes (null: all): the sum divided by the count.</summary>
+    [Op("mean", OpKind.Composite)]
+    public Tensor Mean(int[]? axes, bool keepDim = false)
+    {
+        RequireFloat("mean");
+        var ax = ShapeMath.Axes("mean", axes, Rank);
+        int count = 1;
+        foreach (var a in ax) count *= shape[a];
+        return Sum(ax, keepDim) / count;
+    }
+
+    /// <summary>Maximum over all elements.</summary>
+    public Tensor Max() => Max(null);
+    /// <summary>Maximum over one axis.</summary>
+    public Tensor Max(int axis, bool keepDim = false) => Max([axis], keepDim);
+
+    /// <summary>Maximum over the given axes (null: all). The cotangent goes to the maximal elements, split evenly among ties.</summary>
+    [Op("max")]
+    public Tensor Max(int[]? axes, bool keepDim = false) =>
+        Reduce("max", ReduceKind.Max, axes, keepDim, ax => (_, g, x, y) => ToExtremes(g, x[0], y, ax));
+
+    /// <summary>Minimum over all elements.</summary>
+    public Tensor Min() => Min(null);
+    /// <summary>Minimum over one axis.</summary>
+    public Tensor Min(int axis, bool keepDim = false) => Min([axis], keepDim);
+
+    /// <summary>Minimum over the given axes (null: all). The cotangent goes to the minimal elements, split evenly among ties.</summary>
+    [Op("min")]
+    public Tensor Min(int[]? axes, bool keepDim = false) =>
+        Reduce("min", ReduceKind.Min, axes, keepDim, ax => (_, g, x, y) => ToExtremes(g, x[0], y, ax));
+
+    static Tensor ToExtremes(Tensor g, Tensor x, Tensor y, int[] axes)
+    {
+        var hit = x.Eq(Kept(y, x, axes));
+        var count = hit.To(x.DType).Sum(axes, keepDim: true);
+        return Where(hit, Kept(g, x, axes) / count, 0.0);
+    }
+
+    /// <summary>Product over all elements.</summary>
+    public Tensor Prod() => Prod(null);
+    /// <summary>Product over one axis.</summary>
+    public Tensor Prod(int axis, bool keepDim = false) => Prod([axis], keepDim);
+
+    /// <summary>
+    /// Product over the given axes (null: all). ∂(∏x)/∂x_j = ∏_{i≠j} x_i, computed by a
+    /// zero-safe kernel (prefix and suffix products, no division). Under createGraph the rule
+    /// is written as y/x so it is itself differentiable; that form needs x ≠ 0.
+    /// </summary>
+    [Op("prod")]
+    public Tensor Prod(int[]? axes, bool keepDim = false) =>
+        Reduce("prod", ReduceKind.Prod, axes, keepDim, ax => (_, g, x, y) =>
+        {
+            var gk = Kept(g, x[0], ax);
+            if (GradMode.IsEnabled) return gk * Kept(y, x[0], ax) / x[0];
+            var kept = Enumerable.Range(0, x[0].Rank).Where(a => Array.IndexOf(ax, a) < 0).ToArray();
+            int[] perm = [.. kept, .. ax];
+            var others = new Tensor(x[0].Kernels.ProdOfOthers(x[0].Permuted(perm), ax.Length), perm.Select(p => x[0].shape[p]).ToArray());
+            return gk * others.Permute(Inverse(perm));
+        });
+
+    /// <summary>The Euclidean (Frobenius) norm over all elements.</summary>
+    public Tensor Norm() => Norm(null);
+
+    /// <summary>
+    /// The 2-norm over the given axes (null: all). A fused rule: ∂‖x‖/∂x = x/‖x‖, taken as 0
+    /// where ‖x‖ = 0 (the composition sqrt(sum(x²)) would give NaN there).
+    /// </summary>
+    [Op("norm")]
+    public Tensor Norm(int[]? axes, bool keepDim = false)
+    {
+        RequireFloat("norm");
+        var ax = ShapeMath.Axes("norm", axes, Rank);
+        return Fused("norm", () => (this * this).Sum(ax, keepDim).Sqrt(), [this], (_, g, x, y) =>
+        {
+            var yk = Kept(y, x[0], ax);
+            return Kept(g, x[0], ax) * x[0] / Where(yk.Eq(0), 1.0, yk);
+        });
+    }
+
+    /// <summary>
+    /// log Σ exp x over the given axes, stable: m + log Σ exp(x − m) with m = max x held
+    /// constant (the expression does not depend on m, so its gradient is exact).
+    /// </summary>
+    [Op("logsumexp", OpKind.Composite)]
+    public Tensor LogSumExp(int[]? axes, bool keepDim = false)
+    {
+        RequireFloat("logsumexp");
+        var ax = ShapeMath.Axes("logsumexp", axes, Rank);
+        var m = Max(ax, keepDim: true).Detach();
+        m = Where(m.Abs().Lt(double.PositiveInfinity), m, 0.0);
+        var r = (this - m).Exp().Sum(ax, keepDim: true).Log() + m;
+        return keepDim ? r : r.Reshape(Enumerable.Range(0, Rank).Where(a => Array.IndexOf(ax, a) < 0).Select(a => shape[a]).ToArray());
+    }
+
+    /// <summary>log Σ exp x over one axis.</summary>
+    public Tensor LogSumExp(int axis, bool keepDim = false) => LogSumExp([axis], keepDim);
+}

@@ -1,0 +1,75 @@
+using Cotangent.Backends;
+
+namespace Cotangent;
+
+/// <summary>Elementwise unary ops: forward kernel and VJP rule side by side.</summary>
+public sealed partial class Tensor
+{
+    Tensor Unary(string op, UnaryKind kind, VjpRule? rule, bool intsToo = false)
+    {
+        if (!intsToo || DType == DType.Bool) RequireFloat(op);
+        return Result(op, Kernels.Unary(kind, View), shape, [this], rule);
+    }
+
+    /// <summary>−x. Linear: the cotangent passes negated.</summary>
+    [Op("neg")]
+    public Tensor Neg() => Unary("neg", UnaryKind.Neg, (_, g, _, _) => -g, intsToo: true);
+
+    /// <summary>eˣ. d/dx = eˣ, read from the output.</summary>
+    [Op("exp")]
+    public Tensor Exp() => Unary("exp", UnaryKind.Exp, (_, g, _, y) => g * y);
+
+    /// <summary>Natural log. d/dx = 1/x.</summary>
+    [Op("log")]
+    public Tensor Log() => Unary("log", UnaryKind.Log, (_, g, x, _) => g / x[0]);
+
+    /// <summary>√x. d/dx = 1/(2√x), read from the output.</summary>
+    [Op("sqrt")]
+    public Tensor Sqrt() => Unary("sqrt", UnaryKind.Sqrt, (_, g, _, y) => g * 0.5 / y);
+
+    /// <summary>|x|. d/dx = sign x (0 at 0, as PyTorch).</summary>
+    [Op("abs")]
+    public Tensor Abs() => Unary("abs", UnaryKind.Abs, (_, g, x, _) => g * x[0].Sign(), intsToo: true);
+
+    /// <summary>sin x. d/dx = cos x.</summary>
+    [Op("sin")]
+    public Tensor Sin() => Unary("sin", UnaryKind.Sin, (_, g, x, _) => g * x[0].Cos());
+
+    /// <summary>cos x. d/dx = −sin x.</summary>
+    [Op("cos")]
+    public Tensor Cos() => Unary("cos", UnaryKind.Cos, (_, g, x, _) => -(g * x[0].Sin()));
+
+    /// <summary>tanh x. d/dx = 1 − tanh² x, read from the output.</summary>
+    [Op("tanh")]
+    public Tensor Tanh() => Unary("tanh", UnaryKind.Tanh, (_, g, _, y) => g * (1.0 - y * y));
+
+    /// <summary>σ(x) = 1/(1 + e⁻ˣ). d/dx = σ(1 − σ), read from the output.</summary>
+    [Op("sigmoid")]
+    public Tensor Sigmoid() => Unary("sigmoid", UnaryKind.Sigmoid, (_, g, _, y) => g * y * (1.0 - y));
+
+    /// <summary>max(x, 0). d/dx = 1 where x &gt; 0, else 0.</summary>
+    [Op("relu")]
+    public Tensor Relu() => Unary("relu", UnaryKind.Relu, (_, g, x, _) => Where(x[0].Gt(0), g, 0.0), intsToo: true);
+
+    /// <summary>log(1 + eˣ), computed without overflow. d/dx = σ(x).</summary>
+    [Op("softplus")]
+    public Tensor Softplus() => Unary("softplus", UnaryKind.Softplus, (_, g, x, _) => g * x[0].Sigmoid());
+
+    /// <summary>x·Φ(x) with the exact normal CDF Φ. d/dx = Φ(x) + x·φ(x).</summary>
+    [Op("gelu")]
+    public Tensor Gelu() => Unary("gelu", UnaryKind.Gelu, (_, g, x, _) =>
+    {
+        var z = x[0];
+        var cdf = 0.5 * (1.0 + (z * (1 / Math.Sqrt(2))).Erf());
+        var pdf = (z * z * -0.5).Exp() * (1 / Math.Sqrt(2 * Math.PI));
+        return g * (cdf + z * pdf);
+    });
+
+    /// <summary>The error function. d/dx = 2/√π · e^(−x²).</summary>
+    [Op("erf")]
+    public Tensor Erf() => Unary("erf", UnaryKind.Erf, (_, g, x, _) => g * (x[0] * x[0]).Neg().Exp() * (2 / Math.Sqrt(Math.PI)));
+
+    /// <summary>−1, 0 or 1 by the sign of x. Piecewise constant: no gradient.</summary>
+    [Op("sign", OpKind.NonDifferentiable)]
+    public Tensor Sign() => Unary("sign", UnaryKind.Sign, null, intsToo: true);
+}

@@ -1,0 +1,169 @@
+using Cotangent.Backends.Cpu;
+
+namespace Cotangent;
+
+/// <summary>Creation functions (as torch.zeros, torch.arange, ...) and read-out.</summary>
+public sealed partial class Tensor
+{
+    static Tensor Filled(int[] shape, DType dtype, double value, Device? device = null)
+    {
+        CheckShape("full", shape);
+        return new Tensor(KernelsFor(device ?? Device.Cpu).Full(dtype, ShapeMath.Numel(shape), value), (int[])shape.Clone());
+    }
+
+    static void CheckShape(string op, int[] shape)
+    {
+        foreach (var d in shape)
+            if (d < 0) throw new ArgumentException($"{op}: negative size in shape {ShapeMath.Format(shape)}");
+    }
+
+    /// <summary>float32 zeros of the given shape.</summary>
+    public static Tensor Zeros(params int[] shape) => Filled(shape, DType.Float32, 0);
+    /// <summary>Zeros of the given shape and dtype.</summary>
+    public static Tensor Zeros(int[] shape, DType dtype) => Filled(shape, dtype, 0);
+    /// <summary>float32 ones of the given shape.</summary>
+    public static Tensor Ones(params int[] shape) => Filled(shape, DType.Float32, 1);
+    /// <summary>Ones of the given shape and dtype.</summary>
+    public static Tensor Ones(int[] shape, DType dtype) => Filled(shape, dtype, 1);
+    /// <summary>A tensor of the given shape with every element <paramref name="value"/>.</summary>
+    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32) => Filled(shape, dtype, value);
+    /// <summary>Zeros with the shape, dtype and device of <paramref name="like"/>.</summary>
+    public static Tensor ZerosLike(Tensor like) => Filled(like.shape, like.DType, 0, like.Device);
+    /// <summary>Ones with the shape, dtype and device of <paramref name="like"/>.</summary>
+    public static Tensor OnesLike(Tensor like) => Filled(like.shape, like.DType, 1, like.Device);
+
+    /// <summary>A 0-d tensor holding <paramref name="value"/>.</summary>
+    public static Tensor Scalar(double value, DType dtype = DType.Float32) => Filled([], dtype, value);
+
+    /// <summary>Values start, start+step, ... below end (torch.arange).</summary>
+    public static Tensor Arange(double start, double end, double step = 1, DType dtype = DType.Float32)
+    {
+        if (step == 0 || double.IsNaN(step)) throw new ArgumentException($"arange: step must be non-zero, got {step}");
+        long n = (long)Math.Ceiling((end - start) / step);
+        if (n < 0) n = 0;
+        if (n > Array.MaxLength) throw new ArgumentException($"arange: [{start}, {end}) by {step} has {n} elements, too many");
+        var v = new double[n];
+        for (int i = 0; i < n; i++) v[i] = start + i * step;
+        return FromDoubles(v, [(int)n], dtype);
+    }
+
+    /// <summary>0, 1, ..., end−1 (torch.arange(end)).</summary>
+    public static Tensor Arange(int end, DType dtype = DType.Float32) => Arange(0, end, 1, dtype);
+
+    /// <summary><paramref name="steps"/> evenly spaced values from start to end inclusive.</summary>
+    public static Tensor Linspace(double start, double end, int steps, DType dtype = DType.Float32)
+    {
+        if (steps < 0) throw new ArgumentException($"linspace: steps must be 0 or more, got {steps}");
+        var v = new double[steps];
+        double h = steps > 1 ? (end - start) / (steps - 1) : 0;
+        for (int i = 0; i < steps; i++) v[i] = i == steps - 1 && steps > 1 ? end : start + i * h;
+        return FromDoubles(v, [steps], dtype);
+    }
+
+    /// <summary>The n×m identity (m defaults to n).</summary>
+    public static Tensor Eye(int n, int? m = null, DType dtype = DType.Float32)
+    {
+        int cols = m ?? n;
+        CheckShape("eye", [n, cols]);
+        var v = new double[n * cols];
+        for (int i = 0; i < Math.Min(n, cols); i++) v[i * cols + i] = 1;
+        return FromDoubles(v, [n, cols], dtype);
+    }
+
+    static Tensor FromDoubles(double[] v, int[] shape, DType dtype) => dtype switch
+    {
+        DType.Float64 => new Tensor(new CpuStorage<double>(v), shape),
+        DType.Float32 => new Tensor(new CpuStorage<float>(Array.ConvertAll(v, d => (float)d)), shape),
+        DType.Int64 => new Tensor(new CpuStorage<long>(Array.ConvertAll(v, d => (long)d)), shape),
+        _ => new Tensor(new CpuStorage<bool>(Array.ConvertAll(v, d => d != 0)), shape),
+    };
+
+    /// <summary>A 1-D float32 tensor of the values.</summary>
+    public static Tensor From(params float[] values) => FromArray(values, [values.Length]);
+    /// <summary>A 1-D float64 tensor of the values.</summary>
+    public static Tensor From(params double[] values) => FromArray(values, [values.Length]);
+    /// <summary>A 1-D int64 tensor of the values.</summary>
+    public static Tensor From(params long[] values) => FromArray(values, [values.Length]);
+    /// <summary>A 1-D bool tensor of the values.</summary>
+    public static Tensor From(params bool[] values) => FromArray(values, [values.Length]);
+    /// <summary>A 2-D float32 tensor of the values.</summary>
+    public static Tensor From(float[,] values) => FromGrid(values);
+    /// <summary>A 2-D float64 tensor of the values.</summary>
+    public static Tensor From(double[,] values) => FromGrid(values);
+    /// <summary>A 2-D int64 tensor of the values.</summary>
+    public static Tensor From(long[,] values) => FromGrid(values);
+
+    static Tensor FromGrid<T>(T[,] values) where T : unmanaged
+    {
+        int r = values.GetLength(0), c = values.GetLength(1);
+        var flat = new T[r * c];
+        for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) flat[i * c + j] = values[i, j];
+        return new Tensor(new CpuStorage<T>(flat), [r, c]);
+    }
+
+    /// <summary>A tensor of the given shape over a copy of the row-major values (float, double, long or bool).</summary>
+    public static Tensor FromArray<T>(T[] values, int[] shape) where T : unmanaged
+    {
+        CheckShape("from_array", shape);
+        if (ShapeMath.Numel(shape) != values.Length)
+            throw new ShapeMismatchException("from_array", $"from_array: {values.Length} values do not fill shape {ShapeMath.Format(shape)} ({ShapeMath.Numel(shape)} elements)");
+        DTypes.Of<T>();
+        return new Tensor(new CpuStorage<T>((T[])values.Clone()), (int[])shape.Clone());
+    }
+
+    /// <summary>Reseeds <see cref="Generator.Default"/> (torch.manual_seed).</summary>
+    public static void ManualSeed(ulong seed) => Generator.Default.Seed(seed);
+
+    /// <summary>Uniform values in [0, 1).</summary>
+    public static Tensor Rand(params int[] shape) => Rand(shape, DType.Float32);
+    /// <summary>Uniform values in [0, 1).</summary>
+    public static Tensor Rand(int[] shape, DType dtype, Generator? generator = null)
+    {
+        CheckShape("rand", shape);
+        RequireFloatDType("rand", dtype);
+        return FromDoubles((generator ?? Generator.Default).Uniform(ShapeMath.Numel(shape)), (int[])shape.Clone(), dtype);
+    }
+
+    /// <summary>Standard normal values.</summary>
+    public static Tensor Randn(params int[] shape) => Randn(shape, DType.Float32);
+    /// <summary>Standard normal values.</summary>
+    public static Tensor Randn(int[] shape, DType dtype, Generator? generator = null)
+    {
+        CheckShape("randn", shape);
+        RequireFloatDType("randn", dtype);
+        return FromDoubles((generator ?? Generator.Default).Normal(ShapeMath.Numel(shape)), (int[])shape.Clone(), dtype);
+    }
+
+    /// <summary>int64 values uniform in [low, high).</summary>
+    public static Tensor Randint(long low, long high, int[] shape, Generator? generator = null)
+    {
+        CheckShape("randint", shape);
+        return new Tensor(new CpuStorage<long>((generator ?? Generator.Default).Integers(low, high, ShapeMath.Numel(shape))), (int[])shape.Clone());
+    }
+
+    static void RequireFloatDType(string op, DType dtype)
+    {
+        if (!dtype.IsFloating()) throw new DTypeMismatchException(op, $"{op}: makes float32 or float64 values, not {dtype.Name()}");
+    }
+
+    // ---- read-out ----------------------------------------------------------------------
+
+    /// <summary>The elements in row-major order, converted to <typeparamref name="T"/> (float, double, long or bool).</summary>
+    public T[] ToArray<T>() where T : unmanaged
+    {
+        var want = DTypes.Of<T>();
+        var v = want == DType ? View : new Tensor(Kernels.Cast(View, want), shape).View;
+        return (T[])Kernels.ToArray(v);
+    }
+
+    /// <summary>The elements in row-major order, as an array of this tensor's element type.</summary>
+    public Array ToArray() => Kernels.ToArray(View);
+
+    /// <summary>The value of a one-element tensor (PyTorch's <c>.item()</c>), converted to <typeparamref name="T"/>.</summary>
+    public T Item<T>() where T : unmanaged
+    {
+        if (Numel != 1)
+            throw new InvalidOperationException($"item: only one-element tensors can be read as a scalar, but this tensor has shape {ShapeMath.Format(shape)}");
+        return ToArray<T>()[0];
+    }
+}

@@ -1,0 +1,180 @@
+using Cotangent.Backends;
+using Cotangent.Backends.Cpu;
+
+namespace Cotangent;
+
+/// <summary>
+/// An immutable n-dimensional array that can take part in reverse-mode differentiation.
+/// No public member changes a tensor's elements; ops return new tensors, and views
+/// (reshape, permute, slice, expand) share storage safely because of that. A leaf made with
+/// <see cref="RequireGrad"/> owns a gradient accumulator: <see cref="Grad"/> reads it,
+/// <see cref="ZeroGrad"/> clears it, and backward passes add to it.
+/// </summary>
+public sealed partial class Tensor
+{
+    readonly Storage storage;
+    readonly int[] shape;
+    readonly int[] strides;
+    readonly int offset;
+    readonly bool requiresGrad;
+    Node? gradFn;
+
+    internal Tensor(Storage storage, int[] shape, int[]? strides = null, int offset = 0, bool requiresGrad = false)
+    {
+        this.storage = storage;
+        this.shape = shape;
+        this.strides = strides ?? ShapeMath.ContiguousStrides(shape);
+        this.offset = offset;
+        this.requiresGrad = requiresGrad;
+        if (requiresGrad) Accumulator = new GradAccumulator();
+    }
+
+    /// <summary>The sizes of the axes (a copy; a scalar's is empty).</summary>
+    public int[] Shape => (int[])shape.Clone();
+
+    internal ReadOnlySpan<int> ShapeSpan => shape;
+
+    /// <summary>The size of one axis (negative counts from the end).</summary>
+    public int Size(int axis) => shape[ShapeMath.Axis("size", axis, Rank)];
+
+    /// <summary>The number of axes.</summary>
+    public int Rank => shape.Length;
+
+    /// <summary>The number of elements.</summary>
+    public int Numel => ShapeMath.Numel(shape);
+
+    /// <summary>The element type.</summary>
+    public DType DType => storage.DType;
+
+    /// <summary>Where the elements live.</summary>
+    public Device Device => storage.Device;
+
+    /// <summary>True when gradients flow to or through this tensor.</summary>
+    public bool RequiresGrad => requiresGrad;
+
+    /// <summary>The backward function of the op that made this tensor; null for leaves and tensors built directly.</summary>
+    public Node? GradFn => gradFn;
+
+    /// <summary>True for tensors no recorded op produced (PyTorch's <c>is_leaf</c>).</summary>
+    public bool IsLeaf => gradFn is null;
+
+    internal GradAccumulator? Accumulator { get; }
+
+    /// <summary>The gradient accumulated by backward passes into this leaf; null before any, or after <see cref="ZeroGrad"/>.</summary>
+    public Tensor? Grad => Accumulator?.Value;
+
+    /// <summary>Clears the accumulated gradient (PyTorch's <c>x.grad = None</c>).</summary>
+    public void ZeroGrad() => Accumulator?.Clear();
+
+    /// <summary>
+    /// A new leaf that shares this tensor's values and accumulates gradients
+    /// (PyTorch's <c>requires_grad_()</c> on a fresh tensor).
+    /// </summary>
+    /// <exception cref="DTypeMismatchException">the dtype is not a float dtype.</exception>
+    /// <exception cref="InvalidOperationException">this tensor is the output of an op; detach it first.</exception>
+    public Tensor RequireGrad()
+    {
+        if (!DType.IsFloating())
+            throw new DTypeMismatchException("require_grad", $"require_grad: only float32 and float64 tensors can require gradients, not {DType.Name()}");
+        if (gradFn is not null)
+            throw new InvalidOperationException($"require_grad: this tensor is the output of '{gradFn.Name}', not a leaf; use Detach().RequireGrad() for a new leaf with the same values");
+        return new Tensor(storage, shape, strides, offset, requiresGrad: true);
+    }
+
+    /// <summary>The same values, cut from the graph: no grad_fn, no gradient.</summary>
+    public Tensor Detach() => new(storage, shape, strides, offset);
+
+    /// <summary>
+    /// Backward pass from a scalar: adds ∂this/∂x to every leaf x's <see cref="Grad"/>.
+    /// </summary>
+    public void Backward(bool retainGraph = false, bool createGraph = false) => Backward(null, retainGraph, createGraph);
+
+    /// <summary>
+    /// Backward pass with a seed <paramref name="v"/> of this tensor's shape: adds the
+    /// vector-Jacobian product Jᵀv to every leaf's <see cref="Grad"/>, as torch's <c>y.backward(v)</c>.
+    /// </summary>
+    public void Backward(Tensor? v, bool retainGraph = false, bool createGraph = false)
+    {
+        if (!requiresGrad)
+            throw new InvalidOperationException("backward: this tensor does not require grad and has no grad_fn; make its inputs with RequireGrad()");
+        if (v is null)
+        {
+            if (Numel != 1)
+                throw new InvalidOperationException($"backward: grad can be implicitly created only for scalar outputs, but this tensor has shape {ShapeMath.Format(shape)}; pass v of that shape to compute Jᵀv");
+            v = Tensor.Ones(shape, DType);
+        }
+        CheckSeed("backward", this, v);
+        Engine.Run([this], [v], retainGraph, createGraph, wrt: null, accumulate: true);
+    }
+
+    internal static void CheckSeed(string op, Tensor y, Tensor v)
+    {
+        if (!ShapeMath.SameShape(y.shape, v.shape))
+            throw new ShapeMismatchException(op, $"{op}: the seed has shape {ShapeMath.Format(v.shape)} but the output has shape {ShapeMath.Format(y.shape)}");
+        if (v.Device != y.Device)
+            throw new DeviceMismatchException(op, $"{op}: the seed is on {v.Device} but the output is on {y.Device}");
+    }
+
+    // ---- plumbing shared by the op files ----------------------------------------------
+
+    internal Strided View => new(storage, shape, strides, offset);
+
+    internal Strided ViewAs(int[] target) => new(storage, target, ShapeMath.BroadcastStrides(shape, strides, target), offset);
+
+    internal IKernels Kernels => KernelsFor(Device);
+
+    internal static IKernels KernelsFor(Device d) => d.Type == DeviceType.Cpu
+        ? CpuKernels.Instance
+        : throw new NotSupportedException($"no backend for {d} yet: only the CPU backend is built");
+
+    internal bool IsContiguous => ShapeMath.IsContiguous(shape, strides);
+
+    /// <summary>Wraps a kernel's output, recording the op when grad mode is on and an input needs a gradient.</summary>
+    internal static Tensor Result(string op, Storage s, int[] shape, Tensor[] inputs, VjpRule? rule) =>
+        Record(op, new Tensor(s, shape, null, 0, Tracks(rule, inputs)), inputs, rule);
+
+    /// <summary>A view sharing <paramref name="x"/>'s storage, recorded like any op.</summary>
+    internal static Tensor ViewOf(string op, Tensor x, int[] shape, int[] strides, int offset, VjpRule rule) =>
+        Record(op, new Tensor(x.storage, shape, strides, offset, Tracks(rule, [x])), [x], rule);
+
+    static bool Tracks(VjpRule? rule, Tensor[] inputs)
+    {
+        if (rule is null || !GradMode.IsEnabled) return false;
+        foreach (var t in inputs) if (t.requiresGrad) return true;
+        return false;
+    }
+
+    static Tensor Record(string op, Tensor y, Tensor[] inputs, VjpRule? rule)
+    {
+        if (y.requiresGrad)
+        {
+            y.gradFn = new Node(op, inputs, rule!);
+            y.gradFn.Attach(y);
+        }
+        return y;
+    }
+
+    /// <summary>
+    /// A primitive whose forward is itself a composition (run without recording) and whose
+    /// VJP is its own rule: used where the composition's gradient would be wrong or slow.
+    /// </summary>
+    internal static Tensor Fused(string op, Func<Tensor> forward, Tensor[] inputs, VjpRule rule)
+    {
+        Tensor y;
+        using (GradMode.Set(false)) y = forward();
+        var s = y.IsContiguous && y.offset == 0 ? y.storage : y.Kernels.Contiguous(y.View);
+        return Result(op, s, y.shape, inputs, rule);
+    }
+
+    internal static void SameDevice(string op, Tensor a, Tensor b)
+    {
+        if (a.Device != b.Device)
+            throw new DeviceMismatchException(op, $"{op}: expected all tensors on one device, but got {a.Device} and {b.Device}");
+    }
+
+    internal void RequireFloat(string op)
+    {
+        if (!DType.IsFloating())
+            throw new DTypeMismatchException(op, $"{op}: expects a float32 or float64 tensor, got {DType.Name()}; cast with .To(DType.Float32)");
+    }
+}
