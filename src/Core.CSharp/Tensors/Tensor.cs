@@ -92,6 +92,7 @@ public sealed partial class Tensor
     /// <summary>
     /// Backward pass with a seed <paramref name="v"/> of this tensor's shape: adds the
     /// vector-Jacobian product Jᵀv to every leaf's <see cref="Grad"/>, as torch's <c>y.backward(v)</c>.
+    /// With <paramref name="createGraph"/> the gradients are themselves differentiable (and the graph is retained).
     /// </summary>
     public void Backward(Tensor? v, bool retainGraph = false, bool createGraph = false)
     {
@@ -104,7 +105,8 @@ public sealed partial class Tensor
             v = Tensor.Ones(shape, DType);
         }
         CheckSeed("backward", this, v);
-        Engine.Run([this], [v], retainGraph, createGraph, wrt: null, accumulate: true);
+        // as PyTorch: a graph of the gradient refers to the forward graph, so createGraph retains it
+        Engine.Run([this], [v], retainGraph || createGraph, createGraph, wrt: null, accumulate: true);
     }
 
     internal static void CheckSeed(string op, Tensor y, Tensor v)

@@ -1,0 +1,259 @@
+/// One case per registered op: how to draw inputs inside its domain and apply it. The
+/// property suite enumerates the registry and looks each op up here, so an op without a
+/// case fails the meta-test instead of going untested.
+module Cotangent.Tests.OpCases
+
+open System
+open Cotangent
+open Cotangent.Tests.Sampling
+
+/// Inputs (float64) and how the op is applied to them, with its non-differentiable arguments fixed.
+[<ReferenceEquality>]
+type Sample =
+    { Inputs: Tensor list
+      Apply: Tensor list -> Tensor
+      Note: string }
+
+    override s.ToString() =
+        s.Note + " on\n" + (s.Inputs |> List.map string |> String.concat "\n")
+
+type OpCase =
+    { Name: string
+      Build: Random -> Sample
+      /// For non-differentiable ops: the expected output, computed by plain loops.
+      Reference: (Sample -> float[]) option
+      /// Finite-difference step and relative tolerance for the gradient checks.
+      Eps: float
+      Tol: float }
+
+let private case name build =
+    { Name = name; Build = build; Reference = None; Eps = 1e-6; Tol = 1e-6 }
+
+let private sample note inputs apply = { Inputs = inputs; Apply = apply; Note = note }
+
+let private one f = fun (xs: Tensor list) -> f xs.[0]
+let private two f = fun (xs: Tensor list) -> f xs.[0] xs.[1]
+
+let private unary name domain (f: Tensor -> Tensor) =
+    case name (fun r ->
+        let s = shape r 0 3
+        sample (sprintf "%s of %s" name (shapeText s)) [ tensorIn r domain s ] (one f))
+
+let private binary name da db (f: Tensor -> Tensor -> Tensor) =
+    case name (fun r ->
+        let sa, sb = broadcastPair r
+        sample (sprintf "%s of %s and %s" name (shapeText sa) (shapeText sb)) [ tensorIn r da sa; tensorIn r db sb ] (two f))
+
+let private reduction name domain (f: Tensor -> int[] option -> bool -> Tensor) =
+    case name (fun r ->
+        let s = shape r 1 3
+        let axes = axesOf r s.Length
+        let keep = r.Next 2 = 0
+        sample (sprintf "%s of %s over %A keepDim=%b" name (shapeText s) axes keep) [ tensorIn r domain s ] (one (fun x -> f x axes keep)))
+
+let private opt (a: int[] option) = Option.toObj a
+
+/// Values of the same shape compared elementwise by a plain loop.
+let private comparison name (f: Tensor -> Tensor -> Tensor) (cmp: float -> float -> bool) =
+    { case name (fun r ->
+        let s = shape r 0 3
+        // small integers, so equal pairs occur and eq/le/ge see ties
+        let ints () = Tensor.FromArray(Array.init (Array.fold (*) 1 s) (fun _ -> float (r.Next(-2, 3))), s)
+        sample (sprintf "%s of %s" name (shapeText s)) [ ints (); ints () ] (two f))
+        with Reference = Some(fun smp -> Array.map2 (fun a b -> if cmp a b then 1.0 else 0.0) (smp.Inputs.[0].ToArray<float>()) (smp.Inputs.[1].ToArray<float>())) }
+
+let private matmulShapes (r: Random) =
+    let m, k, n = r.Next(1, 5), r.Next(1, 5), r.Next(1, 5)
+    let b = r.Next(1, 4)
+    match r.Next 7 with
+    | 0 -> [| k |], [| k |]
+    | 1 -> [| k |], [| k; n |]
+    | 2 -> [| m; k |], [| k |]
+    | 3 -> [| m; k |], [| k; n |]
+    | 4 -> [| b; m; k |], [| k; n |]
+    | 5 -> [| m; k |], [| b; k; n |]
+    | _ -> [| b; 1; m; k |], [| 1; 2; k; n |]
+
+/// Every op of the registry, keyed by its registry name.
+let all: OpCase list =
+    [ unary "neg" Real (fun x -> x.Neg())
+      unary "exp" Real (fun x -> x.Exp())
+      unary "log" Positive (fun x -> x.Log())
+      unary "sqrt" Positive (fun x -> x.Sqrt())
+      unary "abs" AwayFromZero (fun x -> x.Abs())
+      unary "sin" Real (fun x -> x.Sin())
+      unary "cos" Real (fun x -> x.Cos())
+      unary "tanh" Real (fun x -> x.Tanh())
+      unary "sigmoid" Real (fun x -> x.Sigmoid())
+      unary "relu" AwayFromZero (fun x -> x.Relu())
+      unary "softplus" Real (fun x -> x.Softplus())
+      unary "gelu" Real (fun x -> x.Gelu())
+      unary "erf" Real (fun x -> x.Erf())
+      { unary "sign" AwayFromZero (fun x -> x.Sign()) with
+          Reference = Some(fun s -> s.Inputs.[0].ToArray<float>() |> Array.map (fun v -> float (sign v))) }
+      binary "add" Real Real (fun a b -> a + b)
+      binary "sub" Real Real (fun a b -> a - b)
+      binary "mul" Real Real (fun a b -> a * b)
+      binary "div" Real AwayFromZero (fun a b -> a / b)
+      binary "pow" Positive Real (fun a b -> a.Pow b)
+      case "maximum" (fun r ->
+          let s = shape r 0 3
+          let v = tensorIn r Distinct [| 2 * Array.fold (*) 1 s |]
+          let a, b = v.Slice(0, 0, v.Size(0) / 2), v.Slice(0, v.Size(0) / 2, v.Size(0))
+          sample "maximum" [ a.Reshape s; b.Reshape s ] (two (fun a b -> Tensor.Maximum(a, b))))
+      case "minimum" (fun r ->
+          let s = shape r 0 3
+          let v = tensorIn r Distinct [| 2 * Array.fold (*) 1 s |]
+          let a, b = v.Slice(0, 0, v.Size(0) / 2), v.Slice(0, v.Size(0) / 2, v.Size(0))
+          sample "minimum" [ a.Reshape s; b.Reshape s ] (two (fun a b -> Tensor.Minimum(a, b))))
+      case "pow_scalar" (fun r ->
+          let c = [| -1.5; 0.5; 2.0; 3.0 |].[r.Next 4]
+          let s = shape r 0 3
+          sample (sprintf "pow_scalar %g of %s" c (shapeText s)) [ tensorIn r Positive s ] (one (fun x -> x.Pow c)))
+      comparison "eq" (fun a b -> a.Eq b) (=)
+      comparison "ne" (fun a b -> a.Ne b) (<>)
+      comparison "lt" (fun a b -> a.Lt b) (<)
+      comparison "le" (fun a b -> a.Le b) (<=)
+      comparison "gt" (fun a b -> a.Gt b) (>)
+      comparison "ge" (fun a b -> a.Ge b) (>=)
+      case "where" (fun r ->
+          let sa, sb = broadcastPair r
+          let sc = ShapeMath.Broadcast("where", sa, sb) |> Array.map (fun d -> if r.Next 3 = 0 then 1 else d)
+          let cond = Tensor.FromArray(Array.init (Array.fold (*) 1 sc) (fun _ -> r.Next 2 = 0), sc)
+          sample (sprintf "where %s ? %s : %s" (shapeText sc) (shapeText sa) (shapeText sb)) [ tensorIn r Real sa; tensorIn r Real sb ]
+              (two (fun a b -> Tensor.Where(cond, a, b))))
+      { case "cast" (fun r ->
+            let s = shape r 0 3
+            sample "cast float64 -> float32" [ tensorIn r Real s ] (one (fun x -> (x.To DType.Float32) * 3.0)))
+          with Eps = 1e-2; Tol = 1e-4 }
+      reduction "sum" Real (fun x a k -> x.Sum(opt a, k))
+      reduction "mean" Real (fun x a k -> x.Mean(opt a, k))
+      reduction "max" Distinct (fun x a k -> x.Max(opt a, k))
+      reduction "min" Distinct (fun x a k -> x.Min(opt a, k))
+      reduction "prod" AwayFromZero (fun x a k -> x.Prod(opt a, k))
+      reduction "norm" Real (fun x a k -> x.Norm(opt a, k))
+      reduction "logsumexp" Real (fun x a k -> x.LogSumExp(opt a, k))
+      case "reshape" (fun r ->
+          let s = shape r 1 3
+          let n = Array.fold (*) 1 s
+          let target = if r.Next 2 = 0 then [| n |] else [| -1; s.[s.Length - 1] |]
+          // half the time through a transposed (non-contiguous) view, so the copying path runs too
+          let t = r.Next 2 = 0
+          sample (sprintf "reshape %s -> %A (via .T: %b)" (shapeText s) target t) [ tensorIn r Real s ]
+              (one (fun x -> (if t then x.T.Contiguous().T else x).Reshape target)))
+      case "permute" (fun r ->
+          let s = shape r 1 4
+          let p = [| 0 .. s.Length - 1 |] |> Array.sortBy (fun _ -> r.Next())
+          sample (sprintf "permute %s by %A" (shapeText s) p) [ tensorIn r Real s ] (one (fun x -> x.Permute p * x.Permute p)))
+      case "transpose" (fun r ->
+          let s = shape r 2 3
+          let a, b = r.Next s.Length, r.Next s.Length
+          sample (sprintf "transpose %s %d %d" (shapeText s) a b) [ tensorIn r Real s ] (one (fun x -> x.Transpose(a, b).Exp())))
+      case "squeeze" (fun r ->
+          let s = shape r 1 3 |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
+          sample (sprintf "squeeze %s" (shapeText s)) [ tensorIn r Real s ] (one (fun x -> x.Squeeze() * 2.0)))
+      case "unsqueeze" (fun r ->
+          let s = shape r 0 3
+          let a = r.Next(-s.Length - 1, s.Length + 1)
+          sample (sprintf "unsqueeze %s at %d" (shapeText s) a) [ tensorIn r Real s ] (one (fun x -> x.Unsqueeze a * 2.0)))
+      case "flatten" (fun r ->
+          let s = shape r 0 3
+          sample (sprintf "flatten %s" (shapeText s)) [ tensorIn r Real s ] (one (fun x -> x.Flatten().Sin())))
+      case "expand" (fun r ->
+          let target = shape r 1 3
+          let s = target |> Array.skip (r.Next target.Length) |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
+          sample (sprintf "expand %s -> %s" (shapeText s) (shapeText target)) [ tensorIn r Real s ] (one (fun x -> x.Expand target * x.Expand target)))
+      case "sum_to" (fun r ->
+          let full = shape r 1 3
+          let small = full |> Array.skip (r.Next full.Length) |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
+          sample (sprintf "sum_to %s -> %s" (shapeText full) (shapeText small)) [ tensorIn r Real full ] (one (fun x -> x.SumTo small)))
+      case "slice" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let n = s.[a]
+          let start, stop, step = r.Next(-n, n), r.Next(-n, n + 2), r.Next(1, 3)
+          sample (sprintf "slice %s axis %d [%d:%d:%d]" (shapeText s) a start stop step) [ tensorIn r Real s ] (one (fun x -> x.Slice(a, start, stop, step))))
+      case "slice_scatter" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let step = r.Next(1, 3)
+          let start = r.Next 2
+          let full = Array.copy s
+          full.[a] <- start + step * (s.[a] - 1) + 1 + r.Next 2
+          sample (sprintf "slice_scatter %s into %s axis %d start %d step %d" (shapeText s) (shapeText full) a start step) [ tensorIn r Real s ]
+              (one (fun x -> Tensor.SliceScatter(x, full, a, start, step))))
+      case "alias" (fun r ->
+          let s = shape r 0 3
+          sample "alias" [ tensorIn r Real s ] (one (fun x -> x.Alias() * x)))
+      case "contiguous" (fun r ->
+          let s = shape r 2 3
+          sample "contiguous of a transpose" [ tensorIn r Real s ] (one (fun x -> x.T.Contiguous().Exp())))
+      case "index_select" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let idx = indices r s.[a] (r.Next(1, 6))
+          sample (sprintf "index_select %s axis %d %O" (shapeText s) a idx) [ tensorIn r Real s ] (one (fun x -> x.IndexSelect(a, idx))))
+      case "index_add" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let idx = indices r s.[a] (r.Next(1, 6))
+          let src = Array.copy s
+          src.[a] <- idx.Size 0
+          sample (sprintf "index_add into %s axis %d %O" (shapeText s) a idx) [ tensorIn r Real src ] (one (fun x -> Tensor.IndexAdd(s, a, idx, x))))
+      case "gather" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let ishape = Array.copy s
+          ishape.[a] <- r.Next(1, 5)
+          let idx = Tensor.FromArray(Array.init (Array.fold (*) 1 ishape) (fun _ -> int64 (r.Next s.[a])), ishape)
+          sample (sprintf "gather %s axis %d index %s" (shapeText s) a (shapeText ishape)) [ tensorIn r Real s ] (one (fun x -> x.Gather(a, idx))))
+      case "scatter_add" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let ishape = Array.copy s
+          ishape.[a] <- r.Next(1, 5)
+          let idx = Tensor.FromArray(Array.init (Array.fold (*) 1 ishape) (fun _ -> int64 (r.Next s.[a])), ishape)
+          sample (sprintf "scatter_add %s into %s axis %d" (shapeText ishape) (shapeText s) a) [ tensorIn r Real ishape ]
+              (one (fun x -> Tensor.ScatterAdd(s, a, idx, x))))
+      case "cat" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let parts = List.init (r.Next(1, 4)) (fun _ -> let p = Array.copy s in p.[a] <- r.Next(1, 4); tensorIn r Real p)
+          sample (sprintf "cat of %d along %d" parts.Length a) parts (fun xs -> Tensor.Cat(Array.ofList xs, a)))
+      case "stack" (fun r ->
+          let s = shape r 0 2
+          let a = r.Next(s.Length + 1)
+          let parts = List.init (r.Next(1, 4)) (fun _ -> tensorIn r Real s)
+          sample (sprintf "stack of %d along %d" parts.Length a) parts (fun xs -> Tensor.Stack(Array.ofList xs, a)))
+      case "split" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let size = r.Next(1, s.[a] + 1)
+          sample (sprintf "split %s by %d along %d" (shapeText s) size a) [ tensorIn r Real s ]
+              (one (fun x -> Tensor.Cat(x.Split(size, a) |> Array.mapi (fun i p -> p * float (i + 1)), a))))
+      case "matmul" (fun r ->
+          let sa, sb = matmulShapes r
+          sample (sprintf "matmul %s @ %s" (shapeText sa) (shapeText sb)) [ tensorIn r Real sa; tensorIn r Real sb ] (two (fun a b -> Tensor.MatMul(a, b))))
+      case "dot" (fun r ->
+          let n = r.Next(1, 6)
+          sample "dot" [ tensorIn r Real [| n |]; tensorIn r Real [| n |] ] (two (fun a b -> Tensor.Dot(a, b))))
+      case "outer" (fun r ->
+          sample "outer" [ tensorIn r Real [| r.Next(1, 5) |]; tensorIn r Real [| r.Next(1, 5) |] ] (two (fun a b -> Tensor.Outer(a, b))))
+      case "log_softmax" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next(-s.Length, s.Length)
+          sample (sprintf "log_softmax %s axis %d" (shapeText s) a) [ tensorIn r Real s ] (one (fun x -> x.LogSoftmax a)))
+      case "softmax" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next(-s.Length, s.Length)
+          sample (sprintf "softmax %s axis %d" (shapeText s) a) [ tensorIn r Real s ] (one (fun x -> x.Softmax a)))
+      case "cross_entropy" (fun r ->
+          let n, c = r.Next(1, 5), r.Next(2, 6)
+          let labels = indices r c n
+          sample (sprintf "cross_entropy [%d, %d] labels %O" n c labels) [ tensorIn r Real [| n; c |] ]
+              (one (fun x -> Tensor.CrossEntropy(x, labels))))
+      case "mse_loss" (fun r ->
+          let s = shape r 0 3
+          sample "mse_loss" [ tensorIn r Real s; tensorIn r Real s ] (two (fun a b -> Tensor.MseLoss(a, b)))) ]
+
+let byName = all |> List.map (fun c -> c.Name, c) |> Map.ofList

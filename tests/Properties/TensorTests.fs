@@ -1,0 +1,188 @@
+/// Tensor values, views, broadcasting, kernels and printing, against plain-loop references.
+module Cotangent.Tests.TensorTests
+
+open System
+open Expecto
+open FsCheck
+open FsCheck.FSharp
+open Cotangent
+open Cotangent.Tests.Sampling
+open Cotangent.Tests.Check
+
+let private config = { FsCheckConfig.defaultConfig with maxTest = 40 }
+
+let private seeded name (check: Random -> unit) =
+    testPropertyWithConfig config name (Prop.forAll (Arb.fromGen (Gen.choose (0, Int32.MaxValue))) (fun seed -> check (Random seed)))
+
+/// Row-major index arithmetic, written independently of the library.
+let private unravel (shape: int[]) i =
+    let idx = Array.zeroCreate shape.Length
+    let mutable rem = i
+    for a in shape.Length - 1 .. -1 .. 0 do
+        idx.[a] <- rem % shape.[a]
+        rem <- rem / shape.[a]
+    idx
+
+let private ravel (shape: int[]) (idx: int[]) = Array.fold2 (fun acc d i -> acc * d + i) 0 shape idx
+
+/// Reads element idx (of the broadcast shape) from a tensor of a smaller shape.
+let private broadcastRead (full: int[]) (shape: int[]) (vals: float[]) (idx: int[]) =
+    let lead = full.Length - shape.Length
+    ravel shape (Array.init shape.Length (fun a -> if shape.[a] = 1 then 0 else idx.[a + lead])) |> Array.get vals
+
+let creation =
+    testList
+        "creation"
+        [ test "zeros, ones, full, scalar" {
+              Expect.equal (Tensor.Zeros(2, 3).ToArray<float32>()) (Array.zeroCreate 6) "zeros"
+              Expect.equal (Tensor.Ones([| 2 |], DType.Int64).ToArray<int64>()) [| 1L; 1L |] "int64 ones"
+              Expect.equal (Tensor.Full([| 2; 2 |], 7.5, DType.Float64).ToArray<float>()) [| 7.5; 7.5; 7.5; 7.5 |] "full"
+              let s = Tensor.Scalar 3.0
+              Expect.equal s.Shape [||] "a scalar has no axes"
+              Expect.equal (s.Item<float32>()) 3.0f "item"
+          }
+          test "arange, linspace and eye" {
+              Expect.equal (Tensor.Arange(5).ToArray<float32>()) [| 0.0f; 1.0f; 2.0f; 3.0f; 4.0f |] "arange(5)"
+              Expect.equal (Tensor.Arange(1.0, 2.0, 0.25, DType.Float64).ToArray<float>()) [| 1.0; 1.25; 1.5; 1.75 |] "arange by 0.25"
+              Expect.equal (Tensor.Arange(3.0, 0.0, -1.0, DType.Int64).ToArray<int64>()) [| 3L; 2L; 1L |] "counting down"
+              Expect.equal (Tensor.Linspace(0.0, 1.0, 5, DType.Float64).ToArray<float>()) [| 0.0; 0.25; 0.5; 0.75; 1.0 |] "linspace"
+              Expect.equal (Tensor.Eye(2, 3).ToArray<float32>()) [| 1.0f; 0.0f; 0.0f; 0.0f; 1.0f; 0.0f |] "eye 2×3"
+          }
+          test "from 1-D and 2-D arrays" {
+              let t = Tensor.From(array2D [ [ 1.0; 2.0; 3.0 ]; [ 4.0; 5.0; 6.0 ] ])
+              Expect.equal t.Shape [| 2; 3 |] "shape"
+              Expect.equal t.DType DType.Float64 "dtype from the array"
+              Expect.equal (t.ToArray<float>()) [| 1.0 .. 6.0 |] "row-major"
+              Expect.equal (Tensor.From(1L, 2L).DType) DType.Int64 "int64"
+          }
+          test "ToArray hands out a copy: the tensor never changes" {
+              let t = Tensor.From(1.0f, 2.0f)
+              let a = t.ToArray<float32>()
+              a.[0] <- 99.0f
+              Expect.equal (t.ToArray<float32>()) [| 1.0f; 2.0f |] "unchanged"
+          }
+          test "seeded generators repeat; rand lies in [0, 1); randn has mean 0 and variance 1; randint stays in range" {
+              Tensor.ManualSeed 7UL
+              let a = Tensor.Randn(5).ToArray<float32>()
+              Tensor.ManualSeed 7UL
+              Expect.equal (Tensor.Randn(5).ToArray<float32>()) a "same seed, same values"
+              let u = Tensor.Rand([| 10000 |], DType.Float64, Generator 1UL).ToArray<float>()
+              Expect.isTrue (u |> Array.forall (fun v -> v >= 0.0 && v < 1.0)) "uniform range"
+              let n = Tensor.Randn([| 20000 |], DType.Float64, Generator 2UL).ToArray<float>()
+              let mean = Array.average n
+              let var = n |> Array.averageBy (fun v -> (v - mean) ** 2.0)
+              Expect.isLessThan (abs mean) 0.03 "mean ≈ 0 (4 standard errors)"
+              Expect.isLessThan (abs (var - 1.0)) 0.04 "variance ≈ 1"
+              let k = Tensor.Randint(-3L, 4L, [| 5000 |], Generator 3UL).ToArray<int64>()
+              Expect.equal (k |> Array.distinct |> Array.sort) [| -3L .. 3L |] "every value in [-3, 4) appears, none outside"
+          } ]
+
+let kernels =
+    testList
+        "kernels"
+        [ seeded "broadcast add and mul match plain loops" (fun r ->
+              let sa, sb = broadcastPair r
+              let a, b = tensorIn r Real sa, tensorIn r Real sb
+              let full = ShapeMath.Broadcast("add", sa, sb)
+              let va, vb = values a, values b
+              let n = Array.fold (*) 1 full
+              let expected op = Array.init n (fun i -> let idx = unravel full i in op (broadcastRead full sa va idx) (broadcastRead full sb vb idx))
+              near 0.0 (expected (+)) (a + b) "a + b"
+              near 0.0 (expected (*)) (a * b) "a * b"
+              near 0.0 (expected (-)) (a - b) "a - b")
+          seeded "matmul matches a triple loop, batched and broadcast" (fun r ->
+              let m, k, n, b = r.Next(1, 6), r.Next(1, 6), r.Next(1, 6), r.Next(1, 4)
+              let a, w = tensorIn r Real [| b; m; k |], tensorIn r Real [| k; n |]
+              let va, vw = values a, values w
+              let expected =
+                  Array.init (b * m * n) (fun i ->
+                      let bi, rem = i / (m * n), i % (m * n)
+                      let row, col = rem / n, rem % n
+                      Seq.sum (seq { for p in 0 .. k - 1 -> va.[(bi * m + row) * k + p] * vw.[p * n + col] }))
+              near 1e-12 expected (Tensor.MatMul(a, w)) "A @ W"
+              near 1e-12 expected (Tensor.MatMul(a, w.T.Contiguous().T)) "A @ W through a transposed view")
+          test "matmul of a large product splits rows over cores and still matches" {
+              let r = Random 5
+              let a, w = tensorIn r Real [| 70; 80 |], tensorIn r Real [| 80; 90 |]
+              let va, vw = values a, values w
+              let expected = Array.init (70 * 90) (fun i -> Seq.sum (seq { for p in 0 .. 79 -> va.[(i / 90) * 80 + p] * vw.[p * 90 + i % 90] }))
+              near 1e-12 expected (Tensor.MatMul(a, w)) "70×80 @ 80×90"
+          }
+          seeded "sum over axes matches a plain loop" (fun r ->
+              let s = shape r 1 4
+              let x = tensorIn r Real s
+              let axis = r.Next s.Length
+              let out = s |> Array.mapi (fun a d -> if a = axis then 1 else d)
+              let expected = Array.zeroCreate (Array.fold (*) 1 out)
+              values x |> Array.iteri (fun i v -> let idx = unravel s i in idx.[axis] <- 0; let j = ravel out idx in expected.[j] <- expected.[j] + v)
+              near 1e-12 expected (x.Sum(axis, keepDim = true)) "sum with keepDim"
+              near 1e-12 expected (x.Sum(axis)) "sum without keepDim")
+          seeded "permute then contiguous reorders elements as index arithmetic says" (fun r ->
+              let s = shape r 1 4
+              let x = tensorIn r Real s
+              let p = [| 0 .. s.Length - 1 |] |> Array.sortBy (fun _ -> r.Next())
+              let ps = p |> Array.map (fun a -> s.[a])
+              let vx = values x
+              let expected = Array.init vx.Length (fun i -> let idx = unravel ps i in vx.[ravel s (Array.init s.Length (fun a -> idx.[Array.findIndex ((=) a) p]))])
+              near 0.0 expected (x.Permute(p).Contiguous()) "permuted")
+          test "slices follow Python's rules: negative indices, clamping, steps" {
+              let x = Tensor.Arange(10, DType.Float64)
+              near 0.0 [| 2.0; 3.0; 4.0 |] (x.Slice(0, 2, 5)) "[2:5]"
+              near 0.0 [| 7.0; 8.0 |] (x.Slice(0, -3, -1)) "[-3:-1]"
+              near 0.0 [| 1.0; 4.0; 7.0 |] (x.Slice(0, 1, 100, 3)) "[1:100:3]"
+              Expect.equal (x.Slice(0, 5, 2).Shape) [| 0 |] "empty"
+          }
+          test "views share storage and need no copy; reshape of a non-contiguous view copies correctly" {
+              let x = Tensor.Arange(6, DType.Float64).Reshape(2, 3)
+              near 0.0 [| 0.0; 3.0; 1.0; 4.0; 2.0; 5.0 |] (x.T.Reshape(-1)) "transpose then flatten"
+              near 0.0 [| 1.0; 4.0 |] (x.Slice(1, 1, 2).Reshape(2)) "column 1"
+              near 0.0 [| 0.0; 1.0; 2.0; 0.0; 1.0; 2.0 |] (x.Slice(0, 0, 1).Expand(2, 3)) "expand a row"
+          }
+          test "dtype promotion follows bool < int64 < float32 < float64" {
+              let f32, f64t, i64 = Tensor.From 1.0f, Tensor.From 1.0, Tensor.From 2L
+              Expect.equal (f32 + f64t).DType DType.Float64 "float32 + float64"
+              Expect.equal (i64 + f32).DType DType.Float32 "int64 + float32"
+              Expect.equal (i64 * 3.0).DType DType.Int64 "int64 * an integral number"
+              Expect.equal (i64 / 2.5).DType DType.Float32 "int64 / a fraction"
+              Expect.equal ((i64 * 3.0).ToArray<int64>()) [| 6L |] "int64 arithmetic"
+          }
+          test "erf and gelu match known values" {
+              let x = Tensor.From(0.0, 0.5, 1.0, -2.0, 3.5)
+              near 1e-15 [| 0.0; 0.5204998778130465; 0.8427007929497149; -0.9953222650189527; 0.9999992569016276 |] (x.Erf()) "erf (tables)"
+              near 1e-14 [| 0.0; 0.5 * 0.5 * (1.0 + 0.3829249225480262); 0.8413447460685429 |] (x.Slice(0, 0, 3).Gelu()) "gelu = x Φ(x)"
+          }
+          test "where, comparisons and casts" {
+              let x = Tensor.From(-1.0, 0.0, 2.0)
+              Expect.equal (x.Gt(0.0).ToArray<bool>()) [| false; false; true |] "gt"
+              near 0.0 [| 0.0; 0.0; 2.0 |] (Tensor.Where(x.Gt 0.0, x, 0.0)) "where"
+              Expect.equal (x.To(DType.Int64).ToArray<int64>()) [| -1L; 0L; 2L |] "cast to int64"
+              Expect.equal (x.Gt(0.0).Sum().ToArray<int64>()) [| 1L |] "summing a mask counts"
+          } ]
+
+let printing =
+    testList
+        "printing"
+        [ test "1-D float32, with dtype and device" {
+              Expect.equal (string (Tensor.From(0.1f, 1.0f, 0.5f))) "tensor([0.1000, 1.0000, 0.5000], shape=[3], dtype=float32, device=cpu)" "1-D"
+          }
+          test "integral floats, int64, bool and scalars" {
+              Expect.equal (string (Tensor.From(1.0, 2.0))) "tensor([1., 2.], shape=[2], dtype=float64, device=cpu)" "integral"
+              Expect.equal (string (Tensor.From(3L, -12L))) "tensor([  3, -12], shape=[2], dtype=int64, device=cpu)" "int64"
+              Expect.equal (string (Tensor.From(true, false))) "tensor([ True, False], shape=[2], dtype=bool, device=cpu)" "bool"
+              Expect.equal (string (Tensor.Scalar 2.5)) "tensor(2.5000, shape=[], dtype=float32, device=cpu)" "scalar"
+          }
+          test "2-D nests rows; grad_fn and requires_grad show" {
+              let x = Tensor.From(array2D [ [ 1.5; 2.0 ]; [ 3.0; 4.0 ] ]).RequireGrad()
+              Expect.equal (string x) "tensor([[1.5000, 2.0000],\n        [3.0000, 4.0000]], shape=[2, 2], dtype=float64, device=cpu, requires_grad=True)" "2-D leaf"
+              Expect.stringContains (string (x * 2.0)) "grad_fn=<MulBackward>" "grad_fn"
+          }
+          test "big tensors are elided to three items per edge" {
+              let s = string (Tensor.Arange(2000))
+              Expect.stringContains s "[   0.,    1.,    2., ..., 1997., 1998., 1999.]" "edges"
+              Expect.isLessThan s.Length 200 "short"
+          }
+          test "Item on a non-scalar names the shape" {
+              throwsWith<InvalidOperationException, _> (fun () -> Tensor.Zeros(2).Item<float32>()) [ "item"; "[2]" ]
+          } ]
+
+let tests = testList "tensor" [ creation; kernels; printing ]
