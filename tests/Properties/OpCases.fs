@@ -156,6 +156,11 @@ let all: OpCase list =
           let s = shape r 0 3
           let a = r.Next(-s.Length - 1, s.Length + 1)
           sample (sprintf "unsqueeze %s at %d" (shapeText s) a) [ tensorIn r Real s ] (one (fun x -> x.Unsqueeze a * 2.0)))
+      case "select" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let i = r.Next(-s.[a], s.[a])
+          sample (sprintf "select %s axis %d index %d" (shapeText s) a i) [ tensorIn r Real s ] (one (fun x -> x.Select(a, i) * 3.0)))
       case "flatten" (fun r ->
           let s = shape r 0 3
           sample (sprintf "flatten %s" (shapeText s)) [ tensorIn r Real s ] (one (fun x -> x.Flatten().Sin())))

@@ -54,6 +54,10 @@ let creation =
               Expect.equal t.DType DType.Float64 "dtype from the array"
               Expect.equal (t.ToArray<float>()) [| 1.0 .. 6.0 |] "row-major"
               Expect.equal (Tensor.From(1L, 2L).DType) DType.Int64 "int64"
+              let j = Tensor.From([| [| 1.0f; 2.0f |]; [| 3.0f; 4.0f |]; [| 5.0f; 6.0f |] |])
+              Expect.equal j.Shape [| 3; 2 |] "jagged rows"
+              Expect.equal (j.Select(1, -1).ToArray<float32>()) [| 2.0f; 4.0f; 6.0f |] "select the last column"
+              throwsWith<ShapeMismatchException, _> (fun () -> Tensor.From([| [| 1.0 |]; [| 2.0; 3.0 |] |])) [ "row 1"; "one length" ]
           }
           test "ToArray hands out a copy: the tensor never changes" {
               let t = Tensor.From(1.0f, 2.0f)

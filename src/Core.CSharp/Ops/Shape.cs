@@ -89,6 +89,17 @@ public sealed partial class Tensor
         return Reshape(s.ToArray());
     }
 
+    /// <summary>The sub-tensor at <paramref name="index"/> along axis, that axis removed (torch.select; x[:, i] for axis 1). A view.</summary>
+    [Op("select", OpKind.Composite)]
+    public Tensor Select(int axis, int index)
+    {
+        int a = ShapeMath.Axis("select", axis, Rank), n = shape[a];
+        if (index < -n || index >= n)
+            throw new IndexOutOfRangeException($"select: index {index} is out of range for axis {axis} of size {n}");
+        int i = index < 0 ? index + n : index;
+        return Slice(a, i, i + 1).Squeeze(a);
+    }
+
     /// <summary>All elements as one axis.</summary>
     [Op("flatten", OpKind.Composite)]
     public Tensor Flatten() => Reshape(-1);

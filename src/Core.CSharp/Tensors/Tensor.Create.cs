@@ -93,6 +93,22 @@ public sealed partial class Tensor
     /// <summary>A 2-D int64 tensor of the values.</summary>
     public static Tensor From(long[,] values) => FromGrid(values);
 
+    /// <summary>A 2-D float32 tensor from rows of equal length.</summary>
+    public static Tensor From(float[][] rows) => FromRows(rows);
+    /// <summary>A 2-D float64 tensor from rows of equal length.</summary>
+    public static Tensor From(double[][] rows) => FromRows(rows);
+    /// <summary>A 2-D int64 tensor from rows of equal length.</summary>
+    public static Tensor From(long[][] rows) => FromRows(rows);
+
+    static Tensor FromRows<T>(T[][] rows) where T : unmanaged
+    {
+        int cols = rows.Length == 0 ? 0 : rows[0].Length;
+        for (int i = 0; i < rows.Length; i++)
+            if (rows[i].Length != cols)
+                throw new ShapeMismatchException("from_array", $"from_array: row {i} has {rows[i].Length} values, row 0 has {cols}; rows must have one length");
+        return new Tensor(new CpuStorage<T>(rows.SelectMany(r => r).ToArray()), [rows.Length, cols]);
+    }
+
     static Tensor FromGrid<T>(T[,] values) where T : unmanaged
     {
         int r = values.GetLength(0), c = values.GetLength(1);
