@@ -2,73 +2,176 @@ namespace Cotangent.FSharp
 
 open Cotangent
 
-/// Resolves `tensor` literals by overload (a witness type for statically resolved calls).
-type TensorLiteral =
-    static member Of(_: TensorLiteral, values: float list) : Tensor =
-        Tensor.FromArray(values |> List.map float32 |> Array.ofList, [| List.length values |])
-
-    static member Of(_: TensorLiteral, values: float list list) : Tensor =
-        let rows = List.length values
-        let cols = if rows = 0 then 0 else List.length values.Head
-
-        if values |> List.exists (fun r -> List.length r <> cols) then
-            invalidArg "values" "tensor: every row of a 2-D literal must have the same length"
-
-        Tensor.FromArray(values |> List.concat |> List.map float32 |> Array.ofList, [| rows; cols |])
-
-    static member Of(_: TensorLiteral, values: int64 list) : Tensor =
-        Tensor.FromArray(Array.ofList values, [| List.length values |])
-
-/// Builds tensors from F# values: `tensor [1.0; 2.0]`, `tensor [[1.0; 2.0]; [3.0; 4.0]]`.
-[<AutoOpen>]
-module Construction =
-
-    let inline private ofLiteral (w: ^w) (v: ^a) : Tensor =
-        ((^w or ^a): (static member Of: ^w * ^a -> Tensor) (w, v))
-
-    /// A float32 tensor from a float list (1-D) or a list of float lists (2-D); int64 from an int64 list.
-    /// Example: `tensor [0.1; 1.0; 0.0001]`.
-    let inline tensor (values: ^a) : Tensor = ofLiteral Unchecked.defaultof<TensorLiteral> values
-
-/// Curried functions over tensors, for piping: `x |> Tensor.exp |> Tensor.sum`.
+/// Curried functions over tensors, for piping: `x |> Tensor.exp |> Tensor.sum`. Shapes and
+/// axes are F# lists; optional results are options, never nulls.
 [<RequireQualifiedAccess>]
 module Tensor =
 
-    /// Standard normal float32 values of the given shape. Example: `Tensor.randn [3]`.
-    let randn (shape: int list) = Tensor.Randn(Array.ofList shape)
+    let private arr (xs: int list) = Array.ofList xs
 
-    /// Float32 zeros of the given shape.
-    let zeros (shape: int list) = Tensor.Zeros(Array.ofList shape)
+    // ---- creation ------------------------------------------------------------------------
 
-    /// Float32 ones of the given shape.
-    let ones (shape: int list) = Tensor.Ones(Array.ofList shape)
+    /// Float32 zeros. Example: `Tensor.zeros [ 2; 3 ]`.
+    let zeros (shape: int list) = Tensor.Zeros(arr shape)
+    /// Float32 ones. Example: `Tensor.ones [ 3 ]`.
+    let ones (shape: int list) = Tensor.Ones(arr shape)
+    /// A float32 tensor filled with one value. Example: `Tensor.full [ 2 ] 7.0`.
+    let full (shape: int list) (value: float) = Tensor.Full(arr shape, value)
+    /// A 0-d float32 tensor. Example: `Tensor.scalar 2.5`.
+    let scalar (value: float) = Tensor.Scalar value
+    /// 0 .. n-1 as float32. Example: `Tensor.arange 5`.
+    let arange (n: int) = Tensor.Arange n
+    /// Evenly spaced float32 values, ends included. Example: `Tensor.linspace 0.0 1.0 5`.
+    let linspace (start: float) (stop: float) (steps: int) = Tensor.Linspace(start, stop, steps)
+    /// The n×n identity. Example: `Tensor.eye 3`.
+    let eye (n: int) = Tensor.Eye n
+    /// Standard normal float32 values. Example: `Tensor.randn [ 3 ]`.
+    let randn (shape: int list) = Tensor.Randn(arr shape)
+    /// Uniform float32 values in [0, 1). Example: `Tensor.rand [ 2; 2 ]`.
+    let rand (shape: int list) = Tensor.Rand(arr shape)
+    /// int64 values uniform in [low, high). Example: `Tensor.randint 0L 10L [ 4 ]`.
+    let randint (low: int64) (high: int64) (shape: int list) = Tensor.Randint(low, high, arr shape)
+    /// Reseeds the default generator (torch.manual_seed). Example: `Tensor.manualSeed 0UL`.
+    let manualSeed (seed: uint64) = Tensor.ManualSeed seed
+    /// The values converted to a dtype. Example: `x |> Tensor.toDType DType.Float64`.
+    let toDType (dtype: DType) (x: Tensor) = x.To dtype
 
-    /// A new leaf with the same values that accumulates gradients. Example: `Tensor.randn [3] |> Tensor.requiresGrad`.
+    // ---- autograd, imperative ------------------------------------------------------------
+
+    /// A new leaf with the same values that accumulates gradients. Example: `Tensor.randn [ 3 ] |> Tensor.requiresGrad`.
     let requiresGrad (x: Tensor) = x.RequireGrad()
-
-    /// Backward pass from a non-scalar output with seed v: adds Jᵀv to each leaf's grad.
-    let backwardWith (v: Tensor) (y: Tensor) = y.Backward(v)
-
-    /// Backward pass from a scalar output.
+    /// The same values cut from the graph. Example: `Tensor.detach y`.
+    let detach (x: Tensor) = x.Detach()
+    /// Backward from a scalar: adds ∂y/∂x to every leaf's grad. Example: `loss |> Tensor.backward`.
     let backward (y: Tensor) = y.Backward()
-
-    /// The accumulated gradient of a leaf, if any.
+    /// Backward with seed v: adds Jᵀv to every leaf's grad. Example: `y |> Tensor.backwardWith v`.
+    let backwardWith (v: Tensor) (y: Tensor) = y.Backward(v)
+    /// The accumulated gradient of a leaf. Example: `Tensor.grad x |> Option.map Tensor.toArray`.
     let grad (x: Tensor) = Option.ofObj x.Grad
+    /// Clears a leaf's accumulated gradient. Example: `Tensor.zeroGrad w`.
+    let zeroGrad (x: Tensor) = x.ZeroGrad()
+    /// The op that produced a tensor, if any. Example: `Tensor.gradFn y |> Option.map string`.
+    let gradFn (x: Tensor) = Option.ofObj x.GradFn
 
-    /// The 2-norm of all elements, as a float. Example: `norm y < 1000.0`.
-    let norm (x: Tensor) = x.Norm().Item<float>()
+    // ---- read-out ------------------------------------------------------------------------
 
-    /// The sum of all elements.
-    let sum (x: Tensor) = x.Sum()
-
-    /// Elementwise exponential.
-    let exp (x: Tensor) = x.Exp()
-
-    /// Elementwise tanh.
-    let tanh (x: Tensor) = x.Tanh()
-
-    /// Reshapes to the given shape (one axis may be -1).
-    let reshape (shape: int list) (x: Tensor) = x.Reshape(Array.ofList shape)
-
-    /// The elements as a float array, row-major.
+    /// The elements as floats, row-major. Example: `Tensor.toArray x`.
     let toArray (x: Tensor) = x.ToArray<float>()
+    /// The value of a one-element tensor. Example: `Tensor.item loss`.
+    let item (x: Tensor) = x.Item<float>()
+    /// The shape as a list. Example: `Tensor.shape x = [ 2; 3 ]`.
+    let shape (x: Tensor) = List.ofArray x.Shape
+
+    // ---- elementwise ---------------------------------------------------------------------
+
+    /// −x. Example: `Tensor.neg x`.
+    let neg (x: Tensor) = x.Neg()
+    /// eˣ. Example: `x |> Tensor.exp`.
+    let exp (x: Tensor) = x.Exp()
+    /// Natural log. Example: `x |> Tensor.log`.
+    let log (x: Tensor) = x.Log()
+    /// √x. Example: `x |> Tensor.sqrt`.
+    let sqrt (x: Tensor) = x.Sqrt()
+    /// |x|. Example: `x |> Tensor.abs`.
+    let abs (x: Tensor) = x.Abs()
+    /// sin x. Example: `x |> Tensor.sin`.
+    let sin (x: Tensor) = x.Sin()
+    /// cos x. Example: `x |> Tensor.cos`.
+    let cos (x: Tensor) = x.Cos()
+    /// tanh x. Example: `x |> Tensor.tanh`.
+    let tanh (x: Tensor) = x.Tanh()
+    /// 1/(1 + e⁻ˣ). Example: `x |> Tensor.sigmoid`.
+    let sigmoid (x: Tensor) = x.Sigmoid()
+    /// max(x, 0). Example: `x |> Tensor.relu`.
+    let relu (x: Tensor) = x.Relu()
+    /// log(1 + eˣ). Example: `x |> Tensor.softplus`.
+    let softplus (x: Tensor) = x.Softplus()
+    /// x·Φ(x). Example: `x |> Tensor.gelu`.
+    let gelu (x: Tensor) = x.Gelu()
+    /// The error function. Example: `x |> Tensor.erf`.
+    let erf (x: Tensor) = x.Erf()
+    /// −1, 0 or 1. Example: `x |> Tensor.sign`.
+    let sign (x: Tensor) = x.Sign()
+    /// xᶜ. Example: `x |> Tensor.pow 2.0`.
+    let pow (c: float) (x: Tensor) = x.Pow c
+    /// Elementwise maximum. Example: `Tensor.maximum a b`.
+    let maximum (a: Tensor) (b: Tensor) = Tensor.Maximum(a, b)
+    /// Elementwise minimum. Example: `Tensor.minimum a b`.
+    let minimum (a: Tensor) (b: Tensor) = Tensor.Minimum(a, b)
+    /// a where the mask is true, else b. Example: `Tensor.where (x .> 0.0) x (Tensor.zeros [ 3 ])`.
+    let where (mask: Tensor) (a: Tensor) (b: Tensor) = Tensor.Where(mask, a, b)
+
+    // ---- reductions ----------------------------------------------------------------------
+
+    let private axesOpt (axes: int list) = if axes.IsEmpty then null else arr axes
+
+    /// Sum of all elements. Example: `x |> Tensor.sum`.
+    let sum (x: Tensor) = x.Sum()
+    /// Sum over the given axes, dropped. Example: `x |> Tensor.sumAxes [ 0 ]`.
+    let sumAxes (axes: int list) (x: Tensor) = x.Sum(arr axes)
+    /// Mean of all elements. Example: `x |> Tensor.mean`.
+    let mean (x: Tensor) = x.Mean()
+    /// Mean over the given axes, dropped. Example: `x |> Tensor.meanAxes [ 1 ]`.
+    let meanAxes (axes: int list) (x: Tensor) = x.Mean(arr axes)
+    /// Maximum of all elements. Example: `x |> Tensor.max`.
+    let max (x: Tensor) = x.Max()
+    /// Maximum over the given axes. Example: `x |> Tensor.maxAxes [ 1 ]`.
+    let maxAxes (axes: int list) (x: Tensor) = x.Max(arr axes)
+    /// Minimum of all elements. Example: `x |> Tensor.min`.
+    let min (x: Tensor) = x.Min()
+    /// Minimum over the given axes. Example: `x |> Tensor.minAxes [ 1 ]`.
+    let minAxes (axes: int list) (x: Tensor) = x.Min(arr axes)
+    /// Product of all elements. Example: `x |> Tensor.prod`.
+    let prod (x: Tensor) = x.Prod()
+    /// The 2-norm of all elements, as a tensor. Example: `x |> Tensor.norm`.
+    let norm (x: Tensor) = x.Norm()
+    /// log Σ exp over the given axes (all when empty). Example: `x |> Tensor.logsumexp [ 1 ]`.
+    let logsumexp (axes: int list) (x: Tensor) = x.LogSumExp(axesOpt axes)
+
+    // ---- shape ---------------------------------------------------------------------------
+
+    /// Reshapes (one axis may be -1). Example: `x |> Tensor.reshape [ 2; -1 ]`.
+    let reshape (shape: int list) (x: Tensor) = x.Reshape(arr shape)
+    /// Swaps two axes. Example: `x |> Tensor.transpose 0 1`.
+    let transpose (dim0: int) (dim1: int) (x: Tensor) = x.Transpose(dim0, dim1)
+    /// Reorders axes. Example: `x |> Tensor.permute [ 2; 0; 1 ]`.
+    let permute (dims: int list) (x: Tensor) = x.Permute(arr dims)
+    /// Removes axes of size 1. Example: `x |> Tensor.squeeze`.
+    let squeeze (x: Tensor) = x.Squeeze()
+    /// Inserts an axis of size 1. Example: `x |> Tensor.unsqueeze 0`.
+    let unsqueeze (axis: int) (x: Tensor) = x.Unsqueeze axis
+    /// All elements as one axis. Example: `x |> Tensor.flatten`.
+    let flatten (x: Tensor) = x.Flatten()
+    /// Broadcasts to a shape without copying. Example: `b |> Tensor.expand [ 4; 3 ]`.
+    let expand (shape: int list) (x: Tensor) = x.Expand(arr shape)
+    /// Elements start..stop-1 by step along an axis. Example: `x |> Tensor.slice 0 1 3 1`.
+    let slice (axis: int) (start: int) (stop: int) (step: int) (x: Tensor) = x.Slice(axis, start, stop, step)
+    /// The sub-tensor at an index along an axis. Example: `x |> Tensor.select 1 0`.
+    let select (axis: int) (index: int) (x: Tensor) = x.Select(axis, index)
+    /// Entries at int64 indices along an axis. Example: `x |> Tensor.indexSelect 0 idx`.
+    let indexSelect (axis: int) (index: Tensor) (x: Tensor) = x.IndexSelect(axis, index)
+    /// torch.gather. Example: `logp |> Tensor.gather 1 labels`.
+    let gather (axis: int) (index: Tensor) (x: Tensor) = x.Gather(axis, index)
+    /// Joins along an existing axis. Example: `Tensor.cat 0 [ a; b ]`.
+    let cat (axis: int) (parts: Tensor list) = Tensor.Cat(Array.ofList parts, axis)
+    /// Joins along a new axis. Example: `Tensor.stack 0 [ a; b ]`.
+    let stack (axis: int) (parts: Tensor list) = Tensor.Stack(Array.ofList parts, axis)
+    /// Splits into pieces of a size along an axis. Example: `x |> Tensor.split 2 0`.
+    let split (size: int) (axis: int) (x: Tensor) = x.Split(size, axis) |> List.ofArray
+
+    // ---- linear algebra and nn -----------------------------------------------------------
+
+    /// The matrix product. Example: `Tensor.matmul w x` (or `w *@ x`).
+    let matmul (a: Tensor) (b: Tensor) = Tensor.MatMul(a, b)
+    /// The inner product of two vectors. Example: `Tensor.dot a b`.
+    let dot (a: Tensor) (b: Tensor) = Tensor.Dot(a, b)
+    /// The outer product of two vectors. Example: `Tensor.outer a b`.
+    let outer (a: Tensor) (b: Tensor) = Tensor.Outer(a, b)
+    /// softmax along an axis. Example: `logits |> Tensor.softmax -1`.
+    let softmax (axis: int) (x: Tensor) = x.Softmax axis
+    /// log softmax along an axis. Example: `logits |> Tensor.logSoftmax -1`.
+    let logSoftmax (axis: int) (x: Tensor) = x.LogSoftmax axis
+    /// Mean cross-entropy of logits [N, C] against int64 labels [N]. Example: `logits |> Tensor.crossEntropy labels`.
+    let crossEntropy (labels: Tensor) (logits: Tensor) = Tensor.CrossEntropy(logits, labels)
+    /// Mean squared error. Example: `prediction |> Tensor.mseLoss target`.
+    let mseLoss (target: Tensor) (input: Tensor) = Tensor.MseLoss(input, target)

@@ -6,7 +6,14 @@ open Expecto.Impl
 [<EntryPoint>]
 let main argv =
     let all =
-        testList "cotangent" [ OpProperties.tests; AutogradTests.tests; TensorTests.tests; ErrorTests.tests ]
+        testList
+            "cotangent"
+            [ OpProperties.tests
+              AutogradTests.tests
+              TensorTests.tests
+              ErrorTests.tests
+              ChainRuleTests.tests
+              DslTests.tests ]
 
     let mutable counts = None
     // keep Expecto's own summary, and remember the counts for the plain line CI reads

@@ -7,9 +7,10 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Cotangent
-open Cotangent.Tests.Sampling
-open Cotangent.Tests.OpCases
-open Cotangent.Tests.GradCheck
+open Cotangent.Testing
+open Cotangent.Testing.Sampling
+open Cotangent.Testing.OpCases
+open Cotangent.Testing.GradCheck
 
 let config = { FsCheckConfig.defaultConfig with maxTest = 40 }
 

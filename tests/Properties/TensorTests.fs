@@ -6,7 +6,7 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Cotangent
-open Cotangent.Tests.Sampling
+open Cotangent.Testing.Sampling
 open Cotangent.Tests.Check
 
 let private config = { FsCheckConfig.defaultConfig with maxTest = 40 }

@@ -75,6 +75,12 @@ public static class Autograd
         return (nested ? y : y.Detach(), Pullback);
     }
 
+    /// <summary>
+    /// The leaves that require grad and that the outputs depend on through recorded ops
+    /// (the AccumulateGrad ends of PyTorch's next_functions), each once.
+    /// </summary>
+    public static Tensor[] Leaves(params Tensor[] outputs) => Engine.Leaves(outputs);
+
     /// <summary>∇f(x) for a scalar-valued f (jax.grad).</summary>
     public static Tensor Grad(Func<Tensor, Tensor> f, Tensor x) => ValueAndGrad(f, x).Grad;
 
@@ -131,4 +137,24 @@ public static class Autograd
 
     /// <summary>The Hessian-vector product H·v of a scalar f at x, without forming H: the pullback of ∇f at v (H is symmetric).</summary>
     public static Tensor Hvp(Func<Tensor, Tensor> f, Tensor x, Tensor v) => Vjp(Grad(f), x).Pullback(v);
+}
+
+/// <summary>
+/// User-defined differentiable functions (torch.autograd.Function, jax.custom_vjp): a forward
+/// computed without recording and a hand-written VJP rule that the engine calls like any op's.
+/// </summary>
+public static class CustomOp
+{
+    /// <summary>
+    /// Applies <paramref name="forward"/> to the inputs and records <paramref name="vjp"/> as its
+    /// backward function under <paramref name="name"/> (shown by <c>GradFn</c>). The rule gets
+    /// (input index, output cotangent, inputs, output) and returns that input's gradient or null.
+    /// Write it with Cotangent ops if it must itself be differentiable (createGraph).
+    /// </summary>
+    public static Tensor Apply(string name, Tensor[] inputs, Func<Tensor[], Tensor> forward, VjpRule vjp)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        foreach (var x in inputs) Tensor.SameDevice(name, inputs[0], x);
+        return Tensor.Fused(name, () => forward(inputs), inputs, vjp);
+    }
 }

@@ -76,6 +76,18 @@ internal static class Engine
         return g.DType == x.DType ? g : g.To(x.DType);
     }
 
+    public static Tensor[] Leaves(Tensor[] outputs)
+    {
+        var found = new List<Tensor>();
+        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        foreach (var y in outputs)
+            if (y.RequiresGrad && y.IsLeaf && seen.Add(y)) found.Add(y);
+        foreach (var node in TopologicalOrder(outputs))
+            foreach (var e in node.Edges)
+                if (e.Leaf is { } leaf && seen.Add(leaf)) found.Add(leaf);
+        return found.ToArray();
+    }
+
     /// <summary>Nodes reachable from the roots, each after every node that consumes it. Fails before any work on a freed node.</summary>
     static List<Node> TopologicalOrder(Tensor[] roots)
     {

@@ -62,6 +62,12 @@ public sealed partial class Tensor
             (_, g, x, _) => exponent == 0 ? ZerosLike(g) : g * exponent * x[0].Pow(exponent - 1));
     }
 
+    /// <summary>aᵇ elementwise; the static form F#'s <c>**</c> operator resolves to.</summary>
+    public static Tensor Pow(Tensor a, Tensor b) => a.Pow(b);
+
+    /// <summary>aᶜ for a constant c; the static form F#'s <c>**</c> operator resolves to.</summary>
+    public static Tensor Pow(Tensor a, double c) => a.Pow(c);
+
     /// <summary>Elementwise maximum of two tensors (a NaN in either gives NaN). The cotangent goes to the larger; ties split it.</summary>
     [Op("maximum")]
     public static Tensor Maximum(Tensor a, Tensor b) => Binary("maximum", BinaryKind.Max, a, b, (i, g, x, y) => SplitTies(g, x[i], x[1 - i], y));

@@ -69,6 +69,22 @@ public sealed partial class Tensor
     [Op("erf")]
     public Tensor Erf() => Unary("erf", UnaryKind.Erf, (_, g, x, _) => g * (x[0] * x[0]).Neg().Exp() * (2 / Math.Sqrt(Math.PI)));
 
+    // Static forms, so F#'s built-in exp, log, sqrt, abs, sin, cos and tanh apply to tensors.
+    /// <summary>eˣ elementwise.</summary>
+    public static Tensor Exp(Tensor x) => x.Exp();
+    /// <summary>Natural log elementwise.</summary>
+    public static Tensor Log(Tensor x) => x.Log();
+    /// <summary>√x elementwise.</summary>
+    public static Tensor Sqrt(Tensor x) => x.Sqrt();
+    /// <summary>|x| elementwise.</summary>
+    public static Tensor Abs(Tensor x) => x.Abs();
+    /// <summary>sin x elementwise.</summary>
+    public static Tensor Sin(Tensor x) => x.Sin();
+    /// <summary>cos x elementwise.</summary>
+    public static Tensor Cos(Tensor x) => x.Cos();
+    /// <summary>tanh x elementwise.</summary>
+    public static Tensor Tanh(Tensor x) => x.Tanh();
+
     /// <summary>−1, 0 or 1 by the sign of x. Piecewise constant: no gradient.</summary>
     [Op("sign", OpKind.NonDifferentiable)]
     public Tensor Sign() => Unary("sign", UnaryKind.Sign, null, intsToo: true);

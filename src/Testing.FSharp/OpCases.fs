@@ -1,11 +1,11 @@
 /// One case per registered op: how to draw inputs inside its domain and apply it. The
 /// property suite enumerates the registry and looks each op up here, so an op without a
 /// case fails the meta-test instead of going untested.
-module Cotangent.Tests.OpCases
+module Cotangent.Testing.OpCases
 
 open System
 open Cotangent
-open Cotangent.Tests.Sampling
+open Cotangent.Testing.Sampling
 
 /// Inputs (float64) and how the op is applied to them, with its non-differentiable arguments fixed.
 [<ReferenceEquality>]

@@ -1,7 +1,7 @@
 /// Random inputs for op cases: shapes, broadcast-compatible shapes, and float64 tensors whose
 /// values lie inside an op's domain. Everything is drawn from a System.Random seeded by
 /// FsCheck, so a failing case replays from the seed Expecto prints.
-module Cotangent.Tests.Sampling
+module Cotangent.Testing.Sampling
 
 open System
 open Cotangent

@@ -1,0 +1,111 @@
+/// Independent oracles for gradients — central finite differences in float64, along a direction
+/// or column by column into an explicit Jacobian — and checks that apply them to any function,
+/// including ones with a hand-written VJP. A failed check raises GradCheckException with the
+/// inputs, the expected and the actual gradients.
+module Cotangent.Testing.GradCheck
+
+open System
+open Cotangent
+
+/// A gradient check failed; the message holds the inputs, the expected and the actual values.
+type GradCheckException(message: string) =
+    inherit Exception(message)
+
+/// The finite-difference step and the relative tolerance of a check.
+type Tolerance = { Eps: float; Rtol: float }
+
+/// Step 1e-6 and tolerance 1e-6: right for float64 inputs of moderate size.
+let defaultTolerance = { Eps = 1e-6; Rtol = 1e-6 }
+
+/// The elements as floats.
+let toF (t: Tensor) = t.ToArray<float>()
+
+/// Σ aᵢbᵢ.
+let dot (a: float[]) (b: float[]) = Array.fold2 (fun s x y -> s + x * y) 0.0 a b
+
+/// |a − b| ≤ tol · (1 + max(|a|, |b|)): relative for large values, absolute near zero.
+let close tol (a: float) (b: float) =
+    abs (a - b) <= tol * (1.0 + max (abs a) (abs b)) || (Double.IsNaN a && Double.IsNaN b)
+
+/// Raises GradCheckException with a formatted message.
+let failf fmt = Printf.ksprintf (fun s -> raise (GradCheckException s)) fmt
+
+/// Compares element by element; the message names the first mismatch and shows both arrays.
+let expectClose what tol (expected: float[]) (actual: float[]) =
+    if expected.Length <> actual.Length then failf "%s: %d values expected, %d computed" what expected.Length actual.Length
+    for i in 0 .. expected.Length - 1 do
+        if not (close tol expected.[i] actual.[i]) then
+            failf "%s: element %d is %.12g, expected %.12g (tolerance %g)\nexpected %A\nactual   %A" what i actual.[i] expected.[i] tol expected actual
+
+/// f evaluated with nothing recorded.
+let eval (f: Tensor list -> Tensor) xs =
+    use _ = Autograd.NoGrad()
+    f xs
+
+let private shifted (x: Tensor) (d: float[]) h =
+    Tensor.FromArray(Array.map2 (fun v dv -> v + h * dv) (toF x) d, x.Shape).To(x.DType)
+
+/// (f(x + εt) − f(x − εt)) / 2ε: the directional derivative J·t, with error O(ε²).
+let directional f (xs: Tensor list) (ts: float[] list) eps =
+    let at h = eval f (List.map2 (fun x t -> shifted x t h) xs ts) |> toF
+    Array.map2 (fun p m -> (p - m) / (2.0 * eps)) (at eps) (at -eps)
+
+/// The Jacobian of f with respect to input i, as its columns (one per element of that input).
+let jacobianColumns f (xs: Tensor list) i eps =
+    let n = xs.[i].Numel
+    Array.init n (fun j ->
+        let ts = xs |> List.mapi (fun k x -> Array.init x.Numel (fun q -> if k = i && q = j then 1.0 else 0.0))
+        directional f xs ts eps)
+
+/// The pullback of f at xs (one gradient per input), through the functional API.
+let pullback (f: Tensor list -> Tensor) (xs: Tensor list) =
+    let struct (y, pb) = Autograd.Vjp(Func<Tensor[], Tensor>(List.ofArray >> f), Array.ofList xs)
+    y, (fun v -> pb.Invoke v |> List.ofArray)
+
+let private describe (xs: Tensor list) =
+    xs |> List.mapi (fun i x -> sprintf "input %d: %O" i x) |> String.concat "\n"
+
+let private within (xs: Tensor list) check =
+    try check ()
+    with :? GradCheckException as e -> raise (GradCheckException(e.Message + "\n" + describe xs))
+
+let private randomLike (r: Random) (t: Tensor) =
+    Tensor.FromArray(Array.init t.Numel (fun _ -> r.NextDouble() * 2.0 - 1.0), t.Shape).To(t.DType)
+
+/// ⟨Jᵀv, t⟩ = ⟨v, J t⟩ for a random cotangent v and direction t, J t by central differences.
+/// Example: `GradCheck.vjpVsDifferences defaultTolerance (fun xs -> xs.Head.Sin()) [ x ] 42`.
+let vjpVsDifferences (tol: Tolerance) (f: Tensor list -> Tensor) (xs: Tensor list) (seed: int) =
+    within xs (fun () ->
+        let r = Random seed
+        let y, pb = pullback f xs
+        let v = randomLike r y
+        let ts = xs |> List.map (fun x -> Array.init x.Numel (fun _ -> r.NextDouble() * 2.0 - 1.0))
+        let actual = List.map2 (fun g t -> dot (toF g) t) (pb v) ts |> List.sum
+        let expected = dot (toF v) (directional f xs ts tol.Eps)
+        expectClose "⟨Jᵀv, t⟩ against ⟨v, J t⟩ by finite differences" tol.Rtol [| expected |] [| actual |])
+
+/// Jᵀv element by element against the Jacobian built column by column by central differences.
+/// Example: `GradCheck.vjpVsJacobian defaultTolerance f [ a; b ] 7`.
+let vjpVsJacobian (tol: Tolerance) (f: Tensor list -> Tensor) (xs: Tensor list) (seed: int) =
+    within xs (fun () ->
+        let r = Random seed
+        let y, pb = pullback f xs
+        let v = randomLike r y
+        let vs = toF v
+        pb v
+        |> List.iteri (fun i g ->
+            let expected = jacobianColumns f xs i tol.Eps |> Array.map (dot vs)
+            expectClose (sprintf "Jᵀv for input %d against the finite-difference Jacobian" i) tol.Rtol expected (toF g)))
+
+/// The adjoint identity ⟨J u, w⟩ = ⟨u, Jᵀ w⟩, with J u from jvp and Jᵀ w from vjp: forward and
+/// reverse mode agree without any finite difference. Example: `GradCheck.adjoint defaultTolerance tanh x 3`.
+let adjoint (tol: Tolerance) (f: Tensor -> Tensor) (x: Tensor) (seed: int) =
+    within [ x ] (fun () ->
+        let r = Random seed
+        let u = randomLike r x
+        let struct (y, ju) = Autograd.Jvp(Func<Tensor, Tensor> f, x, u)
+        let w = randomLike r y
+        let struct (_, pb) = Autograd.Vjp(Func<Tensor, Tensor> f, x)
+        let lhs = dot (toF ju) (toF w)
+        let rhs = dot (toF u) (toF (pb.Invoke w))
+        expectClose "⟨J u, w⟩ against ⟨u, Jᵀ w⟩" tol.Rtol [| lhs |] [| rhs |])
