@@ -244,6 +244,31 @@ let all: OpCase list =
           sample "dot" [ tensorIn r Real [| n |]; tensorIn r Real [| n |] ] (two (fun a b -> Tensor.Dot(a, b))))
       case "outer" (fun r ->
           sample "outer" [ tensorIn r Real [| r.Next(1, 5) |]; tensorIn r Real [| r.Next(1, 5) |] ] (two (fun a b -> Tensor.Outer(a, b))))
+      case "unfold" (fun r ->
+          let k, st, pad = r.Next(1, 3), r.Next(1, 3), r.Next(0, 2)
+          let s = [| r.Next(1, 3); r.Next(1, 3); r.Next(k, 5); r.Next(k, 5) |]
+          sample (sprintf "unfold %s k %d stride %d pad %d" (shapeText s) k st pad) [ tensorIn r Real s ] (one (fun x -> x.Unfold(k, k, st, pad))))
+      case "fold" (fun r ->
+          let k, st, pad = r.Next(1, 3), r.Next(1, 3), r.Next(0, 2)
+          let n, c, h, w = r.Next(1, 3), r.Next(1, 3), r.Next(k, 5), r.Next(k, 5)
+          let l = ((h + 2 * pad - k) / st + 1) * ((w + 2 * pad - k) / st + 1)
+          sample (sprintf "fold into [%d, %d, %d, %d] k %d stride %d pad %d" n c h w k st pad) [ tensorIn r Real [| n; c * k * k; l |] ]
+              (one (fun x -> x.Fold(h, w, k, k, st, pad))))
+      case "conv2d" (fun r ->
+          let k, st, pad = r.Next(1, 4), r.Next(1, 3), r.Next(0, 2)
+          let n, c, o = r.Next(1, 3), r.Next(1, 3), r.Next(1, 3)
+          let x = tensorIn r Real [| n; c; r.Next(k, 6); r.Next(k, 6) |]
+          sample (sprintf "conv2d %s k %d stride %d pad %d" (shapeText x.Shape) k st pad) [ x; tensorIn r Real [| o; c; k; k |]; tensorIn r Real [| o |] ]
+              (fun xs -> Tensor.Conv2d(xs.[0], xs.[1], xs.[2], st, pad)))
+      case "max_pool2d" (fun r ->
+          let k = r.Next(1, 3)
+          let s = [| r.Next(1, 3); r.Next(1, 3); r.Next(k, 5); r.Next(k, 5) |]
+          let x = (tensorIn r Distinct [| Array.fold (*) 1 s |]).Reshape s
+          sample (sprintf "max_pool2d %s k %d" (shapeText s) k) [ x ] (one (fun x -> x.MaxPool2d k)))
+      case "avg_pool2d" (fun r ->
+          let k = r.Next(1, 3)
+          let s = [| r.Next(1, 3); r.Next(1, 3); r.Next(k, 5); r.Next(k, 5) |]
+          sample (sprintf "avg_pool2d %s k %d" (shapeText s) k) [ tensorIn r Real s ] (one (fun x -> x.AvgPool2d k)))
       case "log_softmax" (fun r ->
           let s = shape r 1 3
           let a = r.Next(-s.Length, s.Length)

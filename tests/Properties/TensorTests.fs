@@ -129,6 +129,27 @@ let kernels =
               let vx = values x
               let expected = Array.init vx.Length (fun i -> let idx = unravel ps i in vx.[ravel s (Array.init s.Length (fun a -> idx.[Array.findIndex ((=) a) p]))])
               near 0.0 expected (x.Permute(p).Contiguous()) "permuted")
+          seeded "conv2d matches a direct sum over windows" (fun r ->
+              let k, st, pad = r.Next(1, 4), r.Next(1, 3), r.Next(0, 2)
+              let n, c, o, h, w = r.Next(1, 3), r.Next(1, 3), r.Next(1, 3), r.Next(k, 6), r.Next(k, 6)
+              let x, wt, b = tensorIn r Real [| n; c; h; w |], tensorIn r Real [| o; c; k; k |], tensorIn r Real [| o |]
+              let vx, vw, vb = values x, values wt, values b
+              let oh, ow = (h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1
+              let at (bi, ci, y, xx) = if y < 0 || y >= h || xx < 0 || xx >= w then 0.0 else vx.[((bi * c + ci) * h + y) * w + xx]
+              let expected =
+                  [| for bi in 0 .. n - 1 do
+                       for oi in 0 .. o - 1 do
+                           for oy in 0 .. oh - 1 do
+                               for ox in 0 .. ow - 1 ->
+                                   vb.[oi] + Seq.sum (seq { for ci in 0 .. c - 1 do
+                                                                for i in 0 .. k - 1 do
+                                                                    for j in 0 .. k - 1 -> vw.[((oi * c + ci) * k + i) * k + j] * at (bi, ci, oy * st + i - pad, ox * st + j - pad) }) |]
+              near 1e-12 expected (Tensor.Conv2d(x, wt, b, st, pad)) "conv2d")
+          test "max and average pooling over 2×2 windows" {
+              let x = Tensor.Arange(16, DType.Float64).Reshape(1, 1, 4, 4)
+              near 0.0 [| 5.0; 7.0; 13.0; 15.0 |] (x.MaxPool2d 2) "max"
+              near 0.0 [| 2.5; 4.5; 10.5; 12.5 |] (x.AvgPool2d 2) "mean"
+          }
           test "slices follow Python's rules: negative indices, clamping, steps" {
               let x = Tensor.Arange(10, DType.Float64)
               near 0.0 [| 2.0; 3.0; 4.0 |] (x.Slice(0, 2, 5)) "[2:5]"

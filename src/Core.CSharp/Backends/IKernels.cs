@@ -52,4 +52,17 @@ internal interface IKernels
     Storage SliceScatter(int[] shape, int axis, int start, int step, Strided src);
 
     Storage Cat(Strided[] parts, int axis, int[] shape);
+
+    /// <summary>im2col: x [N, C, H, W] to columns [N, C·kh·kw, oh·ow], zeros where the window leaves the padded image.</summary>
+    Storage Unfold(Strided x, Window w);
+
+    /// <summary>col2im: columns back to [N, C, H, W], adding where windows overlap (the transpose of Unfold).</summary>
+    Storage Fold(Strided cols, int[] shape, Window w);
+}
+
+/// <summary>A sliding window: kernel size, stride and zero padding, the same on both spatial axes.</summary>
+internal readonly record struct Window(int Kh, int Kw, int Stride, int Padding)
+{
+    public int OutH(int h) => (h + 2 * Padding - Kh) / Stride + 1;
+    public int OutW(int w) => (w + 2 * Padding - Kw) / Stride + 1;
 }
