@@ -280,8 +280,29 @@ let all: OpCase list =
       case "cross_entropy" (fun r ->
           let n, c = r.Next(1, 5), r.Next(2, 6)
           let labels = indices r c n
-          sample (sprintf "cross_entropy [%d, %d] labels %O" n c labels) [ tensorIn r Real [| n; c |] ]
-              (one (fun x -> Tensor.CrossEntropy(x, labels))))
+          let smoothing = [| 0.0; 0.1; 0.3 |].[r.Next 3]
+          sample (sprintf "cross_entropy [%d, %d] labels %O smoothing %g" n c labels smoothing) [ tensorIn r Real [| n; c |] ]
+              (one (fun x -> Tensor.CrossEntropy(x, labels, smoothing))))
+      case "nll_loss" (fun r ->
+          let n, c = r.Next(1, 5), r.Next(2, 6)
+          let labels = indices r c n
+          sample (sprintf "nll_loss [%d, %d]" n c) [ tensorIn r Real [| n; c |] ] (one (fun x -> Tensor.NllLoss(x, labels))))
+      case "bce_with_logits" (fun r ->
+          let s = shape r 1 3
+          let targets = Tensor.FromArray(Array.init (Array.fold (*) 1 s) (fun _ -> r.NextDouble()), s)
+          sample (sprintf "bce_with_logits %s" (shapeText s)) [ tensorIn r Real s ] (one (fun x -> Tensor.BinaryCrossEntropyWithLogits(x, targets.To x.DType))))
+      case "layer_norm" (fun r ->
+          let s = shape r 1 3 |> Array.map (fun d -> d + 1)
+          let k = r.Next(1, s.Length + 1)
+          let trailing = s.[s.Length - k ..]
+          sample (sprintf "layer_norm %s over %d axes" (shapeText s) k) [ tensorIn r Real s; tensorIn r Real trailing; tensorIn r Real trailing ]
+              (fun xs -> Tensor.LayerNorm(xs.[0], k, xs.[1], xs.[2])))
+      case "dropout" (fun r ->
+          let s = shape r 1 3
+          let seed = uint64 (r.Next())
+          // a fresh generator per call, so every evaluation (and each finite difference) draws the same mask
+          sample (sprintf "dropout 0.3 of %s" (shapeText s)) [ tensorIn r Real s ]
+              (one (fun x -> x.Dropout(0.3, true, Generator seed))))
       case "mse_loss" (fun r ->
           let s = shape r 0 3
           sample "mse_loss" [ tensorIn r Real s; tensorIn r Real s ] (two (fun a b -> Tensor.MseLoss(a, b)))) ]

@@ -86,4 +86,9 @@ internal sealed class GradAccumulator
     {
         lock (gate) value = null;
     }
+
+    public void Set(Tensor? g)
+    {
+        lock (gate) value = g;
+    }
 }

@@ -19,15 +19,21 @@ public sealed partial class Tensor
     readonly bool requiresGrad;
     Node? gradFn;
 
-    internal Tensor(Storage storage, int[] shape, int[]? strides = null, int offset = 0, bool requiresGrad = false)
+    internal Tensor(Storage storage, int[] shape, int[]? strides = null, int offset = 0, bool requiresGrad = false, GradAccumulator? accumulator = null)
     {
         this.storage = storage;
         this.shape = shape;
         this.strides = strides ?? ShapeMath.ContiguousStrides(shape);
         this.offset = offset;
         this.requiresGrad = requiresGrad;
-        if (requiresGrad) Accumulator = new GradAccumulator();
+        if (requiresGrad) Accumulator = accumulator ?? new GradAccumulator();
     }
+
+    /// <summary>A tensor over existing storage, laid out row-major.</summary>
+    internal static Tensor OfStorage(Storage storage, int[] shape) => new(storage, shape);
+
+    /// <summary>A leaf with this tensor's values that keeps <paramref name="from"/>'s gradient accumulator (for parameter updates).</summary>
+    internal Tensor LeafSharingGradWith(Tensor from) => new(storage, shape, strides, offset, requiresGrad: true, accumulator: from.Accumulator);
 
     /// <summary>The sizes of the axes (a copy; a scalar's is empty).</summary>
     public int[] Shape => (int[])shape.Clone();
@@ -80,6 +86,13 @@ public sealed partial class Tensor
             throw new InvalidOperationException($"require_grad: this tensor is the output of '{gradFn.Name}', not a leaf; use Detach().RequireGrad() for a new leaf with the same values");
         return new Tensor(storage, shape, strides, offset, requiresGrad: true);
     }
+
+    /// <summary>
+    /// This tensor on <paramref name="device"/> (torch's <c>x.to(device)</c>): itself when already there.
+    /// Only the CPU backend exists yet, so any other device is a clear error.
+    /// </summary>
+    public Tensor To(Device device) => device == Device ? this : throw new NotSupportedException(
+        $"to: cannot move a tensor from {Device} to {device}: no backend for {device} is built yet (only the CPU backend exists)");
 
     /// <summary>The same values, cut from the graph: no grad_fn, no gradient.</summary>
     public Tensor Detach() => new(storage, shape, strides, offset);

@@ -1,0 +1,63 @@
+using System.Collections;
+
+namespace Cotangent.Nn;
+
+/// <summary>What to do with a final batch smaller than the batch size.</summary>
+public enum LastBatch
+{
+    /// <summary>Yield it (torch's drop_last=False).</summary>
+    Keep,
+    /// <summary>Skip it (drop_last=True).</summary>
+    Drop,
+}
+
+/// <summary>
+/// Batches of in-memory (inputs, targets) along axis 0, optionally reshuffled every epoch
+/// (every enumeration) from a seeded generator, so runs repeat.
+/// </summary>
+public sealed class DataLoader : IEnumerable<(Tensor Inputs, Tensor Targets)>
+{
+    readonly Tensor inputs, targets;
+    readonly int batchSize;
+    readonly bool shuffle;
+    readonly LastBatch last;
+    readonly Generator generator;
+
+    /// <summary>Batches of <paramref name="batchSize"/> rows of inputs and targets (same first axis).</summary>
+    public DataLoader(Tensor inputs, Tensor targets, int batchSize, bool shuffle = false, LastBatch last = LastBatch.Keep, Generator? generator = null)
+    {
+        if (inputs.Rank == 0 || targets.Rank == 0 || inputs.Size(0) != targets.Size(0))
+            throw new ShapeMismatchException("data_loader", $"data_loader: inputs {ShapeMath.Format(inputs.Shape)} and targets {ShapeMath.Format(targets.Shape)} need one first axis");
+        if (batchSize <= 0) throw new ArgumentException($"data_loader: the batch size must be positive, got {batchSize}");
+        (this.inputs, this.targets, this.batchSize, this.shuffle, this.last) = (inputs, targets, batchSize, shuffle, last);
+        this.generator = generator ?? new Generator(0);
+    }
+
+    /// <summary>Batches per epoch.</summary>
+    public int Count => last == LastBatch.Drop ? inputs.Size(0) / batchSize : (inputs.Size(0) + batchSize - 1) / batchSize;
+
+    /// <summary>One epoch of batches.</summary>
+    public IEnumerator<(Tensor Inputs, Tensor Targets)> GetEnumerator()
+    {
+        int n = inputs.Size(0);
+        var order = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        if (shuffle)
+        {
+            var u = generator.Uniform(n);   // Fisher–Yates from the generator's stream
+            for (int i = n - 1; i > 0; i--)
+            {
+                int j = (int)(u[i] * (i + 1));
+                (order[i], order[j]) = (order[j], order[i]);
+            }
+        }
+        for (int start = 0; start < n; start += batchSize)
+        {
+            int size = Math.Min(batchSize, n - start);
+            if (size < batchSize && last == LastBatch.Drop) yield break;
+            var idx = Tensor.FromArray(order[start..(start + size)], [size]);
+            yield return (inputs.IndexSelect(0, idx), targets.IndexSelect(0, idx));
+        }
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+}

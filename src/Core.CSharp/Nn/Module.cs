@@ -1,0 +1,122 @@
+namespace Cotangent.Nn;
+
+/// <summary>
+/// A building block of models (torch.nn.Module): it registers named parameters and child
+/// modules, enumerates them with dotted names ("0.weight"), switches train/eval mode, and
+/// reads or restores its state.
+/// </summary>
+public abstract class Module
+{
+    readonly List<(string Name, Parameter Parameter)> parameters = [];
+    readonly List<(string Name, Module Module)> children = [];
+
+    /// <summary>The forward pass.</summary>
+    public abstract Tensor Forward(Tensor input);
+
+    /// <summary>True in training mode (the default); dropout is active only then.</summary>
+    public bool Training { get; private set; } = true;
+
+    /// <summary>Registers a parameter under <paramref name="name"/>.</summary>
+    protected Parameter AddParameter(string name, Tensor initial)
+    {
+        CheckName(name);
+        var p = new Parameter(initial);
+        parameters.Add((name, p));
+        return p;
+    }
+
+    /// <summary>Registers a child module under <paramref name="name"/>.</summary>
+    protected T AddModule<T>(string name, T module) where T : Module
+    {
+        CheckName(name);
+        children.Add((name, module));
+        return module;
+    }
+
+    void CheckName(string name)
+    {
+        if (string.IsNullOrEmpty(name) || name.Contains('.'))
+            throw new ArgumentException($"module: '{name}' is not a valid name (non-empty, no dots)");
+        if (parameters.Any(p => p.Name == name) || children.Any(c => c.Name == name))
+            throw new ArgumentException($"module: the name '{name}' is already registered");
+    }
+
+    /// <summary>Every parameter of this module and its children, with dotted names, in registration order.</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters()
+    {
+        foreach (var p in parameters) yield return p;
+        foreach (var (name, child) in children)
+            foreach (var (n, p) in child.NamedParameters()) yield return ($"{name}.{n}", p);
+    }
+
+    /// <summary>Every parameter, in registration order.</summary>
+    public IEnumerable<Parameter> Parameters() => NamedParameters().Select(p => p.Parameter);
+
+    /// <summary>The direct children with their names.</summary>
+    public IEnumerable<(string Name, Module Module)> Children() => children;
+
+    /// <summary>Sets training (true) or evaluation (false) mode here and below; returns this module.</summary>
+    public Module Train(bool on = true)
+    {
+        Training = on;
+        foreach (var (_, c) in children) c.Train(on);
+        return this;
+    }
+
+    /// <summary>Evaluation mode (no dropout); returns this module.</summary>
+    public Module Eval() => Train(false);
+
+    /// <summary>Clears every parameter's gradient.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters()) p.ZeroGrad();
+    }
+
+    /// <summary>Moves every parameter to <paramref name="device"/> (PyTorch's <c>model.to(device)</c>); returns this module.</summary>
+    public Module To(Device device)
+    {
+        var moved = Parameters().Select(p => p.Value.To(device)).ToArray();   // all or nothing
+        foreach (var (p, v) in Parameters().Zip(moved)) if (!ReferenceEquals(p.Value, v)) p.Assign(v);
+        return this;
+    }
+
+    /// <summary>The parameters' current values by dotted name.</summary>
+    public IReadOnlyDictionary<string, Tensor> StateDict() =>
+        NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Value.Detach());
+
+    /// <summary>
+    /// Restores parameter values by name. Every entry is checked (names, shapes, dtypes) before
+    /// any parameter changes, so a bad state leaves the module as it was.
+    /// </summary>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state)
+    {
+        CheckStateDict(state);
+        foreach (var (name, p) in NamedParameters()) p.Assign(state[name]);
+    }
+
+    /// <summary>Throws if <see cref="LoadStateDict"/> would refuse the state; changes nothing.</summary>
+    public void CheckStateDict(IReadOnlyDictionary<string, Tensor> state)
+    {
+        var named = NamedParameters().ToList();
+        var missing = named.Where(p => !state.ContainsKey(p.Name)).Select(p => p.Name).ToList();
+        var unexpected = state.Keys.Where(k => named.All(p => p.Name != k)).ToList();
+        if (missing.Count > 0 || unexpected.Count > 0)
+            throw new ArgumentException($"load_state_dict: missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", unexpected)}]");
+        foreach (var (name, p) in named)
+        {
+            var v = state[name];
+            if (!ShapeMath.SameShape(v.Shape, p.Shape) || v.DType != p.Value.DType)
+                throw new ShapeMismatchException("load_state_dict", $"load_state_dict: '{name}' is {ShapeMath.Format(v.Shape)} {v.DType.Name()} in the state but {ShapeMath.Format(p.Shape)} {p.Value.DType.Name()} in the module");
+        }
+    }
+
+    /// <summary>The module tree with parameter shapes.</summary>
+    public override string ToString()
+    {
+        var lines = new List<string> { GetType().Name + "(" };
+        foreach (var (n, p) in parameters) lines.Add($"  {n}: {ShapeMath.Format(p.Shape)}");
+        foreach (var (n, c) in children) lines.Add($"  ({n}): " + c.ToString().Replace("\n", "\n  "));
+        lines.Add(")");
+        return string.Join("\n", lines);
+    }
+}

@@ -1,0 +1,224 @@
+namespace Cotangent.Nn;
+
+/// <summary>
+/// An optimizer over parameters (torch.optim): <see cref="Step"/> gives each parameter with a
+/// gradient new values from its update rule; state (moments, step count) round-trips through
+/// <see cref="StateDict"/> for checkpoints.
+/// </summary>
+public abstract class Optimizer
+{
+    /// <summary>Over the given parameters with a learning rate.</summary>
+    protected Optimizer(IEnumerable<Parameter> parameters, double learningRate)
+    {
+        Parameters = parameters.ToArray();
+        if (Parameters.Count == 0) throw new ArgumentException("optimizer: no parameters to optimize");
+        if (learningRate < 0) throw new ArgumentException($"optimizer: the learning rate must be 0 or more, got {learningRate}");
+        LearningRate = learningRate;
+    }
+
+    /// <summary>The parameters, in order.</summary>
+    public IReadOnlyList<Parameter> Parameters { get; }
+
+    /// <summary>The current learning rate (schedulers change it).</summary>
+    public double LearningRate { get; set; }
+
+    /// <summary>Steps taken so far.</summary>
+    public long StepCount { get; private set; }
+
+    /// <summary>Clears every parameter's gradient.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters) p.ZeroGrad();
+    }
+
+    /// <summary>One update of every parameter that has a gradient, computed without recording.</summary>
+    public void Step()
+    {
+        using var _ = Autograd.NoGrad();
+        StepCount++;
+        for (int i = 0; i < Parameters.Count; i++)
+            if (Parameters[i].Grad is { } g) Parameters[i].Assign(Update(i, Parameters[i].Value.Detach(), g));
+    }
+
+    /// <summary>The new values of parameter i from its values and gradient.</summary>
+    protected abstract Tensor Update(int index, Tensor value, Tensor grad);
+
+    /// <summary>The per-parameter buffers, by name (e.g. "exp_avg"), index aligned with <see cref="Parameters"/>.</summary>
+    protected abstract IEnumerable<(string Name, Tensor?[] Buffers)> Buffers();
+
+    /// <summary>The state: "step", and "{i}.{buffer}" for each parameter's buffers.</summary>
+    public IReadOnlyDictionary<string, Tensor> StateDict()
+    {
+        var d = new Dictionary<string, Tensor> { ["step"] = Tensor.From((long)StepCount) };
+        foreach (var (name, buffers) in Buffers())
+            for (int i = 0; i < buffers.Length; i++)
+                if (buffers[i] is { } b) d[$"{i}.{name}"] = b;
+        return d;
+    }
+
+    /// <summary>Restores the state; every entry is checked before anything changes.</summary>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state)
+    {
+        CheckStateDict(state);
+        foreach (var (name, buffers) in Buffers())
+            for (int i = 0; i < buffers.Length; i++)
+                buffers[i] = state.TryGetValue($"{i}.{name}", out var b) ? b.Detach() : null;
+        StepCount = state["step"].Item<long>();
+    }
+
+    /// <summary>Throws if <see cref="LoadStateDict"/> would refuse the state; changes nothing.</summary>
+    public void CheckStateDict(IReadOnlyDictionary<string, Tensor> state)
+    {
+        if (!state.TryGetValue("step", out var step) || step.DType != DType.Int64 || step.Numel != 1)
+            throw new ArgumentException("optimizer state: 'step' is missing or not one int64");
+        var known = Buffers().ToArray();
+        foreach (var key in state.Keys.Where(k => k != "step"))
+        {
+            var parts = key.Split('.', 2);
+            if (parts.Length != 2 || !int.TryParse(parts[0], out int i) || i < 0 || i >= Parameters.Count || known.All(b => b.Name != parts[1]))
+                throw new ArgumentException($"optimizer state: unexpected entry '{key}'");
+            var v = state[key];
+            if (!ShapeMath.SameShape(v.Shape, Parameters[i].Shape) || v.DType != Parameters[i].Value.DType)
+                throw new ShapeMismatchException("optimizer state", $"optimizer state: '{key}' is {ShapeMath.Format(v.Shape)} {v.DType.Name()}, the parameter {ShapeMath.Format(Parameters[i].Shape)} {Parameters[i].Value.DType.Name()}");
+        }
+    }
+}
+
+/// <summary>
+/// Stochastic gradient descent as torch.optim.SGD: g ← ∇ + λ·p; with momentum μ,
+/// b ← μ·b + (1 − dampening)·g (b = g on the first step) and g ← b, or g + μ·b for Nesterov;
+/// p ← p − lr·g.
+/// </summary>
+public sealed class Sgd : Optimizer
+{
+    readonly double momentum, dampening, weightDecay;
+    readonly bool nesterov;
+    readonly Tensor?[] velocity;
+
+    /// <summary>SGD with optional momentum, dampening, Nesterov momentum and weight decay.</summary>
+    public Sgd(IEnumerable<Parameter> parameters, double learningRate, double momentum = 0, double dampening = 0, double weightDecay = 0, bool nesterov = false)
+        : base(parameters, learningRate)
+    {
+        if (nesterov && (momentum <= 0 || dampening != 0))
+            throw new ArgumentException("sgd: Nesterov momentum needs momentum > 0 and no dampening");
+        (this.momentum, this.dampening, this.weightDecay, this.nesterov) = (momentum, dampening, weightDecay, nesterov);
+        velocity = new Tensor?[Parameters.Count];
+    }
+
+    /// <inheritdoc/>
+    protected override Tensor Update(int i, Tensor p, Tensor g)
+    {
+        if (weightDecay != 0) g = g + p * weightDecay;
+        if (momentum != 0)
+        {
+            var b = velocity[i] is { } prev ? prev * momentum + g * (1 - dampening) : g;
+            velocity[i] = b;
+            g = nesterov ? g + b * momentum : b;
+        }
+        return p - g * LearningRate;
+    }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(string, Tensor?[])> Buffers() { yield return ("momentum_buffer", velocity); }
+}
+
+/// <summary>
+/// Adam as torch.optim.Adam: g ← ∇ + λ·p; m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
+/// p ← p − lr·m̂/(√v̂ + ε) with m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ). With <c>decoupled</c> (AdamW) the
+/// decay is p ← p·(1 − lr·λ) before the step instead.
+/// </summary>
+public class Adam : Optimizer
+{
+    readonly double beta1, beta2, eps, weightDecay;
+    readonly bool decoupled;
+    readonly Tensor?[] m, v;
+
+    /// <summary>Adam (L2 weight decay added to the gradient).</summary>
+    public Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0)
+        : this(parameters, learningRate, beta1, beta2, eps, weightDecay, decoupled: false) { }
+
+    private protected Adam(IEnumerable<Parameter> parameters, double learningRate, double beta1, double beta2, double eps, double weightDecay, bool decoupled)
+        : base(parameters, learningRate)
+    {
+        if (beta1 is < 0 or >= 1 || beta2 is < 0 or >= 1) throw new ArgumentException($"adam: betas must be in [0, 1), got ({beta1}, {beta2})");
+        (this.beta1, this.beta2, this.eps, this.weightDecay, this.decoupled) = (beta1, beta2, eps, weightDecay, decoupled);
+        m = new Tensor?[Parameters.Count];
+        v = new Tensor?[Parameters.Count];
+    }
+
+    /// <inheritdoc/>
+    protected override Tensor Update(int i, Tensor p, Tensor g)
+    {
+        if (decoupled) p = p * (1 - LearningRate * weightDecay);
+        else if (weightDecay != 0) g = g + p * weightDecay;
+        m[i] = (m[i] ?? Tensor.ZerosLike(p)) * beta1 + g * (1 - beta1);
+        v[i] = (v[i] ?? Tensor.ZerosLike(p)) * beta2 + g * g * (1 - beta2);
+        double c1 = 1 - Math.Pow(beta1, StepCount), c2 = 1 - Math.Pow(beta2, StepCount);
+        return p - m[i]! / c1 * LearningRate / ((v[i]! / c2).Sqrt() + eps);
+    }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(string, Tensor?[])> Buffers()
+    {
+        yield return ("exp_avg", m);
+        yield return ("exp_avg_sq", v);
+    }
+}
+
+/// <summary>AdamW (torch.optim.AdamW): Adam with decoupled weight decay, default λ = 0.01.</summary>
+public sealed class AdamW(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.01)
+    : Adam(parameters, learningRate, beta1, beta2, eps, weightDecay, decoupled: true);
+
+/// <summary>Gradient clipping.</summary>
+public static class GradClip
+{
+    /// <summary>
+    /// Scales all gradients by max/(total + 1e-6) when their joint 2-norm exceeds
+    /// <paramref name="maxNorm"/> (torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
+    /// </summary>
+    public static double ClipGradNorm(IEnumerable<Parameter> parameters, double maxNorm)
+    {
+        var ps = parameters.Where(p => p.Grad is not null).ToArray();
+        using var _ = Autograd.NoGrad();
+        double total = Math.Sqrt(ps.Sum(p => { var g = p.Grad!; return (g * g).Sum().Item<double>(); }));
+        if (total > maxNorm)
+        {
+            double scale = maxNorm / (total + 1e-6);
+            foreach (var p in ps) p.SetGrad(p.Grad! * scale);
+        }
+        return total;
+    }
+}
+
+/// <summary>A learning-rate schedule: call <see cref="Step"/> once per epoch, after the optimizer's steps.</summary>
+public abstract class LrScheduler(Optimizer optimizer)
+{
+    readonly double baseRate = optimizer.LearningRate;
+
+    /// <summary>Epochs completed.</summary>
+    public int Epoch { get; private set; }
+
+    /// <summary>Advances one epoch and sets the optimizer's learning rate.</summary>
+    public void Step()
+    {
+        Epoch++;
+        optimizer.LearningRate = RateAt(baseRate, Epoch);
+    }
+
+    /// <summary>The rate after <paramref name="epoch"/> epochs, in closed form.</summary>
+    protected abstract double RateAt(double baseRate, int epoch);
+}
+
+/// <summary>lr = base·γ^⌊epoch/stepSize⌋ (torch.optim.lr_scheduler.StepLR).</summary>
+public sealed class StepLr(Optimizer optimizer, int stepSize, double gamma = 0.1) : LrScheduler(optimizer)
+{
+    /// <inheritdoc/>
+    protected override double RateAt(double b, int epoch) => b * Math.Pow(gamma, epoch / stepSize);
+}
+
+/// <summary>lr = η_min + (base − η_min)(1 + cos(π·epoch/T))/2 (torch.optim.lr_scheduler.CosineAnnealingLR, closed form).</summary>
+public sealed class CosineAnnealingLr(Optimizer optimizer, int tMax, double etaMin = 0) : LrScheduler(optimizer)
+{
+    /// <inheritdoc/>
+    protected override double RateAt(double b, int epoch) => etaMin + (b - etaMin) * (1 + Math.Cos(Math.PI * epoch / tMax)) / 2;
+}

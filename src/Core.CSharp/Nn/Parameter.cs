@@ -1,0 +1,49 @@
+namespace Cotangent.Nn;
+
+/// <summary>
+/// A named, mutable cell holding an immutable tensor that requires grad, and its gradient
+/// accumulator. Optimizers give it new values; the accumulated gradient survives an update
+/// until <see cref="ZeroGrad"/>, as PyTorch's <c>.grad</c> does.
+/// </summary>
+public sealed class Parameter
+{
+    /// <summary>A parameter starting at <paramref name="initial"/>'s values (float32 or float64).</summary>
+    public Parameter(Tensor initial)
+    {
+        Value = initial.Detach().RequireGrad();
+    }
+
+    /// <summary>The current values: a leaf that requires grad. Use it in the forward pass.</summary>
+    public Tensor Value { get; private set; }
+
+    /// <summary>The gradient accumulated since the last <see cref="ZeroGrad"/>, or null.</summary>
+    public Tensor? Grad => Value.Grad;
+
+    /// <summary>The shape of the values.</summary>
+    public int[] Shape => Value.Shape;
+
+    /// <summary>Clears the accumulated gradient.</summary>
+    public void ZeroGrad() => Value.ZeroGrad();
+
+    /// <summary>
+    /// Replaces the values (same shape, dtype and device), keeping the gradient accumulator.
+    /// Fails before changing anything when they do not match.
+    /// </summary>
+    public void Assign(Tensor values)
+    {
+        if (!ShapeMath.SameShape(values.Shape, Value.Shape) || values.DType != Value.DType || values.Device != Value.Device)
+            throw new ShapeMismatchException("assign", $"assign: new values {ShapeMath.Format(values.Shape)} {values.DType.Name()} on {values.Device} do not match the parameter's {ShapeMath.Format(Value.Shape)} {Value.DType.Name()} on {Value.Device}");
+        Value = values.Detach().LeafSharingGradWith(Value);
+    }
+
+    /// <summary>Overwrites the accumulated gradient (gradient clipping, all-reduce).</summary>
+    public void SetGrad(Tensor? grad)
+    {
+        if (grad is not null && !ShapeMath.SameShape(grad.Shape, Value.Shape))
+            throw new ShapeMismatchException("set_grad", $"set_grad: gradient {ShapeMath.Format(grad.Shape)} does not match the parameter's {ShapeMath.Format(Value.Shape)}");
+        Value.Accumulator!.Set(grad?.Detach());
+    }
+
+    /// <summary>The values, printed.</summary>
+    public override string ToString() => $"Parameter({Value})";
+}

@@ -1,0 +1,72 @@
+namespace Cotangent;
+
+/// <summary>Normalisation, dropout and the training losses: compositions of primitives.</summary>
+public sealed partial class Tensor
+{
+    /// <summary>
+    /// Layer normalisation over the last <paramref name="normalizedRank"/> axes: (x − μ)/√(σ² + ε)
+    /// with the biased variance, then ·γ + β when given (torch.nn.functional.layer_norm).
+    /// </summary>
+    [Op("layer_norm", OpKind.Composite)]
+    public static Tensor LayerNorm(Tensor x, int normalizedRank, Tensor? gamma = null, Tensor? beta = null, double eps = 1e-5)
+    {
+        if (normalizedRank < 1 || normalizedRank > x.Rank)
+            throw new AxisOutOfRangeException("layer_norm", $"layer_norm: cannot normalise the last {normalizedRank} axes of shape {ShapeMath.Format(x.shape)}");
+        var axes = Enumerable.Range(x.Rank - normalizedRank, normalizedRank).ToArray();
+        var centered = x - x.Mean(axes, keepDim: true);
+        var y = centered / ((centered * centered).Mean(axes, keepDim: true) + eps).Sqrt();
+        if (gamma is not null) y = y * gamma;
+        if (beta is not null) y = y + beta;
+        return y;
+    }
+
+    /// <summary>
+    /// Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1 − p),
+    /// so the expectation is unchanged; the identity when not training.
+    /// </summary>
+    [Op("dropout", OpKind.Composite)]
+    public Tensor Dropout(double p, bool training = true, Generator? generator = null)
+    {
+        if (p < 0 || p >= 1) throw new ArgumentException($"dropout: p must be in [0, 1), got {p}");
+        if (!training || p == 0) return this;
+        var keep = Rand(shape, DType, generator).Ge(p);
+        return Where(keep, this * (1 / (1 - p)), 0.0);
+    }
+
+    /// <summary>
+    /// Mean cross-entropy of logits [N, C] against int64 labels [N], with label smoothing ε:
+    /// the target is (1 − ε)·onehot + ε/C (torch.nn.functional.cross_entropy).
+    /// </summary>
+    [Op("cross_entropy", OpKind.Composite)]
+    public static Tensor CrossEntropy(Tensor logits, Tensor labels, double labelSmoothing)
+    {
+        if (labelSmoothing < 0 || labelSmoothing > 1) throw new ArgumentException($"cross_entropy: label smoothing must be in [0, 1], got {labelSmoothing}");
+        var nll = CrossEntropy(logits, labels);
+        if (labelSmoothing == 0) return nll;
+        var uniform = -logits.LogSoftmax(1).Mean();   // mean over classes and samples of −log p
+        return nll * (1 - labelSmoothing) + uniform * labelSmoothing;
+    }
+
+    /// <summary>Mean negative log-likelihood of log-probabilities [N, C] at int64 labels [N].</summary>
+    [Op("nll_loss", OpKind.Composite)]
+    public static Tensor NllLoss(Tensor logProbs, Tensor labels)
+    {
+        if (labels.DType != DType.Int64)
+            throw new DTypeMismatchException("nll_loss", $"nll_loss: labels must be int64 class indices, got {labels.DType.Name()}");
+        if (logProbs.Rank != 2 || labels.Rank != 1 || labels.shape[0] != logProbs.shape[0])
+            throw new ShapeMismatchException("nll_loss", $"nll_loss: expects log-probabilities [N, C] and labels [N], got {ShapeMath.Format(logProbs.shape)} and {ShapeMath.Format(labels.shape)}");
+        return -logProbs.Gather(1, labels.Unsqueeze(1)).Mean();
+    }
+
+    /// <summary>
+    /// Mean binary cross-entropy of logits against targets in [0, 1], stable for any logit:
+    /// softplus(x) − x·t, which equals −t·log σ(x) − (1 − t)·log(1 − σ(x)).
+    /// </summary>
+    [Op("bce_with_logits", OpKind.Composite)]
+    public static Tensor BinaryCrossEntropyWithLogits(Tensor logits, Tensor targets)
+    {
+        if (!ShapeMath.SameShape(logits.shape, targets.shape))
+            throw new ShapeMismatchException("bce_with_logits", $"bce_with_logits: logits {ShapeMath.Format(logits.shape)} and targets {ShapeMath.Format(targets.shape)} differ");
+        return (logits.Softplus() - logits * targets).Mean();
+    }
+}
