@@ -13,7 +13,9 @@ let main argv =
               TensorTests.tests
               ErrorTests.tests
               ChainRuleTests.tests
-              DslTests.tests ]
+              DslTests.tests
+              NnTests.tests
+              CheckpointTests.tests ]
 
     let mutable counts = None
     // keep Expecto's own summary, and remember the counts for the plain line CI reads

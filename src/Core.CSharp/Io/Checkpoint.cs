@@ -26,7 +26,7 @@ public static class Checkpoint
     /// <summary>Restores the model (and optimizer) from <paramref name="path"/>, all or nothing.</summary>
     public static void Load(string path, Module model, Optimizer? optimizer = null)
     {
-        var (tensors, meta) = Safetensors.Load(path);
+        var (tensors, meta) = Safetensors.Load(path, requireHash: true);
         if (!meta.TryGetValue("format", out var format) || format != Format)
             throw new SafetensorsException($"{path}: not a Cotangent checkpoint (metadata format is '{format ?? "missing"}', expected '{Format}')");
         var modelState = Part(tensors, "model.");

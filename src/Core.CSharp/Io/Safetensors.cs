@@ -51,6 +51,8 @@ public static class Safetensors
         _ => null,
     };
 
+    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     record Entry(string Name, DType DType, int[] Shape, long Begin, long End);
 
     /// <summary>Writes the tensors (and string metadata) to <paramref name="path"/> atomically.</summary>
@@ -146,8 +148,13 @@ public static class Safetensors
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 
-    /// <summary>Reads every tensor and the metadata; throws <see cref="SafetensorsException"/> before building anything when the file is not sound.</summary>
-    public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) Load(string path)
+    /// <summary>
+    /// Reads every tensor and the metadata; throws <see cref="SafetensorsException"/> before
+    /// building anything when the file is not sound. With <paramref name="requireHash"/> (files
+    /// Cotangent wrote) a missing integrity hash is itself an error, so a corruption that hits
+    /// the hash's key cannot switch the check off.
+    /// </summary>
+    public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) Load(string path, bool requireHash = false)
     {
         using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         long fileLength = f.Length;
@@ -168,6 +175,8 @@ public static class Safetensors
         f.ReadExactly(data);
         if (meta.TryGetValue(HashKey, out var expected))
             Fail(Hash(entries, meta, data) != expected, path, "the integrity hash does not match: the file is corrupted");
+        else
+            Fail(requireHash, path, $"the integrity hash ({HashKey}) is missing: the file is corrupted or was not written by Cotangent");
 
         var tensors = new Dictionary<string, Tensor>();
         foreach (var e in entries)
@@ -177,6 +186,8 @@ public static class Safetensors
 
     static (List<Entry>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
     {
+        try { StrictUtf8.GetCharCount(header); }
+        catch (DecoderFallbackException) { throw new SafetensorsException($"{path}: the header is not valid UTF-8"); }
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 }); }
         catch (JsonException e) { throw new SafetensorsException($"{path}: the header is not valid JSON ({e.Message})"); }
