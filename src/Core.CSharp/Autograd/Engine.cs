@@ -22,6 +22,8 @@ internal static class Engine
         var captured = new Dictionary<object, Tensor>(ReferenceEqualityComparer.Instance);
         if (wrt is not null)
             foreach (var t in wrt) wanted.Add(t.GradFn is { } n ? n : t);
+        // without accumulation only paths to the wanted tensors matter: prune the rest
+        var needed = accumulate ? null : Needed(order, wanted);
 
         void Send(Tensor target, Tensor g)
         {
@@ -41,6 +43,7 @@ internal static class Engine
                 {
                     var e = edges[i];
                     if (!e.RequiresGrad) continue;
+                    if (needed is not null && !(e.Fn is { } fn ? needed.Contains(fn) : e.Leaf is { } l && wanted.Contains(l))) continue;
                     var gi = node.Vjp(i, g);
                     if (gi is null) continue;
                     gi = Fit(node.Name, gi, e);
@@ -57,6 +60,19 @@ internal static class Engine
         }
         if (wrt is null) return [];
         return wrt.Select(t => captured.TryGetValue(t.GradFn is { } n ? n : t, out var g) ? g : null).ToArray();
+    }
+
+    /// <summary>The nodes from which some wanted tensor is reachable (order lists consumers before inputs).</summary>
+    static HashSet<Node> Needed(List<Node> order, HashSet<object> wanted)
+    {
+        var needed = new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        for (int k = order.Count - 1; k >= 0; k--)
+        {
+            var node = order[k];
+            if (wanted.Contains(node) || node.Edges.Any(e => e.Fn is { } fn ? needed.Contains(fn) : e.Leaf is { } l && wanted.Contains(l)))
+                needed.Add(node);
+        }
+        return needed;
     }
 
     static void Sum<TKey>(Dictionary<TKey, Tensor> acc, TKey key, Tensor g) where TKey : notnull =>
