@@ -15,7 +15,8 @@ let main argv =
               ChainRuleTests.tests
               DslTests.tests
               NnTests.tests
-              CheckpointTests.tests ]
+              CheckpointTests.tests
+              ServiceTests.tests ]
 
     let mutable counts = None
     // keep Expecto's own summary, and remember the counts for the plain line CI reads
