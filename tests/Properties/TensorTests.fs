@@ -105,6 +105,18 @@ let kernels =
                       Seq.sum (seq { for p in 0 .. k - 1 -> va.[(bi * m + row) * k + p] * vw.[p * n + col] }))
               near 1e-12 expected (Tensor.MatMul(a, w)) "A @ W"
               near 1e-12 expected (Tensor.MatMul(a, w.T.Contiguous().T)) "A @ W through a transposed view")
+          testPropertyWithConfig { config with maxTest = 25 } "fp32 packed GEMM matches float64 across block edges, transposes and batches" (Prop.forAll (Arb.fromGen (Gen.choose (0, Int32.MaxValue))) (fun seed ->
+              let r = Random seed
+              let m, k, n = r.Next(1, 150), r.Next(1, 600), r.Next(1, 100)
+              let b = r.Next(1, 3)
+              let a64 = tensorIn r Real [| b; m; k |]
+              let w64 = tensorIn r Real [| n; k |]
+              // Wᵀ as a strided view and A through a transposed round trip: both read through strides
+              let a32 = a64.To(DType.Float32).Transpose(1, 2).Contiguous().Transpose(1, 2)
+              let w32 = w64.To(DType.Float32)
+              let expected = Tensor.MatMul(a64, w64.T) |> values
+              let actual = Tensor.MatMul(a32, w32.T) |> values
+              Array.iteri2 (fun i e a -> if abs (e - a) > 1e-4 * (1.0 + abs e) * sqrt (float k) then failtestf "element %d: %g vs %g (m %d k %d n %d)" i a e m k n) expected actual))
           test "matmul of a large product splits rows over cores and still matches" {
               let r = Random 5
               let a, w = tensorIn r Real [| 70; 80 |], tensorIn r Real [| 80; 90 |]

@@ -71,7 +71,7 @@ internal sealed partial class CpuKernels
 
     public Storage MatMul(Strided a, Strided b) => a.Storage.DType switch
     {
-        DType.Float32 => MatMulT<float>(a, b),
+        DType.Float32 => MatMulF32(a, b),
         DType.Float64 => MatMulT<double>(a, b),
         DType.Int64 => MatMulT<long>(a, b),
         var t => throw new DTypeMismatchException("matmul", $"matmul: no kernel for dtype {t.Name()}"),
@@ -95,6 +95,23 @@ internal sealed partial class CpuKernels
             Gemm(A, B, o.AsMemory(i * m * n, m * n), m, k, n);
         }
         return new CpuStorage<T>(o);
+    }
+
+    /// <summary>fp32: the packed GEMM, reading each batch's operands through their strides (no transposes copied).</summary>
+    static Storage MatMulF32(Strided a, Strided b)
+    {
+        int r = a.Rank, m = a.Shape[r - 2], k = a.Shape[r - 1], n = b.Shape[r - 1];
+        var batch = a.Shape[..^2];
+        int nb = ShapeMath.Numel(batch);
+        var o = GC.AllocateUninitializedArray<float>(nb * m * n);   // Sgemm writes every element
+        if (o.Length == 0) return new CpuStorage<float>(o);
+        var sa = BatchStarts(batch, a.Strides[..^2], a.Offset);
+        var sb = BatchStarts(batch, b.Strides[..^2], b.Offset);
+        var da = Walk.Data<float>(a.Storage);
+        var db = Walk.Data<float>(b.Storage);
+        for (int i = 0; i < nb; i++)
+            Sgemm.Multiply(new(da, sa[i], a.Strides[r - 2], a.Strides[r - 1]), new(db, sb[i], b.Strides[r - 2], b.Strides[r - 1]), o, i * m * n, m, n, k);
+        return new CpuStorage<float>(o);
     }
 
     static int[] BatchStarts(int[] batch, int[] strides, int offset) =>

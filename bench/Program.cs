@@ -1,0 +1,217 @@
+// Cotangent against TorchSharp-cpu (libtorch) on the same workloads, in one process run.
+// libtorch needs a newer libstdc++ than Debian 12 has, so run the built dll through the
+// shared script (see bench/README.md):
+//   dotnet build bench -c Release && ../shared/tools/dotnet-glibc241 bench/bin/Release/net10.0/Bench.dll [--quick] [--memory]
+using System.Diagnostics;
+using System.Runtime.Intrinsics;
+using Cotangent;
+using Cotangent.Nn;
+using TorchSharp;
+using static TorchSharp.torch;
+using Tensor = Cotangent.Tensor;
+using TTensor = TorchSharp.torch.Tensor;
+
+bool quick = args.Contains("--quick");
+double budget = quick ? 0.3 : 1.0;   // seconds of timing per measurement
+
+Console.WriteLine($"Cotangent vs TorchSharp {typeof(torch).Assembly.GetName().Version} (libtorch), {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+Console.WriteLine($"Vector512 hardware-accelerated: {Vector512.IsHardwareAccelerated}; torch threads: {torch.get_num_threads()}");
+double peak = Timing.FmaPeakGflops();
+Console.WriteLine($"measured FMA peak (fp32, all cores): {peak:F0} GFLOP/s");
+Console.WriteLine();
+
+// Every Cotangent workload is timed first, then every TorchSharp one: libtorch's OpenMP
+// threads spin for a while after each op, and on two cores they would steal our time.
+var work = new List<(string Name, Action Ours, Action Theirs, double Flops)>();
+void Compare(string name, Action ours, Action theirs, double flops = 0) => work.Add((name, ours, theirs, flops));
+
+// the seed example: x = randn(3) requiring grad, 11 multiplies by 2, backward(v)
+{
+    var v = Tensor.From(0.1f, 1.0f, 0.0001f);
+    var vt = torch.tensor(new[] { 0.1f, 1.0f, 0.0001f });
+    Compare("seed example (11 muls + backward)",
+        () =>
+        {
+            var x = Tensor.Randn(3).RequireGrad();
+            var y = x * 2;
+            for (int i = 0; i < 10; i++) y = y * 2;
+            y.Backward(v);
+        },
+        () =>
+        {
+            using var scope = torch.NewDisposeScope();
+            var x = torch.randn(3, requires_grad: true);
+            var y = x * 2;
+            for (int i = 0; i < 10; i++) y = y * 2;
+            y.backward(new[] { vt });
+        });
+}
+
+// MLP 784-256-256-10 training step: forward, cross-entropy, backward, SGD
+foreach (int batch in new[] { 64, 512 })
+{
+    var net = new Sequential(new Linear(784, 256), new ReLU(), new Linear(256, 256), new ReLU(), new Linear(256, 10));
+    var opt = new Sgd(net.Parameters(), 0.01);
+    var xb = Tensor.Randn(batch, 784);
+    var yb = Tensor.Randint(0, 10, [batch]);
+    var tnet = nn.Sequential(("l1", nn.Linear(784, 256)), ("r1", nn.ReLU()), ("l2", nn.Linear(256, 256)), ("r2", nn.ReLU()), ("l3", nn.Linear(256, 10)));
+    var topt = optim.SGD(tnet.parameters(), 0.01);
+    var txb = torch.randn(batch, 784);
+    var tyb = torch.randint(0, 10, new long[] { batch });
+    Compare($"MLP 784-256-256-10 step, batch {batch}",
+        () =>
+        {
+            opt.ZeroGrad();
+            Tensor.CrossEntropy(net.Forward(xb), yb).Backward();
+            opt.Step();
+        },
+        () =>
+        {
+            using var scope = torch.NewDisposeScope();
+            topt.zero_grad();
+            nn.functional.cross_entropy(tnet.forward(txb), tyb).backward();
+            topt.step();
+        });
+}
+
+// matmul n×n by n×n, fp32
+foreach (int n in new[] { 256, 1024, 2048 })
+{
+    var a = Tensor.Randn(n, n);
+    var b = Tensor.Randn(n, n);
+    var ta = torch.randn(n, n);
+    var tb = torch.randn(n, n);
+    Compare($"matmul {n}", () => Tensor.MatMul(a, b), () => { using var s = torch.NewDisposeScope(); ta.matmul(tb); }, 2.0 * n * n * n);
+}
+
+// elementwise and reductions
+foreach (int n in new[] { 1 << 20, 1 << 24 })
+{
+    var a = Tensor.Randn(n);
+    var ta = torch.randn(n);
+    string size = n == 1 << 20 ? "1M" : "16M";
+    Compare($"exp over {size}", () => a.Exp(), () => { using var s = torch.NewDisposeScope(); ta.exp(); });
+    Compare($"tanh over {size}", () => a.Tanh(), () => { using var s = torch.NewDisposeScope(); ta.tanh(); });
+    if (n == 1 << 24) Compare($"sum over {size}", () => a.Sum(), () => { using var s = torch.NewDisposeScope(); ta.sum(); });
+}
+{
+    var logits = Tensor.Randn(512, 1000);
+    var labels = Tensor.Randint(0, 1000, [512]);
+    var tl = torch.randn(512, 1000);
+    var tlab = torch.randint(0, 1000, new long[] { 512 });
+    Compare("softmax + cross-entropy 512x1000", () => Tensor.CrossEntropy(logits, labels), () => { using var s = torch.NewDisposeScope(); nn.functional.cross_entropy(tl, tlab); });
+}
+
+var ours = work.Select(w => Timing.Median(w.Ours, budget)).ToArray();
+var theirs = work.Select(w => Timing.Median(w.Theirs, budget)).ToArray();
+Console.WriteLine($"{"workload",-34} {"Cotangent",10} {"TorchSharp",10} {"ratio",8}  (ratio = TorchSharp time / Cotangent time; above 1 is faster)");
+for (int i = 0; i < work.Count; i++)
+{
+    var (name, _, _, flops) = work[i];
+    var note = flops > 0 ? $"{flops / ours[i] / 1e9:F0} vs {flops / theirs[i] / 1e9:F0} GFLOP/s; ours {100 * flops / ours[i] / 1e9 / peak:F0}% of peak" : "";
+    Console.WriteLine($"{name,-34} {Timing.Format(ours[i]),10} {Timing.Format(theirs[i]),10} {theirs[i] / ours[i],7:F2}x  {note}");
+}
+
+if (args.Contains("--memory"))
+{
+    Console.WriteLine();
+    var net = new Sequential(new Linear(784, 256), new ReLU(), new Linear(256, 256), new ReLU(), new Linear(256, 10));
+    var opt = new Sgd(net.Parameters(), 0.01);
+    var xb = Tensor.Randn(64, 784);
+    var yb = Tensor.Randint(0, 10, [64]);
+    void Step() { opt.ZeroGrad(); Tensor.CrossEntropy(net.Forward(xb), yb).Backward(); opt.Step(); }
+    for (int i = 0; i < 100; i++) Step();
+    var proc = Process.GetCurrentProcess();
+    proc.Refresh();
+    long start = proc.WorkingSet64;
+    var sw = Stopwatch.StartNew();
+    for (int i = 1; i <= 10_000; i++)
+    {
+        Step();
+        if (i % 2500 == 0)
+        {
+            proc.Refresh();
+            Console.WriteLine($"step {i,6}: working set {proc.WorkingSet64 / 1e6:F0} MB, managed heap {GC.GetTotalMemory(false) / 1e6:F0} MB");
+        }
+    }
+    proc.Refresh();
+    Console.WriteLine($"10,000 MLP steps (batch 64) in {sw.Elapsed.TotalSeconds:F1} s: working set {start / 1e6:F0} MB at start, {proc.WorkingSet64 / 1e6:F0} MB at end");
+}
+
+static class Timing
+{
+    /// <summary>The median time of one call, from batches of calls that each take at least a millisecond.</summary>
+    public static double Median(Action f, double seconds)
+    {
+        f(); f();
+        var sw = Stopwatch.StartNew();
+        int per = 1;
+        while (true)
+        {
+            sw.Restart();
+            for (int i = 0; i < per; i++) f();
+            if (sw.Elapsed.TotalMilliseconds >= 1 || per >= 1 << 20) break;
+            per *= 2;
+        }
+        var samples = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (total.Elapsed.TotalSeconds < seconds || samples.Count < 5)
+        {
+            sw.Restart();
+            for (int i = 0; i < per; i++) f();
+            samples.Add(sw.Elapsed.TotalSeconds / per);
+            if (samples.Count >= 200) break;
+        }
+        samples.Sort();
+        return samples[samples.Count / 2];
+    }
+
+    public static string Format(double s) => s < 1e-3 ? $"{s * 1e6:F1} µs" : s < 1 ? $"{s * 1e3:F2} ms" : $"{s:F2} s";
+
+    /// <summary>fp32 FMA throughput with every core running 12 independent Vector512 (or Vector256) chains.</summary>
+    public static double FmaPeakGflops()
+    {
+        int threads = Environment.ProcessorCount;
+        const long iters = 20_000_000;
+        double best = 0;
+        for (int rep = 0; rep < 3; rep++)
+        {
+            var sw = Stopwatch.StartNew();
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => Chains(iters));
+            double flops = Vector512.IsHardwareAccelerated ? 2.0 * 16 * 12 * iters * threads : 2.0 * 8 * 12 * iters * threads;
+            best = Math.Max(best, flops / sw.Elapsed.TotalSeconds / 1e9);
+        }
+        return best;
+    }
+
+    static float Chains(long iters)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var a = Vector512.Create(0.999f); var b = Vector512.Create(0.001f);
+            Vector512<float> c0 = a, c1 = a, c2 = a, c3 = a, c4 = a, c5 = a, c6 = a, c7 = a, c8 = a, c9 = a, c10 = a, c11 = a;
+            for (long i = 0; i < iters; i++)
+            {
+                c0 = Vector512.FusedMultiplyAdd(c0, a, b); c1 = Vector512.FusedMultiplyAdd(c1, a, b);
+                c2 = Vector512.FusedMultiplyAdd(c2, a, b); c3 = Vector512.FusedMultiplyAdd(c3, a, b);
+                c4 = Vector512.FusedMultiplyAdd(c4, a, b); c5 = Vector512.FusedMultiplyAdd(c5, a, b);
+                c6 = Vector512.FusedMultiplyAdd(c6, a, b); c7 = Vector512.FusedMultiplyAdd(c7, a, b);
+                c8 = Vector512.FusedMultiplyAdd(c8, a, b); c9 = Vector512.FusedMultiplyAdd(c9, a, b);
+                c10 = Vector512.FusedMultiplyAdd(c10, a, b); c11 = Vector512.FusedMultiplyAdd(c11, a, b);
+            }
+            return Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+        }
+        var x = Vector256.Create(0.999f); var y = Vector256.Create(0.001f);
+        Vector256<float> d0 = x, d1 = x, d2 = x, d3 = x, d4 = x, d5 = x, d6 = x, d7 = x, d8 = x, d9 = x, d10 = x, d11 = x;
+        for (long i = 0; i < iters; i++)
+        {
+            d0 = Vector256.FusedMultiplyAdd(d0, x, y); d1 = Vector256.FusedMultiplyAdd(d1, x, y);
+            d2 = Vector256.FusedMultiplyAdd(d2, x, y); d3 = Vector256.FusedMultiplyAdd(d3, x, y);
+            d4 = Vector256.FusedMultiplyAdd(d4, x, y); d5 = Vector256.FusedMultiplyAdd(d5, x, y);
+            d6 = Vector256.FusedMultiplyAdd(d6, x, y); d7 = Vector256.FusedMultiplyAdd(d7, x, y);
+            d8 = Vector256.FusedMultiplyAdd(d8, x, y); d9 = Vector256.FusedMultiplyAdd(d9, x, y);
+            d10 = Vector256.FusedMultiplyAdd(d10, x, y); d11 = Vector256.FusedMultiplyAdd(d11, x, y);
+        }
+        return Vector256.Sum(d0 + d1 + d2 + d3 + d4 + d5 + d6 + d7 + d8 + d9 + d10 + d11);
+    }
+}

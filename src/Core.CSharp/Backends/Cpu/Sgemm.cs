@@ -1,0 +1,213 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Cotangent.Backends.Cpu;
+
+/// <summary>
+/// fp32 matrix product C += A·B in the BLIS style: B is packed into KC×NR column strips and
+/// A into MC×KC blocks of MR-row strips, and a register-blocked MR×NR micro-kernel runs FMAs
+/// over them (12×32 with Vector512, 12×16 with Vector256). A and B are read through strides,
+/// so transposed operands (the VJPs' Aᵀ and Bᵀ) are packed directly, never materialised.
+/// Row blocks of A are spread over the cores.
+/// </summary>
+internal static unsafe class Sgemm
+{
+    const int MR = 12, KC = 256, NC = 4096;
+    static readonly int NR = Vector512.IsHardwareAccelerated ? 32 : 16;
+
+    /// <summary>A strided read-only matrix: element (i, j) at Data[Offset + i·Rs + j·Cs].</summary>
+    public readonly record struct View(float[] Data, int Offset, int Rs, int Cs);
+
+    /// <summary>C[m×n] (row-major at offC, leading dimension n) = A[m×k]·B[k×n]; C may hold garbage on entry.</summary>
+    public static void Multiply(View a, View b, float[] c, int offC, int m, int n, int k)
+    {
+        if (m == 0 || n == 0) return;
+        if (k == 0) { for (int i = 0; i < m; i++) Array.Clear(c, offC + i * n, n); return; }
+        int nr = NR;
+        int threads = Math.Min(Environment.ProcessorCount, Math.Max(1, (int)((long)m * n * k / (1 << 17))));
+        // row blocks: at most 96 rows (A block stays in L2), and enough blocks for every core
+        int mc = Math.Clamp(RoundUp((m + threads - 1) / threads, MR), MR, 96);
+        int blocks = (m + mc - 1) / mc;
+        for (int jc = 0; jc < n; jc += NC)
+        {
+            int nc = Math.Min(NC, n - jc);
+            int strips = (nc + nr - 1) / nr;
+            var packedB = ArrayPool<float>.Shared.Rent(strips * nr * KC);
+            try
+            {
+                int kblocks = (k + KC - 1) / KC, kstep = (k + kblocks - 1) / kblocks;   // even k blocks, no thin tail
+                for (int pc = 0; pc < k; pc += kstep)
+                {
+                    int kc = Math.Min(kstep, k - pc);
+                    PackB(b, pc, kc, jc, nc, nr, packedB);
+                    bool first = pc == 0;
+                    if (threads == 1 || blocks == 1)
+                        for (int blk = 0; blk < blocks; blk++) Block(a, packedB, c, offC, n, m, blk * mc, mc, pc, kc, jc, nc, nr, first);
+                    else
+                        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads },
+                            blk => Block(a, packedB, c, offC, n, m, blk * mc, mc, pc, kc, jc, nc, nr, first));
+                }
+            }
+            finally { ArrayPool<float>.Shared.Return(packedB); }
+        }
+    }
+
+    static int RoundUp(int x, int to) => (x + to - 1) / to * to;
+
+    /// <summary>One MC×KC block of A against the packed KC×NC panel of B.</summary>
+    static void Block(View a, float[] packedB, float[] c, int offC, int ldc, int m, int ic, int mcMax, int pc, int kc, int jc, int nc, int nr, bool first)
+    {
+        int mc = Math.Min(mcMax, m - ic);
+        if (mc <= 0) return;
+        int rows = (mc + MR - 1) / MR;
+        var packedA = ArrayPool<float>.Shared.Rent(rows * MR * kc);
+        try
+        {
+            PackA(a, ic, mc, pc, kc, packedA);
+            fixed (float* pa = packedA, pb = packedB, pcBase = c)
+            {
+                var tile = stackalloc float[MR * 32];
+                for (int s = 0; s * nr < nc; s++)
+                {
+                    int n0 = s * nr, nw = Math.Min(nr, nc - n0);
+                    for (int r = 0; r < rows; r++)
+                    {
+                        int m0 = r * MR, mw = Math.Min(MR, mc - m0);
+                        float* dst = pcBase + offC + (long)(ic + m0) * ldc + jc + n0;
+                        if (nr == 32) Tile32(kc, pa + r * MR * kc, pb + s * nr * kc, tile);
+                        else Tile16(kc, pa + r * MR * kc, pb + s * nr * kc, tile);
+                        Accumulate(tile, nr, dst, ldc, mw, nw, first);
+                    }
+                }
+            }
+        }
+        finally { ArrayPool<float>.Shared.Return(packedA); }
+    }
+
+    /// <summary>B[pc.., jc..] into strips of nr columns: for each k, nr consecutive values (zero beyond n).</summary>
+    static void PackB(View b, int pc, int kc, int jc, int nc, int nr, float[] dst)
+    {
+        fixed (float* src = b.Data, pd = dst)
+            for (int s = 0; s * nr < nc; s++)
+            {
+                int n0 = jc + s * nr, nw = Math.Min(nr, jc + nc - n0);
+                float* o = pd + s * nr * kc;
+                for (int p = 0; p < kc; p++, o += nr)
+                {
+                    float* row = src + b.Offset + (long)(pc + p) * b.Rs + (long)n0 * b.Cs;
+                    if (b.Cs == 1) Buffer.MemoryCopy(row, o, nw * sizeof(float), nw * sizeof(float));
+                    else for (int j = 0; j < nw; j++) o[j] = row[(long)j * b.Cs];
+                    for (int j = nw; j < nr; j++) o[j] = 0;
+                }
+            }
+    }
+
+    /// <summary>A[ic.., pc..] into strips of MR rows: for each k, MR consecutive values (zero beyond m).</summary>
+    static void PackA(View a, int ic, int mc, int pc, int kc, float[] dst)
+    {
+        fixed (float* src = a.Data, pd = dst)
+            for (int r = 0; r * MR < mc; r++)
+            {
+                int m0 = ic + r * MR, mw = Math.Min(MR, ic + mc - m0);
+                float* o = pd + r * MR * kc;
+                // row by row: each source row is read along k (contiguous when Cs = 1)
+                for (int i = 0; i < MR; i++)
+                {
+                    if (i >= mw) { for (int p = 0; p < kc; p++) o[p * MR + i] = 0; continue; }
+                    float* row = src + a.Offset + (long)(m0 + i) * a.Rs + (long)pc * a.Cs;
+                    for (int p = 0; p < kc; p++) o[p * MR + i] = row[(long)p * a.Cs];
+                }
+            }
+    }
+
+    /// <summary>
+    /// tile[12×32] = Apanel·Bpanel over kc, in 24 zmm accumulators (24 FMAs per 2 loads of B
+    /// and 12 broadcasts of A). The method makes no calls: SIMD registers are caller-saved, and a
+    /// call anywhere in it makes the JIT spill every accumulator inside the loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Tile32(int kc, float* a, float* b, float* tile)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, c100 = default, c101 = default, c110 = default, c111 = default;
+        for (int p = 0; p < kc; p++, a += MR, b += 32)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var x = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+            x = Vector512.Create(a[8]); c80 = Vector512.FusedMultiplyAdd(x, b0, c80); c81 = Vector512.FusedMultiplyAdd(x, b1, c81);
+            x = Vector512.Create(a[9]); c90 = Vector512.FusedMultiplyAdd(x, b0, c90); c91 = Vector512.FusedMultiplyAdd(x, b1, c91);
+            x = Vector512.Create(a[10]); c100 = Vector512.FusedMultiplyAdd(x, b0, c100); c101 = Vector512.FusedMultiplyAdd(x, b1, c101);
+            x = Vector512.Create(a[11]); c110 = Vector512.FusedMultiplyAdd(x, b0, c110); c111 = Vector512.FusedMultiplyAdd(x, b1, c111);
+        }
+        c00.Store(tile + 0); c01.Store(tile + 16);
+        c10.Store(tile + 32); c11.Store(tile + 48);
+        c20.Store(tile + 64); c21.Store(tile + 80);
+        c30.Store(tile + 96); c31.Store(tile + 112);
+        c40.Store(tile + 128); c41.Store(tile + 144);
+        c50.Store(tile + 160); c51.Store(tile + 176);
+        c60.Store(tile + 192); c61.Store(tile + 208);
+        c70.Store(tile + 224); c71.Store(tile + 240);
+        c80.Store(tile + 256); c81.Store(tile + 272);
+        c90.Store(tile + 288); c91.Store(tile + 304);
+        c100.Store(tile + 320); c101.Store(tile + 336);
+        c110.Store(tile + 352); c111.Store(tile + 368);
+    }
+
+    /// <summary>tile[12×16] = Apanel·Bpanel over kc, in 24 ymm accumulators (machines without AVX-512: 16 registers, so some spill); no calls, as above.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Tile16(int kc, float* a, float* b, float* tile)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, c100 = default, c101 = default, c110 = default, c111 = default;
+        for (int p = 0; p < kc; p++, a += MR, b += 16)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var x = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            x = Vector256.Create(a[6]); c60 = Vector256.FusedMultiplyAdd(x, b0, c60); c61 = Vector256.FusedMultiplyAdd(x, b1, c61);
+            x = Vector256.Create(a[7]); c70 = Vector256.FusedMultiplyAdd(x, b0, c70); c71 = Vector256.FusedMultiplyAdd(x, b1, c71);
+            x = Vector256.Create(a[8]); c80 = Vector256.FusedMultiplyAdd(x, b0, c80); c81 = Vector256.FusedMultiplyAdd(x, b1, c81);
+            x = Vector256.Create(a[9]); c90 = Vector256.FusedMultiplyAdd(x, b0, c90); c91 = Vector256.FusedMultiplyAdd(x, b1, c91);
+            x = Vector256.Create(a[10]); c100 = Vector256.FusedMultiplyAdd(x, b0, c100); c101 = Vector256.FusedMultiplyAdd(x, b1, c101);
+            x = Vector256.Create(a[11]); c110 = Vector256.FusedMultiplyAdd(x, b0, c110); c111 = Vector256.FusedMultiplyAdd(x, b1, c111);
+        }
+        c00.Store(tile + 0); c01.Store(tile + 8);
+        c10.Store(tile + 16); c11.Store(tile + 24);
+        c20.Store(tile + 32); c21.Store(tile + 40);
+        c30.Store(tile + 48); c31.Store(tile + 56);
+        c40.Store(tile + 64); c41.Store(tile + 72);
+        c50.Store(tile + 80); c51.Store(tile + 88);
+        c60.Store(tile + 96); c61.Store(tile + 104);
+        c70.Store(tile + 112); c71.Store(tile + 120);
+        c80.Store(tile + 128); c81.Store(tile + 136);
+        c90.Store(tile + 144); c91.Store(tile + 152);
+        c100.Store(tile + 160); c101.Store(tile + 168);
+        c110.Store(tile + 176); c111.Store(tile + 184);
+    }
+
+    /// <summary>Adds (or, for the first k block, stores) the valid mw×nw corner of a tile (row length ld) into C.</summary>
+    static void Accumulate(float* tile, int ld, float* c, int ldc, int mw, int nw, bool first)
+    {
+        if (nw == ld)
+        {
+            for (int i = 0; i < mw; i++, tile += ld, c += ldc)
+                for (int j = 0; j < ld; j += 8)
+                    (first ? Vector256.Load(tile + j) : Vector256.Load(c + j) + Vector256.Load(tile + j)).Store(c + j);
+            return;
+        }
+        for (int i = 0; i < mw; i++)
+            for (int j = 0; j < nw; j++) c[i * ldc + j] = first ? tile[i * ld + j] : c[i * ldc + j] + tile[i * ld + j];
+    }
+}
