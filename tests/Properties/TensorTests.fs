@@ -162,6 +162,20 @@ let kernels =
               near 0.0 [| 5.0; 7.0; 13.0; 15.0 |] (x.MaxPool2d 2) "max"
               near 0.0 [| 2.5; 4.5; 10.5; 12.5 |] (x.AvgPool2d 2) "mean"
           }
+          test "ops over large tensors split across cores and match sequential loops" {
+              let n = 300_007
+              let r = Random 11
+              let x = tensorIn r Real [| n |]
+              let y = tensorIn r Real [| n |]
+              let vx, vy = values x, values y
+              near 1e-15 (Array.map exp vx) (x.Exp()) "exp"
+              near 0.0 (Array.map2 (+) vx vy) (x + y) "add"
+              near 0.0 (vx |> Array.map (fun v -> v * 3.0)) (x * 3.0) "scalar mul"
+              near 0.0 (vx |> Array.map (fun v -> 3.0 - v)) (3.0 - x) "scalar on the left"
+              near 1e-9 [| Array.sum vx |] (x.Sum()) "sum"
+              let z = x.Reshape(1, n).To(DType.Float32)
+              near 1e-4 (values (z.To(DType.Float64).LogSoftmax(1))) (z.LogSoftmax 1) "one long log_softmax row"
+          }
           test "slices follow Python's rules: negative indices, clamping, steps" {
               let x = Tensor.Arange(10, DType.Float64)
               near 0.0 [| 2.0; 3.0; 4.0 |] (x.Slice(0, 2, 5)) "[2:5]"

@@ -53,6 +53,9 @@ internal interface IKernels
 
     Storage Cat(Strided[] parts, int axis, int[] shape);
 
+    /// <summary>log softmax along the last axis of x, row by row: x − max − log Σ exp(x − max).</summary>
+    Storage LogSoftmax(Strided x);
+
     /// <summary>im2col: x [N, C, H, W] to columns [N, C·kh·kw, oh·ow], zeros where the window leaves the padded image.</summary>
     Storage Unfold(Strided x, Window w);
 

@@ -3,9 +3,20 @@ namespace Cotangent;
 /// <summary>Normalised exponentials and the losses built on them; all compositions of stable primitives.</summary>
 public sealed partial class Tensor
 {
-    /// <summary>log softmax along axis: x − logsumexp(x), stable for any magnitude.</summary>
-    [Op("log_softmax", OpKind.Composite)]
-    public Tensor LogSoftmax(int axis = -1) => this - LogSumExp([axis], keepDim: true);
+    /// <summary>
+    /// log softmax along axis: x − logsumexp(x), stable for any magnitude. A fused primitive for
+    /// speed (one pass per row instead of eight ops); VJP g − softmax·Σg, written with ops.
+    /// </summary>
+    [Op("log_softmax")]
+    public Tensor LogSoftmax(int axis = -1)
+    {
+        RequireFloat("log_softmax");
+        if (Rank == 0) return this - this;
+        int a = ShapeMath.Axis("log_softmax", axis, Rank);
+        if (a != Rank - 1) return Transpose(a, -1).LogSoftmax(-1).Transpose(a, -1);
+        return Result("log_softmax", Kernels.LogSoftmax(View), Shape, [this],
+            (_, g, _, y) => g - y.Exp() * g.Sum([-1], keepDim: true));
+    }
 
     /// <summary>softmax along axis: exp(log_softmax x), so no exp of a large value is taken.</summary>
     [Op("softmax", OpKind.Composite)]

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 
@@ -18,11 +19,24 @@ internal sealed partial class CpuKernels
 
     static Storage ReduceT<T>(ReduceKind kind, Strided x, int trailing) where T : unmanaged, INumber<T>
     {
-        var s = Walk.Span<T>(x);
         int group = 1;
         for (int i = x.Rank - trailing; i < x.Rank; i++) group *= x.Shape[i];
         int groups = 1;
         for (int i = 0; i < x.Rank - trailing; i++) groups *= x.Shape[i];
+        if (groups == 1 && kind == ReduceKind.Sum && group >= Walk.ParallelThreshold)
+        {
+            // one big sum: a partial sum per core, then their sum
+            var (src, off) = Walk.Segment<T>(x);
+            var partial = new T[Environment.ProcessorCount];
+            int size = (group + partial.Length - 1) / partial.Length;
+            Parallel.For(0, partial.Length, p =>
+            {
+                int start = p * size, len = Math.Min(size, group - start);
+                if (len > 0) partial[p] = TensorPrimitives.Sum(new ReadOnlySpan<T>(src, off + start, len));
+            });
+            return new CpuStorage<T>([TensorPrimitives.Sum<T>(partial)]);
+        }
+        var s = Walk.Span<T>(x);
         var o = new T[groups];
         for (int g = 0; g < groups; g++)
         {
@@ -63,6 +77,47 @@ internal sealed partial class CpuKernels
             for (int j = 0; j < group; j++) { o[b + j] = acc; acc *= s[b + j]; }
             acc = T.One;
             for (int j = group - 1; j >= 0; j--) { o[b + j] *= acc; acc *= s[b + j]; }
+        }
+        return new CpuStorage<T>(o);
+    }
+
+    public Storage LogSoftmax(Strided x) => x.Storage.DType switch
+    {
+        DType.Float32 => LogSoftmaxT<float>(x),
+        DType.Float64 => LogSoftmaxT<double>(x),
+        var t => throw new DTypeMismatchException("log_softmax", $"log_softmax: no kernel for dtype {t.Name()}"),
+    };
+
+    static Storage LogSoftmaxT<T>(Strided x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (src, off) = Walk.Segment<T>(x);
+        int n = x.Numel, len = x.Rank == 0 ? 1 : x.Shape[^1];
+        var o = GC.AllocateUninitializedArray<T>(n);
+        if (n == 0 || len == 0) return new CpuStorage<T>(o);
+        int rows = n / len;
+        void Rows(int r0, int count)
+        {
+            var tmp = ArrayPool<T>.Shared.Rent(len);
+            try
+            {
+                for (int r = r0; r < r0 + count; r++)
+                {
+                    var row = new ReadOnlySpan<T>(src, off + r * len, len);
+                    var dst = o.AsSpan(r * len, len);
+                    T m = TensorPrimitives.Max(row);
+                    if (!T.IsFinite(m)) m = T.Zero;             // all −inf (or a NaN): let the arithmetic say so
+                    TensorPrimitives.Subtract(row, m, dst);
+                    TensorPrimitives.Exp(dst, tmp.AsSpan(0, len));
+                    TensorPrimitives.Subtract(dst, T.Log(TensorPrimitives.Sum<T>(tmp.AsSpan(0, len))), dst);
+                }
+            }
+            finally { ArrayPool<T>.Shared.Return(tmp); }
+        }
+        if (n < Walk.ParallelThreshold || rows == 1) Rows(0, rows);
+        else
+        {
+            int parts = Environment.ProcessorCount, size = (rows + parts - 1) / parts;
+            Parallel.For(0, parts, p => { int r0 = p * size; if (r0 < rows) Rows(r0, Math.Min(size, rows - r0)); });
         }
         return new CpuStorage<T>(o);
     }

@@ -95,8 +95,14 @@ internal sealed partial class CpuKernels : IKernels
 
     static Storage UnaryFloat<T>(UnaryKind kind, Strided x) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var s = Walk.Span<T>(x);
-        var o = new T[s.Length];
+        var (src, off) = Walk.Segment<T>(x);
+        var o = GC.AllocateUninitializedArray<T>(x.Numel);
+        Walk.Chunked(o.Length, (start, len) => UnaryFloat(kind, new ReadOnlySpan<T>(src, off + start, len), o.AsSpan(start, len)));
+        return new CpuStorage<T>(o);
+    }
+
+    static void UnaryFloat<T>(UnaryKind kind, ReadOnlySpan<T> s, Span<T> o) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         switch (kind)
         {
             case UnaryKind.Neg: TensorPrimitives.Negate(s, o); break;
@@ -115,7 +121,6 @@ internal sealed partial class CpuKernels : IKernels
             case UnaryKind.Sign: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Sign(s[i]); break;
             default: throw new InvalidOperationException($"no float kernel for {kind}");
         }
-        return new CpuStorage<T>(o);
     }
 
     static Storage UnaryInt<T>(UnaryKind kind, Strided x) where T : unmanaged, IBinaryInteger<T>, ISignedNumber<T>
@@ -161,12 +166,25 @@ internal sealed partial class CpuKernels : IKernels
     /// </summary>
     static Storage Zip<T, TOp>(Strided a, Strided b) where T : unmanaged where TOp : IBinaryOp<T>
     {
-        var o = new T[a.Numel];
+        var o = GC.AllocateUninitializedArray<T>(a.Numel);
         if (o.Length == 0) return new CpuStorage<T>(o);
         var xa = Walk.Data<T>(a.Storage);
         var xb = Walk.Data<T>(b.Storage);
         var (shape, st) = Walk.Coalesce(a.Shape, a.Strides, b.Strides);
         int inner = shape[^1], sa = st[0][^1], sb = st[1][^1];
+        if (shape.Length == 1 && sa <= 1 && sb <= 1 && (sa | sb) != 0)
+        {
+            // one long row, contiguous or against a scalar: split it over the cores
+            int a0 = a.Offset, b0 = b.Offset;
+            Walk.Chunked(inner, (start, len) =>
+            {
+                var dst = o.AsSpan(start, len);
+                if (sa == 1 && sb == 1) TOp.Span(xa.AsSpan(a0 + start, len), xb.AsSpan(b0 + start, len), dst);
+                else if (sa == 1) TOp.SpanScalar(xa.AsSpan(a0 + start, len), xb[b0], dst);
+                else TOp.ScalarSpan(xa[a0], xb.AsSpan(b0 + start, len), dst);
+            });
+            return new CpuStorage<T>(o);
+        }
         var ra = Walk.RowStarts(shape, st[0], a.Offset);
         var rb = Walk.RowStarts(shape, st[1], b.Offset);
         for (int r = 0; r < ra.Length; r++)

@@ -9,7 +9,8 @@ namespace Cotangent.Backends.Cpu;
 /// A into MC×KC blocks of MR-row strips, and a register-blocked MR×NR micro-kernel runs FMAs
 /// over them (12×32 with Vector512, 12×16 with Vector256). A and B are read through strides,
 /// so transposed operands (the VJPs' Aᵀ and Bᵀ) are packed directly, never materialised.
-/// Row blocks of A are spread over the cores.
+/// The cores split the columns of C (or its rows, when it is narrow), each running the whole
+/// blocked loop on its share.
 /// </summary>
 internal static unsafe class Sgemm
 {
@@ -25,32 +26,52 @@ internal static unsafe class Sgemm
         if (m == 0 || n == 0) return;
         if (k == 0) { for (int i = 0; i < m; i++) Array.Clear(c, offC + i * n, n); return; }
         int nr = NR;
-        int threads = Math.Min(Environment.ProcessorCount, Math.Max(1, (int)((long)m * n * k / (1 << 17))));
-        // row blocks: at most 96 rows (A block stays in L2), and enough blocks for every core
-        int mc = Math.Clamp(RoundUp((m + threads - 1) / threads, MR), MR, 96);
-        int blocks = (m + mc - 1) / mc;
-        for (int jc = 0; jc < n; jc += NC)
+        int threads = Math.Min(Environment.ProcessorCount, Math.Max(1, (int)((long)m * n * k / (1 << 16))));
+        if (threads == 1) { Serial(a, b, c, offC, n, 0, m, 0, n, k, nr); return; }
+        // Each core takes a share of the columns (its own B panels, no barrier between k blocks),
+        // or of the rows when there are too few columns to share.
+        if (n >= threads * nr * 2)
         {
-            int nc = Math.Min(NC, n - jc);
-            int strips = (nc + nr - 1) / nr;
-            var packedB = ArrayPool<float>.Shared.Rent(strips * nr * KC);
-            try
+            int share = RoundUp((n + threads - 1) / threads, nr);
+            Parallel.For(0, threads, t =>
             {
-                int kblocks = (k + KC - 1) / KC, kstep = (k + kblocks - 1) / kblocks;   // even k blocks, no thin tail
+                int j0 = t * share, j1 = Math.Min(n, j0 + share);
+                if (j0 < j1) Serial(a, b, c, offC, n, 0, m, j0, j1 - j0, k, nr);
+            });
+        }
+        else
+        {
+            int share = RoundUp((m + threads - 1) / threads, MR);
+            Parallel.For(0, threads, t =>
+            {
+                int i0 = t * share, i1 = Math.Min(m, i0 + share);
+                if (i0 < i1) Serial(a, b, c, offC, n, i0, i1 - i0, 0, n, k, nr);
+            });
+        }
+    }
+
+    /// <summary>One core's part: rows [i0, i0 + m) and columns [j0, j0 + n) of C, in NC, KC and MC blocks.</summary>
+    static void Serial(View a, View b, float[] c, int offC, int ldc, int i0, int m, int j0, int n, int k, int nr)
+    {
+        const int MC = 96;
+        int kblocks = (k + KC - 1) / KC, kstep = (k + kblocks - 1) / kblocks;   // even k blocks, no thin tail
+        int ncMax = Math.Min(NC, RoundUp(n, nr));
+        var packedB = ArrayPool<float>.Shared.Rent(ncMax * kstep);
+        try
+        {
+            for (int jc = j0; jc < j0 + n; jc += NC)
+            {
+                int nc = Math.Min(NC, j0 + n - jc);
                 for (int pc = 0; pc < k; pc += kstep)
                 {
                     int kc = Math.Min(kstep, k - pc);
                     PackB(b, pc, kc, jc, nc, nr, packedB);
-                    bool first = pc == 0;
-                    if (threads == 1 || blocks == 1)
-                        for (int blk = 0; blk < blocks; blk++) Block(a, packedB, c, offC, n, m, blk * mc, mc, pc, kc, jc, nc, nr, first);
-                    else
-                        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads },
-                            blk => Block(a, packedB, c, offC, n, m, blk * mc, mc, pc, kc, jc, nc, nr, first));
+                    for (int ic = i0; ic < i0 + m; ic += MC)
+                        Block(a, packedB, c, offC, ldc, i0 + m, ic, MC, pc, kc, jc, nc, nr, first: pc == 0);
                 }
             }
-            finally { ArrayPool<float>.Shared.Return(packedB); }
         }
+        finally { ArrayPool<float>.Shared.Return(packedB); }
     }
 
     static int RoundUp(int x, int to) => (x + to - 1) / to * to;

@@ -101,4 +101,24 @@ internal static class Walk
     }
 
     public static T[] Data<T>(Storage s) where T : unmanaged => ((CpuStorage<T>)s).Data;
+
+    /// <summary>The view's elements in row-major order as (array, offset): the storage itself when contiguous, else a copy.</summary>
+    public static (T[] Array, int Offset) Segment<T>(Strided x) where T : unmanaged =>
+        x.IsContiguous ? (Data<T>(x.Storage), x.Offset) : (Dense<T>(x), 0);
+
+    /// <summary>Elements below this count are processed on the calling thread.</summary>
+    public const int ParallelThreshold = 1 << 18;
+
+    /// <summary>Runs body(start, length) over [0, n): on the calling thread when n is small, else in one chunk per core.</summary>
+    public static void Chunked(int n, Action<int, int> body)
+    {
+        int parts = Environment.ProcessorCount;
+        if (n < ParallelThreshold || parts == 1) { body(0, n); return; }
+        int size = (n + parts - 1) / parts;
+        Parallel.For(0, parts, p =>
+        {
+            int start = p * size, len = Math.Min(size, n - start);
+            if (len > 0) body(start, len);
+        });
+    }
 }
