@@ -22,7 +22,12 @@ public sealed class Node
         Name = name;
         this.inputs = inputs;
         this.rule = rule;
-        Edges = inputs.Select(t => new Edge(t.GradFn, t.RequiresGrad && t.IsLeaf ? t : null, t.Shape, t.DType, t.RequiresGrad)).ToArray();
+        Edges = new Edge[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            var t = inputs[i];
+            Edges[i] = new Edge(t.GradFn, t.RequiresGrad && t.IsLeaf ? t : null, t.ShapeArray, t.DType, t.RequiresGrad);
+        }
     }
 
     /// <summary>Where each input's gradient goes; kept after release, like PyTorch's next_functions.</summary>

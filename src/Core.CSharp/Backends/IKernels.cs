@@ -53,6 +53,9 @@ internal interface IKernels
 
     Storage Cat(Strided[] parts, int axis, int[] shape);
 
+    /// <summary>y + α·x elementwise, for tensors of one shape (optimizer updates).</summary>
+    Storage AddScaled(Strided y, double alpha, Strided x);
+
     /// <summary>log softmax along the last axis of x, row by row: x − max − log Σ exp(x − max).</summary>
     Storage LogSoftmax(Strided x);
 

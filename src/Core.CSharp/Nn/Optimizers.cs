@@ -108,6 +108,7 @@ public sealed class Sgd : Optimizer
     /// <inheritdoc/>
     protected override Tensor Update(int i, Tensor p, Tensor g)
     {
+        if (weightDecay == 0 && momentum == 0) return Tensor.AddScaled(p, -LearningRate, g);   // one fused pass
         if (weightDecay != 0) g = g + p * weightDecay;
         if (momentum != 0)
         {

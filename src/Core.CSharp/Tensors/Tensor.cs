@@ -40,6 +40,9 @@ public sealed partial class Tensor
 
     internal ReadOnlySpan<int> ShapeSpan => shape;
 
+    /// <summary>The shape array itself (never mutated; internal callers must not write to it).</summary>
+    internal int[] ShapeArray => shape;
+
     /// <summary>The size of one axis (negative counts from the end).</summary>
     public int Size(int axis) => shape[ShapeMath.Axis("size", axis, Rank)];
 
@@ -179,6 +182,15 @@ public sealed partial class Tensor
         using (GradMode.Set(false)) y = forward();
         var s = y.IsContiguous && y.offset == 0 ? y.storage : y.Kernels.Contiguous(y.View);
         return Result(op, s, y.shape, inputs, rule);
+    }
+
+    /// <summary>y + α·x in one kernel pass, recording nothing: for optimizer updates, which run under NoGrad.</summary>
+    internal static Tensor AddScaled(Tensor y, double alpha, Tensor x)
+    {
+        SameDevice("add_scaled", y, x);
+        if (!ShapeMath.SameShape(y.shape, x.shape) || y.DType != x.DType)
+            throw new ShapeMismatchException("add_scaled", $"add_scaled: {ShapeMath.Format(y.shape)} {y.DType.Name()} and {ShapeMath.Format(x.shape)} {x.DType.Name()} differ");
+        return new Tensor(y.Kernels.AddScaled(y.View, alpha, x.View), y.Shape);
     }
 
     internal static void SameDevice(string op, Tensor a, Tensor b)

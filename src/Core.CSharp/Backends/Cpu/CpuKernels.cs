@@ -170,21 +170,23 @@ internal sealed partial class CpuKernels : IKernels
         if (o.Length == 0) return new CpuStorage<T>(o);
         var xa = Walk.Data<T>(a.Storage);
         var xb = Walk.Data<T>(b.Storage);
-        var (shape, st) = Walk.Coalesce(a.Shape, a.Strides, b.Strides);
-        int inner = shape[^1], sa = st[0][^1], sb = st[1][^1];
-        if (shape.Length == 1 && sa <= 1 && sb <= 1 && (sa | sb) != 0)
+        // the common cases, without walking rows: both contiguous, or one side a broadcast scalar
+        int sa1 = a.IsContiguous ? 1 : AllZero(a.Strides) ? 0 : -1;
+        int sb1 = b.IsContiguous ? 1 : AllZero(b.Strides) ? 0 : -1;
+        if (sa1 >= 0 && sb1 >= 0 && (sa1 | sb1) != 0)
         {
-            // one long row, contiguous or against a scalar: split it over the cores
             int a0 = a.Offset, b0 = b.Offset;
-            Walk.Chunked(inner, (start, len) =>
+            Walk.Chunked(o.Length, (start, len) =>
             {
                 var dst = o.AsSpan(start, len);
-                if (sa == 1 && sb == 1) TOp.Span(xa.AsSpan(a0 + start, len), xb.AsSpan(b0 + start, len), dst);
-                else if (sa == 1) TOp.SpanScalar(xa.AsSpan(a0 + start, len), xb[b0], dst);
+                if (sa1 == 1 && sb1 == 1) TOp.Span(xa.AsSpan(a0 + start, len), xb.AsSpan(b0 + start, len), dst);
+                else if (sa1 == 1) TOp.SpanScalar(xa.AsSpan(a0 + start, len), xb[b0], dst);
                 else TOp.ScalarSpan(xa[a0], xb.AsSpan(b0 + start, len), dst);
             });
             return new CpuStorage<T>(o);
         }
+        var (shape, st) = Walk.Coalesce(a.Shape, a.Strides, b.Strides);
+        int inner = shape[^1], sa = st[0][^1], sb = st[1][^1];
         var ra = Walk.RowStarts(shape, st[0], a.Offset);
         var rb = Walk.RowStarts(shape, st[1], b.Offset);
         for (int r = 0; r < ra.Length; r++)
@@ -197,6 +199,29 @@ internal sealed partial class CpuKernels : IKernels
             else for (int j = 0; j < inner; j++) dst[j] = TOp.Apply(xa[pa + j * sa], xb[pb + j * sb]);
         }
         return new CpuStorage<T>(o);
+    }
+
+    public Storage AddScaled(Strided y, double alpha, Strided x) => y.Storage.DType switch
+    {
+        DType.Float32 => AddScaledT(y, (float)alpha, x),
+        DType.Float64 => AddScaledT(y, alpha, x),
+        var t => throw new DTypeMismatchException("add_scaled", $"add_scaled: no kernel for dtype {t.Name()}"),
+    };
+
+    static Storage AddScaledT<T>(Strided y, T alpha, Strided x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (ys, yo) = Walk.Segment<T>(y);
+        var (xs, xo) = Walk.Segment<T>(x);
+        var o = GC.AllocateUninitializedArray<T>(y.Numel);
+        Walk.Chunked(o.Length, (start, len) =>
+            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<T>(xs, xo + start, len), alpha, new ReadOnlySpan<T>(ys, yo + start, len), o.AsSpan(start, len)));
+        return new CpuStorage<T>(o);
+    }
+
+    static bool AllZero(int[] strides)
+    {
+        foreach (var s in strides) if (s != 0) return false;
+        return true;
     }
 
     public Storage Compare(CompareKind kind, Strided a, Strided b) => a.Storage.DType switch

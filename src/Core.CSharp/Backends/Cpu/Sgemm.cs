@@ -114,6 +114,17 @@ internal static unsafe class Sgemm
             {
                 int n0 = jc + s * nr, nw = Math.Min(nr, jc + nc - n0);
                 float* o = pd + s * nr * kc;
+                if (b.Cs != 1 && b.Rs == 1)
+                {
+                    // column-major B (a transposed view): read each column along k, contiguously
+                    for (int j = 0; j < nr; j++)
+                    {
+                        if (j >= nw) { for (int p = 0; p < kc; p++) o[p * nr + j] = 0; continue; }
+                        float* col = src + b.Offset + (long)pc + (long)(n0 + j) * b.Cs;
+                        for (int p = 0; p < kc; p++) o[p * nr + j] = col[p];
+                    }
+                    continue;
+                }
                 for (int p = 0; p < kc; p++, o += nr)
                 {
                     float* row = src + b.Offset + (long)(pc + p) * b.Rs + (long)n0 * b.Cs;
@@ -132,6 +143,17 @@ internal static unsafe class Sgemm
             {
                 int m0 = ic + r * MR, mw = Math.Min(MR, ic + mc - m0);
                 float* o = pd + r * MR * kc;
+                if (a.Rs == 1 && a.Cs != 1)
+                {
+                    // column-major A (a transposed view): for each k, the MR rows are adjacent
+                    for (int p = 0; p < kc; p++, o += MR)
+                    {
+                        float* col = src + a.Offset + m0 + (long)(pc + p) * a.Cs;
+                        for (int i = 0; i < mw; i++) o[i] = col[i];
+                        for (int i = mw; i < MR; i++) o[i] = 0;
+                    }
+                    continue;
+                }
                 // row by row: each source row is read along k (contiguous when Cs = 1)
                 for (int i = 0; i < MR; i++)
                 {

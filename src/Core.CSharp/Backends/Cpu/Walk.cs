@@ -8,35 +8,44 @@ namespace Cotangent.Backends.Cpu;
 /// </summary>
 internal static class Walk
 {
-    /// <summary>Merges axes i, i+1 where every operand has stride[i] == stride[i+1] * shape[i+1].</summary>
+    /// <summary>Merges axes i, i+1 where every operand has stride[i] == stride[i+1] * shape[i+1]; drops size-1 axes.</summary>
     public static (int[] shape, int[][] strides) Coalesce(int[] shape, params int[][] strides)
     {
-        var dims = new List<int>();
-        var st = strides.Select(_ => new List<int>()).ToArray();
-        for (int i = 0; i < shape.Length; i++)
+        int rank = shape.Length, ops = strides.Length;
+        var dims = new int[Math.Max(rank, 1)];
+        var st = new int[ops][];
+        for (int k = 0; k < ops; k++) st[k] = new int[Math.Max(rank, 1)];
+        int count = 0;
+        for (int i = 0; i < rank; i++)
         {
             if (shape[i] == 1) continue;
-            int last = dims.Count - 1;
-            bool merge = last >= 0;
-            for (int k = 0; merge && k < strides.Length; k++)
-                merge = st[k][last] == strides[k][i] * shape[i];
+            bool merge = count > 0;
+            for (int k = 0; merge && k < ops; k++) merge = st[k][count - 1] == strides[k][i] * shape[i];
             if (merge)
             {
-                dims[last] *= shape[i];
-                for (int k = 0; k < strides.Length; k++) st[k][last] = strides[k][i];
+                dims[count - 1] *= shape[i];
+                for (int k = 0; k < ops; k++) st[k][count - 1] = strides[k][i];
             }
             else
             {
-                dims.Add(shape[i]);
-                for (int k = 0; k < strides.Length; k++) st[k].Add(strides[k][i]);
+                dims[count] = shape[i];
+                for (int k = 0; k < ops; k++) st[k][count] = strides[k][i];
+                count++;
             }
         }
-        if (dims.Count == 0)
+        if (count == 0)
         {
-            int n = ShapeMath.Numel(shape);
-            return ([n], strides.Select(_ => new[] { 1 }).ToArray());
+            // every axis has size 1 (or there are none): one row of numel elements, stride 1
+            dims[0] = ShapeMath.Numel(shape);
+            for (int k = 0; k < ops; k++) st[k][0] = 1;
+            count = 1;
         }
-        return (dims.ToArray(), st.Select(l => l.ToArray()).ToArray());
+        if (count < dims.Length)
+        {
+            Array.Resize(ref dims, count);
+            for (int k = 0; k < ops; k++) Array.Resize(ref st[k], count);
+        }
+        return (dims, st);
     }
 
     /// <summary>The start offset of every row (all axes but the last), in row-major order.</summary>
