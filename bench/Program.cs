@@ -12,23 +12,23 @@ using Tensor = Cotangent.Tensor;
 using TTensor = TorchSharp.torch.Tensor;
 
 bool quick = args.Contains("--quick");
+bool torchToo = !args.Contains("--no-torch");   // --no-torch: Cotangent alone (e.g. where libtorch cannot load)
 double budget = quick ? 0.3 : 1.0;   // seconds of timing per measurement
 
 Console.WriteLine($"Cotangent vs TorchSharp {typeof(torch).Assembly.GetName().Version} (libtorch), {Environment.ProcessorCount} cores, .NET {Environment.Version}");
-Console.WriteLine($"Vector512 hardware-accelerated: {Vector512.IsHardwareAccelerated}; torch threads: {torch.get_num_threads()}");
+Console.WriteLine($"Vector512 hardware-accelerated: {Vector512.IsHardwareAccelerated}; torch threads: {(torchToo ? torch.get_num_threads().ToString() : "not loaded")}");
 double peak = Timing.FmaPeakGflops();
 Console.WriteLine($"measured FMA peak (fp32, all cores): {peak:F0} GFLOP/s");
 Console.WriteLine();
 
 // Every Cotangent workload is timed first, then every TorchSharp one: libtorch's OpenMP
 // threads spin for a while after each op, and on two cores they would steal our time.
-var work = new List<(string Name, Action Ours, Action Theirs, double Flops)>();
-void Compare(string name, Action ours, Action theirs, double flops = 0) => work.Add((name, ours, theirs, flops));
+var work = new List<(string Name, Action Ours, Func<Action> Theirs, double Flops)>();
+void Compare(string name, Action ours, Func<Action> theirs, double flops = 0) => work.Add((name, ours, theirs, flops));
 
 // the seed example: x = randn(3) requiring grad, 11 multiplies by 2, backward(v)
 {
     var v = Tensor.From(0.1f, 1.0f, 0.0001f);
-    var vt = torch.tensor(new[] { 0.1f, 1.0f, 0.0001f });
     Compare("seed example (11 muls + backward)",
         () =>
         {
@@ -39,11 +39,15 @@ void Compare(string name, Action ours, Action theirs, double flops = 0) => work.
         },
         () =>
         {
-            using var scope = torch.NewDisposeScope();
-            var x = torch.randn(3, requires_grad: true);
-            var y = x * 2;
-            for (int i = 0; i < 10; i++) y = y * 2;
-            y.backward(new[] { vt });
+            var vt = torch.tensor(new[] { 0.1f, 1.0f, 0.0001f });
+            return () =>
+            {
+                using var scope = torch.NewDisposeScope();
+                var x = torch.randn(3, requires_grad: true);
+                var y = x * 2;
+                for (int i = 0; i < 10; i++) y = y * 2;
+                y.backward(new[] { vt });
+            };
         });
 }
 
@@ -54,10 +58,6 @@ foreach (int batch in new[] { 64, 512 })
     var opt = new Sgd(net.Parameters(), 0.01);
     var xb = Tensor.Randn(batch, 784);
     var yb = Tensor.Randint(0, 10, [batch]);
-    var tnet = nn.Sequential(("l1", nn.Linear(784, 256)), ("r1", nn.ReLU()), ("l2", nn.Linear(256, 256)), ("r2", nn.ReLU()), ("l3", nn.Linear(256, 10)));
-    var topt = optim.SGD(tnet.parameters(), 0.01);
-    var txb = torch.randn(batch, 784);
-    var tyb = torch.randint(0, 10, new long[] { batch });
     Compare($"MLP 784-256-256-10 step, batch {batch}",
         () =>
         {
@@ -67,10 +67,17 @@ foreach (int batch in new[] { 64, 512 })
         },
         () =>
         {
-            using var scope = torch.NewDisposeScope();
-            topt.zero_grad();
-            nn.functional.cross_entropy(tnet.forward(txb), tyb).backward();
-            topt.step();
+            var tnet = nn.Sequential(("l1", nn.Linear(784, 256)), ("r1", nn.ReLU()), ("l2", nn.Linear(256, 256)), ("r2", nn.ReLU()), ("l3", nn.Linear(256, 10)));
+            var topt = optim.SGD(tnet.parameters(), 0.01);
+            var txb = torch.randn(batch, 784);
+            var tyb = torch.randint(0, 10, new long[] { batch });
+            return () =>
+            {
+                using var scope = torch.NewDisposeScope();
+                topt.zero_grad();
+                nn.functional.cross_entropy(tnet.forward(txb), tyb).backward();
+                topt.step();
+            };
         });
 }
 
@@ -79,31 +86,41 @@ foreach (int n in new[] { 256, 1024, 2048 })
 {
     var a = Tensor.Randn(n, n);
     var b = Tensor.Randn(n, n);
-    var ta = torch.randn(n, n);
-    var tb = torch.randn(n, n);
-    Compare($"matmul {n}", () => Tensor.MatMul(a, b), () => { using var s = torch.NewDisposeScope(); ta.matmul(tb); }, 2.0 * n * n * n);
+    Compare($"matmul {n}", () => Tensor.MatMul(a, b), () =>
+    {
+        var ta = torch.randn(n, n);
+        var tb = torch.randn(n, n);
+        return () => { using var s = torch.NewDisposeScope(); ta.matmul(tb); };
+    }, 2.0 * n * n * n);
 }
 
 // elementwise and reductions
 foreach (int n in new[] { 1 << 20, 1 << 24 })
 {
     var a = Tensor.Randn(n);
-    var ta = torch.randn(n);
     string size = n == 1 << 20 ? "1M" : "16M";
-    Compare($"exp over {size}", () => a.Exp(), () => { using var s = torch.NewDisposeScope(); ta.exp(); });
-    Compare($"tanh over {size}", () => a.Tanh(), () => { using var s = torch.NewDisposeScope(); ta.tanh(); });
-    if (n == 1 << 24) Compare($"sum over {size}", () => a.Sum(), () => { using var s = torch.NewDisposeScope(); ta.sum(); });
+    Func<TTensor> input = () => torch.randn(n);
+    Compare($"exp over {size}", () => a.Exp(), () => { var ta = input(); return () => { using var s = torch.NewDisposeScope(); ta.exp(); }; });
+    Compare($"tanh over {size}", () => a.Tanh(), () => { var ta = input(); return () => { using var s = torch.NewDisposeScope(); ta.tanh(); }; });
+    if (n == 1 << 24) Compare($"sum over {size}", () => a.Sum(), () => { var ta = input(); return () => { using var s = torch.NewDisposeScope(); ta.sum(); }; });
 }
 {
     var logits = Tensor.Randn(512, 1000);
     var labels = Tensor.Randint(0, 1000, [512]);
-    var tl = torch.randn(512, 1000);
-    var tlab = torch.randint(0, 1000, new long[] { 512 });
-    Compare("softmax + cross-entropy 512x1000", () => Tensor.CrossEntropy(logits, labels), () => { using var s = torch.NewDisposeScope(); nn.functional.cross_entropy(tl, tlab); });
+    Compare("softmax + cross-entropy 512x1000", () => Tensor.CrossEntropy(logits, labels), () =>
+    {
+        var tl = torch.randn(512, 1000);
+        var tlab = torch.randint(0, 1000, new long[] { 512 });
+        return () => { using var s = torch.NewDisposeScope(); nn.functional.cross_entropy(tl, tlab); };
+    });
 }
 
+// --only TEXT: just the workloads whose name contains TEXT (for profiling one of them)
+int only = Array.IndexOf(args, "--only");
+if (only >= 0 && only + 1 < args.Length) work.RemoveAll(w => !w.Name.Contains(args[only + 1]));
 var ours = work.Select(w => Timing.Median(w.Ours, budget)).ToArray();
-var theirs = work.Select(w => Timing.Median(w.Theirs, budget)).ToArray();
+// libtorch is first touched here, after every Cotangent timing
+var theirs = work.Select(w => torchToo ? Timing.Median(w.Theirs(), budget) : double.NaN).ToArray();
 Console.WriteLine($"{"workload",-34} {"Cotangent",10} {"TorchSharp",10} {"ratio",8}  (ratio = TorchSharp time / Cotangent time; above 1 is faster)");
 for (int i = 0; i < work.Count; i++)
 {
@@ -174,10 +191,13 @@ static class Timing
         int threads = Environment.ProcessorCount;
         const long iters = 20_000_000;
         double best = 0;
-        for (int rep = 0; rep < 3; rep++)
+        for (int rep = 0; rep < 5; rep++)
         {
+            // dedicated threads: a cold thread pool may run Parallel.For's iterations one after another
+            var workers = Enumerable.Range(0, threads).Select(_ => new Thread(() => Chains(iters))).ToArray();
             var sw = Stopwatch.StartNew();
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ => Chains(iters));
+            foreach (var w in workers) w.Start();
+            foreach (var w in workers) w.Join();
             double flops = Vector512.IsHardwareAccelerated ? 2.0 * 16 * 12 * iters * threads : 2.0 * 8 * 12 * iters * threads;
             best = Math.Max(best, flops / sw.Elapsed.TotalSeconds / 1e9);
         }
