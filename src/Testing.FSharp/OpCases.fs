@@ -62,6 +62,14 @@ let private comparison name (f: Tensor -> Tensor -> Tensor) (cmp: float -> float
         sample (sprintf "%s of %s" name (shapeText s)) [ ints (); ints () ] (two f))
         with Reference = Some(fun smp -> Array.map2 (fun a b -> if cmp a b then 1.0 else 0.0) (smp.Inputs.[0].ToArray<float>()) (smp.Inputs.[1].ToArray<float>())) }
 
+/// Two tensors of one shape whose values never tie, for ops that pick one side.
+let private distinctPair name (f: Tensor -> Tensor -> Tensor) =
+    case name (fun r ->
+        let s = shape r 0 3
+        let v = tensorIn r Distinct [| 2 * Array.fold (*) 1 s |]
+        let half = v.Size(0) / 2
+        sample (sprintf "%s of %s" name (shapeText s)) [ v.Slice(0, 0, half).Reshape s; v.Slice(0, half, 2 * half).Reshape s ] (two f))
+
 let private matmulShapes (r: Random) =
     let m, k, n = r.Next(1, 5), r.Next(1, 5), r.Next(1, 5)
     let b = r.Next(1, 4)
@@ -96,16 +104,8 @@ let all: OpCase list =
       binary "mul" Real Real (fun a b -> a * b)
       binary "div" Real AwayFromZero (fun a b -> a / b)
       binary "pow" Positive Real (fun a b -> a.Pow b)
-      case "maximum" (fun r ->
-          let s = shape r 0 3
-          let v = tensorIn r Distinct [| 2 * Array.fold (*) 1 s |]
-          let a, b = v.Slice(0, 0, v.Size(0) / 2), v.Slice(0, v.Size(0) / 2, v.Size(0))
-          sample "maximum" [ a.Reshape s; b.Reshape s ] (two (fun a b -> Tensor.Maximum(a, b))))
-      case "minimum" (fun r ->
-          let s = shape r 0 3
-          let v = tensorIn r Distinct [| 2 * Array.fold (*) 1 s |]
-          let a, b = v.Slice(0, 0, v.Size(0) / 2), v.Slice(0, v.Size(0) / 2, v.Size(0))
-          sample "minimum" [ a.Reshape s; b.Reshape s ] (two (fun a b -> Tensor.Minimum(a, b))))
+      distinctPair "maximum" (fun a b -> Tensor.Maximum(a, b))
+      distinctPair "minimum" (fun a b -> Tensor.Minimum(a, b))
       case "pow_scalar" (fun r ->
           let c = [| -1.5; 0.5; 2.0; 3.0 |].[r.Next 4]
           let s = shape r 0 3
