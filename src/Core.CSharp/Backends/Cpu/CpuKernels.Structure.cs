@@ -36,8 +36,10 @@ internal sealed partial class CpuKernels
             });
             return new CpuStorage<T>([TensorPrimitives.Sum<T>(partial)]);
         }
+        if (kind == ReduceKind.Sum && trailing > 0 && !x.IsContiguous && LeadingSum<T>(x, trailing) is { } rows)
+            return rows;
         var s = Walk.Span<T>(x);
-        var o = new T[groups];
+        var o = GC.AllocateUninitializedArray<T>(groups);
         for (int g = 0; g < groups; g++)
         {
             var c = s.Slice(g * group, group);
@@ -48,6 +50,31 @@ internal sealed partial class CpuKernels
                 ReduceKind.Max => TensorPrimitives.Max(c),
                 _ => TensorPrimitives.Min(c),
             };
+        }
+        return new CpuStorage<T>(o);
+    }
+
+    /// <summary>
+    /// A sum whose reduced axes are the leading axes of a contiguous tensor (the op permuted them
+    /// last): add the rows up instead of copying the transpose, e.g. a bias gradient over a batch.
+    /// </summary>
+    static Storage? LeadingSum<T>(Strided x, int trailing) where T : unmanaged, INumber<T>
+    {
+        int kept = x.Rank - trailing;
+        // the permuted view is contiguous-by-rows iff its kept axes, read in storage order, come after its reduced ones
+        var order = Enumerable.Range(0, x.Rank).OrderByDescending(i => x.Strides[i]).ToArray();
+        for (int j = 0; j < x.Rank; j++) if (order[j] != (j < trailing ? kept + j : j - trailing)) return null;
+        var natural = new Strided(x.Storage, order.Select(i => x.Shape[i]).ToArray(), order.Select(i => x.Strides[i]).ToArray(), x.Offset);
+        if (!natural.IsContiguous) return null;
+        int rows = 1, width = 1;
+        for (int i = 0; i < trailing; i++) rows *= x.Shape[kept + i];
+        for (int i = 0; i < kept; i++) width *= x.Shape[i];
+        var src = Walk.Data<T>(x.Storage);
+        var o = new T[width];
+        for (int r = 0; r < rows; r++)
+        {
+            var row = new ReadOnlySpan<T>(src, x.Offset + r * width, width);
+            TensorPrimitives.Add(o, row, o);
         }
         return new CpuStorage<T>(o);
     }

@@ -64,9 +64,9 @@ internal sealed partial class CpuKernels : IKernels
         var s = Walk.Span<T>(x);
         switch (to)
         {
-            case DType.Float32: { var o = new float[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = float.CreateTruncating(s[i]); return new CpuStorage<float>(o); }
-            case DType.Float64: { var o = new double[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = double.CreateTruncating(s[i]); return new CpuStorage<double>(o); }
-            case DType.Int64: { var o = new long[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = long.CreateSaturating(s[i]); return new CpuStorage<long>(o); }
+            case DType.Float32: { var o = GC.AllocateUninitializedArray<float>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = float.CreateTruncating(s[i]); return new CpuStorage<float>(o); }
+            case DType.Float64: { var o = GC.AllocateUninitializedArray<double>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = double.CreateTruncating(s[i]); return new CpuStorage<double>(o); }
+            case DType.Int64: { var o = GC.AllocateUninitializedArray<long>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = long.CreateSaturating(s[i]); return new CpuStorage<long>(o); }
             default: { var o = new bool[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = s[i] != T.Zero; return new CpuStorage<bool>(o); }
         }
     }
@@ -76,9 +76,9 @@ internal sealed partial class CpuKernels : IKernels
         var s = Walk.Span<bool>(x);
         switch (to)
         {
-            case DType.Float32: { var o = new float[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1f : 0f; return new CpuStorage<float>(o); }
-            case DType.Float64: { var o = new double[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1d : 0d; return new CpuStorage<double>(o); }
-            case DType.Int64: { var o = new long[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1L : 0L; return new CpuStorage<long>(o); }
+            case DType.Float32: { var o = GC.AllocateUninitializedArray<float>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1f : 0f; return new CpuStorage<float>(o); }
+            case DType.Float64: { var o = GC.AllocateUninitializedArray<double>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1d : 0d; return new CpuStorage<double>(o); }
+            case DType.Int64: { var o = GC.AllocateUninitializedArray<long>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1L : 0L; return new CpuStorage<long>(o); }
             default: return new CpuStorage<bool>(s.ToArray());
         }
     }
@@ -126,7 +126,7 @@ internal sealed partial class CpuKernels : IKernels
     static Storage UnaryInt<T>(UnaryKind kind, Strided x) where T : unmanaged, IBinaryInteger<T>, ISignedNumber<T>
     {
         var s = Walk.Span<T>(x);
-        var o = new T[s.Length];
+        var o = GC.AllocateUninitializedArray<T>(s.Length);
         switch (kind)
         {
             case UnaryKind.Neg: TensorPrimitives.Negate(s, o); break;
@@ -236,7 +236,7 @@ internal sealed partial class CpuKernels : IKernels
     {
         var x = Walk.Span<T>(a);
         var y = Walk.Span<T>(b);
-        var o = new bool[x.Length];
+        var o = GC.AllocateUninitializedArray<bool>(x.Length);
         for (int i = 0; i < o.Length; i++)
             o[i] = kind switch
             {
@@ -284,7 +284,7 @@ internal sealed partial class CpuKernels : IKernels
         var c = Walk.Span<bool>(cond);
         var x = Walk.Span<T>(a);
         var y = Walk.Span<T>(b);
-        var o = new T[c.Length];
+        var o = GC.AllocateUninitializedArray<T>(c.Length);
         for (int i = 0; i < o.Length; i++) o[i] = c[i] ? x[i] : y[i];
         return new CpuStorage<T>(o);
     }

@@ -96,9 +96,17 @@ internal static unsafe class Sgemm
                     {
                         int m0 = r * MR, mw = Math.Min(MR, mc - m0);
                         float* dst = pcBase + offC + (long)(ic + m0) * ldc + jc + n0;
-                        if (nr == 32) Tile32(kc, pa + r * MR * kc, pb + s * nr * kc, tile);
-                        else Tile16(kc, pa + r * MR * kc, pb + s * nr * kc, tile);
-                        Accumulate(tile, nr, dst, ldc, mw, nw, first);
+                        if (nr == 32)
+                        {
+                            bool full = mw == MR && nw == 32;
+                            Tile32(kc, pa + r * MR * kc, pb + s * nr * kc, tile, full ? dst : null, ldc, first);
+                            if (!full) Accumulate(tile, nr, dst, ldc, mw, nw, first);
+                        }
+                        else
+                        {
+                            Tile16(kc, pa + r * MR * kc, pb + s * nr * kc, tile);
+                            Accumulate(tile, nr, dst, ldc, mw, nw, first);
+                        }
                     }
                 }
             }
@@ -165,12 +173,12 @@ internal static unsafe class Sgemm
     }
 
     /// <summary>
-    /// tile[12×32] = Apanel·Bpanel over kc, in 24 zmm accumulators (24 FMAs per 2 loads of B
+    /// tile[12×32] (or, for a full tile, C itself) = Apanel·Bpanel over kc, in 24 zmm accumulators (24 FMAs per 2 loads of B
     /// and 12 broadcasts of A). The method makes no calls: SIMD registers are caller-saved, and a
     /// call anywhere in it makes the JIT spill every accumulator inside the loop.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile32(int kc, float* a, float* b, float* tile)
+    static void Tile32(int kc, float* a, float* b, float* tile, float* c, int ldc, bool first)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, c100 = default, c101 = default, c110 = default, c111 = default;
         for (int p = 0; p < kc; p++, a += MR, b += 32)
@@ -190,6 +198,23 @@ internal static unsafe class Sgemm
             x = Vector512.Create(a[10]); c100 = Vector512.FusedMultiplyAdd(x, b0, c100); c101 = Vector512.FusedMultiplyAdd(x, b1, c101);
             x = Vector512.Create(a[11]); c110 = Vector512.FusedMultiplyAdd(x, b0, c110); c111 = Vector512.FusedMultiplyAdd(x, b1, c111);
         }
+        if (c != null)
+        {
+            // a full tile goes straight into C: stored on the first k block, added after
+            Put(c + 0 * ldc, c00, c01, first);
+            Put(c + 1 * ldc, c10, c11, first);
+            Put(c + 2 * ldc, c20, c21, first);
+            Put(c + 3 * ldc, c30, c31, first);
+            Put(c + 4 * ldc, c40, c41, first);
+            Put(c + 5 * ldc, c50, c51, first);
+            Put(c + 6 * ldc, c60, c61, first);
+            Put(c + 7 * ldc, c70, c71, first);
+            Put(c + 8 * ldc, c80, c81, first);
+            Put(c + 9 * ldc, c90, c91, first);
+            Put(c + 10 * ldc, c100, c101, first);
+            Put(c + 11 * ldc, c110, c111, first);
+            return;
+        }
         c00.Store(tile + 0); c01.Store(tile + 16);
         c10.Store(tile + 32); c11.Store(tile + 48);
         c20.Store(tile + 64); c21.Store(tile + 80);
@@ -202,6 +227,17 @@ internal static unsafe class Sgemm
         c90.Store(tile + 288); c91.Store(tile + 304);
         c100.Store(tile + 320); c101.Store(tile + 336);
         c110.Store(tile + 352); c111.Store(tile + 368);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Put(float* row, Vector512<float> lo, Vector512<float> hi, bool first)
+    {
+        if (first) { lo.Store(row); hi.Store(row + 16); }
+        else
+        {
+            (Vector512.Load(row) + lo).Store(row);
+            (Vector512.Load(row + 16) + hi).Store(row + 16);
+        }
     }
 
     /// <summary>tile[12×16] = Apanel·Bpanel over kc, in 24 ymm accumulators (machines without AVX-512: 16 registers, so some spill); no calls, as above.</summary>
