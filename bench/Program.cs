@@ -1,4 +1,5 @@
 // Cotangent against TorchSharp-cpu (libtorch) on the same workloads, in one process run.
+// Each workload is warmed up, then timed as the median of batches (see Timing.Median).
 // libtorch needs a newer libstdc++ than Debian 12 has, so run the built dll through the
 // shared script (see bench/README.md):
 //   dotnet build bench -c Release && ../shared/tools/dotnet-glibc241 bench/bin/Release/net10.0/Bench.dll [--quick] [--memory]
@@ -160,7 +161,10 @@ static class Timing
     /// <summary>The median time of one call, from batches of calls that each take at least a millisecond.</summary>
     public static double Median(Action f, double seconds)
     {
-        f(); f();
+        // warm up for a third of the budget (at least 20 calls): .NET tiers its JIT up over the
+        // first hundreds of calls, and a training loop runs thousands; libtorch needs no warm-up
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < 20 || warm.Elapsed.TotalSeconds < seconds / 3; i++) f();
         var sw = Stopwatch.StartNew();
         int per = 1;
         while (true)

@@ -116,7 +116,7 @@ internal static class Walk
         x.IsContiguous ? (Data<T>(x.Storage), x.Offset) : (Dense<T>(x), 0);
 
     /// <summary>Elements below this count are processed on the calling thread.</summary>
-    public const int ParallelThreshold = 1 << 18;
+    public const int ParallelThreshold = 1 << 20;
 
     /// <summary>Runs body(start, length) over [0, n): on the calling thread when n is small, else in one chunk per core.</summary>
     public static void Chunked(int n, Action<int, int> body)
