@@ -1,5 +1,6 @@
 // Cotangent against TorchSharp-cpu (libtorch) on the same workloads, in one process run.
-// Each workload is warmed up, then timed as the median of batches (see Timing.Median).
+// Each workload is warmed up, then timed as the median of batches (see Timing.Median). Both
+// sides run each call in a scope that frees its intermediates (Tensor.Scope, NewDisposeScope).
 // libtorch needs a newer libstdc++ than Debian 12 has, so run the built dll through the
 // shared script (see bench/README.md):
 //   dotnet build bench -c Release && ../shared/tools/dotnet-glibc241 bench/bin/Release/net10.0/Bench.dll [--quick] [--memory]
@@ -33,6 +34,7 @@ void Compare(string name, Action ours, Func<Action> theirs, double flops = 0) =>
     Compare("seed example (11 muls + backward)",
         () =>
         {
+            using var scope = Tensor.Scope();
             var x = Tensor.Randn(3).RequireGrad();
             var y = x * 2;
             for (int i = 0; i < 10; i++) y = y * 2;
@@ -62,6 +64,7 @@ foreach (int batch in new[] { 64, 512 })
     Compare($"MLP 784-256-256-10 step, batch {batch}",
         () =>
         {
+            using var scope = Tensor.Scope();
             opt.ZeroGrad();
             Tensor.CrossEntropy(net.Forward(xb), yb).Backward();
             opt.Step();
@@ -87,7 +90,7 @@ foreach (int n in new[] { 256, 1024, 2048 })
 {
     var a = Tensor.Randn(n, n);
     var b = Tensor.Randn(n, n);
-    Compare($"matmul {n}", () => Tensor.MatMul(a, b), () =>
+    Compare($"matmul {n}", () => { using var s = Tensor.Scope(); Tensor.MatMul(a, b); }, () =>
     {
         var ta = torch.randn(n, n);
         var tb = torch.randn(n, n);
@@ -101,14 +104,14 @@ foreach (int n in new[] { 1 << 20, 1 << 24 })
     var a = Tensor.Randn(n);
     string size = n == 1 << 20 ? "1M" : "16M";
     Func<TTensor> input = () => torch.randn(n);
-    Compare($"exp over {size}", () => a.Exp(), () => { var ta = input(); return () => { using var s = torch.NewDisposeScope(); ta.exp(); }; });
-    Compare($"tanh over {size}", () => a.Tanh(), () => { var ta = input(); return () => { using var s = torch.NewDisposeScope(); ta.tanh(); }; });
-    if (n == 1 << 24) Compare($"sum over {size}", () => a.Sum(), () => { var ta = input(); return () => { using var s = torch.NewDisposeScope(); ta.sum(); }; });
+    Compare($"exp over {size}", () => { using var s = Tensor.Scope(); a.Exp(); }, () => { var ta = input(); return () => { using var s = torch.NewDisposeScope(); ta.exp(); }; });
+    Compare($"tanh over {size}", () => { using var s = Tensor.Scope(); a.Tanh(); }, () => { var ta = input(); return () => { using var s = torch.NewDisposeScope(); ta.tanh(); }; });
+    if (n == 1 << 24) Compare($"sum over {size}", () => { using var s = Tensor.Scope(); a.Sum(); }, () => { var ta = input(); return () => { using var s = torch.NewDisposeScope(); ta.sum(); }; });
 }
 {
     var logits = Tensor.Randn(512, 1000);
     var labels = Tensor.Randint(0, 1000, [512]);
-    Compare("softmax + cross-entropy 512x1000", () => Tensor.CrossEntropy(logits, labels), () =>
+    Compare("softmax + cross-entropy 512x1000", () => { using var s = Tensor.Scope(); Tensor.CrossEntropy(logits, labels); }, () =>
     {
         var tl = torch.randn(512, 1000);
         var tlab = torch.randint(0, 1000, new long[] { 512 });
@@ -137,7 +140,7 @@ if (args.Contains("--memory"))
     var opt = new Sgd(net.Parameters(), 0.01);
     var xb = Tensor.Randn(64, 784);
     var yb = Tensor.Randint(0, 10, [64]);
-    void Step() { opt.ZeroGrad(); Tensor.CrossEntropy(net.Forward(xb), yb).Backward(); opt.Step(); }
+    void Step() { using var scope = Tensor.Scope(); opt.ZeroGrad(); Tensor.CrossEntropy(net.Forward(xb), yb).Backward(); opt.Step(); }
     for (int i = 0; i < 100; i++) Step();
     var proc = Process.GetCurrentProcess();
     proc.Refresh();

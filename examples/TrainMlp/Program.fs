@@ -62,6 +62,8 @@ let main argv =
                 net.Train() |> ignore
                 let mutable total = 0.0
                 for xb, yb in loader do
+                    // the step's intermediates give their buffers back when the scope ends
+                    use _ = Tensor.Scope()
                     opt.ZeroGrad()
                     let loss = Tensor.CrossEntropy(net.Forward xb, yb)
                     loss.Backward()

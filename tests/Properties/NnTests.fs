@@ -231,4 +231,53 @@ let data =
               Expect.equal (Seq.length (DataLoader(x, y, 4, last = LastBatch.Drop))) 2 "drop the short batch"
           } ]
 
-let tests = testList "nn" [ optimizers; modules; losses; data ]
+let scopes =
+    testList
+        "scopes"
+        [ test "a scope recycles what was made inside, and a tensor used after it says so" {
+              let outside = Tensor.Ones(1000)
+              let mutable escaped = Unchecked.defaultof<Tensor>
+              let scope = Tensor.Scope()
+              escaped <- outside * 2.0
+              let kept = (outside * 3.0).Keep()
+              scope.Dispose()
+              Expect.isGreaterThan scope.Recycled 0 "buffers went back"
+              throwsWith<ObjectDisposedException, _> (fun () -> escaped.ToArray<float32>()) [ "recycled"; "Keep()" ]
+              Expect.equal (kept.ToArray<float32>() |> Array.distinct) [| 3.0f |] "kept values survive"
+              Expect.equal (outside.ToArray<float32>() |> Array.distinct) [| 1.0f |] "tensors made before the scope are untouched"
+          }
+          test "an inner scope leaves the outer scope's tensors alone" {
+              use outer = Tensor.Scope()
+              let a = Tensor.Ones(500) * 2.0
+              do
+                  use _ = Tensor.Scope()
+                  let b = a * 3.0
+                  Expect.equal (b.ToArray<float32>().[0]) 6.0f "inner work"
+              Expect.equal (a.ToArray<float32>().[0]) 2.0f "outer tensor still readable"
+          }
+          test "backward through a graph whose buffers were recycled is a clear error" {
+              let x = Tensor.Ones(300).RequireGrad()
+              let mutable loss = Unchecked.defaultof<Tensor>
+              do
+                  use _ = Tensor.Scope()
+                  loss <- (x.Exp() * 2.0).Sum()
+              throwsWith<ObjectDisposedException, _> (fun () -> loss.Backward()) [ "Keep()" ]
+          }
+          test "training inside scopes gives bit-identical parameters, and gradients survive the scope" {
+              let train useScopes =
+                  let net = Sequential(Linear(20, 32, generator = Generator 1UL), ReLU(), Linear(32, 4, generator = Generator 2UL))
+                  let opt = Adam(net.Parameters(), 0.01)
+                  let sgd = Sgd(net.Parameters(), 0.0, momentum = 0.5)
+                  let x = Tensor.Randn([| 64; 20 |], DType.Float32, Generator 3UL)
+                  let y = Tensor.Randint(0L, 4L, [| 64 |], Generator 4UL)
+                  for _ in 1..5 do
+                      use scope = if useScopes then Tensor.Scope() else null
+                      opt.ZeroGrad()
+                      Tensor.CrossEntropy(net.Forward x, y).Backward()
+                      opt.Step()
+                      sgd.Step()
+                  net.Parameters() |> Seq.map (fun p -> p.Value.ToArray<float32>(), p.Grad.ToArray<float32>()) |> List.ofSeq
+              Expect.equal (train true) (train false) "same values and gradients, bit for bit"
+          } ]
+
+let tests = testList "nn" [ optimizers; modules; losses; data; scopes ]

@@ -84,7 +84,7 @@ internal sealed class GradAccumulator
 
     public void Add(Tensor g)
     {
-        lock (gate) value = value is null ? g : value + g;
+        lock (gate) value = (value is null ? g : value + g).Keep();   // gradients outlive the step's scope
     }
 
     public void Clear()
@@ -94,6 +94,6 @@ internal sealed class GradAccumulator
 
     public void Set(Tensor? g)
     {
-        lock (gate) value = g;
+        lock (gate) value = g?.Keep();
     }
 }

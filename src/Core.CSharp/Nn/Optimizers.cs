@@ -62,7 +62,7 @@ public abstract class Optimizer
         CheckStateDict(state);
         foreach (var (name, buffers) in Buffers())
             for (int i = 0; i < buffers.Length; i++)
-                buffers[i] = state.TryGetValue($"{i}.{name}", out var b) ? b.Detach() : null;
+                buffers[i] = state.TryGetValue($"{i}.{name}", out var b) ? b.Detach().Keep() : null;
         StepCount = state["step"].Item<long>();
     }
 
@@ -113,7 +113,7 @@ public sealed class Sgd : Optimizer
         if (momentum != 0)
         {
             var b = velocity[i] is { } prev ? prev * momentum + g * (1 - dampening) : g;
-            velocity[i] = b;
+            velocity[i] = b.Keep();
             g = nesterov ? g + b * momentum : b;
         }
         return p - g * LearningRate;
@@ -152,8 +152,8 @@ public class Adam : Optimizer
     {
         if (decoupled) p = p * (1 - LearningRate * weightDecay);
         else if (weightDecay != 0) g = g + p * weightDecay;
-        m[i] = (m[i] ?? Tensor.ZerosLike(p)) * beta1 + g * (1 - beta1);
-        v[i] = (v[i] ?? Tensor.ZerosLike(p)) * beta2 + g * g * (1 - beta2);
+        m[i] = ((m[i] ?? Tensor.ZerosLike(p)) * beta1 + g * (1 - beta1)).Keep();
+        v[i] = ((v[i] ?? Tensor.ZerosLike(p)) * beta2 + g * g * (1 - beta2)).Keep();
         double c1 = 1 - Math.Pow(beta1, StepCount), c2 = 1 - Math.Pow(beta2, StepCount);
         return p - m[i]! / c1 * LearningRate / ((v[i]! / c2).Sqrt() + eps);
     }

@@ -10,7 +10,7 @@ public sealed class Parameter
     /// <summary>A parameter starting at <paramref name="initial"/>'s values (float32 or float64).</summary>
     public Parameter(Tensor initial)
     {
-        Value = initial.Detach().RequireGrad();
+        Value = initial.Detach().RequireGrad().Keep();
     }
 
     /// <summary>The current values: a leaf that requires grad. Use it in the forward pass.</summary>
@@ -33,7 +33,7 @@ public sealed class Parameter
     {
         if (!ShapeMath.SameShape(values.Shape, Value.Shape) || values.DType != Value.DType || values.Device != Value.Device)
             throw new ShapeMismatchException("assign", $"assign: new values {ShapeMath.Format(values.Shape)} {values.DType.Name()} on {values.Device} do not match the parameter's {ShapeMath.Format(Value.Shape)} {Value.DType.Name()} on {Value.Device}");
-        Value = values.Detach().LeafSharingGradWith(Value);
+        Value = values.Detach().LeafSharingGradWith(Value).Keep();
     }
 
     /// <summary>Overwrites the accumulated gradient (gradient clipping, all-reduce).</summary>

@@ -97,6 +97,19 @@ public sealed partial class Tensor
     public Tensor To(Device device) => device == Device ? this : throw new NotSupportedException(
         $"to: cannot move a tensor from {Device} to {device}: no backend for {device} is built yet (only the CPU backend exists)");
 
+    /// <summary>
+    /// Opens a <see cref="TensorScope"/>: buffers of tensors made inside are recycled when it is
+    /// disposed, except those kept. Example: <c>using var _ = Tensor.Scope();</c>
+    /// </summary>
+    public static TensorScope Scope() => new();
+
+    /// <summary>Marks this tensor's buffer to outlive any <see cref="TensorScope"/> it was made in; returns this tensor.</summary>
+    public Tensor Keep()
+    {
+        storage.Kept = true;
+        return this;
+    }
+
     /// <summary>The same values, cut from the graph: no grad_fn, no gradient.</summary>
     public Tensor Detach() => new(storage, shape, strides, offset);
 

@@ -39,7 +39,7 @@ internal sealed partial class CpuKernels
         if (kind == ReduceKind.Sum && trailing > 0 && !x.IsContiguous && LeadingSum<T>(x, trailing) is { } rows)
             return rows;
         var s = Walk.Span<T>(x);
-        var o = GC.AllocateUninitializedArray<T>(groups);
+        var o = Buffers.Uninitialized<T>(groups);
         for (int g = 0; g < groups; g++)
         {
             var c = s.Slice(g * group, group);
@@ -70,7 +70,7 @@ internal sealed partial class CpuKernels
         for (int i = 0; i < trailing; i++) rows *= x.Shape[kept + i];
         for (int i = 0; i < kept; i++) width *= x.Shape[i];
         var src = Walk.Data<T>(x.Storage);
-        var o = new T[width];
+        var o = Buffers.Zeroed<T>(width);
         for (int r = 0; r < rows; r++)
         {
             var row = new ReadOnlySpan<T>(src, x.Offset + r * width, width);
@@ -96,7 +96,7 @@ internal sealed partial class CpuKernels
         var s = Walk.Span<T>(x);
         int group = 1;
         for (int i = x.Rank - trailing; i < x.Rank; i++) group *= x.Shape[i];
-        var o = new T[s.Length];
+        var o = Buffers.Uninitialized<T>(s.Length);
         for (int g = 0; g * group < s.Length && group > 0; g++)
         {
             int b = g * group;
@@ -119,7 +119,7 @@ internal sealed partial class CpuKernels
     {
         var (src, off) = Walk.Segment<T>(x);
         int n = x.Numel, len = x.Rank == 0 ? 1 : x.Shape[^1];
-        var o = GC.AllocateUninitializedArray<T>(n);
+        var o = Buffers.Uninitialized<T>(n);
         if (n == 0 || len == 0) return new CpuStorage<T>(o);
         int rows = n / len;
         void Rows(int r0, int count)
@@ -164,7 +164,7 @@ internal sealed partial class CpuKernels
         int r = a.Rank, m = a.Shape[r - 2], k = a.Shape[r - 1], n = b.Shape[r - 1];
         var batch = a.Shape[..^2];
         int nb = ShapeMath.Numel(batch);
-        var o = new T[nb * m * n];
+        var o = Buffers.Uninitialized<T>(nb * m * n);   // Gemm clears each row it writes
         if (o.Length == 0) return new CpuStorage<T>(o);
         var sa = BatchStarts(batch, a.Strides[..^2], a.Offset);
         var sb = BatchStarts(batch, b.Strides[..^2], b.Offset);
@@ -185,7 +185,7 @@ internal sealed partial class CpuKernels
         int r = a.Rank, m = a.Shape[r - 2], k = a.Shape[r - 1], n = b.Shape[r - 1];
         var batch = a.Shape[..^2];
         int nb = ShapeMath.Numel(batch);
-        var o = GC.AllocateUninitializedArray<float>(nb * m * n);   // Sgemm writes every element
+        var o = Buffers.Uninitialized<float>(nb * m * n);   // Sgemm writes every element
         if (o.Length == 0) return new CpuStorage<float>(o);
         var sa = BatchStarts(batch, a.Strides[..^2], a.Offset);
         var sb = BatchStarts(batch, b.Strides[..^2], b.Offset);
@@ -257,7 +257,7 @@ internal sealed partial class CpuKernels
         var ix = CheckedIndex("index_select", index, dim, axis);
         var s = Walk.Span<T>(x);
         int len = ix.Length;
-        var o = new T[outer * len * inner];
+        var o = Buffers.Uninitialized<T>(outer * len * inner);
         for (int p = 0; p < outer; p++)
             for (int j = 0; j < len; j++)
                 s.Slice((p * dim + (int)ix[j]) * inner, inner).CopyTo(o.AsSpan((p * len + j) * inner, inner));
@@ -278,7 +278,7 @@ internal sealed partial class CpuKernels
         var ix = CheckedIndex("index_add", index, dim, axis);
         var s = Walk.Span<T>(src);
         int len = ix.Length;
-        var o = new T[outer * dim * inner];
+        var o = Buffers.Zeroed<T>(outer * dim * inner);
         for (int p = 0; p < outer; p++)
             for (int j = 0; j < len; j++)
             {
@@ -302,7 +302,7 @@ internal sealed partial class CpuKernels
         var ix = CheckedIndex("gather", index, dim, axis);
         int len = index.Rank == 0 ? 1 : index.Shape[axis];
         var s = Walk.Span<T>(x);
-        var o = new T[ix.Length];
+        var o = Buffers.Uninitialized<T>(ix.Length);
         for (int p = 0; p < outer; p++)
             for (int j = 0; j < len; j++)
                 for (int q = 0; q < inner; q++)
@@ -327,7 +327,7 @@ internal sealed partial class CpuKernels
         var ix = CheckedIndex("scatter_add", index, dim, axis);
         int len = index.Rank == 0 ? 1 : index.Shape[axis];
         var s = Walk.Span<T>(src);
-        var o = new T[outer * dim * inner];
+        var o = Buffers.Zeroed<T>(outer * dim * inner);
         for (int p = 0; p < outer; p++)
             for (int j = 0; j < len; j++)
                 for (int q = 0; q < inner; q++)
@@ -350,7 +350,7 @@ internal sealed partial class CpuKernels
 
     static Storage SliceScatterT<T>(int[] shape, int axis, int start, int step, Strided src) where T : unmanaged
     {
-        var o = new T[ShapeMath.Numel(shape)];
+        var o = Buffers.Zeroed<T>(ShapeMath.Numel(shape));
         var st = ShapeMath.ContiguousStrides(shape);
         int offset = start * st[axis];
         var dst = (int[])st.Clone();
@@ -369,7 +369,7 @@ internal sealed partial class CpuKernels
 
     static Storage CatT<T>(Strided[] parts, int axis, int[] shape) where T : unmanaged
     {
-        var o = new T[ShapeMath.Numel(shape)];
+        var o = Buffers.Uninitialized<T>(ShapeMath.Numel(shape));   // the parts cover it
         var st = ShapeMath.ContiguousStrides(shape);
         int at = 0;
         foreach (var p in parts)

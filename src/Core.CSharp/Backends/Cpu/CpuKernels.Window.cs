@@ -19,7 +19,7 @@ internal sealed partial class CpuKernels
         int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], wd = x.Shape[3];
         int oh = w.OutH(h), ow = w.OutW(wd), l = oh * ow, rows = c * w.Kh * w.Kw;
         var s = Walk.Span<T>(x);
-        var o = new T[n * rows * l];
+        var o = Buffers.Zeroed<T>(n * rows * l);
         for (int b = 0; b < n; b++)
             for (int ch = 0; ch < c; ch++)
                 for (int i = 0; i < w.Kh; i++)
@@ -54,7 +54,7 @@ internal sealed partial class CpuKernels
         int n = shape[0], c = shape[1], h = shape[2], wd = shape[3];
         int oh = w.OutH(h), ow = w.OutW(wd), l = oh * ow, rows = c * w.Kh * w.Kw;
         var s = Walk.Span<T>(cols);
-        var o = new T[n * c * h * wd];
+        var o = Buffers.Zeroed<T>(n * c * h * wd);
         for (int b = 0; b < n; b++)
             for (int ch = 0; ch < c; ch++)
                 for (int i = 0; i < w.Kh; i++)

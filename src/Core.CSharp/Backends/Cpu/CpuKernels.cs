@@ -21,7 +21,7 @@ internal sealed partial class CpuKernels : IKernels
 
     static Storage Filled<T>(int n, T v) where T : unmanaged
     {
-        var a = new T[n];
+        var a = Buffers.Zeroed<T>(n);
         if (!EqualityComparer<T>.Default.Equals(v, default)) Array.Fill(a, v);
         return new CpuStorage<T>(a);
     }
@@ -64,10 +64,10 @@ internal sealed partial class CpuKernels : IKernels
         var s = Walk.Span<T>(x);
         switch (to)
         {
-            case DType.Float32: { var o = GC.AllocateUninitializedArray<float>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = float.CreateTruncating(s[i]); return new CpuStorage<float>(o); }
-            case DType.Float64: { var o = GC.AllocateUninitializedArray<double>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = double.CreateTruncating(s[i]); return new CpuStorage<double>(o); }
-            case DType.Int64: { var o = GC.AllocateUninitializedArray<long>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = long.CreateSaturating(s[i]); return new CpuStorage<long>(o); }
-            default: { var o = new bool[s.Length]; for (int i = 0; i < s.Length; i++) o[i] = s[i] != T.Zero; return new CpuStorage<bool>(o); }
+            case DType.Float32: { var o = Buffers.Uninitialized<float>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = float.CreateTruncating(s[i]); return new CpuStorage<float>(o); }
+            case DType.Float64: { var o = Buffers.Uninitialized<double>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = double.CreateTruncating(s[i]); return new CpuStorage<double>(o); }
+            case DType.Int64: { var o = Buffers.Uninitialized<long>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = long.CreateSaturating(s[i]); return new CpuStorage<long>(o); }
+            default: { var o = Buffers.Uninitialized<bool>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = s[i] != T.Zero; return new CpuStorage<bool>(o); }
         }
     }
 
@@ -76,9 +76,9 @@ internal sealed partial class CpuKernels : IKernels
         var s = Walk.Span<bool>(x);
         switch (to)
         {
-            case DType.Float32: { var o = GC.AllocateUninitializedArray<float>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1f : 0f; return new CpuStorage<float>(o); }
-            case DType.Float64: { var o = GC.AllocateUninitializedArray<double>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1d : 0d; return new CpuStorage<double>(o); }
-            case DType.Int64: { var o = GC.AllocateUninitializedArray<long>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1L : 0L; return new CpuStorage<long>(o); }
+            case DType.Float32: { var o = Buffers.Uninitialized<float>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1f : 0f; return new CpuStorage<float>(o); }
+            case DType.Float64: { var o = Buffers.Uninitialized<double>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1d : 0d; return new CpuStorage<double>(o); }
+            case DType.Int64: { var o = Buffers.Uninitialized<long>(s.Length); for (int i = 0; i < s.Length; i++) o[i] = s[i] ? 1L : 0L; return new CpuStorage<long>(o); }
             default: return new CpuStorage<bool>(s.ToArray());
         }
     }
@@ -96,7 +96,7 @@ internal sealed partial class CpuKernels : IKernels
     static Storage UnaryFloat<T>(UnaryKind kind, Strided x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (src, off) = Walk.Segment<T>(x);
-        var o = GC.AllocateUninitializedArray<T>(x.Numel);
+        var o = Buffers.Uninitialized<T>(x.Numel);
         Walk.Chunked(o.Length, (start, len) => UnaryFloat(kind, new ReadOnlySpan<T>(src, off + start, len), o.AsSpan(start, len)));
         return new CpuStorage<T>(o);
     }
@@ -126,7 +126,7 @@ internal sealed partial class CpuKernels : IKernels
     static Storage UnaryInt<T>(UnaryKind kind, Strided x) where T : unmanaged, IBinaryInteger<T>, ISignedNumber<T>
     {
         var s = Walk.Span<T>(x);
-        var o = GC.AllocateUninitializedArray<T>(s.Length);
+        var o = Buffers.Uninitialized<T>(s.Length);
         switch (kind)
         {
             case UnaryKind.Neg: TensorPrimitives.Negate(s, o); break;
@@ -166,7 +166,7 @@ internal sealed partial class CpuKernels : IKernels
     /// </summary>
     static Storage Zip<T, TOp>(Strided a, Strided b) where T : unmanaged where TOp : IBinaryOp<T>
     {
-        var o = GC.AllocateUninitializedArray<T>(a.Numel);
+        var o = Buffers.Uninitialized<T>(a.Numel);
         if (o.Length == 0) return new CpuStorage<T>(o);
         var xa = Walk.Data<T>(a.Storage);
         var xb = Walk.Data<T>(b.Storage);
@@ -212,7 +212,7 @@ internal sealed partial class CpuKernels : IKernels
     {
         var (ys, yo) = Walk.Segment<T>(y);
         var (xs, xo) = Walk.Segment<T>(x);
-        var o = GC.AllocateUninitializedArray<T>(y.Numel);
+        var o = Buffers.Uninitialized<T>(y.Numel);
         Walk.Chunked(o.Length, (start, len) =>
             TensorPrimitives.MultiplyAdd(new ReadOnlySpan<T>(xs, xo + start, len), alpha, new ReadOnlySpan<T>(ys, yo + start, len), o.AsSpan(start, len)));
         return new CpuStorage<T>(o);
@@ -236,7 +236,7 @@ internal sealed partial class CpuKernels : IKernels
     {
         var x = Walk.Span<T>(a);
         var y = Walk.Span<T>(b);
-        var o = GC.AllocateUninitializedArray<bool>(x.Length);
+        var o = Buffers.Uninitialized<bool>(x.Length);
         for (int i = 0; i < o.Length; i++)
             o[i] = kind switch
             {
@@ -254,7 +254,7 @@ internal sealed partial class CpuKernels : IKernels
     {
         var x = Walk.Span<bool>(a);
         var y = Walk.Span<bool>(b);
-        var o = new bool[x.Length];
+        var o = Buffers.Uninitialized<bool>(x.Length);
         for (int i = 0; i < o.Length; i++)
         {
             int c = x[i].CompareTo(y[i]);
@@ -284,7 +284,7 @@ internal sealed partial class CpuKernels : IKernels
         var c = Walk.Span<bool>(cond);
         var x = Walk.Span<T>(a);
         var y = Walk.Span<T>(b);
-        var o = GC.AllocateUninitializedArray<T>(c.Length);
+        var o = Buffers.Uninitialized<T>(c.Length);
         for (int i = 0; i < o.Length; i++) o[i] = c[i] ? x[i] : y[i];
         return new CpuStorage<T>(o);
     }

@@ -96,7 +96,7 @@ internal static class Walk
         var src = ((CpuStorage<T>)x.Storage).Data;
         int n = x.Numel;
         if (x.IsContiguous && x.Offset == 0 && src.Length == n) return src;
-        var o = new T[n];
+        var o = Buffers.Uninitialized<T>(n);
         Copy(src, x.Shape, x.Strides, x.Offset, o, ShapeMath.ContiguousStrides(x.Shape), 0);
         return o;
     }
