@@ -29,14 +29,7 @@ public sealed partial class Tensor
     [Op("cross_entropy", OpKind.Composite)]
     public static Tensor CrossEntropy(Tensor logits, Tensor labels)
     {
-        if (labels.DType != DType.Int64)
-            throw new DTypeMismatchException("cross_entropy", $"cross_entropy: labels must be int64 class indices, got {labels.DType.Name()}");
-        if (logits.Rank != 2 || labels.Rank != 1 || labels.shape[0] != logits.shape[0])
-            throw new ShapeMismatchException("cross_entropy", $"cross_entropy: expects logits [N, C] and labels [N], got {ShapeMath.Format(logits.shape)} and {ShapeMath.Format(labels.shape)}");
-        logits.RequireFloat("cross_entropy");
-        int c = logits.shape[1];
-        foreach (var l in labels.ToArray<long>())
-            if (l < 0 || l >= c) throw new IndexOutOfRangeException($"cross_entropy: label {l} is out of range for {c} classes");
+        CheckClassification("cross_entropy", "logits", logits, labels);
         return -logits.LogSoftmax(1).Gather(1, labels.Unsqueeze(1)).Mean();
     }
 

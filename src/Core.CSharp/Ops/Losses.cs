@@ -51,11 +51,21 @@ public sealed partial class Tensor
     [Op("nll_loss", OpKind.Composite)]
     public static Tensor NllLoss(Tensor logProbs, Tensor labels)
     {
-        if (labels.DType != DType.Int64)
-            throw new DTypeMismatchException("nll_loss", $"nll_loss: labels must be int64 class indices, got {labels.DType.Name()}");
-        if (logProbs.Rank != 2 || labels.Rank != 1 || labels.shape[0] != logProbs.shape[0])
-            throw new ShapeMismatchException("nll_loss", $"nll_loss: expects log-probabilities [N, C] and labels [N], got {ShapeMath.Format(logProbs.shape)} and {ShapeMath.Format(labels.shape)}");
+        CheckClassification("nll_loss", "log-probabilities", logProbs, labels);
         return -logProbs.Gather(1, labels.Unsqueeze(1)).Mean();
+    }
+
+    /// <summary>Scores [N, C] (float) against int64 labels [N] in [0, C); the errors name the op.</summary>
+    static void CheckClassification(string op, string what, Tensor scores, Tensor labels)
+    {
+        if (labels.DType != DType.Int64)
+            throw new DTypeMismatchException(op, $"{op}: labels must be int64 class indices, got {labels.DType.Name()}");
+        if (scores.Rank != 2 || labels.Rank != 1 || labels.shape[0] != scores.shape[0])
+            throw new ShapeMismatchException(op, $"{op}: expects {what} [N, C] and labels [N], got {ShapeMath.Format(scores.shape)} and {ShapeMath.Format(labels.shape)}");
+        scores.RequireFloat(op);
+        int c = scores.shape[1];
+        foreach (var l in labels.ToArray<long>())
+            if (l < 0 || l >= c) throw new IndexOutOfRangeException($"{op}: label {l} is out of range for {c} classes");
     }
 
     /// <summary>
