@@ -239,6 +239,13 @@ let all: OpCase list =
       case "matmul" (fun r ->
           let sa, sb = matmulShapes r
           sample (sprintf "matmul %s @ %s" (shapeText sa) (shapeText sb)) [ tensorIn r Real sa; tensorIn r Real sb ] (two (fun a b -> Tensor.MatMul(a, b))))
+      case "linear" (fun r ->
+          let inF, outF = r.Next(1, 6), r.Next(1, 6)
+          let lead = shape r 0 2
+          let withBias = r.Next 3 > 0
+          let inputs = [ tensorIn r Real (Array.append lead [| inF |]); tensorIn r Real [| outF; inF |] ] @ (if withBias then [ tensorIn r Real [| outF |] ] else [])
+          sample (sprintf "linear %s -> %d (bias %b)" (shapeText (Array.append lead [| inF |])) outF withBias) inputs
+              (fun xs -> if withBias then Tensor.Linear(xs.[0], xs.[1], xs.[2]) else Tensor.Linear(xs.[0], xs.[1])))
       case "dot" (fun r ->
           let n = r.Next(1, 6)
           sample "dot" [ tensorIn r Real [| n |]; tensorIn r Real [| n |] ] (two (fun a b -> Tensor.Dot(a, b))))

@@ -53,6 +53,9 @@ internal interface IKernels
 
     Storage Cat(Strided[] parts, int axis, int[] shape);
 
+    /// <summary>x [N, in] times wᵀ (w [out, in], read through its strides) plus b [out] when given: a dense layer in one pass.</summary>
+    Storage Linear(Strided x, Strided w, Strided? b);
+
     /// <summary>y + α·x elementwise, for tensors of one shape (optimizer updates).</summary>
     Storage AddScaled(Strided y, double alpha, Strided x);
 

@@ -17,11 +17,7 @@ public sealed class Linear : Module
     public Parameter? Bias { get; }
 
     /// <summary>x [.., in] to [.., out].</summary>
-    public override Tensor Forward(Tensor input)
-    {
-        var y = Tensor.MatMul(input, Weight.Value.T);
-        return Bias is null ? y : y + Bias.Value;
-    }
+    public override Tensor Forward(Tensor input) => Tensor.Linear(input, Weight.Value, Bias?.Value);
 }
 
 /// <summary>A 2-D convolution layer over [N, C, H, W], weights from U(−1/√(C·k·k), 1/√(C·k·k)).</summary>

@@ -33,6 +33,39 @@ public sealed partial class Tensor
             (i, g, x, _) => i == 0 ? MatMul(g, x[1].T) : MatMul(x[0].T, g));
     }
 
+    /// <summary>
+    /// A dense layer, x·wᵀ + b (torch.nn.functional.linear): x [..., in], w [out, in], b [out].
+    /// A fused primitive for speed: one GEMM reads w transposed through its strides and starts
+    /// from the bias rows, and the VJP gives ∂w = gᵀ·x in w's own layout (the composition
+    /// matmul(x, w.T) would hand back a transposed gradient to copy). ∂x = g·w, ∂b = Σ g.
+    /// </summary>
+    [Op("linear")]
+    public static Tensor Linear(Tensor x, Tensor w, Tensor? b = null)
+    {
+        if (x.Rank == 0 || w.Rank != 2 || x.shape[^1] != w.shape[1] || (b is not null && (b.Rank != 1 || b.shape[0] != w.shape[0])))
+            throw new ShapeMismatchException("linear", $"linear: input {ShapeMath.Format(x.shape)}, weight {ShapeMath.Format(w.shape)} and bias {(b is null ? "none" : ShapeMath.Format(b.shape))} do not fit ([..., in], [out, in], [out])");
+        SameDevice("linear", x, w);
+        if (b is not null) SameDevice("linear", x, b);
+        int inF = w.shape[1], outF = w.shape[0];
+        int[] outShape = [.. x.shape[..^1], outF];
+        Tensor[] inputs = b is null ? [x, w] : [x, w, b];
+        VjpRule rule = (i, g, xs, _) =>
+        {
+            var g2 = g.Reshape(-1, outF);
+            return i switch
+            {
+                0 => MatMul(g2, xs[1]).Reshape(xs[0].shape),
+                1 => MatMul(g2.T, xs[0].Reshape(-1, inF)),
+                _ => g2.Sum(0),
+            };
+        };
+        bool fast = x.DType == DType.Float32 && w.DType == DType.Float32 && (b is null || b.DType == DType.Float32) && x.Device == Device.Cpu;
+        if (!fast) return Fused("linear", () => b is null ? MatMul(x, w.T) : MatMul(x, w.T) + b, inputs, rule);
+        var x2 = x.IsContiguous ? x.View : x.Contiguous().View;
+        var flat = new Backends.Strided(x2.Storage, [ShapeMath.Numel(x.shape[..^1]), inF], [inF, 1], x2.Offset);
+        return Result("linear", x.Kernels.Linear(flat, w.View, b?.View), outShape, inputs, rule);
+    }
+
     /// <summary>The inner product of two 1-D tensors of one length.</summary>
     [Op("dot", OpKind.Composite)]
     public static Tensor Dot(Tensor a, Tensor b)

@@ -196,6 +196,21 @@ internal sealed partial class CpuKernels
         return new CpuStorage<float>(o);
     }
 
+    public Storage Linear(Strided x, Strided w, Strided? b)
+    {
+        if (x.Storage.DType != DType.Float32) throw new DTypeMismatchException("linear", "linear: the fused kernel is fp32 only");
+        int n = x.Shape[0], inF = x.Shape[1], outF = w.Shape[0];
+        var o = Buffers.Uninitialized<float>(n * outF);
+        if (b is { } bias)
+        {
+            var bs = Walk.Span<float>(bias);
+            for (int i = 0; i < n; i++) bs.CopyTo(o.AsSpan(i * outF, outF));   // C starts as the bias rows
+        }
+        var (xa, xo) = Walk.Segment<float>(x);
+        Sgemm.Multiply(new(xa, xo, inF, 1), new(Walk.Data<float>(w.Storage), w.Offset, w.Strides[1], w.Strides[0]), o, 0, n, outF, inF, accumulate: b is not null);
+        return new CpuStorage<float>(o);
+    }
+
     static int[] BatchStarts(int[] batch, int[] strides, int offset) =>
         Walk.RowStarts([.. batch, 1], [.. strides, 1], offset);
 

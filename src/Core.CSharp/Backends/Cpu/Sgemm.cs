@@ -20,14 +20,17 @@ internal static unsafe class Sgemm
     /// <summary>A strided read-only matrix: element (i, j) at Data[Offset + i·Rs + j·Cs].</summary>
     public readonly record struct View(float[] Data, int Offset, int Rs, int Cs);
 
-    /// <summary>C[m×n] (row-major at offC, leading dimension n) = A[m×k]·B[k×n]; C may hold garbage on entry.</summary>
-    public static void Multiply(View a, View b, float[] c, int offC, int m, int n, int k)
+    /// <summary>
+    /// C[m×n] (row-major at offC, leading dimension n) = A[m×k]·B[k×n], or with
+    /// <paramref name="accumulate"/> C += A·B; without it C may hold garbage on entry.
+    /// </summary>
+    public static void Multiply(View a, View b, float[] c, int offC, int m, int n, int k, bool accumulate = false)
     {
         if (m == 0 || n == 0) return;
-        if (k == 0) { for (int i = 0; i < m; i++) Array.Clear(c, offC + i * n, n); return; }
+        if (k == 0) { if (!accumulate) for (int i = 0; i < m; i++) Array.Clear(c, offC + i * n, n); return; }
         int nr = NR;
         int threads = Math.Min(Environment.ProcessorCount, Math.Max(1, (int)((long)m * n * k / (1 << 16))));
-        if (threads == 1) { Serial(a, b, c, offC, n, 0, m, 0, n, k, nr); return; }
+        if (threads == 1) { Serial(a, b, c, offC, n, 0, m, 0, n, k, nr, accumulate); return; }
         // Each core takes a share of the columns (its own B panels, no barrier between k blocks),
         // or of the rows when there are too few columns to share.
         if (n >= threads * nr * 2)
@@ -36,7 +39,7 @@ internal static unsafe class Sgemm
             Parallel.For(0, threads, t =>
             {
                 int j0 = t * share, j1 = Math.Min(n, j0 + share);
-                if (j0 < j1) Serial(a, b, c, offC, n, 0, m, j0, j1 - j0, k, nr);
+                if (j0 < j1) Serial(a, b, c, offC, n, 0, m, j0, j1 - j0, k, nr, accumulate);
             });
         }
         else
@@ -45,13 +48,13 @@ internal static unsafe class Sgemm
             Parallel.For(0, threads, t =>
             {
                 int i0 = t * share, i1 = Math.Min(m, i0 + share);
-                if (i0 < i1) Serial(a, b, c, offC, n, i0, i1 - i0, 0, n, k, nr);
+                if (i0 < i1) Serial(a, b, c, offC, n, i0, i1 - i0, 0, n, k, nr, accumulate);
             });
         }
     }
 
     /// <summary>One core's part: rows [i0, i0 + m) and columns [j0, j0 + n) of C, in NC, KC and MC blocks.</summary>
-    static void Serial(View a, View b, float[] c, int offC, int ldc, int i0, int m, int j0, int n, int k, int nr)
+    static void Serial(View a, View b, float[] c, int offC, int ldc, int i0, int m, int j0, int n, int k, int nr, bool accumulate)
     {
         const int MC = 96;
         int kblocks = (k + KC - 1) / KC, kstep = (k + kblocks - 1) / kblocks;   // even k blocks, no thin tail
@@ -67,7 +70,7 @@ internal static unsafe class Sgemm
                     int kc = Math.Min(kstep, k - pc);
                     PackB(b, pc, kc, jc, nc, nr, packedB);
                     for (int ic = i0; ic < i0 + m; ic += MC)
-                        Block(a, packedB, c, offC, ldc, i0 + m, ic, MC, pc, kc, jc, nc, nr, first: pc == 0);
+                        Block(a, packedB, c, offC, ldc, i0 + m, ic, MC, pc, kc, jc, nc, nr, first: pc == 0 && !accumulate);
                 }
             }
         }
