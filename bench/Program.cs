@@ -164,10 +164,11 @@ static class Timing
     /// <summary>The median time of one call, from batches of calls that each take at least a millisecond.</summary>
     public static double Median(Action f, double seconds)
     {
-        // warm up for a third of the budget (at least 20 calls): .NET tiers its JIT up over the
-        // first hundreds of calls, and a training loop runs thousands; libtorch needs no warm-up
+        // warm up for two seconds (at least 20 calls): .NET's tiered JIT keeps promoting hot
+        // methods over the first thousand or so calls of a training step, and a training loop
+        // runs many thousands; libtorch needs no warm-up, and gets the same treatment
         var warm = Stopwatch.StartNew();
-        for (int i = 0; i < 20 || warm.Elapsed.TotalSeconds < seconds / 3; i++) f();
+        for (int i = 0; i < 20 || warm.Elapsed.TotalSeconds < 2.0; i++) f();
         var sw = Stopwatch.StartNew();
         int per = 1;
         while (true)
