@@ -121,7 +121,7 @@ foreach (int n in new[] { 1 << 20, 1 << 24 })
 
 // --only TEXT: just the workloads whose name contains TEXT (for profiling one of them)
 int only = Array.IndexOf(args, "--only");
-if (only >= 0 && only + 1 < args.Length) work.RemoveAll(w => !w.Name.Contains(args[only + 1]));
+if (only >= 0 && only + 1 < args.Length) work.RemoveAll(w => !args[only + 1].Split(',').Any(w.Name.Contains));
 var ours = work.Select(w => Timing.Median(w.Ours, budget)).ToArray();
 // libtorch is first touched here, after every Cotangent timing
 var theirs = work.Select(w => torchToo ? Timing.Median(w.Theirs(), budget) : double.NaN).ToArray();
