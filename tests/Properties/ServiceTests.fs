@@ -100,9 +100,14 @@ let tests =
                           Expect.equal status 400 body
                           Expect.stringContains body "not one of the model's 3 classes" "class"
 
+                          // a well-behaved client sends a large body after "100 Continue", so the
+                          // server's early refusal arrives instead of a reset mid-upload
                           let huge = "{\"inputs\": [" + String.Join(",", Array.create 60000 "[0.123456, 0.654321]") + "]}"
-                          let! status, body = post client "/predict" huge
-                          Expect.equal status 400 "huge payload"
+                          use request = new HttpRequestMessage(HttpMethod.Post, "/predict", Content = new StringContent(huge, Encoding.UTF8, "application/json"))
+                          request.Headers.ExpectContinue <- true
+                          let! response = client.SendAsync request
+                          let! body = response.Content.ReadAsStringAsync()
+                          Expect.equal (int response.StatusCode) 400 "huge payload"
                           Expect.stringContains body "payload too large" "reason"
                       })
           }

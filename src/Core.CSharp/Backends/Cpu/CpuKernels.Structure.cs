@@ -140,7 +140,7 @@ internal sealed partial class CpuKernels
             }
             finally { ArrayPool<T>.Shared.Return(tmp); }
         }
-        if (n < Walk.ParallelThreshold || rows == 1) Rows(0, rows);
+        if (n < Walk.ParallelThresholdCostly || rows == 1) Rows(0, rows);
         else
         {
             int parts = Environment.ProcessorCount, size = (rows + parts - 1) / parts;

@@ -97,7 +97,8 @@ internal sealed partial class CpuKernels : IKernels
     {
         var (src, off) = Walk.Segment<T>(x);
         var o = Buffers.Uninitialized<T>(x.Numel);
-        Walk.Chunked(o.Length, (start, len) => UnaryFloat(kind, new ReadOnlySpan<T>(src, off + start, len), o.AsSpan(start, len)));
+        int threshold = kind is UnaryKind.Neg or UnaryKind.Abs or UnaryKind.Relu or UnaryKind.Sign ? Walk.ParallelThreshold : Walk.ParallelThresholdCostly;
+        Walk.Chunked(o.Length, (start, len) => UnaryFloat(kind, new ReadOnlySpan<T>(src, off + start, len), o.AsSpan(start, len)), threshold);
         return new CpuStorage<T>(o);
     }
 

@@ -115,14 +115,17 @@ internal static class Walk
     public static (T[] Array, int Offset) Segment<T>(Strided x) where T : unmanaged =>
         x.IsContiguous ? (Data<T>(x.Storage), x.Offset) : (Dense<T>(x), 0);
 
-    /// <summary>Elements below this count are processed on the calling thread.</summary>
+    /// <summary>Elements below this count are processed on the calling thread (cheap ops: a load, an add, a store).</summary>
     public const int ParallelThreshold = 1 << 20;
 
-    /// <summary>Runs body(start, length) over [0, n): on the calling thread when n is small, else in one chunk per core.</summary>
-    public static void Chunked(int n, Action<int, int> body)
+    /// <summary>The same for ops that spend many cycles per element (exp, tanh, erf, log-softmax rows).</summary>
+    public const int ParallelThresholdCostly = 1 << 16;
+
+    /// <summary>Runs body(start, length) over [0, n): on the calling thread when n is below the threshold, else in one chunk per core.</summary>
+    public static void Chunked(int n, Action<int, int> body, int threshold = ParallelThreshold)
     {
         int parts = Environment.ProcessorCount;
-        if (n < ParallelThreshold || parts == 1) { body(0, n); return; }
+        if (n < threshold || parts == 1) { body(0, n); return; }
         int size = (n + parts - 1) / parts;
         Parallel.For(0, parts, p =>
         {
