@@ -30,10 +30,19 @@ for step in 0..150 do
     // SGD: new parameter values; tensors themselves never change
     w <- noGrad (fun () -> w - learningRate * g.[w])
     b <- noGrad (fun () -> b - learningRate * g.[b])
-    if step % 25 = 0 then printfn "step %3d  loss %.6f" step (item loss)
+
+    if step % 25 = 0 then
+        printfn "step %3d  loss %.6f" step (item loss)
 
 printfn "w = %O\nb = %O" w b
 let fitted = Tensor.toArray w
-let ok = abs (fitted.[0] - 3.0) < 0.05 && abs (fitted.[1] + 2.0) < 0.05 && abs (item b - 0.5) < 0.05
+
+let ok =
+    abs (fitted.[0] - 3.0) < 0.05
+    && abs (fitted.[1] + 2.0) < 0.05
+    && abs (item b - 0.5) < 0.05
+
 printfn "recovered 3, -2 and 0.5 within 0.05: %s" (if ok then "OK" else "NO")
-if not ok then exit 1
+
+if not ok then
+    exit 1

@@ -26,9 +26,11 @@ let program =
         let y = ref x
         let! first = Diff.lift1 (fun t -> t * 2.0) x
         y.Value <- first
+
         while norm y.Value < 1000.0 do
             let! doubled = Diff.lift1 (fun t -> t * 2.0) y.Value
             y.Value <- doubled
+
         return y.Value
     }
 
@@ -41,7 +43,12 @@ printfn "J = %O" jac
 printfn "grad Σ tanh(x) = %O" (grad (fun x -> sum (tanh x)) (x.Detach()))
 
 let expected = Tensor.toArray v |> Array.map (fun e -> e * 2.0 ** float (i + 1))
-let agree (t: Tensor) = Array.forall2 (fun a e -> abs (a - e) <= 1e-5 * abs e) (Tensor.toArray t) expected
+
+let agree (t: Tensor) =
+    Array.forall2 (fun a e -> abs (a - e) <= 1e-5 * abs e) (Tensor.toArray t) expected
+
 let ok = agree x.Grad && agree (pullback v).[x]
 printfn "x.grad = pullback v = 2^(i+1)·v: %s" (if ok then "OK" else "MISMATCH")
-if not ok then exit 1
+
+if not ok then
+    exit 1

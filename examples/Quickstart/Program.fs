@@ -31,10 +31,20 @@ let chain =
     |> List.unfold (Option.map (fun n -> string n, Option.ofObj n.NextFunctions.[0]))
 
 let leafFn = Tensor.gradFn x |> Option.map string |> Option.defaultValue "None"
-printfn "grad_fn chain (%d nodes): %s -> leaf x (is_leaf = %b, grad_fn = %s)" chain.Length (String.concat " -> " chain) x.IsLeaf leafFn
+
+printfn
+    "grad_fn chain (%d nodes): %s -> leaf x (is_leaf = %b, grad_fn = %s)"
+    chain.Length
+    (String.concat " -> " chain)
+    x.IsLeaf
+    leafFn
 
 let expected = Tensor.toArray v |> Array.map (fun vi -> vi * 2.0 ** float (i + 1))
 let actual = Tensor.grad x |> Option.map Tensor.toArray |> Option.defaultValue [||]
-let ok = actual.Length = 3 && Array.forall2 (fun (a: float) e -> abs (a - e) <= 1e-6 * abs e) actual expected
+
+let ok =
+    actual.Length = 3
+    && Array.forall2 (fun (a: float) e -> abs (a - e) <= 1e-6 * abs e) actual expected
+
 printfn "x.grad = v * 2^(i+1) = %A: %s" expected (if ok then "OK" else "MISMATCH")
 exit (if ok && chain.Length = i + 1 then 0 else 1)

@@ -16,6 +16,7 @@ let spirals (gen: Generator) n =
     let noise = gen.Normal(2 * n * classes)
     let xs = Array.zeroCreate (n * classes * 2)
     let ys = Array.zeroCreate (n * classes)
+
     for k in 0 .. n * classes - 1 do
         let c = k % classes
         let r = 0.1 + 0.9 * t.[k]
@@ -23,12 +24,16 @@ let spirals (gen: Generator) n =
         xs.[2 * k] <- float32 (r * cos angle + 0.04 * noise.[2 * k])
         xs.[2 * k + 1] <- float32 (r * sin angle + 0.04 * noise.[2 * k + 1])
         ys.[k] <- int64 c
+
     Tensor.FromArray(xs, [| n * classes; 2 |]), Tensor.FromArray(ys, [| n * classes |])
 
 let accuracy (net: Module) (x: Tensor) (y: Tensor) =
     noGrad (fun () ->
         let logits = net.Forward x
-        let predicted = logits.Eq(logits.Max(1, keepDim = true)).To(DType.Int64).Gather(1, y.Unsqueeze 1)
+
+        let predicted =
+            logits.Eq(logits.Max(1, keepDim = true)).To(DType.Int64).Gather(1, y.Unsqueeze 1)
+
         predicted.To(DType.Float64).Mean().Item<float>())
 
 [<EntryPoint>]
@@ -38,19 +43,31 @@ let main argv =
     let gen = Generator 2026UL
     let x, y = spirals gen 600
     // hold out a fifth, chosen at random
-    let order = DataLoader(x, y, x.Size 0, shuffle = true, generator = Generator 1UL) |> Seq.head
+    let order =
+        DataLoader(x, y, x.Size 0, shuffle = true, generator = Generator 1UL)
+        |> Seq.head
+
     let xAll, yAll = order.ToTuple()
     let nTest = x.Size 0 / 5
     let xTest, yTest = xAll.Slice(0, 0, nTest), yAll.Slice(0, 0, nTest)
     let xTrain, yTrain = xAll.Slice(0, nTest, x.Size 0), yAll.Slice(0, nTest, x.Size 0)
 
     let net =
-        Sequential(Linear(2, 64, generator = gen), ReLU(), Linear(64, 64, generator = gen), ReLU(), Linear(64, 3, generator = gen))
+        Sequential(
+            Linear(2, 64, generator = gen),
+            ReLU(),
+            Linear(64, 64, generator = gen),
+            ReLU(),
+            Linear(64, 3, generator = gen)
+        )
 
     let epochs = 100
     let opt = Adam(net.Parameters(), 0.01)
     let schedule = CosineAnnealingLr(opt, epochs, 0.0005)
-    let loader = DataLoader(xTrain, yTrain, 64, shuffle = true, generator = Generator 2UL)
+
+    let loader =
+        DataLoader(xTrain, yTrain, 64, shuffle = true, generator = Generator 2UL)
+
     let losses = ResizeArray<float>()
 
     AnsiConsole
@@ -58,9 +75,11 @@ let main argv =
         .Columns(TaskDescriptionColumn(), ProgressBarColumn(), PercentageColumn(), ElapsedTimeColumn())
         .Start(fun ctx ->
             let task = ctx.AddTask("training", maxValue = float epochs)
+
             for epoch in 1..epochs do
                 net.Train() |> ignore
                 let mutable total = 0.0
+
                 for xb, yb in loader do
                     // the step's intermediates give their buffers back when the scope ends
                     use _ = Tensor.Scope()
@@ -69,15 +88,26 @@ let main argv =
                     loss.Backward()
                     opt.Step()
                     total <- total + loss.Item<float>() * float (xb.Size 0)
+
                 schedule.Step()
                 losses.Add(total / float (xTrain.Size 0))
                 net.Eval() |> ignore
-                task.Description <- sprintf "epoch %3d  loss %.4f  test acc %.1f%%" epoch losses.[losses.Count - 1] (100.0 * accuracy net xTest yTest)
+
+                task.Description <-
+                    sprintf
+                        "epoch %3d  loss %.4f  test acc %.1f%%"
+                        epoch
+                        losses.[losses.Count - 1]
+                        (100.0 * accuracy net xTest yTest)
+
                 task.Increment 1.0)
 
     let testAccuracy = accuracy net xTest yTest
     use plot = new ScottPlot.Plot()
-    plot.Add.Scatter(Array.init losses.Count (fun i -> float (i + 1)), losses.ToArray()) |> ignore
+
+    plot.Add.Scatter(Array.init losses.Count (fun i -> float (i + 1)), losses.ToArray())
+    |> ignore
+
     plot.Title(sprintf "MLP on three spirals: %.1f%% held-out accuracy" (100.0 * testAccuracy))
     plot.XLabel "epoch"
     plot.YLabel "training cross-entropy"
@@ -86,5 +116,13 @@ let main argv =
     let ckpt = Path.Combine(outDir, "mlp.safetensors")
     Checkpoint.Save(ckpt, net, opt)
 
-    AnsiConsole.MarkupLine(sprintf "held-out accuracy [bold]%.1f%%[/] on %d points; loss curve [blue]%s[/]; checkpoint [blue]%s[/]" (100.0 * testAccuracy) nTest png ckpt)
+    AnsiConsole.MarkupLine(
+        sprintf
+            "held-out accuracy [bold]%.1f%%[/] on %d points; loss curve [blue]%s[/]; checkpoint [blue]%s[/]"
+            (100.0 * testAccuracy)
+            nTest
+            png
+            ckpt
+    )
+
     if testAccuracy >= 0.95 then 0 else 1

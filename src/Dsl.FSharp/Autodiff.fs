@@ -25,13 +25,18 @@ module Autodiff =
 
     /// The many-input vjp: one gradient per input. Example: `let y, pb = vjpN (fun [ a; b ] -> a * b) [ a; b ]`.
     let vjpN (f: Tensor list -> Tensor) (xs: Tensor list) =
-        let struct (y, pb) = Autograd.Vjp(Func<Tensor[], Tensor>(List.ofArray >> f), Array.ofList xs)
+        let struct (y, pb) =
+            Autograd.Vjp(Func<Tensor[], Tensor>(List.ofArray >> f), Array.ofList xs)
+
         y, (fun v -> pb.Invoke v |> List.ofArray)
 
     /// The gradient of a scalar f with respect to each input. Example: `gradN (fun [ w; b ] -> loss w b) [ w; b ]`.
     let gradN (f: Tensor list -> Tensor) (xs: Tensor list) =
         let y, pb = vjpN f xs
-        if y.Numel <> 1 then invalidOp (sprintf "grad: f must return a scalar, but returned shape %A" y.Shape)
+
+        if y.Numel <> 1 then
+            invalidOp (sprintf "grad: f must return a scalar, but returned shape %A" y.Shape)
+
         pb (Tensor.OnesLike y)
 
     /// f(x) and J·t. Example: `let y, jt = jvp sin x t`.
@@ -51,7 +56,12 @@ module Autodiff =
     /// A differentiable function with a hand-written VJP, recorded by the engine like any op
     /// (torch.autograd.Function). `vjp i g inputs output` gives input i's gradient, or None.
     /// Example: `customOp "square" [ x ] (fun [ x ] -> x * x) (fun _ g [ x ] _ -> Some(2.0 * x * g))`.
-    let customOp (name: string) (inputs: Tensor list) (forward: Tensor list -> Tensor) (vjp: int -> Tensor -> Tensor list -> Tensor -> Tensor option) =
+    let customOp
+        (name: string)
+        (inputs: Tensor list)
+        (forward: Tensor list -> Tensor)
+        (vjp: int -> Tensor -> Tensor list -> Tensor -> Tensor option)
+        =
         CustomOp.Apply(
             name,
             Array.ofList inputs,

@@ -26,7 +26,10 @@ type Grads internal (table: Dictionary<Tensor, Tensor>) =
     member _.Count = table.Count
 
     override _.ToString() =
-        sprintf "Grads(%d tensors: %s)" table.Count (table.Values |> Seq.map (fun g -> sprintf "%A" g.Shape) |> String.concat ", ")
+        sprintf
+            "Grads(%d tensors: %s)"
+            table.Count
+            (table.Values |> Seq.map (fun g -> sprintf "%A" g.Shape) |> String.concat ", ")
 
 /// One executed step: what went in, what came out (as the program saw it), and its pullback.
 type internal Step =
@@ -99,7 +102,12 @@ module Diff =
     let private record (tape: Tape) inputs (y: Tensor) pullback =
         // the program sees a fresh leaf, so plain tensor code on it is recorded by the engine
         let out = if y.DType.IsFloating() then y.Detach().RequireGrad() else y
-        tape.Steps.Add { Inputs = inputs; Output = out; Pullback = pullback }
+
+        tape.Steps.Add
+            { Inputs = inputs
+              Output = out
+              Pullback = pullback }
+
         out
 
     /// A step from any function of tensors, differentiated by the engine.
@@ -107,27 +115,40 @@ module Diff =
     let lift (f: Tensor list -> Tensor) (inputs: Tensor list) : Diff<Tensor> =
         Diff(fun tape ->
             let xs = Array.ofList inputs
-            let struct (y, pb) = Autograd.Vjp(Func<Tensor[], Tensor>(List.ofArray >> f), xs |> Array.map (fun t -> t.Detach()))
+
+            let struct (y, pb) =
+                Autograd.Vjp(Func<Tensor[], Tensor>(List.ofArray >> f), xs |> Array.map (fun t -> t.Detach()))
+
             record tape xs y (fun v -> pb.Invoke v |> Array.map Some))
 
     /// A one-input step. Example: `Diff.lift1 (fun x -> x.Tanh()) h`.
     let lift1 (f: Tensor -> Tensor) (x: Tensor) = lift (fun xs -> f xs.Head) [ x ]
 
     /// A two-input step. Example: `Diff.lift2 (fun a b -> a * b) a b`.
-    let lift2 (f: Tensor -> Tensor -> Tensor) (a: Tensor) (b: Tensor) = lift (fun xs -> f xs.[0] xs.[1]) [ a; b ]
+    let lift2 (f: Tensor -> Tensor -> Tensor) (a: Tensor) (b: Tensor) =
+        lift (fun xs -> f xs.[0] xs.[1]) [ a; b ]
 
     /// A step with a hand-written VJP (jax.custom_vjp): `vjp inputs output v` returns one
     /// cotangent per input. Its forward runs without recording.
     /// Example: `Diff.custom (fun xs -> xs.Head * xs.Head) (fun xs _ v -> [ 2.0 * xs.Head * v ]) [ x ]`.
-    let custom (forward: Tensor list -> Tensor) (vjp: Tensor list -> Tensor -> Tensor -> Tensor list) (inputs: Tensor list) : Diff<Tensor> =
+    let custom
+        (forward: Tensor list -> Tensor)
+        (vjp: Tensor list -> Tensor -> Tensor -> Tensor list)
+        (inputs: Tensor list)
+        : Diff<Tensor> =
         Diff(fun tape ->
             let xs = Array.ofList inputs
             let detached = inputs |> List.map (fun t -> t.Detach())
             let y = noGrad (fun () -> forward detached)
+
             record tape xs y (fun v ->
                 let gs = noGrad (fun () -> vjp detached y v)
+
                 if gs.Length <> xs.Length then
-                    invalidOp (sprintf "Diff.custom: the VJP returned %d cotangents for %d inputs" gs.Length xs.Length)
+                    invalidOp (
+                        sprintf "Diff.custom: the VJP returned %d cotangents for %d inputs" gs.Length xs.Length
+                    )
+
                 gs |> List.map Some |> Array.ofList))
 
     /// Brings x into the program as a step (the identity): plain tensor code on the result is
@@ -152,7 +173,9 @@ module Diff =
     // ---- a small step library -------------------------------------------------------------
 
     /// x·wᵀ + b, a dense layer (w: [out, in], b: [out], x: [.., in]). Example: `Diff.linear w b x`.
-    let linear (w: Tensor) (b: Tensor) (x: Tensor) = lift (fun xs -> Tensor.MatMul(xs.[2], xs.[0].T) + xs.[1]) [ w; b; x ]
+    let linear (w: Tensor) (b: Tensor) (x: Tensor) =
+        lift (fun xs -> Tensor.MatMul(xs.[2], xs.[0].T) + xs.[1]) [ w; b; x ]
+
     /// max(x, 0). Example: `Diff.relu h`.
     let relu (x: Tensor) = lift1 (fun x -> x.Relu()) x
     /// tanh x. Example: `Diff.tanh h`.
@@ -161,10 +184,14 @@ module Diff =
     let sigmoid (x: Tensor) = lift1 (fun x -> x.Sigmoid()) x
     /// softmax over the last axis. Example: `Diff.softmax logits`.
     let softmax (x: Tensor) = lift1 (fun x -> x.Softmax(-1)) x
+
     /// Mean squared error against a target. Example: `Diff.mse target prediction`.
-    let mse (target: Tensor) (prediction: Tensor) = lift1 (fun p -> Tensor.MseLoss(p, target)) prediction
+    let mse (target: Tensor) (prediction: Tensor) =
+        lift1 (fun p -> Tensor.MseLoss(p, target)) prediction
+
     /// Mean cross-entropy against int64 labels. Example: `Diff.crossEntropy labels logits`.
-    let crossEntropy (labels: Tensor) (logits: Tensor) = lift1 (fun z -> Tensor.CrossEntropy(z, labels)) logits
+    let crossEntropy (labels: Tensor) (logits: Tensor) =
+        lift1 (fun z -> Tensor.CrossEntropy(z, labels)) logits
 
     // ---- running --------------------------------------------------------------------------
 
@@ -187,10 +214,22 @@ module Diff =
 
         let through = derived grads
 
-        if through.Length = 0 || not o.RequiresGrad then direct
+        if through.Length = 0 || not o.RequiresGrad then
+            direct
         else
-            let g = Autograd.Grad(through |> Array.map (fun kv -> kv.Key), [| o |], through |> Array.map (fun kv -> kv.Value), retainGraph = true).[0]
-            Some(match direct with Some d -> d + g | None -> g)
+            let g =
+                Autograd.Grad(
+                    through |> Array.map (fun kv -> kv.Key),
+                    [| o |],
+                    through |> Array.map (fun kv -> kv.Value),
+                    retainGraph = true
+                ).[0]
+
+            Some(
+                match direct with
+                | Some d -> d + g
+                | None -> g
+            )
 
     /// Runs a program: its value, and its pullback v ↦ J₁ᵀ(J₂ᵀ(… v)) giving the cotangent of
     /// every tensor that entered it. Example: `let y, pullback = Diff.run net in (pullback v).[w1]`.
@@ -202,7 +241,9 @@ module Diff =
             m tape
 
         let steps = tape.Steps.ToArray()
-        let outputs = HashSet<Tensor>(steps |> Seq.map (fun s -> s.Output), HashIdentity.Reference)
+
+        let outputs =
+            HashSet<Tensor>(steps |> Seq.map (fun s -> s.Output), HashIdentity.Reference)
 
         let pullback (v: Tensor) =
             use _ = Autograd.NoGrad()
@@ -213,16 +254,24 @@ module Diff =
                 let step = steps.[i]
 
                 match cotangentOf grads step.Output with
-                | Some ct -> step.Pullback ct |> Array.iteri (fun j g -> g |> Option.iter (add grads step.Inputs.[j]))
+                | Some ct ->
+                    step.Pullback ct
+                    |> Array.iteri (fun j g -> g |> Option.iter (add grads step.Inputs.[j]))
                 | None -> ()
 
             // plain code on closed-over leaves that require grad: resolve onto those leaves
             let through = derived grads
+
             if through.Length > 0 then
                 let keys = through |> Array.map (fun kv -> kv.Key)
-                let leaves = Autograd.Leaves keys |> Array.filter (fun l -> not (outputs.Contains l))
+
+                let leaves =
+                    Autograd.Leaves keys |> Array.filter (fun l -> not (outputs.Contains l))
+
                 if leaves.Length > 0 then
-                    let gs = Autograd.Grad(keys, leaves, through |> Array.map (fun kv -> kv.Value), retainGraph = true)
+                    let gs =
+                        Autograd.Grad(keys, leaves, through |> Array.map (fun kv -> kv.Value), retainGraph = true)
+
                     Array.iter2 (add grads) leaves gs
 
             Grads grads

@@ -53,7 +53,8 @@ module Literals =
     /// A float32 tensor from a float, a float list (1-D), a list of float lists (2-D) or a float array;
     /// an int64 tensor from an int or int64 list.
     /// Example: `tensor [ 0.1; 1.0; 0.0001 ]`, `tensor [ [ 1.0; 2.0 ]; [ 3.0; 4.0 ] ]`.
-    let inline tensor (values: ^a) : Tensor = ofLiteral Unchecked.defaultof<TensorLiteral> values
+    let inline tensor (values: ^a) : Tensor =
+        ofLiteral Unchecked.defaultof<TensorLiteral> values
 
     /// The matrix product (torch.matmul: batched, broadcasting), binding like `*`: `x *@ w + b`
     /// is (x·w) + b. (Not `@@`: F# gives operators starting with `@` a precedence below `+`,
@@ -65,39 +66,45 @@ module Literals =
         ((^w or ^b): (static member Gt: ^w * Tensor * ^b -> Tensor) (w, a, b))
 
     /// Elementwise a > b as a bool mask; b is a tensor or a number. Example: `x .> 0.0`.
-    let inline (.>) (a: Tensor) (b: ^b) : Tensor = cmpGt Unchecked.defaultof<CompareOperand> a b
+    let inline (.>) (a: Tensor) (b: ^b) : Tensor =
+        cmpGt Unchecked.defaultof<CompareOperand> a b
 
     /// Resolves Lt (implementation detail of (.<)).
     let inline cmpLt (w: ^w) (a: Tensor) (b: ^b) : Tensor =
         ((^w or ^b): (static member Lt: ^w * Tensor * ^b -> Tensor) (w, a, b))
 
     /// Elementwise a < b as a bool mask; b is a tensor or a number. Example: `x .< 1.0`.
-    let inline (.<) (a: Tensor) (b: ^b) : Tensor = cmpLt Unchecked.defaultof<CompareOperand> a b
+    let inline (.<) (a: Tensor) (b: ^b) : Tensor =
+        cmpLt Unchecked.defaultof<CompareOperand> a b
 
     /// Resolves Ge (implementation detail of (.>=)).
     let inline cmpGe (w: ^w) (a: Tensor) (b: ^b) : Tensor =
         ((^w or ^b): (static member Ge: ^w * Tensor * ^b -> Tensor) (w, a, b))
 
     /// Elementwise a >= b as a bool mask; b is a tensor or a number. Example: `x .>= y`.
-    let inline (.>=) (a: Tensor) (b: ^b) : Tensor = cmpGe Unchecked.defaultof<CompareOperand> a b
+    let inline (.>=) (a: Tensor) (b: ^b) : Tensor =
+        cmpGe Unchecked.defaultof<CompareOperand> a b
 
     /// Resolves Le (implementation detail of (.<=)).
     let inline cmpLe (w: ^w) (a: Tensor) (b: ^b) : Tensor =
         ((^w or ^b): (static member Le: ^w * Tensor * ^b -> Tensor) (w, a, b))
 
     /// Elementwise a <= b as a bool mask; b is a tensor or a number. Example: `x .<= y`.
-    let inline (.<=) (a: Tensor) (b: ^b) : Tensor = cmpLe Unchecked.defaultof<CompareOperand> a b
+    let inline (.<=) (a: Tensor) (b: ^b) : Tensor =
+        cmpLe Unchecked.defaultof<CompareOperand> a b
 
     /// Resolves Eq (implementation detail of (.=)).
     let inline cmpEq (w: ^w) (a: Tensor) (b: ^b) : Tensor =
         ((^w or ^b): (static member Eq: ^w * Tensor * ^b -> Tensor) (w, a, b))
 
     /// Elementwise a = b as a bool mask; b is a tensor or a number. Example: `labels .= 3.0`.
-    let inline (.=) (a: Tensor) (b: ^b) : Tensor = cmpEq Unchecked.defaultof<CompareOperand> a b
+    let inline (.=) (a: Tensor) (b: ^b) : Tensor =
+        cmpEq Unchecked.defaultof<CompareOperand> a b
 
     /// Resolves Ne (implementation detail of (.<>)).
     let inline cmpNe (w: ^w) (a: Tensor) (b: ^b) : Tensor =
         ((^w or ^b): (static member Ne: ^w * Tensor * ^b -> Tensor) (w, a, b))
 
     /// Elementwise a <> b as a bool mask; b is a tensor or a number. Example: `x .<> 0.0`.
-    let inline (.<>) (a: Tensor) (b: ^b) : Tensor = cmpNe Unchecked.defaultof<CompareOperand> a b
+    let inline (.<>) (a: Tensor) (b: ^b) : Tensor =
+        cmpNe Unchecked.defaultof<CompareOperand> a b

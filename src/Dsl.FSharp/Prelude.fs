@@ -33,6 +33,7 @@ module Prelude =
     let softmax (x: Tensor) = x.Softmax(-1)
     /// The value of a one-element tensor as a float. Example: `item loss`.
     let item (x: Tensor) = x.Item<float>()
+
     /// Runs f with nothing recorded (torch.no_grad). Example: `noGrad (fun () -> w - 0.1 * g)`.
     let noGrad (f: unit -> 'T) : 'T =
         use _ = Autograd.NoGrad()

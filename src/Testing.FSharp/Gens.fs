@@ -20,11 +20,13 @@ module Gens =
 
     /// Two shapes that broadcast together. Example: `Gens.broadcastPair`.
     let broadcastPair: Gen<int[] * int[]> =
-        Gen.choose (0, Int32.MaxValue) |> Gen.map (fun s -> Sampling.broadcastPair (Random s))
+        Gen.choose (0, Int32.MaxValue)
+        |> Gen.map (fun s -> Sampling.broadcastPair (Random s))
 
     /// A float64 tensor of the shape with values in the domain. Example: `Gens.tensorIn Positive [| 3 |]`.
     let tensorIn (domain: Sampling.Domain) (shape: int[]) : Gen<Tensor> =
-        Gen.choose (0, Int32.MaxValue) |> Gen.map (fun s -> Sampling.tensorIn (Random s) domain shape)
+        Gen.choose (0, Int32.MaxValue)
+        |> Gen.map (fun s -> Sampling.tensorIn (Random s) domain shape)
 
     /// Tensors for each of the shapes, all in the domain. Example: `Gens.tensorsIn Real [ [| 2; 3 |]; [| 3 |] ]`.
     let tensorsIn (domain: Sampling.Domain) (shapes: int[] list) : Gen<Tensor list> =
@@ -45,7 +47,11 @@ module Arbs =
         | _ ->
             let v = x.ToArray<float>()
             let r = v |> Array.map (fun a -> Math.Round(a, 1, MidpointRounding.AwayFromZero))
-            if r = v then Seq.empty else Seq.singleton (Tensor.FromArray(r, x.Shape))
+
+            if r = v then
+                Seq.empty
+            else
+                Seq.singleton (Tensor.FromArray(r, x.Shape))
 
     /// The same tensor with one axis one shorter (a prefix slice, so values stay in the domain).
     let private shorter (x: Tensor) =
@@ -56,23 +62,30 @@ module Arbs =
 
     /// One tensor of a generated shape; shrinks its shape and rounds its values. Example: `Arbs.tensor Real (Gens.shape 1 3)`.
     let tensor (domain: Sampling.Domain) (shapes: Gen<int[]>) : Arbitrary<Tensor> =
-        let g = gen {
-            let! s = shapes
-            return! Gens.tensorIn domain s
-        }
+        let g =
+            gen {
+                let! s = shapes
+                return! Gens.tensorIn domain s
+            }
+
         Arb.fromGenShrink (g, fun x -> Seq.append (shorter x) (rounded domain x))
 
     /// Several tensors whose shapes are generated together (so they stay compatible); shrinks
     /// values only. Example: `Arbs.tensors Real (Gen.constant [ [| 2; 3 |]; [| 3; 4 |] ])`.
     let tensors (domain: Sampling.Domain) (shapes: Gen<int[] list>) : Arbitrary<Tensor list> =
-        let g = gen {
-            let! s = shapes
-            return! Gens.tensorsIn domain s
-        }
+        let g =
+            gen {
+                let! s = shapes
+                return! Gens.tensorsIn domain s
+            }
+
         let shrink (xs: Tensor list) =
             xs
             |> Seq.indexed
-            |> Seq.collect (fun (i, x) -> rounded domain x |> Seq.map (fun r -> xs |> List.mapi (fun j y -> if i = j then r else y)))
+            |> Seq.collect (fun (i, x) ->
+                rounded domain x
+                |> Seq.map (fun r -> xs |> List.mapi (fun j y -> if i = j then r else y)))
+
         Arb.fromGenShrink (g, shrink)
 
 /// gradcheck as FsCheck properties: apply them to your own functions and custom VJP rules.

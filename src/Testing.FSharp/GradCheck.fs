@@ -21,21 +21,34 @@ let defaultTolerance = { Eps = 1e-6; Rtol = 1e-6 }
 let toF (t: Tensor) = t.ToArray<float>()
 
 /// Σ aᵢbᵢ.
-let dot (a: float[]) (b: float[]) = Array.fold2 (fun s x y -> s + x * y) 0.0 a b
+let dot (a: float[]) (b: float[]) =
+    Array.fold2 (fun s x y -> s + x * y) 0.0 a b
 
 /// |a − b| ≤ tol · (1 + max(|a|, |b|)): relative for large values, absolute near zero.
 let close tol (a: float) (b: float) =
-    abs (a - b) <= tol * (1.0 + max (abs a) (abs b)) || (Double.IsNaN a && Double.IsNaN b)
+    abs (a - b) <= tol * (1.0 + max (abs a) (abs b))
+    || (Double.IsNaN a && Double.IsNaN b)
 
 /// Raises GradCheckException with a formatted message.
-let failf fmt = Printf.ksprintf (fun s -> raise (GradCheckException s)) fmt
+let failf fmt =
+    Printf.ksprintf (fun s -> raise (GradCheckException s)) fmt
 
 /// Compares element by element; the message names the first mismatch and shows both arrays.
 let expectClose what tol (expected: float[]) (actual: float[]) =
-    if expected.Length <> actual.Length then failf "%s: %d values expected, %d computed" what expected.Length actual.Length
+    if expected.Length <> actual.Length then
+        failf "%s: %d values expected, %d computed" what expected.Length actual.Length
+
     for i in 0 .. expected.Length - 1 do
         if not (close tol expected.[i] actual.[i]) then
-            failf "%s: element %d is %.12g, expected %.12g (tolerance %g)\nexpected %A\nactual   %A" what i actual.[i] expected.[i] tol expected actual
+            failf
+                "%s: element %d is %.12g, expected %.12g (tolerance %g)\nexpected %A\nactual   %A"
+                what
+                i
+                actual.[i]
+                expected.[i]
+                tol
+                expected
+                actual
 
 /// f evaluated with nothing recorded.
 let eval (f: Tensor list -> Tensor) xs =
@@ -47,27 +60,37 @@ let private shifted (x: Tensor) (d: float[]) h =
 
 /// (f(x + εt) − f(x − εt)) / 2ε: the directional derivative J·t, with error O(ε²).
 let directional f (xs: Tensor list) (ts: float[] list) eps =
-    let at h = eval f (List.map2 (fun x t -> shifted x t h) xs ts) |> toF
+    let at h =
+        eval f (List.map2 (fun x t -> shifted x t h) xs ts) |> toF
+
     Array.map2 (fun p m -> (p - m) / (2.0 * eps)) (at eps) (at -eps)
 
 /// The Jacobian of f with respect to input i, as its columns (one per element of that input).
 let jacobianColumns f (xs: Tensor list) i eps =
     let n = xs.[i].Numel
+
     Array.init n (fun j ->
-        let ts = xs |> List.mapi (fun k x -> Array.init x.Numel (fun q -> if k = i && q = j then 1.0 else 0.0))
+        let ts =
+            xs
+            |> List.mapi (fun k x -> Array.init x.Numel (fun q -> if k = i && q = j then 1.0 else 0.0))
+
         directional f xs ts eps)
 
 /// The pullback of f at xs (one gradient per input), through the functional API.
 let pullback (f: Tensor list -> Tensor) (xs: Tensor list) =
-    let struct (y, pb) = Autograd.Vjp(Func<Tensor[], Tensor>(List.ofArray >> f), Array.ofList xs)
+    let struct (y, pb) =
+        Autograd.Vjp(Func<Tensor[], Tensor>(List.ofArray >> f), Array.ofList xs)
+
     y, (fun v -> pb.Invoke v |> List.ofArray)
 
 let private describe (xs: Tensor list) =
     xs |> List.mapi (fun i x -> sprintf "input %d: %O" i x) |> String.concat "\n"
 
 let private within (xs: Tensor list) check =
-    try check ()
-    with :? GradCheckException as e -> raise (GradCheckException(e.Message + "\n" + describe xs))
+    try
+        check ()
+    with :? GradCheckException as e ->
+        raise (GradCheckException(e.Message + "\n" + describe xs))
 
 let private randomLike (r: Random) (t: Tensor) =
     Tensor.FromArray(Array.init t.Numel (fun _ -> r.NextDouble() * 2.0 - 1.0), t.Shape).To(t.DType)
@@ -79,7 +102,11 @@ let vjpVsDifferences (tol: Tolerance) (f: Tensor list -> Tensor) (xs: Tensor lis
         let r = Random seed
         let y, pb = pullback f xs
         let v = randomLike r y
-        let ts = xs |> List.map (fun x -> Array.init x.Numel (fun _ -> r.NextDouble() * 2.0 - 1.0))
+
+        let ts =
+            xs
+            |> List.map (fun x -> Array.init x.Numel (fun _ -> r.NextDouble() * 2.0 - 1.0))
+
         let actual = List.map2 (fun g t -> dot (toF g) t) (pb v) ts |> List.sum
         let expected = dot (toF v) (directional f xs ts tol.Eps)
         expectClose "⟨Jᵀv, t⟩ against ⟨v, J t⟩ by finite differences" tol.Rtol [| expected |] [| actual |])
@@ -92,10 +119,16 @@ let vjpVsJacobian (tol: Tolerance) (f: Tensor list -> Tensor) (xs: Tensor list) 
         let y, pb = pullback f xs
         let v = randomLike r y
         let vs = toF v
+
         pb v
         |> List.iteri (fun i g ->
             let expected = jacobianColumns f xs i tol.Eps |> Array.map (dot vs)
-            expectClose (sprintf "Jᵀv for input %d against the finite-difference Jacobian" i) tol.Rtol expected (toF g)))
+
+            expectClose
+                (sprintf "Jᵀv for input %d against the finite-difference Jacobian" i)
+                tol.Rtol
+                expected
+                (toF g)))
 
 /// The adjoint identity ⟨J u, w⟩ = ⟨u, Jᵀ w⟩, with J u from jvp and Jᵀ w from vjp: forward and
 /// reverse mode agree without any finite difference. Example: `GradCheck.adjoint defaultTolerance tanh x 3`.

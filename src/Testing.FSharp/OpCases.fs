@@ -18,21 +18,32 @@ type Sample =
         s.Note + " on\n" + (s.Inputs |> List.map string |> String.concat "\n")
 
 type OpCase =
-    { Name: string
-      Build: Random -> Sample
-      /// For non-differentiable ops: the expected output, computed by plain loops.
-      Reference: (Sample -> float[]) option
-      /// Finite-difference step and relative tolerance for the gradient checks.
-      Eps: float
-      Tol: float }
+    {
+        Name: string
+        Build: Random -> Sample
+        /// For non-differentiable ops: the expected output, computed by plain loops.
+        Reference: (Sample -> float[]) option
+        /// Finite-difference step and relative tolerance for the gradient checks.
+        Eps: float
+        Tol: float
+    }
 
 let private case name build =
-    { Name = name; Build = build; Reference = None; Eps = 1e-6; Tol = 1e-6 }
+    { Name = name
+      Build = build
+      Reference = None
+      Eps = 1e-6
+      Tol = 1e-6 }
 
-let private sample note inputs apply = { Inputs = inputs; Apply = apply; Note = note }
+let private sample note inputs apply =
+    { Inputs = inputs
+      Apply = apply
+      Note = note }
 
 let private one f = fun (xs: Tensor list) -> f xs.[0]
-let private two f = fun (xs: Tensor list) -> f xs.[0] xs.[1]
+
+let private two f =
+    fun (xs: Tensor list) -> f xs.[0] xs.[1]
 
 let private unary name domain (f: Tensor -> Tensor) =
     case name (fun r ->
@@ -42,25 +53,40 @@ let private unary name domain (f: Tensor -> Tensor) =
 let private binary name da db (f: Tensor -> Tensor -> Tensor) =
     case name (fun r ->
         let sa, sb = broadcastPair r
-        sample (sprintf "%s of %s and %s" name (shapeText sa) (shapeText sb)) [ tensorIn r da sa; tensorIn r db sb ] (two f))
+
+        sample
+            (sprintf "%s of %s and %s" name (shapeText sa) (shapeText sb))
+            [ tensorIn r da sa; tensorIn r db sb ]
+            (two f))
 
 let private reduction name domain (f: Tensor -> int[] option -> bool -> Tensor) =
     case name (fun r ->
         let s = shape r 1 3
         let axes = axesOf r s.Length
         let keep = r.Next 2 = 0
-        sample (sprintf "%s of %s over %A keepDim=%b" name (shapeText s) axes keep) [ tensorIn r domain s ] (one (fun x -> f x axes keep)))
+
+        sample
+            (sprintf "%s of %s over %A keepDim=%b" name (shapeText s) axes keep)
+            [ tensorIn r domain s ]
+            (one (fun x -> f x axes keep)))
 
 let private opt (a: int[] option) = Option.toObj a
 
 /// Values of the same shape compared elementwise by a plain loop.
 let private comparison name (f: Tensor -> Tensor -> Tensor) (cmp: float -> float -> bool) =
     { case name (fun r ->
-        let s = shape r 0 3
-        // small integers, so equal pairs occur and eq/le/ge see ties
-        let ints () = Tensor.FromArray(Array.init (Array.fold (*) 1 s) (fun _ -> float (r.Next(-2, 3))), s)
-        sample (sprintf "%s of %s" name (shapeText s)) [ ints (); ints () ] (two f))
-        with Reference = Some(fun smp -> Array.map2 (fun a b -> if cmp a b then 1.0 else 0.0) (smp.Inputs.[0].ToArray<float>()) (smp.Inputs.[1].ToArray<float>())) }
+          let s = shape r 0 3
+          // small integers, so equal pairs occur and eq/le/ge see ties
+          let ints () =
+              Tensor.FromArray(Array.init (Array.fold (*) 1 s) (fun _ -> float (r.Next(-2, 3))), s)
+
+          sample (sprintf "%s of %s" name (shapeText s)) [ ints (); ints () ] (two f)) with
+        Reference =
+            Some(fun smp ->
+                Array.map2
+                    (fun a b -> if cmp a b then 1.0 else 0.0)
+                    (smp.Inputs.[0].ToArray<float>())
+                    (smp.Inputs.[1].ToArray<float>())) }
 
 /// Two tensors of one shape whose values never tie, for ops that pick one side.
 let private distinctPair name (f: Tensor -> Tensor -> Tensor) =
@@ -68,11 +94,16 @@ let private distinctPair name (f: Tensor -> Tensor -> Tensor) =
         let s = shape r 0 3
         let v = tensorIn r Distinct [| 2 * Array.fold (*) 1 s |]
         let half = v.Size(0) / 2
-        sample (sprintf "%s of %s" name (shapeText s)) [ v.Slice(0, 0, half).Reshape s; v.Slice(0, half, 2 * half).Reshape s ] (two f))
+
+        sample
+            (sprintf "%s of %s" name (shapeText s))
+            [ v.Slice(0, 0, half).Reshape s; v.Slice(0, half, 2 * half).Reshape s ]
+            (two f))
 
 let private matmulShapes (r: Random) =
     let m, k, n = r.Next(1, 5), r.Next(1, 5), r.Next(1, 5)
     let b = r.Next(1, 4)
+
     match r.Next 7 with
     | 0 -> [| k |], [| k |]
     | 1 -> [| k |], [| k; n |]
@@ -118,14 +149,23 @@ let all: OpCase list =
       comparison "ge" (fun a b -> a.Ge b) (>=)
       case "where" (fun r ->
           let sa, sb = broadcastPair r
-          let sc = ShapeMath.Broadcast("where", sa, sb) |> Array.map (fun d -> if r.Next 3 = 0 then 1 else d)
-          let cond = Tensor.FromArray(Array.init (Array.fold (*) 1 sc) (fun _ -> r.Next 2 = 0), sc)
-          sample (sprintf "where %s ? %s : %s" (shapeText sc) (shapeText sa) (shapeText sb)) [ tensorIn r Real sa; tensorIn r Real sb ]
+
+          let sc =
+              ShapeMath.Broadcast("where", sa, sb)
+              |> Array.map (fun d -> if r.Next 3 = 0 then 1 else d)
+
+          let cond =
+              Tensor.FromArray(Array.init (Array.fold (*) 1 sc) (fun _ -> r.Next 2 = 0), sc)
+
+          sample
+              (sprintf "where %s ? %s : %s" (shapeText sc) (shapeText sa) (shapeText sb))
+              [ tensorIn r Real sa; tensorIn r Real sb ]
               (two (fun a b -> Tensor.Where(cond, a, b))))
       { case "cast" (fun r ->
             let s = shape r 0 3
-            sample "cast float64 -> float32" [ tensorIn r Real s ] (one (fun x -> (x.To DType.Float32) * 3.0)))
-          with Eps = 1e-2; Tol = 1e-4 }
+            sample "cast float64 -> float32" [ tensorIn r Real s ] (one (fun x -> (x.To DType.Float32) * 3.0))) with
+          Eps = 1e-2
+          Tol = 1e-4 }
       reduction "sum" Real (fun x a k -> x.Sum(opt a, k))
       reduction "mean" Real (fun x a k -> x.Mean(opt a, k))
       reduction "max" Distinct (fun x a k -> x.Max(opt a, k))
@@ -139,45 +179,84 @@ let all: OpCase list =
           let target = if r.Next 2 = 0 then [| n |] else [| -1; s.[s.Length - 1] |]
           // half the time through a transposed (non-contiguous) view, so the copying path runs too
           let t = r.Next 2 = 0
-          sample (sprintf "reshape %s -> %A (via .T: %b)" (shapeText s) target t) [ tensorIn r Real s ]
+
+          sample
+              (sprintf "reshape %s -> %A (via .T: %b)" (shapeText s) target t)
+              [ tensorIn r Real s ]
               (one (fun x -> (if t then x.T.Contiguous().T else x).Reshape target)))
       case "permute" (fun r ->
           let s = shape r 1 4
           let p = [| 0 .. s.Length - 1 |] |> Array.sortBy (fun _ -> r.Next())
-          sample (sprintf "permute %s by %A" (shapeText s) p) [ tensorIn r Real s ] (one (fun x -> x.Permute p * x.Permute p)))
+
+          sample
+              (sprintf "permute %s by %A" (shapeText s) p)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Permute p * x.Permute p)))
       case "transpose" (fun r ->
           let s = shape r 2 3
           let a, b = r.Next s.Length, r.Next s.Length
-          sample (sprintf "transpose %s %d %d" (shapeText s) a b) [ tensorIn r Real s ] (one (fun x -> x.Transpose(a, b).Exp())))
+
+          sample
+              (sprintf "transpose %s %d %d" (shapeText s) a b)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Transpose(a, b).Exp())))
       case "squeeze" (fun r ->
           let s = shape r 1 3 |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
           sample (sprintf "squeeze %s" (shapeText s)) [ tensorIn r Real s ] (one (fun x -> x.Squeeze() * 2.0)))
       case "unsqueeze" (fun r ->
           let s = shape r 0 3
           let a = r.Next(-s.Length - 1, s.Length + 1)
-          sample (sprintf "unsqueeze %s at %d" (shapeText s) a) [ tensorIn r Real s ] (one (fun x -> x.Unsqueeze a * 2.0)))
+
+          sample
+              (sprintf "unsqueeze %s at %d" (shapeText s) a)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Unsqueeze a * 2.0)))
       case "select" (fun r ->
           let s = shape r 1 3
           let a = r.Next s.Length
           let i = r.Next(-s.[a], s.[a])
-          sample (sprintf "select %s axis %d index %d" (shapeText s) a i) [ tensorIn r Real s ] (one (fun x -> x.Select(a, i) * 3.0)))
+
+          sample
+              (sprintf "select %s axis %d index %d" (shapeText s) a i)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Select(a, i) * 3.0)))
       case "flatten" (fun r ->
           let s = shape r 0 3
           sample (sprintf "flatten %s" (shapeText s)) [ tensorIn r Real s ] (one (fun x -> x.Flatten().Sin())))
       case "expand" (fun r ->
           let target = shape r 1 3
-          let s = target |> Array.skip (r.Next target.Length) |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
-          sample (sprintf "expand %s -> %s" (shapeText s) (shapeText target)) [ tensorIn r Real s ] (one (fun x -> x.Expand target * x.Expand target)))
+
+          let s =
+              target
+              |> Array.skip (r.Next target.Length)
+              |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
+
+          sample
+              (sprintf "expand %s -> %s" (shapeText s) (shapeText target))
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Expand target * x.Expand target)))
       case "sum_to" (fun r ->
           let full = shape r 1 3
-          let small = full |> Array.skip (r.Next full.Length) |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
-          sample (sprintf "sum_to %s -> %s" (shapeText full) (shapeText small)) [ tensorIn r Real full ] (one (fun x -> x.SumTo small)))
+
+          let small =
+              full
+              |> Array.skip (r.Next full.Length)
+              |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
+
+          sample
+              (sprintf "sum_to %s -> %s" (shapeText full) (shapeText small))
+              [ tensorIn r Real full ]
+              (one (fun x -> x.SumTo small)))
       case "slice" (fun r ->
           let s = shape r 1 3
           let a = r.Next s.Length
           let n = s.[a]
           let start, stop, step = r.Next(-n, n), r.Next(-n, n + 2), r.Next(1, 3)
-          sample (sprintf "slice %s axis %d [%d:%d:%d]" (shapeText s) a start stop step) [ tensorIn r Real s ] (one (fun x -> x.Slice(a, start, stop, step))))
+
+          sample
+              (sprintf "slice %s axis %d [%d:%d:%d]" (shapeText s) a start stop step)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Slice(a, start, stop, step))))
       case "slice_scatter" (fun r ->
           let s = shape r 1 3
           let a = r.Next s.Length
@@ -185,7 +264,10 @@ let all: OpCase list =
           let start = r.Next 2
           let full = Array.copy s
           full.[a] <- start + step * (s.[a] - 1) + 1 + r.Next 2
-          sample (sprintf "slice_scatter %s into %s axis %d start %d step %d" (shapeText s) (shapeText full) a start step) [ tensorIn r Real s ]
+
+          sample
+              (sprintf "slice_scatter %s into %s axis %d start %d step %d" (shapeText s) (shapeText full) a start step)
+              [ tensorIn r Real s ]
               (one (fun x -> Tensor.SliceScatter(x, full, a, start, step))))
       case "alias" (fun r ->
           let s = shape r 0 3
@@ -197,33 +279,58 @@ let all: OpCase list =
           let s = shape r 1 3
           let a = r.Next s.Length
           let idx = indices r s.[a] (r.Next(1, 6))
-          sample (sprintf "index_select %s axis %d %O" (shapeText s) a idx) [ tensorIn r Real s ] (one (fun x -> x.IndexSelect(a, idx))))
+
+          sample
+              (sprintf "index_select %s axis %d %O" (shapeText s) a idx)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.IndexSelect(a, idx))))
       case "index_add" (fun r ->
           let s = shape r 1 3
           let a = r.Next s.Length
           let idx = indices r s.[a] (r.Next(1, 6))
           let src = Array.copy s
           src.[a] <- idx.Size 0
-          sample (sprintf "index_add into %s axis %d %O" (shapeText s) a idx) [ tensorIn r Real src ] (one (fun x -> Tensor.IndexAdd(s, a, idx, x))))
+
+          sample
+              (sprintf "index_add into %s axis %d %O" (shapeText s) a idx)
+              [ tensorIn r Real src ]
+              (one (fun x -> Tensor.IndexAdd(s, a, idx, x))))
       case "gather" (fun r ->
           let s = shape r 1 3
           let a = r.Next s.Length
           let ishape = Array.copy s
           ishape.[a] <- r.Next(1, 5)
-          let idx = Tensor.FromArray(Array.init (Array.fold (*) 1 ishape) (fun _ -> int64 (r.Next s.[a])), ishape)
-          sample (sprintf "gather %s axis %d index %s" (shapeText s) a (shapeText ishape)) [ tensorIn r Real s ] (one (fun x -> x.Gather(a, idx))))
+
+          let idx =
+              Tensor.FromArray(Array.init (Array.fold (*) 1 ishape) (fun _ -> int64 (r.Next s.[a])), ishape)
+
+          sample
+              (sprintf "gather %s axis %d index %s" (shapeText s) a (shapeText ishape))
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Gather(a, idx))))
       case "scatter_add" (fun r ->
           let s = shape r 1 3
           let a = r.Next s.Length
           let ishape = Array.copy s
           ishape.[a] <- r.Next(1, 5)
-          let idx = Tensor.FromArray(Array.init (Array.fold (*) 1 ishape) (fun _ -> int64 (r.Next s.[a])), ishape)
-          sample (sprintf "scatter_add %s into %s axis %d" (shapeText ishape) (shapeText s) a) [ tensorIn r Real ishape ]
+
+          let idx =
+              Tensor.FromArray(Array.init (Array.fold (*) 1 ishape) (fun _ -> int64 (r.Next s.[a])), ishape)
+
+          sample
+              (sprintf "scatter_add %s into %s axis %d" (shapeText ishape) (shapeText s) a)
+              [ tensorIn r Real ishape ]
               (one (fun x -> Tensor.ScatterAdd(s, a, idx, x))))
       case "cat" (fun r ->
           let s = shape r 1 3
           let a = r.Next s.Length
-          let parts = List.init (r.Next(1, 4)) (fun _ -> let p = Array.copy s in p.[a] <- r.Next(1, 4); tensorIn r Real p)
+
+          let parts =
+              List.init (r.Next(1, 4)) (fun _ ->
+                  let p = Array.copy s in
+                  p.[a] <- r.Next(1, 4)
+                  tensorIn r Real p)
+
           sample (sprintf "cat of %d along %d" parts.Length a) parts (fun xs -> Tensor.Cat(Array.ofList xs, a)))
       case "stack" (fun r ->
           let s = shape r 0 2
@@ -234,38 +341,69 @@ let all: OpCase list =
           let s = shape r 1 3
           let a = r.Next s.Length
           let size = r.Next(1, s.[a] + 1)
-          sample (sprintf "split %s by %d along %d" (shapeText s) size a) [ tensorIn r Real s ]
+
+          sample
+              (sprintf "split %s by %d along %d" (shapeText s) size a)
+              [ tensorIn r Real s ]
               (one (fun x -> Tensor.Cat(x.Split(size, a) |> Array.mapi (fun i p -> p * float (i + 1)), a))))
       case "matmul" (fun r ->
           let sa, sb = matmulShapes r
-          sample (sprintf "matmul %s @ %s" (shapeText sa) (shapeText sb)) [ tensorIn r Real sa; tensorIn r Real sb ] (two (fun a b -> Tensor.MatMul(a, b))))
+
+          sample
+              (sprintf "matmul %s @ %s" (shapeText sa) (shapeText sb))
+              [ tensorIn r Real sa; tensorIn r Real sb ]
+              (two (fun a b -> Tensor.MatMul(a, b))))
       case "linear" (fun r ->
           let inF, outF = r.Next(1, 6), r.Next(1, 6)
           let lead = shape r 0 2
           let withBias = r.Next 3 > 0
-          let inputs = [ tensorIn r Real (Array.append lead [| inF |]); tensorIn r Real [| outF; inF |] ] @ (if withBias then [ tensorIn r Real [| outF |] ] else [])
-          sample (sprintf "linear %s -> %d (bias %b)" (shapeText (Array.append lead [| inF |])) outF withBias) inputs
-              (fun xs -> if withBias then Tensor.Linear(xs.[0], xs.[1], xs.[2]) else Tensor.Linear(xs.[0], xs.[1])))
+
+          let inputs =
+              [ tensorIn r Real (Array.append lead [| inF |])
+                tensorIn r Real [| outF; inF |] ]
+              @ (if withBias then [ tensorIn r Real [| outF |] ] else [])
+
+          sample
+              (sprintf "linear %s -> %d (bias %b)" (shapeText (Array.append lead [| inF |])) outF withBias)
+              inputs
+              (fun xs ->
+                  if withBias then
+                      Tensor.Linear(xs.[0], xs.[1], xs.[2])
+                  else
+                      Tensor.Linear(xs.[0], xs.[1])))
       case "dot" (fun r ->
           let n = r.Next(1, 6)
           sample "dot" [ tensorIn r Real [| n |]; tensorIn r Real [| n |] ] (two (fun a b -> Tensor.Dot(a, b))))
       case "outer" (fun r ->
-          sample "outer" [ tensorIn r Real [| r.Next(1, 5) |]; tensorIn r Real [| r.Next(1, 5) |] ] (two (fun a b -> Tensor.Outer(a, b))))
+          sample
+              "outer"
+              [ tensorIn r Real [| r.Next(1, 5) |]; tensorIn r Real [| r.Next(1, 5) |] ]
+              (two (fun a b -> Tensor.Outer(a, b))))
       case "unfold" (fun r ->
           let k, st, pad = r.Next(1, 3), r.Next(1, 3), r.Next(0, 2)
           let s = [| r.Next(1, 3); r.Next(1, 3); r.Next(k, 5); r.Next(k, 5) |]
-          sample (sprintf "unfold %s k %d stride %d pad %d" (shapeText s) k st pad) [ tensorIn r Real s ] (one (fun x -> x.Unfold(k, k, st, pad))))
+
+          sample
+              (sprintf "unfold %s k %d stride %d pad %d" (shapeText s) k st pad)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Unfold(k, k, st, pad))))
       case "fold" (fun r ->
           let k, st, pad = r.Next(1, 3), r.Next(1, 3), r.Next(0, 2)
           let n, c, h, w = r.Next(1, 3), r.Next(1, 3), r.Next(k, 5), r.Next(k, 5)
           let l = ((h + 2 * pad - k) / st + 1) * ((w + 2 * pad - k) / st + 1)
-          sample (sprintf "fold into [%d, %d, %d, %d] k %d stride %d pad %d" n c h w k st pad) [ tensorIn r Real [| n; c * k * k; l |] ]
+
+          sample
+              (sprintf "fold into [%d, %d, %d, %d] k %d stride %d pad %d" n c h w k st pad)
+              [ tensorIn r Real [| n; c * k * k; l |] ]
               (one (fun x -> x.Fold(h, w, k, k, st, pad))))
       case "conv2d" (fun r ->
           let k, st, pad = r.Next(1, 4), r.Next(1, 3), r.Next(0, 2)
           let n, c, o = r.Next(1, 3), r.Next(1, 3), r.Next(1, 3)
           let x = tensorIn r Real [| n; c; r.Next(k, 6); r.Next(k, 6) |]
-          sample (sprintf "conv2d %s k %d stride %d pad %d" (shapeText x.Shape) k st pad) [ x; tensorIn r Real [| o; c; k; k |]; tensorIn r Real [| o |] ]
+
+          sample
+              (sprintf "conv2d %s k %d stride %d pad %d" (shapeText x.Shape) k st pad)
+              [ x; tensorIn r Real [| o; c; k; k |]; tensorIn r Real [| o |] ]
               (fun xs -> Tensor.Conv2d(xs.[0], xs.[1], xs.[2], st, pad)))
       case "max_pool2d" (fun r ->
           let k = r.Next(1, 3)
@@ -279,7 +417,11 @@ let all: OpCase list =
       case "log_softmax" (fun r ->
           let s = shape r 1 3
           let a = r.Next(-s.Length, s.Length)
-          sample (sprintf "log_softmax %s axis %d" (shapeText s) a) [ tensorIn r Real s ] (one (fun x -> x.LogSoftmax a)))
+
+          sample
+              (sprintf "log_softmax %s axis %d" (shapeText s) a)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.LogSoftmax a)))
       case "softmax" (fun r ->
           let s = shape r 1 3
           let a = r.Next(-s.Length, s.Length)
@@ -288,27 +430,45 @@ let all: OpCase list =
           let n, c = r.Next(1, 5), r.Next(2, 6)
           let labels = indices r c n
           let smoothing = [| 0.0; 0.1; 0.3 |].[r.Next 3]
-          sample (sprintf "cross_entropy [%d, %d] labels %O smoothing %g" n c labels smoothing) [ tensorIn r Real [| n; c |] ]
+
+          sample
+              (sprintf "cross_entropy [%d, %d] labels %O smoothing %g" n c labels smoothing)
+              [ tensorIn r Real [| n; c |] ]
               (one (fun x -> Tensor.CrossEntropy(x, labels, smoothing))))
       case "nll_loss" (fun r ->
           let n, c = r.Next(1, 5), r.Next(2, 6)
           let labels = indices r c n
-          sample (sprintf "nll_loss [%d, %d]" n c) [ tensorIn r Real [| n; c |] ] (one (fun x -> Tensor.NllLoss(x, labels))))
+
+          sample
+              (sprintf "nll_loss [%d, %d]" n c)
+              [ tensorIn r Real [| n; c |] ]
+              (one (fun x -> Tensor.NllLoss(x, labels))))
       case "bce_with_logits" (fun r ->
           let s = shape r 1 3
-          let targets = Tensor.FromArray(Array.init (Array.fold (*) 1 s) (fun _ -> r.NextDouble()), s)
-          sample (sprintf "bce_with_logits %s" (shapeText s)) [ tensorIn r Real s ] (one (fun x -> Tensor.BinaryCrossEntropyWithLogits(x, targets.To x.DType))))
+
+          let targets =
+              Tensor.FromArray(Array.init (Array.fold (*) 1 s) (fun _ -> r.NextDouble()), s)
+
+          sample
+              (sprintf "bce_with_logits %s" (shapeText s))
+              [ tensorIn r Real s ]
+              (one (fun x -> Tensor.BinaryCrossEntropyWithLogits(x, targets.To x.DType))))
       case "layer_norm" (fun r ->
           let s = shape r 1 3 |> Array.map (fun d -> d + 1)
           let k = r.Next(1, s.Length + 1)
           let trailing = s.[s.Length - k ..]
-          sample (sprintf "layer_norm %s over %d axes" (shapeText s) k) [ tensorIn r Real s; tensorIn r Real trailing; tensorIn r Real trailing ]
+
+          sample
+              (sprintf "layer_norm %s over %d axes" (shapeText s) k)
+              [ tensorIn r Real s; tensorIn r Real trailing; tensorIn r Real trailing ]
               (fun xs -> Tensor.LayerNorm(xs.[0], k, xs.[1], xs.[2])))
       case "dropout" (fun r ->
           let s = shape r 1 3
           let seed = uint64 (r.Next())
           // a fresh generator per call, so every evaluation (and each finite difference) draws the same mask
-          sample (sprintf "dropout 0.3 of %s" (shapeText s)) [ tensorIn r Real s ]
+          sample
+              (sprintf "dropout 0.3 of %s" (shapeText s))
+              [ tensorIn r Real s ]
               (one (fun x -> x.Dropout(0.3, true, Generator seed))))
       case "mse_loss" (fun r ->
           let s = shape r 0 3

@@ -33,25 +33,30 @@ let tensorIn (r: Random) domain (shape: int[]) =
     Tensor.FromArray(values r domain (Array.fold (*) 1 shape), shape)
 
 /// A shape of rank lo..hi with sizes 1..4.
-let shape (r: Random) lo hi = Array.init (r.Next(lo, hi + 1)) (fun _ -> r.Next(1, 5))
+let shape (r: Random) lo hi =
+    Array.init (r.Next(lo, hi + 1)) (fun _ -> r.Next(1, 5))
 
 /// Two shapes that broadcast together: a common shape with axes dropped from the front or set to 1.
 let broadcastPair (r: Random) =
     let full = shape r 0 3
+
     let shrink () =
         let lead = r.Next(0, full.Length + 1) / 2
         full |> Array.skip lead |> Array.map (fun d -> if r.Next 3 = 0 then 1 else d)
+
     shrink (), shrink ()
 
 /// A random subset of the axes (None: all axes) and a keepDim flag.
 let axesOf (r: Random) rank =
-    if rank = 0 || r.Next 4 = 0 then None
+    if rank = 0 || r.Next 4 = 0 then
+        None
     else
         let picked = [| 0 .. rank - 1 |] |> Array.filter (fun _ -> r.Next 2 = 0)
         let picked = if picked.Length = 0 then [| r.Next rank |] else picked
         Some(picked |> Array.map (fun a -> if r.Next 2 = 0 then a - rank else a))
 
 /// int64 indices in [0, size), length n (repeats allowed, so adds-on-repeat paths run).
-let indices (r: Random) size n = Tensor.FromArray(Array.init n (fun _ -> int64 (r.Next size)), [| n |])
+let indices (r: Random) size n =
+    Tensor.FromArray(Array.init n (fun _ -> int64 (r.Next size)), [| n |])
 
 let shapeText (s: int[]) = "[" + String.Join(", ", s) + "]"

@@ -18,6 +18,7 @@ let imperative =
                   let x = Tensor.Randn([| 3 |], DType.Float64, Generator seed).RequireGrad()
                   let mutable y = x * 2.0
                   let mutable i = 0
+
                   while y.Norm().Item<float>() < 1000.0 do
                       y <- y * 2.0
                       i <- i + 1
@@ -25,7 +26,14 @@ let imperative =
                   let norm = sqrt (values x |> Array.sumBy (fun v -> v * v))
                   Expect.equal i (max 0 (int (ceil (Math.Log2(1000.0 / norm))) - 1)) "doubling count"
                   y.Backward(f64 [ 0.1; 1.0; 0.0001 ])
-                  near 1e-12 ([ 0.1; 1.0; 0.0001 ] |> List.map (fun v -> v * 2.0 ** float (i + 1)) |> Array.ofList) x.Grad "x.grad"
+
+                  near
+                      1e-12
+                      ([ 0.1; 1.0; 0.0001 ]
+                       |> List.map (fun v -> v * 2.0 ** float (i + 1))
+                       |> Array.ofList)
+                      x.Grad
+                      "x.grad"
           }
           test "leaves and directly built tensors have no grad_fn; op outputs name their op" {
               let x = leaf [ 1.0; 2.0 ]
@@ -46,7 +54,11 @@ let imperative =
           test "backward(v) with v of the wrong shape fails before touching any grad" {
               let x = leaf [ 1.0; 2.0; 3.0 ]
               let y = x * 2.0
-              throwsWith<ShapeMismatchException, _> (fun () -> y.Backward(f64 [ 1.0; 2.0 ])) [ "backward"; "[2]"; "[3]" ]
+
+              throwsWith<ShapeMismatchException, _>
+                  (fun () -> y.Backward(f64 [ 1.0; 2.0 ]))
+                  [ "backward"; "[2]"; "[3]" ]
+
               Expect.isNull x.Grad "no gradient after a failed backward"
           }
           test "gradients accumulate across backward calls until ZeroGrad" {
@@ -79,9 +91,11 @@ let imperative =
               let y = x * 2.0
               Expect.isFalse y.RequiresGrad "no grad inside NoGrad"
               Expect.isNull y.GradFn "no grad_fn inside NoGrad"
+
               do
                   use _ = Autograd.EnableGrad()
                   Expect.isTrue (x * 2.0).RequiresGrad "EnableGrad inside NoGrad"
+
               Expect.isFalse GradMode.IsEnabled "still off after the inner scope"
           }
           test "NoGrad flows into awaited and spawned work" {
@@ -121,7 +135,9 @@ let imperative =
               throwsWith<InvalidOperationException, _> (fun () -> y.RequireGrad()) [ "mul"; "Detach" ]
           }
           test "backward from a tensor that needs no grad is an error" {
-              throwsWith<InvalidOperationException, _> (fun () -> (f64 [ 1.0 ]).Sum().Backward()) [ "does not require grad" ]
+              throwsWith<InvalidOperationException, _>
+                  (fun () -> (f64 [ 1.0 ]).Sum().Backward())
+                  [ "does not require grad" ]
           }
           test "prod's gradient is exact at zeros" {
               let x = leaf [ 2.0; 0.0; 3.0 ]
@@ -152,7 +168,9 @@ let functional =
     testList
         "functional"
         [ test "grad of Σx² is 2x and ValueAndGrad returns both" {
-              let struct (v, g) = Autograd.ValueAndGrad(fn (fun x -> (x * x).Sum()), f64 [ 1.0; -2.0; 3.0 ])
+              let struct (v, g) =
+                  Autograd.ValueAndGrad(fn (fun x -> (x * x).Sum()), f64 [ 1.0; -2.0; 3.0 ])
+
               near 0.0 [| 14.0 |] v "value"
               near 0.0 [| 2.0; -4.0; 6.0 |] g "gradient"
           }
@@ -163,7 +181,10 @@ let functional =
           }
           test "vjp returns f(x) and v ↦ Jᵀv, callable many times" {
               let a = f64s [ 2; 3 ] [ 1.0; 2.0; 3.0; 4.0; 5.0; 6.0 ]
-              let struct (y, pb) = Autograd.Vjp(fn (fun x -> Tensor.MatMul(a, x)), f64 [ 1.0; 0.0; -1.0 ])
+
+              let struct (y, pb) =
+                  Autograd.Vjp(fn (fun x -> Tensor.MatMul(a, x)), f64 [ 1.0; 0.0; -1.0 ])
+
               near 0.0 [| -2.0; -2.0 |] y "A x"
               near 0.0 [| 1.0; 2.0; 3.0 |] (pb.Invoke(f64 [ 1.0; 0.0 ])) "Aᵀ e₁"
               near 0.0 [| 5.0; 7.0; 9.0 |] (pb.Invoke(f64 [ 1.0; 1.0 ])) "Aᵀ (1, 1)"
@@ -178,7 +199,13 @@ let functional =
           }
           test "jvp gives J·t" {
               let x = f64 [ 0.5; -0.25 ]
-              let f (x: Tensor) = Tensor.Stack([| x.Slice(0, 0, 1).Sum() * x.Slice(0, 1, 2).Sum(); x.Slice(0, 0, 1).Sum().Exp() |])
+
+              let f (x: Tensor) =
+                  Tensor.Stack(
+                      [| x.Slice(0, 0, 1).Sum() * x.Slice(0, 1, 2).Sum()
+                         x.Slice(0, 0, 1).Sum().Exp() |]
+                  )
+
               let struct (y, jt) = Autograd.Jvp(fn f, x, f64 [ 1.0; 2.0 ])
               // J = [[x₁, x₀], [e^x₀, 0]]
               near 1e-15 [| 0.5 * -0.25; exp 0.5 |] y "f(x)"
@@ -186,9 +213,15 @@ let functional =
           }
           test "grad of grad: d²/dx² sin x = −sin x, d²/dx² x³ = 6x" {
               let x = f64 [ 0.3; 1.1; -2.0 ]
-              let d2 = Autograd.Grad(fn (fun x -> Autograd.Grad(fn (fun x -> x.Sin().Sum()), x).Sum()), x)
+
+              let d2 =
+                  Autograd.Grad(fn (fun x -> Autograd.Grad(fn (fun x -> x.Sin().Sum()), x).Sum()), x)
+
               near 1e-12 (values x |> Array.map (fun v -> -(sin v))) d2 "−sin"
-              let d2c = Autograd.Grad(fn (fun x -> Autograd.Grad(fn (fun x -> (x * x * x).Sum()), x).Sum()), x)
+
+              let d2c =
+                  Autograd.Grad(fn (fun x -> Autograd.Grad(fn (fun x -> (x * x * x).Sum()), x).Sum()), x)
+
               near 1e-12 (values x |> Array.map ((*) 6.0)) d2c "6x"
           }
           test "Hessian and Hessian-vector product of xᵀAx are A + Aᵀ and (A + Aᵀ)v" {
@@ -196,13 +229,22 @@ let functional =
               let f (x: Tensor) = Tensor.Dot(x, Tensor.MatMul(a, x))
               let x = f64 [ 0.7; -0.2 ]
               near 1e-12 [| 2.0; 5.0; 5.0; 8.0 |] (Autograd.Hessian(fn f, x)) "A + Aᵀ"
-              near 1e-12 [| 2.0 * 1.0 + 5.0 * -1.0; 5.0 * 1.0 + 8.0 * -1.0 |] (Autograd.Hvp(fn f, x, f64 [ 1.0; -1.0 ])) "(A + Aᵀ) v"
+
+              near
+                  1e-12
+                  [| 2.0 * 1.0 + 5.0 * -1.0; 5.0 * 1.0 + 8.0 * -1.0 |]
+                  (Autograd.Hvp(fn f, x, f64 [ 1.0; -1.0 ]))
+                  "(A + Aᵀ) v"
           }
           test "grad of a non-scalar function is an error" {
-              throwsWith<InvalidOperationException, _> (fun () -> Autograd.Grad(fn (fun x -> x * 2.0), f64 [ 1.0; 2.0 ])) [ "scalar"; "[2]" ]
+              throwsWith<InvalidOperationException, _>
+                  (fun () -> Autograd.Grad(fn (fun x -> x * 2.0), f64 [ 1.0; 2.0 ]))
+                  [ "scalar"; "[2]" ]
           }
           test "an input the output ignores gets a zero gradient" {
-              let g = Autograd.Grad(fn (fun _ -> Tensor.Scalar(3.0, DType.Float64)), f64 [ 1.0; 2.0 ])
+              let g =
+                  Autograd.Grad(fn (fun _ -> Tensor.Scalar(3.0, DType.Float64)), f64 [ 1.0; 2.0 ])
+
               near 0.0 [| 0.0; 0.0 |] g "zeros"
           } ]
 

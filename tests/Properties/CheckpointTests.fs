@@ -13,10 +13,14 @@ open Cotangent.Io
 open Cotangent.Nn
 open Cotangent.Tests.Check
 
-let private config = { FsCheckConfig.defaultConfig with maxTest = 1000 }
+let private config =
+    { FsCheckConfig.defaultConfig with
+        maxTest = 1000 }
 
 let private tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), "cotangent-tests-" + Guid.NewGuid().ToString("N"))
+    let d =
+        Path.Combine(Path.GetTempPath(), "cotangent-tests-" + Guid.NewGuid().ToString("N"))
+
     Directory.CreateDirectory d |> ignore
     d
 
@@ -32,14 +36,41 @@ let private bits (t: Tensor) : obj =
 let private randomTensor (r: Random) =
     let shape = Array.init (r.Next 4) (fun _ -> r.Next(0, 4))
     let n = Array.fold (*) 1 shape
+
     match r.Next 4 with
     | 0 ->
-        let specials = [| nanf; infinityf; -infinityf; -0.0f; Single.Epsilon; BitConverter.Int32BitsToSingle 0x7FC00123 |]
-        Tensor.FromArray(Array.init n (fun _ -> if r.Next 4 = 0 then specials.[r.Next specials.Length] else float32 (r.NextDouble() * 10.0 - 5.0)), shape)
+        let specials =
+            [| nanf
+               infinityf
+               -infinityf
+               -0.0f
+               Single.Epsilon
+               BitConverter.Int32BitsToSingle 0x7FC00123 |]
+
+        Tensor.FromArray(
+            Array.init n (fun _ ->
+                if r.Next 4 = 0 then
+                    specials.[r.Next specials.Length]
+                else
+                    float32 (r.NextDouble() * 10.0 - 5.0)),
+            shape
+        )
     | 1 ->
         let specials = [| nan; infinity; -0.0; Double.MaxValue; Double.Epsilon |]
-        Tensor.FromArray(Array.init n (fun _ -> if r.Next 4 = 0 then specials.[r.Next specials.Length] else r.NextDouble() * 1e6 - 5e5), shape)
-    | 2 -> Tensor.FromArray(Array.init n (fun _ -> [| Int64.MinValue; Int64.MaxValue; 0L; r.NextInt64() |].[r.Next 4]), shape)
+
+        Tensor.FromArray(
+            Array.init n (fun _ ->
+                if r.Next 4 = 0 then
+                    specials.[r.Next specials.Length]
+                else
+                    r.NextDouble() * 1e6 - 5e5),
+            shape
+        )
+    | 2 ->
+        Tensor.FromArray(
+            Array.init n (fun _ -> [| Int64.MinValue; Int64.MaxValue; 0L; r.NextInt64() |].[r.Next 4]),
+            shape
+        )
     | _ -> Tensor.FromArray(Array.init n (fun _ -> r.Next 2 = 0), shape)
 
 let private randomState (r: Random) =
@@ -47,8 +78,12 @@ let private randomState (r: Random) =
 
 let private seeds = Arb.fromGen (Gen.choose (0, Int32.MaxValue))
 
-let private sameState (expected: Collections.Generic.IReadOnlyDictionary<string, Tensor>) (actual: Collections.Generic.Dictionary<string, Tensor>) =
+let private sameState
+    (expected: Collections.Generic.IReadOnlyDictionary<string, Tensor>)
+    (actual: Collections.Generic.Dictionary<string, Tensor>)
+    =
     Expect.equal (actual.Keys |> Seq.sort |> List.ofSeq) (expected.Keys |> Seq.sort |> List.ofSeq) "names"
+
     for KeyValue(k, t) in expected do
         let a = actual.[k]
         Expect.equal (a.DType, a.Shape) (t.DType, t.Shape) (k + ": dtype and shape")
@@ -57,21 +92,38 @@ let private sameState (expected: Collections.Generic.IReadOnlyDictionary<string,
 let roundTrips =
     testList
         "round trips"
-        [ testPropertyWithConfig config "random tensors of every dtype round-trip bit-exactly" (Prop.forAll seeds (fun seed ->
-              let dir = tempDir ()
-              let path = Path.Combine(dir, "state.safetensors")
-              let state = randomState (Random seed)
-              Safetensors.Save(path, state, readOnlyDict [ "note", "round trip" ])
-              let struct (loaded, meta) = Safetensors.Load path
-              sameState state loaded
-              Expect.equal meta.["note"] "round trip" "metadata"
-              Expect.equal (Directory.GetFiles dir |> Array.map Path.GetFileName) [| "state.safetensors" |] "no temporary file left"
-              Directory.Delete(dir, true)))
+        [ testPropertyWithConfig
+              config
+              "random tensors of every dtype round-trip bit-exactly"
+              (Prop.forAll seeds (fun seed ->
+                  let dir = tempDir ()
+                  let path = Path.Combine(dir, "state.safetensors")
+                  let state = randomState (Random seed)
+                  Safetensors.Save(path, state, readOnlyDict [ "note", "round trip" ])
+                  let struct (loaded, meta) = Safetensors.Load path
+                  sameState state loaded
+                  Expect.equal meta.["note"] "round trip" "metadata"
+
+                  Expect.equal
+                      (Directory.GetFiles dir |> Array.map Path.GetFileName)
+                      [| "state.safetensors" |]
+                      "no temporary file left"
+
+                  Directory.Delete(dir, true)))
           test "a file written by hand from the format's spec is read back" {
               // 8-byte little-endian header length, JSON header, then little-endian row-major bytes
-              let header = """{"b":{"dtype":"I64","shape":[2],"data_offsets":[8,24]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"format":"pt"}}"""
+              let header =
+                  """{"b":{"dtype":"I64","shape":[2],"data_offsets":[8,24]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"format":"pt"}}"""
+
               let h = Encoding.UTF8.GetBytes header
-              let data = Array.concat [ BitConverter.GetBytes 1.5f; BitConverter.GetBytes -2.0f; BitConverter.GetBytes 7L; BitConverter.GetBytes -9L ]
+
+              let data =
+                  Array.concat
+                      [ BitConverter.GetBytes 1.5f
+                        BitConverter.GetBytes -2.0f
+                        BitConverter.GetBytes 7L
+                        BitConverter.GetBytes -9L ]
+
               let path = Path.Combine(tempDir (), "spec.safetensors")
               File.WriteAllBytes(path, Array.concat [ BitConverter.GetBytes(uint64 h.Length); h; data ])
               let struct (t, meta) = Safetensors.Load path
@@ -87,27 +139,39 @@ let roundTrips =
               Expect.equal (n % 8) 0 "aligned"
               let json = Encoding.UTF8.GetString(bytes, 8, n)
               Expect.stringContains json "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}" "the entry"
-              Expect.equal bytes.[8 + n ..] (Array.append (BitConverter.GetBytes 1.0f) (BitConverter.GetBytes 2.0f)) "little-endian data"
+
+              Expect.equal
+                  bytes.[8 + n ..]
+                  (Array.append (BitConverter.GetBytes 1.0f) (BitConverter.GetBytes 2.0f))
+                  "little-endian data"
           }
           test "a model and its optimizer resume exactly where they stopped" {
-              let make () = Sequential(Linear(3, 4, generator = Generator 1UL), Tanh(), Linear(4, 2, generator = Generator 2UL))
+              let make () =
+                  Sequential(Linear(3, 4, generator = Generator 1UL), Tanh(), Linear(4, 2, generator = Generator 2UL))
+
               let x = Tensor.Randn([| 8; 3 |], DType.Float32, Generator 3UL)
               let y = Tensor.Randint(0L, 2L, [| 8 |], Generator 4UL)
+
               let train (net: Module) (opt: Optimizer) k =
                   for _ in 1..k do
                       opt.ZeroGrad()
                       Tensor.CrossEntropy(net.Forward x, y).Backward()
                       opt.Step()
+
               let a = make ()
               let optA = Adam(a.Parameters(), 0.01)
               train a optA 3
               let path = Path.Combine(tempDir (), "ckpt.safetensors")
               Checkpoint.Save(path, a, optA)
-              let b = Sequential(Linear(3, 4, generator = Generator 7UL), Tanh(), Linear(4, 2, generator = Generator 8UL))
+
+              let b =
+                  Sequential(Linear(3, 4, generator = Generator 7UL), Tanh(), Linear(4, 2, generator = Generator 8UL))
+
               let optB = Adam(b.Parameters(), 0.01)
               Checkpoint.Load(path, b, optB)
               train a optA 2
               train b optB 2
+
               for struct (n, pa), struct (_, pb) in Seq.zip (a.NamedParameters()) (b.NamedParameters()) do
                   Expect.equal (bits pb.Value) (bits pa.Value) n
           } ]
@@ -119,54 +183,99 @@ let private tensorsOf path =
 
 let private saved () =
     let path = Path.Combine(tempDir (), "model.safetensors")
-    let net = Sequential(Linear(3, 4, generator = Generator 1UL), ReLU(), Linear(4, 2, generator = Generator 2UL))
+
+    let net =
+        Sequential(Linear(3, 4, generator = Generator 1UL), ReLU(), Linear(4, 2, generator = Generator 2UL))
+
     Checkpoint.Save(path, net, Sgd(net.Parameters(), 0.1, momentum = 0.9))
     path, File.ReadAllBytes path, net
 
 let private loadsOrRefuses requireHash (bytes: byte[]) =
     let path = Path.Combine(tempDir (), "x.safetensors")
     File.WriteAllBytes(path, bytes)
-    try Choice1Of2(let struct (t, _) = Safetensors.Load(path, requireHash) in t)
-    with :? SafetensorsException as e -> Choice2Of2 e.Message
+
+    try
+        Choice1Of2(let struct (t, _) = Safetensors.Load(path, requireHash) in t)
+    with :? SafetensorsException as e ->
+        Choice2Of2 e.Message
 
 let hostile =
     testList
         "bad files"
-        [ testPropertyWithConfig config "random byte corruptions are refused, or load the identical data" (Prop.forAll seeds (fun seed ->
-              let r = Random seed
-              let _, good, _ = saved ()
-              let original = tensorsOf (let p = Path.Combine(tempDir (), "o.safetensors") in File.WriteAllBytes(p, good); p)
-              let bad = Array.copy good
-              for _ in 1 .. r.Next(1, 4) do
-                  let i = r.Next bad.Length
-                  bad.[i] <- bad.[i] ^^^ byte (r.Next(1, 256))
-              match loadsOrRefuses true bad with
-              | Choice2Of2 _ -> ()
-              | Choice1Of2 loaded -> sameState original loaded
-              // and a checkpoint load either refuses or restores the very same model
-              let path = Path.Combine(tempDir (), "c.safetensors")
-              File.WriteAllBytes(path, bad)
-              let net = Sequential(Linear(3, 4, generator = Generator 5UL), ReLU(), Linear(4, 2, generator = Generator 6UL))
-              let before = net.StateDict() |> Seq.map (fun kv -> kv.Key, bits kv.Value) |> List.ofSeq
-              try
-                  Checkpoint.Load(path, net)
-                  Expect.equal (net.StateDict() |> Seq.map (fun kv -> "model." + kv.Key, bits kv.Value) |> List.ofSeq |> List.sortBy fst)
-                      (original |> Seq.filter (fun kv -> kv.Key.StartsWith "model.") |> Seq.map (fun kv -> kv.Key, bits kv.Value) |> List.ofSeq |> List.sortBy fst)
-                      "restored exactly"
-              with
-              | :? SafetensorsException
-              | :? ArgumentException ->
-                  Expect.equal (net.StateDict() |> Seq.map (fun kv -> kv.Key, bits kv.Value) |> List.ofSeq) before "refused: unchanged"))
-          testPropertyWithConfig config "every truncation is refused with a clear message" (Prop.forAll seeds (fun seed ->
-              let _, good, _ = saved ()
-              let cut = Random(seed).Next good.Length
-              match loadsOrRefuses true good.[.. cut - 1] with
-              | Choice2Of2 msg -> Expect.isNotEmpty msg "message"
-              | Choice1Of2 _ -> failtestf "a file cut to %d of %d bytes loaded" cut good.Length))
+        [ testPropertyWithConfig
+              config
+              "random byte corruptions are refused, or load the identical data"
+              (Prop.forAll seeds (fun seed ->
+                  let r = Random seed
+                  let _, good, _ = saved ()
+
+                  let original =
+                      tensorsOf (
+                          let p = Path.Combine(tempDir (), "o.safetensors") in
+                          File.WriteAllBytes(p, good)
+                          p
+                      )
+
+                  let bad = Array.copy good
+
+                  for _ in 1 .. r.Next(1, 4) do
+                      let i = r.Next bad.Length
+                      bad.[i] <- bad.[i] ^^^ byte (r.Next(1, 256))
+
+                  match loadsOrRefuses true bad with
+                  | Choice2Of2 _ -> ()
+                  | Choice1Of2 loaded -> sameState original loaded
+                  // and a checkpoint load either refuses or restores the very same model
+                  let path = Path.Combine(tempDir (), "c.safetensors")
+                  File.WriteAllBytes(path, bad)
+
+                  let net =
+                      Sequential(
+                          Linear(3, 4, generator = Generator 5UL),
+                          ReLU(),
+                          Linear(4, 2, generator = Generator 6UL)
+                      )
+
+                  let before =
+                      net.StateDict() |> Seq.map (fun kv -> kv.Key, bits kv.Value) |> List.ofSeq
+
+                  try
+                      Checkpoint.Load(path, net)
+
+                      Expect.equal
+                          (net.StateDict()
+                           |> Seq.map (fun kv -> "model." + kv.Key, bits kv.Value)
+                           |> List.ofSeq
+                           |> List.sortBy fst)
+                          (original
+                           |> Seq.filter (fun kv -> kv.Key.StartsWith "model.")
+                           |> Seq.map (fun kv -> kv.Key, bits kv.Value)
+                           |> List.ofSeq
+                           |> List.sortBy fst)
+                          "restored exactly"
+                  with
+                  | :? SafetensorsException
+                  | :? ArgumentException ->
+                      Expect.equal
+                          (net.StateDict() |> Seq.map (fun kv -> kv.Key, bits kv.Value) |> List.ofSeq)
+                          before
+                          "refused: unchanged"))
+          testPropertyWithConfig
+              config
+              "every truncation is refused with a clear message"
+              (Prop.forAll seeds (fun seed ->
+                  let _, good, _ = saved ()
+                  let cut = Random(seed).Next good.Length
+
+                  match loadsOrRefuses true good.[.. cut - 1] with
+                  | Choice2Of2 msg -> Expect.isNotEmpty msg "message"
+                  | Choice1Of2 _ -> failtestf "a file cut to %d of %d bytes loaded" cut good.Length))
           test "a forged header length is refused before anything is allocated" {
               let _, good, _ = saved ()
+
               for forged in [ UInt64.MaxValue; uint64 Int64.MaxValue; uint64 good.Length ] do
                   let bad = Array.append (BitConverter.GetBytes forged) good.[8..]
+
                   match loadsOrRefuses true bad with
                   | Choice2Of2 msg -> Expect.stringContains msg "header length" "names the header length"
                   | Choice1Of2 _ -> failtest "loaded"
@@ -175,15 +284,18 @@ let hostile =
               let file (header: string) (data: byte[]) =
                   let h = Encoding.UTF8.GetBytes header
                   Array.concat [ BitConverter.GetBytes(uint64 h.Length); h; data ]
+
               let cases =
                   [ """{"a":{"dtype":"F32","shape":[2147483647,2147483647],"data_offsets":[0,8]}}""", "elements"
                     """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,800000000]}}""", "spans"
                     """{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}""", "cover"
                     """{"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}}""", "F16"
                     """{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}""", "shape entry"
-                    """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", "twice"
+                    """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""",
+                    "twice"
                     (String.replicate 100 "[" + String.replicate 100 "]"), "JSON"
                     """{"a":{"dtype":"BOOL","shape":[8],"data_offsets":[0,8]}}""", "bool" ]
+
               for header, part in cases do
                   match loadsOrRefuses false (file header (Array.create 8 7uy)) with
                   | Choice2Of2 msg -> Expect.stringContains msg part header
@@ -191,19 +303,37 @@ let hostile =
           }
           test "a checkpoint for another architecture is refused and the model is unchanged" {
               let path, _, _ = saved ()
-              let other = Sequential(Linear(3, 5, generator = Generator 3UL), ReLU(), Linear(5, 2, generator = Generator 4UL))
-              let before = other.StateDict() |> Seq.map (fun kv -> kv.Key, bits kv.Value) |> List.ofSeq
-              throwsWith<ShapeMismatchException, _> (fun () -> Checkpoint.Load(path, other)) [ "0.weight"; "[4, 3]"; "[5, 3]" ]
-              Expect.equal (other.StateDict() |> Seq.map (fun kv -> kv.Key, bits kv.Value) |> List.ofSeq) before "untouched"
+
+              let other =
+                  Sequential(Linear(3, 5, generator = Generator 3UL), ReLU(), Linear(5, 2, generator = Generator 4UL))
+
+              let before =
+                  other.StateDict() |> Seq.map (fun kv -> kv.Key, bits kv.Value) |> List.ofSeq
+
+              throwsWith<ShapeMismatchException, _>
+                  (fun () -> Checkpoint.Load(path, other))
+                  [ "0.weight"; "[4, 3]"; "[5, 3]" ]
+
+              Expect.equal
+                  (other.StateDict() |> Seq.map (fun kv -> kv.Key, bits kv.Value) |> List.ofSeq)
+                  before
+                  "untouched"
           }
           test "a safetensors file that is not a checkpoint is refused" {
               let path = Path.Combine(tempDir (), "plain.safetensors")
               Safetensors.Save(path, readOnlyDict [ "w", Tensor.Zeros 2 ])
-              throwsWith<SafetensorsException, _> (fun () -> Checkpoint.Load(path, Linear(2, 1))) [ "not a Cotangent checkpoint" ]
+
+              throwsWith<SafetensorsException, _>
+                  (fun () -> Checkpoint.Load(path, Linear(2, 1)))
+                  [ "not a Cotangent checkpoint" ]
           }
           test "a failed save leaves the previous file intact" {
               let path, good, _ = saved ()
-              Expect.throwsT<ArgumentException> (fun () -> Safetensors.Save(path, readOnlyDict [ "__metadata__", Tensor.Zeros 1 ])) "refused name"
+
+              Expect.throwsT<ArgumentException>
+                  (fun () -> Safetensors.Save(path, readOnlyDict [ "__metadata__", Tensor.Zeros 1 ]))
+                  "refused name"
+
               Expect.equal (File.ReadAllBytes path) good "unchanged"
           } ]
 

@@ -12,7 +12,10 @@ open Cotangent.Testing
 open Cotangent.Tests.Check
 
 let private f64 (xs: float list) = (tensor xs).To DType.Float64
-let private config = { FsCheckConfig.defaultConfig with maxTest = 40 }
+
+let private config =
+    { FsCheckConfig.defaultConfig with
+        maxTest = 40 }
 
 let literalsAndOperators =
     testList
@@ -49,15 +52,18 @@ let literalsAndOperators =
 let transforms =
     testList
         "transforms"
-        [ testPropertyWithConfig config "the DSL's transforms give exactly the C# API's results" (Prop.forAll (Programs.arbitrary 1 4) (fun p ->
-              let f = Programs.apply p >> sum
-              let x = p.Input
-              Expect.equal (grad f x |> values) (Autograd.Grad(Func<_, _> f, x) |> values) "grad"
-              let t = x * 0.5
-              let _, jt = jvp (Programs.apply p) x t
-              let struct (_, jtC) = Autograd.Jvp(Func<_, _>(Programs.apply p), x, t)
-              Expect.equal (values jt) (values jtC) "jvp"
-              Expect.equal (hvp f x t |> values) (Autograd.Hvp(Func<_, _> f, x, t) |> values) "hvp"))
+        [ testPropertyWithConfig
+              config
+              "the DSL's transforms give exactly the C# API's results"
+              (Prop.forAll (Programs.arbitrary 1 4) (fun p ->
+                  let f = Programs.apply p >> sum
+                  let x = p.Input
+                  Expect.equal (grad f x |> values) (Autograd.Grad(Func<_, _> f, x) |> values) "grad"
+                  let t = x * 0.5
+                  let _, jt = jvp (Programs.apply p) x t
+                  let struct (_, jtC) = Autograd.Jvp(Func<_, _>(Programs.apply p), x, t)
+                  Expect.equal (values jt) (values jtC) "jvp"
+                  Expect.equal (hvp f x t |> values) (Autograd.Hvp(Func<_, _> f, x, t) |> values) "hvp"))
           test "the design sketch: grad (fun w -> sum (tanh (w *@ w))) w0" {
               let w0 = (tensor [ [ 0.1; 0.2 ]; [ -0.3; 0.4 ] ]).To DType.Float64
               let g = grad (fun w -> sum (tanh (w *@ w))) w0
@@ -67,6 +73,7 @@ let transforms =
           }
           test "gradN and vjpN take F# lists" {
               let a, b = f64 [ 2.0 ], f64 [ 5.0 ]
+
               match gradN (fun xs -> sum (xs.[0] * xs.[1])) [ a; b ] with
               | [ ga; gb ] ->
                   near 0.0 [| 5.0 |] ga "∂/∂a = b"
@@ -82,9 +89,22 @@ let computationExpression =
         [ test "the design sketch's two-layer net: the CE's pullback equals Backward on the same net" {
               let r = Random 3
               let t shape = Sampling.tensorIn r Sampling.Real shape
-              let w1, b1, w2, b2, x = t [| 4; 3 |], t [| 4 |], t [| 2; 4 |], t [| 2 |], t [| 5; 3 |]
-              let layer w b x = diff { let! h = Diff.linear w b x in return! Diff.relu h }
-              let net = diff { let! h = layer w1 b1 x in return! layer w2 b2 h }
+
+              let w1, b1, w2, b2, x =
+                  t [| 4; 3 |], t [| 4 |], t [| 2; 4 |], t [| 2 |], t [| 5; 3 |]
+
+              let layer w b x =
+                  diff {
+                      let! h = Diff.linear w b x
+                      return! Diff.relu h
+                  }
+
+              let net =
+                  diff {
+                      let! h = layer w1 b1 x
+                      return! layer w2 b2 h
+                  }
+
               let y, pullback = Diff.run net
               let v = t [| 5; 2 |]
               let g = pullback v
@@ -94,15 +114,20 @@ let computationExpression =
               let yi = lin ls.[2] ls.[3] (lin ls.[0] ls.[1] ls.[4])
               near 0.0 (values yi) y "value"
               yi.Backward(v)
-              List.zip [ w1; b1; w2; b2; x ] ls |> List.iter (fun (p, l) -> near 1e-12 (values l.Grad) g.[p] "gradient")
+
+              List.zip [ w1; b1; w2; b2; x ] ls
+              |> List.iter (fun (p, l) -> near 1e-12 (values l.Grad) g.[p] "gradient")
           }
           test "and! runs independent steps; their cotangents add where they meet" {
               let a, b = f64 [ 0.3; -0.7 ], f64 [ 1.2; 0.4 ]
-              let prog = diff {
-                  let! s = Diff.tanh a
-                  and! q = Diff.sigmoid b
-                  return! Diff.lift2 (*) s q
-              }
+
+              let prog =
+                  diff {
+                      let! s = Diff.tanh a
+                      and! q = Diff.sigmoid b
+                      return! Diff.lift2 (*) s q
+                  }
+
               let _, pullback = Diff.run prog
               let g = pullback (f64 [ 1.0; 1.0 ])
               let sa, sb = tanh a, b.Sigmoid()
@@ -112,32 +137,46 @@ let computationExpression =
           test "the seed's doubling loop as a while over steps" {
               let x = f64 [ 0.5; -1.0; 2.0 ]
               let doubles = ref 0
-              let prog = diff {
-                  let y = ref x
-                  while norm y.Value < 1000.0 do
-                      let! z = Diff.lift1 (fun t -> t * 2.0) y.Value
-                      y.Value <- z
-                      doubles.Value <- doubles.Value + 1
-                  return y.Value
-              }
+
+              let prog =
+                  diff {
+                      let y = ref x
+
+                      while norm y.Value < 1000.0 do
+                          let! z = Diff.lift1 (fun t -> t * 2.0) y.Value
+                          y.Value <- z
+                          doubles.Value <- doubles.Value + 1
+
+                      return y.Value
+                  }
+
               let _, pullback = Diff.run prog
               let v = f64 [ 0.1; 1.0; 0.0001 ]
               near 1e-12 (values v |> Array.map (fun e -> e * 2.0 ** float doubles.Value)) (pullback v).[x] "2^n · v"
           }
           test "for over steps, and plain tensor code between steps, join the chain" {
               let x = f64 [ 0.2; -0.4 ]
-              let prog = diff {
-                  let! x' = Diff.input x
-                  let h = ref x'
-                  for k in 1..3 do
-                      let! s = Diff.tanh h.Value
-                      h.Value <- s * float k + h.Value   // plain code on a step's output
-                  return! Diff.sigmoid (h.Value * 2.0)
-              }
+
+              let prog =
+                  diff {
+                      let! x' = Diff.input x
+                      let h = ref x'
+
+                      for k in 1..3 do
+                          let! s = Diff.tanh h.Value
+                          h.Value <- s * float k + h.Value // plain code on a step's output
+
+                      return! Diff.sigmoid (h.Value * 2.0)
+                  }
+
               let plain (x: Tensor) =
                   let mutable h = x
-                  for k in 1..3 do h <- tanh h * float k + h
+
+                  for k in 1..3 do
+                      h <- tanh h * float k + h
+
                   (h * 2.0).Sigmoid()
+
               let _, pullback = Diff.run prog
               let v = f64 [ 1.0; -0.5 ]
               let _, pb = vjp plain x
@@ -158,7 +197,9 @@ let computationExpression =
           test "a custom step uses its hand-written VJP" {
               let x = f64 [ 3.0; -2.0 ]
               // forward x², VJP deliberately 3x·v so the test sees the rule was used, not the engine
-              let prog = Diff.custom (fun xs -> xs.Head * xs.Head) (fun xs _ v -> [ 3.0 * xs.Head * v ]) [ x ]
+              let prog =
+                  Diff.custom (fun xs -> xs.Head * xs.Head) (fun xs _ v -> [ 3.0 * xs.Head * v ]) [ x ]
+
               let y, pullback = Diff.run prog
               near 0.0 [| 9.0; 4.0 |] y "forward"
               near 0.0 [| 9.0; -6.0 |] (pullback (f64 [ 1.0; 1.0 ])).[x] "the custom rule"
@@ -171,23 +212,45 @@ let private softplusWith (rule: Tensor -> Tensor -> Tensor) (xs: Tensor list) =
 let kit =
     testList
         "testing kit"
-        [ testPropertyWithConfig config "a correct custom rule passes the kit's gradchecks"
-              (GradProps.vjpMatchesJacobian GradCheck.defaultTolerance (Arbs.tensors Sampling.Real (Gen.map List.singleton (Gens.shape 1 2)))
+        [ testPropertyWithConfig
+              config
+              "a correct custom rule passes the kit's gradchecks"
+              (GradProps.vjpMatchesJacobian
+                  GradCheck.defaultTolerance
+                  (Arbs.tensors Sampling.Real (Gen.map List.singleton (Gens.shape 1 2)))
                   (softplusWith (fun g x -> g * x.Sigmoid())))
-          testPropertyWithConfig config "the adjoint identity holds for a correct custom rule"
-              (GradProps.adjointIdentity GradCheck.defaultTolerance (Arbs.tensor Sampling.Real (Gens.shape 1 2))
+          testPropertyWithConfig
+              config
+              "the adjoint identity holds for a correct custom rule"
+              (GradProps.adjointIdentity
+                  GradCheck.defaultTolerance
+                  (Arbs.tensor Sampling.Real (Gens.shape 1 2))
                   (fun x -> softplusWith (fun g x -> g * x.Sigmoid()) [ x ]))
           test "a wrong custom rule fails with the input, the expected and the actual gradients" {
               let wrong = softplusWith (fun g x -> g * x.Sigmoid() * 1.01)
-              let e = Expect.throwsC (fun () -> GradCheck.vjpVsJacobian GradCheck.defaultTolerance wrong [ f64 [ 0.5; -1.0 ] ] 1) id
+
+              let e =
+                  Expect.throwsC
+                      (fun () -> GradCheck.vjpVsJacobian GradCheck.defaultTolerance wrong [ f64 [ 0.5; -1.0 ] ] 1)
+                      id
+
               Expect.isTrue (e :? GradCheck.GradCheckException) "a GradCheckException"
+
               for part in [ "expected"; "actual"; "input 0"; "Jᵀv" ] do
                   Expect.stringContains e.Message part "the failure report"
           }
           test "a wrong rule fails the FsCheck property too, shrunk to a small input" {
               let wrong = softplusWith (fun g x -> g * x.Sigmoid() + 0.1 * g)
-              let prop = GradProps.vjpMatchesDifferences GradCheck.defaultTolerance (Arbs.tensors Sampling.Real (Gen.map List.singleton (Gens.shape 1 3))) wrong
-              let e = Expect.throwsC (fun () -> Check.One(Config.QuickThrowOnFailure.WithQuietOnSuccess(true), prop)) id
+
+              let prop =
+                  GradProps.vjpMatchesDifferences
+                      GradCheck.defaultTolerance
+                      (Arbs.tensors Sampling.Real (Gen.map List.singleton (Gens.shape 1 3)))
+                      wrong
+
+              let e =
+                  Expect.throwsC (fun () -> Check.One(Config.QuickThrowOnFailure.WithQuietOnSuccess(true), prop)) id
+
               Expect.stringContains e.Message "Falsifiable" "FsCheck reports the failure"
               Expect.stringContains e.Message "shrink" "and shrinks it"
           }
@@ -196,4 +259,5 @@ let kit =
               Expect.equal (string y.GradFn) "<MySoftplusBackward>" "grad_fn"
           } ]
 
-let tests = testList "dsl" [ literalsAndOperators; transforms; computationExpression; kit ]
+let tests =
+    testList "dsl" [ literalsAndOperators; transforms; computationExpression; kit ]

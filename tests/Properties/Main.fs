@@ -24,7 +24,13 @@ let main argv =
         { defaultConfig.printer with
             summary =
                 fun config summary ->
-                    counts <- Some(summary.passed.Length, summary.failed.Length + summary.errored.Length, summary.ignored.Length)
+                    counts <-
+                        Some(
+                            summary.passed.Length,
+                            summary.failed.Length + summary.errored.Length,
+                            summary.ignored.Length
+                        )
+
                     defaultConfig.printer.summary config summary }
 
     let rc = runTestsWithCLIArgs [ CLIArguments.Printer printer ] argv all

@@ -18,6 +18,7 @@ let private withGrad (p: Parameter) (g: float list) = p.SetGrad(f64 g)
 let private follow (make: Parameter -> Optimizer) (c: float[]) (p0: float[]) steps =
     let p = Parameter(Tensor.FromArray(p0, [| p0.Length |]))
     let opt = make p
+
     [ for _ in 1..steps do
           let v = values p.Value
           p.SetGrad(Tensor.FromArray(Array.map2 (fun ci vi -> 2.0 * ci * vi) c v, [| v.Length |]))
@@ -26,19 +27,30 @@ let private follow (make: Parameter -> Optimizer) (c: float[]) (p0: float[]) ste
 
 let private c = [| 1.0; 0.5; 2.0 |]
 let private p0 = [| 1.0; -2.0; 0.5 |]
-let private grad (p: float[]) = Array.map2 (fun ci vi -> 2.0 * ci * vi) c p
+
+let private grad (p: float[]) =
+    Array.map2 (fun ci vi -> 2.0 * ci * vi) c p
 
 let optimizers =
     testList
         "optimizers follow torch.optim's rules"
         [ test "SGD with momentum, dampening and weight decay" {
               let lr, mu, damp, wd = 0.1, 0.9, 0.1, 0.01
-              let actual = follow (fun p -> Sgd([ p ], lr, momentum = mu, dampening = damp, weightDecay = wd)) c p0 4
+
+              let actual =
+                  follow (fun p -> Sgd([ p ], lr, momentum = mu, dampening = damp, weightDecay = wd)) c p0 4
+
               let mutable p = Array.copy p0
               let mutable b: float[] option = None
+
               for k in 0..3 do
                   let g = Array.map2 (fun gi pi -> gi + wd * pi) (grad p) p
-                  let buf = match b with None -> g | Some b -> Array.map2 (fun bi gi -> mu * bi + (1.0 - damp) * gi) b g
+
+                  let buf =
+                      match b with
+                      | None -> g
+                      | Some b -> Array.map2 (fun bi gi -> mu * bi + (1.0 - damp) * gi) b g
+
                   b <- Some buf
                   p <- Array.map2 (fun pi bi -> pi - lr * bi) p buf
                   near 1e-12 p (f64 (List.ofArray actual.[k])) (sprintf "step %d" (k + 1))
@@ -48,9 +60,15 @@ let optimizers =
               let actual = follow (fun p -> Sgd([ p ], lr, momentum = mu, nesterov = true)) c p0 4
               let mutable p = Array.copy p0
               let mutable b: float[] option = None
+
               for k in 0..3 do
                   let g = grad p
-                  let buf = match b with None -> g | Some b -> Array.map2 (fun bi gi -> mu * bi + gi) b g
+
+                  let buf =
+                      match b with
+                      | None -> g
+                      | Some b -> Array.map2 (fun bi gi -> mu * bi + gi) b g
+
                   b <- Some buf
                   p <- Array.map3 (fun pi gi bi -> pi - lr * (gi + mu * bi)) p g buf
                   near 1e-12 p (f64 (List.ofArray actual.[k])) (sprintf "step %d" (k + 1))
@@ -60,13 +78,19 @@ let optimizers =
               let actual = follow (fun p -> Adam([ p ], lr, b1, b2, eps, wd)) c p0 5
               let mutable p = Array.copy p0
               let m, v = Array.zeroCreate 3, Array.zeroCreate 3
+
               for k in 0..4 do
                   let t = float (k + 1)
                   let g = Array.map2 (fun gi pi -> gi + wd * pi) (grad p) p
+
                   for i in 0..2 do
                       m.[i] <- b1 * m.[i] + (1.0 - b1) * g.[i]
                       v.[i] <- b2 * v.[i] + (1.0 - b2) * g.[i] * g.[i]
-                  p <- Array.init 3 (fun i -> p.[i] - lr * (m.[i] / (1.0 - b1 ** t)) / (sqrt (v.[i] / (1.0 - b2 ** t)) + eps))
+
+                  p <-
+                      Array.init 3 (fun i ->
+                          p.[i] - lr * (m.[i] / (1.0 - b1 ** t)) / (sqrt (v.[i] / (1.0 - b2 ** t)) + eps))
+
                   near 1e-12 p (f64 (List.ofArray actual.[k])) (sprintf "step %d" (k + 1))
           }
           test "AdamW decays the weights, not the gradient" {
@@ -74,14 +98,21 @@ let optimizers =
               let actual = follow (fun p -> AdamW([ p ], lr, weightDecay = wd)) c p0 5
               let mutable p = Array.copy p0
               let m, v = Array.zeroCreate 3, Array.zeroCreate 3
+
               for k in 0..4 do
                   let t = float (k + 1)
                   let g = grad p
                   let decayed = p |> Array.map (fun pi -> pi * (1.0 - lr * wd))
+
                   for i in 0..2 do
                       m.[i] <- 0.9 * m.[i] + 0.1 * g.[i]
                       v.[i] <- 0.999 * v.[i] + 0.001 * g.[i] * g.[i]
-                  p <- Array.init 3 (fun i -> decayed.[i] - lr * (m.[i] / (1.0 - 0.9 ** t)) / (sqrt (v.[i] / (1.0 - 0.999 ** t)) + 1e-8))
+
+                  p <-
+                      Array.init 3 (fun i ->
+                          decayed.[i]
+                          - lr * (m.[i] / (1.0 - 0.9 ** t)) / (sqrt (v.[i] / (1.0 - 0.999 ** t)) + 1e-8))
+
                   near 1e-12 p (f64 (List.ofArray actual.[k])) (sprintf "step %d" (k + 1))
           }
           test "a parameter without a gradient is left alone" {
@@ -111,17 +142,34 @@ let optimizers =
               let s = 1.0 / (5.0 + 1e-6)
               near 1e-12 [| 3.0 * s; 0.0 |] a.Grad "a"
               near 1e-12 [| 4.0 * s |] b.Grad "b"
-              Expect.floatClose Accuracy.veryHigh (GradClip.ClipGradNorm([ a; b ], 10.0)) (5.0 * s) "under the maximum: unchanged"
+
+              Expect.floatClose
+                  Accuracy.veryHigh
+                  (GradClip.ClipGradNorm([ a; b ], 10.0))
+                  (5.0 * s)
+                  "under the maximum: unchanged"
           }
           test "step and cosine schedules follow their closed forms" {
               let opt = Sgd([ param [ 0.0 ] ], 1.0)
               let step = StepLr(opt, 2, 0.5)
-              let rates = [ for _ in 1..5 -> step.Step(); opt.LearningRate ]
+
+              let rates =
+                  [ for _ in 1..5 ->
+                        step.Step()
+                        opt.LearningRate ]
+
               Expect.equal rates [ 1.0; 0.5; 0.5; 0.25; 0.25 ] "halved every two epochs"
               let opt2 = Sgd([ param [ 0.0 ] ], 0.1)
               let cosine = CosineAnnealingLr(opt2, 4, 0.01)
-              let rates2 = [ for _ in 1..4 -> cosine.Step(); opt2.LearningRate ]
-              let expected = [ for e in 1..4 -> 0.01 + 0.09 * (1.0 + cos (Math.PI * float e / 4.0)) / 2.0 ]
+
+              let rates2 =
+                  [ for _ in 1..4 ->
+                        cosine.Step()
+                        opt2.LearningRate ]
+
+              let expected =
+                  [ for e in 1..4 -> 0.01 + 0.09 * (1.0 + cos (Math.PI * float e / 4.0)) / 2.0 ]
+
               List.iter2 (fun a e -> Expect.floatClose Accuracy.veryHigh a e "cosine") rates2 expected
           } ]
 
@@ -129,7 +177,9 @@ let modules =
     testList
         "modules"
         [ test "Sequential names parameters by position and counts them" {
-              let net = Sequential(Linear(4, 3, generator = Generator 1UL), ReLU(), Linear(3, 2, generator = Generator 2UL))
+              let net =
+                  Sequential(Linear(4, 3, generator = Generator 1UL), ReLU(), Linear(3, 2, generator = Generator 2UL))
+
               let names = net.NamedParameters() |> Seq.map (fun struct (n, _) -> n) |> List.ofSeq
               Expect.equal names [ "0.weight"; "0.bias"; "2.weight"; "2.bias" ] "dotted names"
               Expect.equal (net.Forward(Tensor.Zeros(5, 4)).Shape) [| 5; 2 |] "forward shape"
@@ -138,7 +188,12 @@ let modules =
               let l = Linear(3, 2, generator = Generator 4UL)
               let x = Tensor.Randn([| 4; 3 |], DType.Float32, Generator 5UL)
               let w, b, vx = values l.Weight.Value, values l.Bias.Value, values x
-              let expected = Array.init 8 (fun k -> let i, j = k / 2, k % 2 in b.[j] + Seq.sum (seq { for q in 0..2 -> vx.[i * 3 + q] * w.[j * 3 + q] }))
+
+              let expected =
+                  Array.init 8 (fun k ->
+                      let i, j = k / 2, k % 2 in
+                      b.[j] + Seq.sum (seq { for q in 0..2 -> vx.[i * 3 + q] * w.[j * 3 + q] }))
+
               near 1e-6 expected (l.Forward x) "forward"
               let bound = 1.0 / sqrt 3.0
               Expect.isTrue (Array.append w b |> Array.forall (fun v -> abs v <= bound)) "U(−1/√in, 1/√in)"
@@ -155,6 +210,7 @@ let modules =
           test "LayerNorm gives each row mean 0 and variance 1 before γ and β" {
               let ln = LayerNorm([| 6 |])
               let y = ln.Forward(Tensor.Randn([| 3; 6 |], DType.Float32, Generator 6UL)) |> values
+
               for r in 0..2 do
                   let row = y.[r * 6 .. r * 6 + 5]
                   Expect.isLessThan (abs (Array.average row)) 1e-6 "mean 0"
@@ -168,7 +224,15 @@ let modules =
               near 0.0 (Array.concat [ w.[8..9]; w.[0..1]; w.[8..9]; w.[2..3] ]) y "rows"
           }
           test "conv and pooling layers produce the expected shapes" {
-              let net = Sequential(Conv2d(1, 4, 3, padding = 1, generator = Generator 8UL), ReLU(), MaxPool2d 2, Flatten(), Linear(4 * 4 * 4, 3))
+              let net =
+                  Sequential(
+                      Conv2d(1, 4, 3, padding = 1, generator = Generator 8UL),
+                      ReLU(),
+                      MaxPool2d 2,
+                      Flatten(),
+                      Linear(4 * 4 * 4, 3)
+                  )
+
               Expect.equal (net.Forward(Tensor.Zeros(2, 1, 8, 8)).Shape) [| 2; 3 |] "[N, classes]"
           }
           test "a state of the wrong shape is refused and the module is unchanged" {
@@ -179,14 +243,20 @@ let modules =
               Expect.equal (values l.Weight.Value) before "unchanged"
           }
           test "an MLP learns XOR with Adam" {
-              let net = Sequential(Linear(2, 8, generator = Generator 10UL), Tanh(), Linear(8, 1, generator = Generator 11UL))
-              let x = Tensor.From(array2D [ [ 0.0f; 0.0f ]; [ 0.0f; 1.0f ]; [ 1.0f; 0.0f ]; [ 1.0f; 1.0f ] ])
+              let net =
+                  Sequential(Linear(2, 8, generator = Generator 10UL), Tanh(), Linear(8, 1, generator = Generator 11UL))
+
+              let x =
+                  Tensor.From(array2D [ [ 0.0f; 0.0f ]; [ 0.0f; 1.0f ]; [ 1.0f; 0.0f ]; [ 1.0f; 1.0f ] ])
+
               let y = Tensor.From(array2D [ [ 0.0f ]; [ 1.0f ]; [ 1.0f ]; [ 0.0f ] ])
               let opt = Adam(net.Parameters(), 0.05)
+
               for _ in 1..300 do
                   opt.ZeroGrad()
                   Tensor.BinaryCrossEntropyWithLogits(net.Forward x, y).Backward()
                   opt.Step()
+
               let p = (net.Forward x).Sigmoid() |> values
               Expect.isTrue (p.[0] < 0.1 && p.[1] > 0.9 && p.[2] > 0.9 && p.[3] < 0.1) (sprintf "XOR learnt: %A" p)
           } ]
@@ -205,12 +275,22 @@ let losses =
           test "binary cross-entropy with logits is stable and matches the textbook formula" {
               let z, t = f64 [ 0.3; -2.0; 800.0 ], f64 [ 1.0; 0.25; 0.0 ]
               let s x = 1.0 / (1.0 + exp -x)
-              let term zi ti = if zi > 700.0 then zi * (1.0 - ti) else -(ti * log (s zi) + (1.0 - ti) * log (1.0 - s zi))
+
+              let term zi ti =
+                  if zi > 700.0 then
+                      zi * (1.0 - ti)
+                  else
+                      -(ti * log (s zi) + (1.0 - ti) * log (1.0 - s zi))
+
               let expected = (term 0.3 1.0 + term -2.0 0.25 + term 800.0 0.0) / 3.0
               near 1e-12 [| expected |] (Tensor.BinaryCrossEntropyWithLogits(z, t)) "mean"
           }
           test "nll_loss picks the log-probabilities at the labels" {
-              near 0.0 [| 2.5 |] (Tensor.NllLoss(f64s [ 2; 2 ] [ -1.0; -2.0; -3.0; -1.0 ], Tensor.From(1L, 0L))) "−(−2 − 3)/2"
+              near
+                  0.0
+                  [| 2.5 |]
+                  (Tensor.NllLoss(f64s [ 2; 2 ] [ -1.0; -2.0; -3.0; -1.0 ], Tensor.From(1L, 0L)))
+                  "−(−2 − 3)/2"
           } ]
 
 let data =
@@ -220,14 +300,22 @@ let data =
               let x = Tensor.Arange(10, DType.Float64).Reshape(10, 1)
               let y = Tensor.Arange(10, DType.Int64)
               let loader = DataLoader(x, y, 4, shuffle = true, generator = Generator 12UL)
-              let epoch () = [ for xb, yb in loader -> values xb |> Array.map int, yb.ToArray<int64>() |> Array.map int ]
+
+              let epoch () =
+                  [ for xb, yb in loader -> values xb |> Array.map int, yb.ToArray<int64>() |> Array.map int ]
+
               let e1, e2 = epoch (), epoch ()
               Expect.equal (e1 |> List.map (fst >> Array.length)) [ 4; 4; 2 ] "batch sizes, last kept"
               Expect.equal (e1 |> List.collect (fst >> List.ofArray) |> List.sort) [ 0..9 ] "every row once"
               Expect.isTrue (e1 |> List.forall (fun (a, b) -> a = b)) "inputs and targets stay paired"
               Expect.notEqual (e1 |> List.map fst) (e2 |> List.map fst) "a new order each epoch"
               let again = DataLoader(x, y, 4, shuffle = true, generator = Generator 12UL)
-              Expect.equal [ for xb, _ in again -> values xb ] [ for xb, _ in DataLoader(x, y, 4, shuffle = true, generator = Generator 12UL) -> values xb ] "same seed, same order"
+
+              Expect.equal
+                  [ for xb, _ in again -> values xb ]
+                  [ for xb, _ in DataLoader(x, y, 4, shuffle = true, generator = Generator 12UL) -> values xb ]
+                  "same seed, same order"
+
               Expect.equal (Seq.length (DataLoader(x, y, 4, last = LastBatch.Drop))) 2 "drop the short batch"
           } ]
 
@@ -244,39 +332,58 @@ let scopes =
               Expect.isGreaterThan scope.Recycled 0 "buffers went back"
               throwsWith<ObjectDisposedException, _> (fun () -> escaped.ToArray<float32>()) [ "recycled"; "Keep()" ]
               Expect.equal (kept.ToArray<float32>() |> Array.distinct) [| 3.0f |] "kept values survive"
-              Expect.equal (outside.ToArray<float32>() |> Array.distinct) [| 1.0f |] "tensors made before the scope are untouched"
+
+              Expect.equal
+                  (outside.ToArray<float32>() |> Array.distinct)
+                  [| 1.0f |]
+                  "tensors made before the scope are untouched"
           }
           test "an inner scope leaves the outer scope's tensors alone" {
               use outer = Tensor.Scope()
               let a = Tensor.Ones(500) * 2.0
+
               do
                   use _ = Tensor.Scope()
                   let b = a * 3.0
                   Expect.equal (b.ToArray<float32>().[0]) 6.0f "inner work"
+
               Expect.equal (a.ToArray<float32>().[0]) 2.0f "outer tensor still readable"
           }
           test "backward through a graph whose buffers were recycled is a clear error" {
               let x = Tensor.Ones(300).RequireGrad()
               let mutable loss = Unchecked.defaultof<Tensor>
+
               do
                   use _ = Tensor.Scope()
                   loss <- (x.Exp() * 2.0).Sum()
+
               throwsWith<ObjectDisposedException, _> (fun () -> loss.Backward()) [ "Keep()" ]
           }
           test "training inside scopes gives bit-identical parameters, and gradients survive the scope" {
               let train useScopes =
-                  let net = Sequential(Linear(20, 32, generator = Generator 1UL), ReLU(), Linear(32, 4, generator = Generator 2UL))
+                  let net =
+                      Sequential(
+                          Linear(20, 32, generator = Generator 1UL),
+                          ReLU(),
+                          Linear(32, 4, generator = Generator 2UL)
+                      )
+
                   let opt = Adam(net.Parameters(), 0.01)
                   let sgd = Sgd(net.Parameters(), 0.0, momentum = 0.5)
                   let x = Tensor.Randn([| 64; 20 |], DType.Float32, Generator 3UL)
                   let y = Tensor.Randint(0L, 4L, [| 64 |], Generator 4UL)
+
                   for _ in 1..5 do
                       use scope = if useScopes then Tensor.Scope() else null
                       opt.ZeroGrad()
                       Tensor.CrossEntropy(net.Forward x, y).Backward()
                       opt.Step()
                       sgd.Step()
-                  net.Parameters() |> Seq.map (fun p -> p.Value.ToArray<float32>(), p.Grad.ToArray<float32>()) |> List.ofSeq
+
+                  net.Parameters()
+                  |> Seq.map (fun p -> p.Value.ToArray<float32>(), p.Grad.ToArray<float32>())
+                  |> List.ofSeq
+
               Expect.equal (train true) (train false) "same values and gradients, bit for bit"
           } ]
 

@@ -34,14 +34,20 @@ let private post (client: HttpClient) (path: string) (json: string) =
 /// Starts the service on a checkpoint of a small fixed MLP; runs `f` with a client and the local model.
 let private withService (f: HttpClient -> Module -> Task<unit>) =
     task {
-        let dir = Path.Combine(Path.GetTempPath(), "cotangent-service-" + Guid.NewGuid().ToString("N"))
+        let dir =
+            Path.Combine(Path.GetTempPath(), "cotangent-service-" + Guid.NewGuid().ToString("N"))
+
         Directory.CreateDirectory dir |> ignore
         let path = Path.Combine(dir, "mlp.safetensors")
-        let net = Sequential(Linear(2, 8, generator = Generator 1UL), ReLU(), Linear(8, 3, generator = Generator 2UL))
+
+        let net =
+            Sequential(Linear(2, 8, generator = Generator 1UL), ReLU(), Linear(8, 3, generator = Generator 2UL))
+
         Checkpoint.Save(path, net)
         let port = freePort ()
         let app = ServiceApp.Build(path, port)
         do! app.StartAsync()
+
         try
             use client = new HttpClient(BaseAddress = Uri(sprintf "http://127.0.0.1:%d" port))
             do! f client net
@@ -52,14 +58,20 @@ let private withService (f: HttpClient -> Module -> Task<unit>) =
 
 let private probabilities (net: Module) (rows: float list list) =
     use _ = Autograd.NoGrad()
-    let x = Tensor.FromArray(rows |> List.concat |> List.map float32 |> Array.ofList, [| rows.Length; 2 |])
+
+    let x =
+        Tensor.FromArray(rows |> List.concat |> List.map float32 |> Array.ofList, [| rows.Length; 2 |])
+
     net.Forward(x).Softmax(1).ToArray<float>()
 
 let private saliency (net: Module) (row: float list) (k: int) =
-    let x = Tensor.FromArray(row |> List.map float32 |> Array.ofList, [| 1; 2 |]).RequireGrad()
+    let x =
+        Tensor.FromArray(row |> List.map float32 |> Array.ofList, [| 1; 2 |]).RequireGrad()
+
     Autograd.Grad([| net.Forward(x).LogSoftmax(1).Select(1, k).Sum() |], [| x |]).[0].ToArray<float>()
 
-let private floats (e: JsonElement) = [| for v in e.EnumerateArray() -> v.GetDouble() |]
+let private floats (e: JsonElement) =
+    [| for v in e.EnumerateArray() -> v.GetDouble() |]
 
 let tests =
     testList
@@ -74,14 +86,22 @@ let tests =
                           let! status, body = post client "/predict" """{"inputs": [[0.3, -0.2], [1.5, 0.25]]}"""
                           Expect.equal status 200 body
                           let doc = JsonDocument.Parse(body).RootElement
-                          let probs = [| for row in doc.GetProperty("probabilities").EnumerateArray() do yield! floats row |]
+
+                          let probs =
+                              [| for row in doc.GetProperty("probabilities").EnumerateArray() do
+                                     yield! floats row |]
+
                           let expected = probabilities net [ [ 0.3; -0.2 ]; [ 1.5; 0.25 ] ]
                           Array.iter2 (fun a e -> Expect.floatClose Accuracy.high a e "probabilities") probs expected
 
                           let! status, body = post client "/saliency" """{"input": [0.3, -0.2], "class": 2}"""
                           Expect.equal status 200 body
                           let g = floats (JsonDocument.Parse(body).RootElement.GetProperty "gradient")
-                          Array.iter2 (fun a e -> Expect.floatClose Accuracy.high a e "∂ log p₂ / ∂x") g (saliency net [ 0.3; -0.2 ] 2)
+
+                          Array.iter2
+                              (fun a e -> Expect.floatClose Accuracy.high a e "∂ log p₂ / ∂x")
+                              g
+                              (saliency net [ 0.3; -0.2 ] 2)
 
                           for json, reason in
                               [ """{"inputs": [[0.3, -0.2, 1.0]]}""", "row 0 has 3 numbers, the model takes 2"
@@ -102,8 +122,18 @@ let tests =
 
                           // a well-behaved client sends a large body after "100 Continue", so the
                           // server's early refusal arrives instead of a reset mid-upload
-                          let huge = "{\"inputs\": [" + String.Join(",", Array.create 60000 "[0.123456, 0.654321]") + "]}"
-                          use request = new HttpRequestMessage(HttpMethod.Post, "/predict", Content = new StringContent(huge, Encoding.UTF8, "application/json"))
+                          let huge =
+                              "{\"inputs\": ["
+                              + String.Join(",", Array.create 60000 "[0.123456, 0.654321]")
+                              + "]}"
+
+                          use request =
+                              new HttpRequestMessage(
+                                  HttpMethod.Post,
+                                  "/predict",
+                                  Content = new StringContent(huge, Encoding.UTF8, "application/json")
+                              )
+
                           request.Headers.ExpectContinue <- true
                           let! response = client.SendAsync request
                           let! body = response.Content.ReadAsStringAsync()
@@ -116,16 +146,27 @@ let tests =
                   withService (fun client net ->
                       task {
                           let rows = [ for i in 0..63 -> [ float i / 32.0 - 1.0; sin (float i) ] ]
+
                           let ask (row: float list) =
                               task {
-                                  let json = sprintf """{"input": [%s], "class": 1}""" (String.Join(", ", row |> List.map (fun v -> v.ToString "R")))
+                                  let json =
+                                      sprintf
+                                          """{"input": [%s], "class": 1}"""
+                                          (String.Join(", ", row |> List.map (fun v -> v.ToString "R")))
+
                                   let! status, body = post client "/saliency" json
                                   Expect.equal status 200 body
                                   return floats (JsonDocument.Parse(body).RootElement.GetProperty "gradient")
                               }
+
                           let! answers = rows |> List.map ask |> Task.WhenAll
+
                           for row, g in List.zip rows (List.ofArray answers) do
-                              Array.iter2 (fun a e -> Expect.floatClose Accuracy.high a e "saliency") g (saliency net row 1)
+                              Array.iter2
+                                  (fun a e -> Expect.floatClose Accuracy.high a e "saliency")
+                                  g
+                                  (saliency net row 1)
+
                           Expect.isNull (net.Parameters() |> Seq.head).Grad "the local model accumulated nothing"
                       })
           } ]

@@ -9,26 +9,36 @@ open Cotangent
 open Cotangent.Testing.Sampling
 open Cotangent.Tests.Check
 
-let private config = { FsCheckConfig.defaultConfig with maxTest = 40 }
+let private config =
+    { FsCheckConfig.defaultConfig with
+        maxTest = 40 }
 
 let private seeded name (check: Random -> unit) =
-    testPropertyWithConfig config name (Prop.forAll (Arb.fromGen (Gen.choose (0, Int32.MaxValue))) (fun seed -> check (Random seed)))
+    testPropertyWithConfig
+        config
+        name
+        (Prop.forAll (Arb.fromGen (Gen.choose (0, Int32.MaxValue))) (fun seed -> check (Random seed)))
 
 /// Row-major index arithmetic, written independently of the library.
 let private unravel (shape: int[]) i =
     let idx = Array.zeroCreate shape.Length
     let mutable rem = i
+
     for a in shape.Length - 1 .. -1 .. 0 do
         idx.[a] <- rem % shape.[a]
         rem <- rem / shape.[a]
+
     idx
 
-let private ravel (shape: int[]) (idx: int[]) = Array.fold2 (fun acc d i -> acc * d + i) 0 shape idx
+let private ravel (shape: int[]) (idx: int[]) =
+    Array.fold2 (fun acc d i -> acc * d + i) 0 shape idx
 
 /// Reads element idx (of the broadcast shape) from a tensor of a smaller shape.
 let private broadcastRead (full: int[]) (shape: int[]) (vals: float[]) (idx: int[]) =
     let lead = full.Length - shape.Length
-    ravel shape (Array.init shape.Length (fun a -> if shape.[a] = 1 then 0 else idx.[a + lead])) |> Array.get vals
+
+    ravel shape (Array.init shape.Length (fun a -> if shape.[a] = 1 then 0 else idx.[a + lead]))
+    |> Array.get vals
 
 let creation =
     testList
@@ -36,16 +46,34 @@ let creation =
         [ test "zeros, ones, full, scalar" {
               Expect.equal (Tensor.Zeros(2, 3).ToArray<float32>()) (Array.zeroCreate 6) "zeros"
               Expect.equal (Tensor.Ones([| 2 |], DType.Int64).ToArray<int64>()) [| 1L; 1L |] "int64 ones"
-              Expect.equal (Tensor.Full([| 2; 2 |], 7.5, DType.Float64).ToArray<float>()) [| 7.5; 7.5; 7.5; 7.5 |] "full"
+
+              Expect.equal
+                  (Tensor.Full([| 2; 2 |], 7.5, DType.Float64).ToArray<float>())
+                  [| 7.5; 7.5; 7.5; 7.5 |]
+                  "full"
+
               let s = Tensor.Scalar 3.0
               Expect.equal s.Shape [||] "a scalar has no axes"
               Expect.equal (s.Item<float32>()) 3.0f "item"
           }
           test "arange, linspace and eye" {
               Expect.equal (Tensor.Arange(5).ToArray<float32>()) [| 0.0f; 1.0f; 2.0f; 3.0f; 4.0f |] "arange(5)"
-              Expect.equal (Tensor.Arange(1.0, 2.0, 0.25, DType.Float64).ToArray<float>()) [| 1.0; 1.25; 1.5; 1.75 |] "arange by 0.25"
-              Expect.equal (Tensor.Arange(3.0, 0.0, -1.0, DType.Int64).ToArray<int64>()) [| 3L; 2L; 1L |] "counting down"
-              Expect.equal (Tensor.Linspace(0.0, 1.0, 5, DType.Float64).ToArray<float>()) [| 0.0; 0.25; 0.5; 0.75; 1.0 |] "linspace"
+
+              Expect.equal
+                  (Tensor.Arange(1.0, 2.0, 0.25, DType.Float64).ToArray<float>())
+                  [| 1.0; 1.25; 1.5; 1.75 |]
+                  "arange by 0.25"
+
+              Expect.equal
+                  (Tensor.Arange(3.0, 0.0, -1.0, DType.Int64).ToArray<int64>())
+                  [| 3L; 2L; 1L |]
+                  "counting down"
+
+              Expect.equal
+                  (Tensor.Linspace(0.0, 1.0, 5, DType.Float64).ToArray<float>())
+                  [| 0.0; 0.25; 0.5; 0.75; 1.0 |]
+                  "linspace"
+
               Expect.equal (Tensor.Eye(2, 3).ToArray<float32>()) [| 1.0f; 0.0f; 0.0f; 0.0f; 1.0f; 0.0f |] "eye 2×3"
           }
           test "from 1-D and 2-D arrays" {
@@ -57,7 +85,10 @@ let creation =
               let j = Tensor.From([| [| 1.0f; 2.0f |]; [| 3.0f; 4.0f |]; [| 5.0f; 6.0f |] |])
               Expect.equal j.Shape [| 3; 2 |] "jagged rows"
               Expect.equal (j.Select(1, -1).ToArray<float32>()) [| 2.0f; 4.0f; 6.0f |] "select the last column"
-              throwsWith<ShapeMismatchException, _> (fun () -> Tensor.From([| [| 1.0 |]; [| 2.0; 3.0 |] |])) [ "row 1"; "one length" ]
+
+              throwsWith<ShapeMismatchException, _>
+                  (fun () -> Tensor.From([| [| 1.0 |]; [| 2.0; 3.0 |] |]))
+                  [ "row 1"; "one length" ]
           }
           test "ToArray hands out a copy: the tensor never changes" {
               let t = Tensor.From(1.0f, 2.0f)
@@ -78,7 +109,11 @@ let creation =
               Expect.isLessThan (abs mean) 0.03 "mean ≈ 0 (4 standard errors)"
               Expect.isLessThan (abs (var - 1.0)) 0.04 "variance ≈ 1"
               let k = Tensor.Randint(-3L, 4L, [| 5000 |], Generator 3UL).ToArray<int64>()
-              Expect.equal (k |> Array.distinct |> Array.sort) [| -3L .. 3L |] "every value in [-3, 4) appears, none outside"
+
+              Expect.equal
+                  (k |> Array.distinct |> Array.sort)
+                  [| -3L .. 3L |]
+                  "every value in [-3, 4) appears, none outside"
           } ]
 
 let kernels =
@@ -90,7 +125,11 @@ let kernels =
               let full = ShapeMath.Broadcast("add", sa, sb)
               let va, vb = values a, values b
               let n = Array.fold (*) 1 full
-              let expected op = Array.init n (fun i -> let idx = unravel full i in op (broadcastRead full sa va idx) (broadcastRead full sb vb idx))
+
+              let expected op =
+                  Array.init n (fun i ->
+                      let idx = unravel full i in op (broadcastRead full sa va idx) (broadcastRead full sb vb idx))
+
               near 0.0 (expected (+)) (a + b) "a + b"
               near 0.0 (expected (*)) (a * b) "a * b"
               near 0.0 (expected (-)) (a - b) "a - b")
@@ -98,30 +137,45 @@ let kernels =
               let m, k, n, b = r.Next(1, 6), r.Next(1, 6), r.Next(1, 6), r.Next(1, 4)
               let a, w = tensorIn r Real [| b; m; k |], tensorIn r Real [| k; n |]
               let va, vw = values a, values w
+
               let expected =
                   Array.init (b * m * n) (fun i ->
                       let bi, rem = i / (m * n), i % (m * n)
                       let row, col = rem / n, rem % n
                       Seq.sum (seq { for p in 0 .. k - 1 -> va.[(bi * m + row) * k + p] * vw.[p * n + col] }))
+
               near 1e-12 expected (Tensor.MatMul(a, w)) "A @ W"
               near 1e-12 expected (Tensor.MatMul(a, w.T.Contiguous().T)) "A @ W through a transposed view")
-          testPropertyWithConfig { config with maxTest = 25 } "fp32 packed GEMM matches float64 across block edges, transposes and batches" (Prop.forAll (Arb.fromGen (Gen.choose (0, Int32.MaxValue))) (fun seed ->
-              let r = Random seed
-              let m, k, n = r.Next(1, 150), r.Next(1, 600), r.Next(1, 100)
-              let b = r.Next(1, 3)
-              let a64 = tensorIn r Real [| b; m; k |]
-              let w64 = tensorIn r Real [| n; k |]
-              // Wᵀ as a strided view and A through a transposed round trip: both read through strides
-              let a32 = a64.To(DType.Float32).Transpose(1, 2).Contiguous().Transpose(1, 2)
-              let w32 = w64.To(DType.Float32)
-              let expected = Tensor.MatMul(a64, w64.T) |> values
-              let actual = Tensor.MatMul(a32, w32.T) |> values
-              Array.iteri2 (fun i e a -> if abs (e - a) > 1e-4 * (1.0 + abs e) * sqrt (float k) then failtestf "element %d: %g vs %g (m %d k %d n %d)" i a e m k n) expected actual))
+          testPropertyWithConfig
+              { config with maxTest = 25 }
+              "fp32 packed GEMM matches float64 across block edges, transposes and batches"
+              (Prop.forAll (Arb.fromGen (Gen.choose (0, Int32.MaxValue))) (fun seed ->
+                  let r = Random seed
+                  let m, k, n = r.Next(1, 150), r.Next(1, 600), r.Next(1, 100)
+                  let b = r.Next(1, 3)
+                  let a64 = tensorIn r Real [| b; m; k |]
+                  let w64 = tensorIn r Real [| n; k |]
+                  // Wᵀ as a strided view and A through a transposed round trip: both read through strides
+                  let a32 = a64.To(DType.Float32).Transpose(1, 2).Contiguous().Transpose(1, 2)
+                  let w32 = w64.To(DType.Float32)
+                  let expected = Tensor.MatMul(a64, w64.T) |> values
+                  let actual = Tensor.MatMul(a32, w32.T) |> values
+
+                  Array.iteri2
+                      (fun i e a ->
+                          if abs (e - a) > 1e-4 * (1.0 + abs e) * sqrt (float k) then
+                              failtestf "element %d: %g vs %g (m %d k %d n %d)" i a e m k n)
+                      expected
+                      actual))
           test "matmul of a large product splits rows over cores and still matches" {
               let r = Random 5
               let a, w = tensorIn r Real [| 70; 80 |], tensorIn r Real [| 80; 90 |]
               let va, vw = values a, values w
-              let expected = Array.init (70 * 90) (fun i -> Seq.sum (seq { for p in 0 .. 79 -> va.[(i / 90) * 80 + p] * vw.[p * 90 + i % 90] }))
+
+              let expected =
+                  Array.init (70 * 90) (fun i ->
+                      Seq.sum (seq { for p in 0..79 -> va.[(i / 90) * 80 + p] * vw.[p * 90 + i % 90] }))
+
               near 1e-12 expected (Tensor.MatMul(a, w)) "70×80 @ 80×90"
           }
           seeded "sum over axes matches a plain loop" (fun r ->
@@ -130,7 +184,14 @@ let kernels =
               let axis = r.Next s.Length
               let out = s |> Array.mapi (fun a d -> if a = axis then 1 else d)
               let expected = Array.zeroCreate (Array.fold (*) 1 out)
-              values x |> Array.iteri (fun i v -> let idx = unravel s i in idx.[axis] <- 0; let j = ravel out idx in expected.[j] <- expected.[j] + v)
+
+              values x
+              |> Array.iteri (fun i v ->
+                  let idx = unravel s i in
+                  idx.[axis] <- 0
+                  let j = ravel out idx in
+                  expected.[j] <- expected.[j] + v)
+
               near 1e-12 expected (x.Sum(axis, keepDim = true)) "sum with keepDim"
               near 1e-12 expected (x.Sum(axis)) "sum without keepDim")
           seeded "permute then contiguous reorders elements as index arithmetic says" (fun r ->
@@ -139,23 +200,47 @@ let kernels =
               let p = [| 0 .. s.Length - 1 |] |> Array.sortBy (fun _ -> r.Next())
               let ps = p |> Array.map (fun a -> s.[a])
               let vx = values x
-              let expected = Array.init vx.Length (fun i -> let idx = unravel ps i in vx.[ravel s (Array.init s.Length (fun a -> idx.[Array.findIndex ((=) a) p]))])
+
+              let expected =
+                  Array.init vx.Length (fun i ->
+                      let idx = unravel ps i in
+                      vx.[ravel s (Array.init s.Length (fun a -> idx.[Array.findIndex ((=) a) p]))])
+
               near 0.0 expected (x.Permute(p).Contiguous()) "permuted")
           seeded "conv2d matches a direct sum over windows" (fun r ->
               let k, st, pad = r.Next(1, 4), r.Next(1, 3), r.Next(0, 2)
-              let n, c, o, h, w = r.Next(1, 3), r.Next(1, 3), r.Next(1, 3), r.Next(k, 6), r.Next(k, 6)
-              let x, wt, b = tensorIn r Real [| n; c; h; w |], tensorIn r Real [| o; c; k; k |], tensorIn r Real [| o |]
+
+              let n, c, o, h, w =
+                  r.Next(1, 3), r.Next(1, 3), r.Next(1, 3), r.Next(k, 6), r.Next(k, 6)
+
+              let x, wt, b =
+                  tensorIn r Real [| n; c; h; w |], tensorIn r Real [| o; c; k; k |], tensorIn r Real [| o |]
+
               let vx, vw, vb = values x, values wt, values b
               let oh, ow = (h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1
-              let at (bi, ci, y, xx) = if y < 0 || y >= h || xx < 0 || xx >= w then 0.0 else vx.[((bi * c + ci) * h + y) * w + xx]
+
+              let at (bi, ci, y, xx) =
+                  if y < 0 || y >= h || xx < 0 || xx >= w then
+                      0.0
+                  else
+                      vx.[((bi * c + ci) * h + y) * w + xx]
+
               let expected =
                   [| for bi in 0 .. n - 1 do
-                       for oi in 0 .. o - 1 do
-                           for oy in 0 .. oh - 1 do
-                               for ox in 0 .. ow - 1 ->
-                                   vb.[oi] + Seq.sum (seq { for ci in 0 .. c - 1 do
-                                                                for i in 0 .. k - 1 do
-                                                                    for j in 0 .. k - 1 -> vw.[((oi * c + ci) * k + i) * k + j] * at (bi, ci, oy * st + i - pad, ox * st + j - pad) }) |]
+                         for oi in 0 .. o - 1 do
+                             for oy in 0 .. oh - 1 do
+                                 for ox in 0 .. ow - 1 ->
+                                     vb.[oi]
+                                     + Seq.sum (
+                                         seq {
+                                             for ci in 0 .. c - 1 do
+                                                 for i in 0 .. k - 1 do
+                                                     for j in 0 .. k - 1 ->
+                                                         vw.[((oi * c + ci) * k + i) * k + j]
+                                                         * at (bi, ci, oy * st + i - pad, ox * st + j - pad)
+                                         }
+                                     ) |]
+
               near 1e-12 expected (Tensor.Conv2d(x, wt, b, st, pad)) "conv2d")
           test "max and average pooling over 2×2 windows" {
               let x = Tensor.Arange(16, DType.Float64).Reshape(1, 1, 4, 4)
@@ -199,8 +284,22 @@ let kernels =
           }
           test "erf and gelu match known values" {
               let x = Tensor.From(0.0, 0.5, 1.0, -2.0, 3.5)
-              near 1e-15 [| 0.0; 0.5204998778130465; 0.8427007929497149; -0.9953222650189527; 0.9999992569016276 |] (x.Erf()) "erf (tables)"
-              near 1e-14 [| 0.0; 0.5 * 0.5 * (1.0 + 0.3829249225480262); 0.8413447460685429 |] (x.Slice(0, 0, 3).Gelu()) "gelu = x Φ(x)"
+
+              near
+                  1e-15
+                  [| 0.0
+                     0.5204998778130465
+                     0.8427007929497149
+                     -0.9953222650189527
+                     0.9999992569016276 |]
+                  (x.Erf())
+                  "erf (tables)"
+
+              near
+                  1e-14
+                  [| 0.0; 0.5 * 0.5 * (1.0 + 0.3829249225480262); 0.8413447460685429 |]
+                  (x.Slice(0, 0, 3).Gelu())
+                  "gelu = x Φ(x)"
           }
           test "where, comparisons and casts" {
               let x = Tensor.From(-1.0, 0.0, 2.0)
@@ -214,17 +313,37 @@ let printing =
     testList
         "printing"
         [ test "1-D float32, with dtype and device" {
-              Expect.equal (string (Tensor.From(0.1f, 1.0f, 0.5f))) "tensor([0.1000, 1.0000, 0.5000], shape=[3], dtype=float32, device=cpu)" "1-D"
+              Expect.equal
+                  (string (Tensor.From(0.1f, 1.0f, 0.5f)))
+                  "tensor([0.1000, 1.0000, 0.5000], shape=[3], dtype=float32, device=cpu)"
+                  "1-D"
           }
           test "integral floats, int64, bool and scalars" {
-              Expect.equal (string (Tensor.From(1.0, 2.0))) "tensor([1., 2.], shape=[2], dtype=float64, device=cpu)" "integral"
-              Expect.equal (string (Tensor.From(3L, -12L))) "tensor([  3, -12], shape=[2], dtype=int64, device=cpu)" "int64"
-              Expect.equal (string (Tensor.From(true, false))) "tensor([ True, False], shape=[2], dtype=bool, device=cpu)" "bool"
+              Expect.equal
+                  (string (Tensor.From(1.0, 2.0)))
+                  "tensor([1., 2.], shape=[2], dtype=float64, device=cpu)"
+                  "integral"
+
+              Expect.equal
+                  (string (Tensor.From(3L, -12L)))
+                  "tensor([  3, -12], shape=[2], dtype=int64, device=cpu)"
+                  "int64"
+
+              Expect.equal
+                  (string (Tensor.From(true, false)))
+                  "tensor([ True, False], shape=[2], dtype=bool, device=cpu)"
+                  "bool"
+
               Expect.equal (string (Tensor.Scalar 2.5)) "tensor(2.5000, shape=[], dtype=float32, device=cpu)" "scalar"
           }
           test "2-D nests rows; grad_fn and requires_grad show" {
               let x = Tensor.From(array2D [ [ 1.5; 2.0 ]; [ 3.0; 4.0 ] ]).RequireGrad()
-              Expect.equal (string x) "tensor([[1.5000, 2.0000],\n        [3.0000, 4.0000]], shape=[2, 2], dtype=float64, device=cpu, requires_grad=True)" "2-D leaf"
+
+              Expect.equal
+                  (string x)
+                  "tensor([[1.5000, 2.0000],\n        [3.0000, 4.0000]], shape=[2, 2], dtype=float64, device=cpu, requires_grad=True)"
+                  "2-D leaf"
+
               Expect.stringContains (string (x * 2.0)) "grad_fn=<MulBackward>" "grad_fn"
           }
           test "big tensors are elided to three items per edge" {
