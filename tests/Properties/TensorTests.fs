@@ -167,6 +167,35 @@ let kernels =
                               failtestf "element %d: %g vs %g (m %d k %d n %d)" i a e m k n)
                       expected
                       actual))
+          test "the Vector256 GEMM kernel (machines without AVX-512) gives the same products" {
+              let field =
+                  typeof<Tensor>.Assembly
+                      .GetType("Cotangent.Backends.Cpu.Sgemm")
+                      .GetField("wide", Reflection.BindingFlags.Static ||| Reflection.BindingFlags.NonPublic)
+
+              let before = field.GetValue null
+
+              try
+                  field.SetValue(null, false)
+                  let r = Random 17
+
+                  for m, k, n in [ 1, 1, 1; 13, 300, 17; 40, 70, 33; 100, 257, 50 ] do
+                      let a, w = tensorIn r Real [| m; k |], tensorIn r Real [| k; n |]
+                      let expected = Tensor.MatMul(a, w) |> values
+
+                      let actual =
+                          Tensor.MatMul(a.To DType.Float32, w.To(DType.Float32).T.Contiguous().T)
+                          |> values
+
+                      Array.iteri2
+                          (fun i e x ->
+                              if abs (e - x) > 1e-4 * (1.0 + abs e) * sqrt (float k) then
+                                  failtestf "element %d: %g vs %g" i x e)
+                          expected
+                          actual
+              finally
+                  field.SetValue(null, before)
+          }
           test "matmul of a large product splits rows over cores and still matches" {
               let r = Random 5
               let a, w = tensorIn r Real [| 70; 80 |], tensorIn r Real [| 80; 90 |]

@@ -15,7 +15,11 @@ namespace Cotangent.Backends.Cpu;
 internal static unsafe class Sgemm
 {
     const int MR = 12, KC = 256, NC = 4096;
-    static readonly int NR = Vector512.IsHardwareAccelerated ? 32 : 16;
+    /// <summary>
+    /// The Vector512 kernel when the hardware has it, else the Vector256 one. Not readonly, so
+    /// the tests can run the narrow kernel on a wide machine (both give the same products).
+    /// </summary>
+    static bool wide = Vector512.IsHardwareAccelerated;
 
     /// <summary>A strided read-only matrix: element (i, j) at Data[Offset + i·Rs + j·Cs].</summary>
     public readonly record struct View(float[] Data, int Offset, int Rs, int Cs);
@@ -28,7 +32,7 @@ internal static unsafe class Sgemm
     {
         if (m == 0 || n == 0) return;
         if (k == 0) { if (!accumulate) for (int i = 0; i < m; i++) Array.Clear(c, offC + i * n, n); return; }
-        int nr = NR;
+        int nr = wide ? 32 : 16;
         int threads = Math.Min(Environment.ProcessorCount, Math.Max(1, (int)((long)m * n * k / (1 << 16))));
         if (threads == 1) { Serial(a, b, c, offC, n, 0, m, 0, n, k, nr, accumulate); return; }
         // Each core takes a share of the columns (its own B panels, no barrier between k blocks),
