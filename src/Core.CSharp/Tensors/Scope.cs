@@ -14,7 +14,8 @@ namespace Cotangent;
 ///     opt.Step();                       // new parameter values are kept automatically
 /// }
 /// </code>
-/// Buffers allocated inside are recycled at the end unless their tensor was kept: parameter
+/// Buffers of 256 elements or more allocated inside are recycled at the end (smaller ones are
+/// left to the GC) unless their tensor was kept: parameter
 /// values, accumulated gradients and optimizer state are kept automatically; call
 /// <see cref="Tensor.Keep"/> on anything else that must outlive the scope. A tensor whose buffer
 /// was recycled throws <see cref="ObjectDisposedException"/> on use — a clear error instead of
@@ -67,6 +68,9 @@ public sealed class TensorScope : IDisposable
 internal static class Buffers
 {
     const int PerLength = 8;
+
+    /// <summary>Buffers shorter than this are left to the GC: pooling them costs more than it saves.</summary>
+    public const int MinPooled = 256;
     const long MaxPooledBytes = 1L << 30;
     static long pooledBytes;
 
@@ -78,7 +82,7 @@ internal static class Buffers
     /// <summary>A buffer of n elements whose contents are unspecified: the caller writes every one.</summary>
     public static T[] Uninitialized<T>(int n) where T : unmanaged
     {
-        if (TensorScope.Current is not null && Pool<T>.ByLength.TryGetValue(n, out var bag) && bag.TryTake(out var a))
+        if (n >= MinPooled && TensorScope.Current is not null && Pool<T>.ByLength.TryGetValue(n, out var bag) && bag.TryTake(out var a))
         {
             Interlocked.Add(ref pooledBytes, -(long)n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
             return a;
@@ -89,7 +93,7 @@ internal static class Buffers
     /// <summary>A buffer of n zeros.</summary>
     public static T[] Zeroed<T>(int n) where T : unmanaged
     {
-        if (TensorScope.Current is null) return new T[n];
+        if (n < MinPooled || TensorScope.Current is null) return new T[n];
         var a = Uninitialized<T>(n);
         Array.Clear(a);
         return a;
@@ -98,9 +102,9 @@ internal static class Buffers
     public static void Return<T>(T[] a) where T : unmanaged
     {
         long bytes = (long)a.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
-        if (a.Length < 256 || Interlocked.Add(ref pooledBytes, bytes) > MaxPooledBytes)
+        if (Interlocked.Add(ref pooledBytes, bytes) > MaxPooledBytes)
         {
-            if (a.Length >= 256) Interlocked.Add(ref pooledBytes, -bytes);
+            Interlocked.Add(ref pooledBytes, -bytes);
             return;
         }
         var bag = Pool<T>.ByLength.GetOrAdd(a.Length, _ => []);

@@ -30,7 +30,7 @@ internal sealed class CpuStorage<T> : Storage where T : unmanaged
     {
         this.data = data;
         length = data.Length;
-        TensorScope.Current?.Own(this);
+        if (data.Length >= Buffers.MinPooled) TensorScope.Current?.Own(this);
     }
 
     /// <summary>The elements; throws once the buffer went back to the pool at the end of a scope.</summary>
