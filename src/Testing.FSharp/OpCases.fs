@@ -225,11 +225,7 @@ let all: OpCase list =
           sample (sprintf "flatten %s" (shapeText s)) [ tensorIn r Real s ] (one (fun x -> x.Flatten().Sin())))
       case "expand" (fun r ->
           let target = shape r 1 3
-
-          let s =
-              target
-              |> Array.skip (r.Next target.Length)
-              |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
+          let s = broadcastableTo r target
 
           sample
               (sprintf "expand %s -> %s" (shapeText s) (shapeText target))
@@ -237,11 +233,7 @@ let all: OpCase list =
               (one (fun x -> x.Expand target * x.Expand target)))
       case "sum_to" (fun r ->
           let full = shape r 1 3
-
-          let small =
-              full
-              |> Array.skip (r.Next full.Length)
-              |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
+          let small = broadcastableTo r full
 
           sample
               (sprintf "sum_to %s -> %s" (shapeText full) (shapeText small))
@@ -298,11 +290,7 @@ let all: OpCase list =
       case "gather" (fun r ->
           let s = shape r 1 3
           let a = r.Next s.Length
-          let ishape = Array.copy s
-          ishape.[a] <- r.Next(1, 5)
-
-          let idx =
-              Tensor.FromArray(Array.init (Array.fold (*) 1 ishape) (fun _ -> int64 (r.Next s.[a])), ishape)
+          let ishape, idx = alongAxis r s a
 
           sample
               (sprintf "gather %s axis %d index %s" (shapeText s) a (shapeText ishape))
@@ -311,11 +299,7 @@ let all: OpCase list =
       case "scatter_add" (fun r ->
           let s = shape r 1 3
           let a = r.Next s.Length
-          let ishape = Array.copy s
-          ishape.[a] <- r.Next(1, 5)
-
-          let idx =
-              Tensor.FromArray(Array.init (Array.fold (*) 1 ishape) (fun _ -> int64 (r.Next s.[a])), ishape)
+          let ishape, idx = alongAxis r s a
 
           sample
               (sprintf "scatter_add %s into %s axis %d" (shapeText ishape) (shapeText s) a)

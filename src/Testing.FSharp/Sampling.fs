@@ -37,6 +37,19 @@ let shape (r: Random) lo hi =
     Array.init (r.Next(lo, hi + 1)) (fun _ -> r.Next(1, 5))
 
 /// Two shapes that broadcast together: a common shape with axes dropped from the front or set to 1.
+/// A shape that broadcasts to `full`: some leading axes dropped, some others set to 1.
+let broadcastableTo (r: Random) (full: int[]) =
+    full
+    |> Array.skip (r.Next full.Length)
+    |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
+
+/// An int64 index tensor for gather/scatter along `axis` of `shape`: the same shape but for a
+/// random length along the axis, with entries in [0, shape[axis]).
+let alongAxis (r: Random) (shape: int[]) axis =
+    let ishape = Array.copy shape
+    ishape.[axis] <- r.Next(1, 5)
+    ishape, Tensor.FromArray(Array.init (Array.fold (*) 1 ishape) (fun _ -> int64 (r.Next shape.[axis])), ishape)
+
 let broadcastPair (r: Random) =
     let full = shape r 0 3
 
