@@ -196,6 +196,51 @@ let kernels =
               finally
                   field.SetValue(null, before)
           }
+          test
+              "the CPU worker team runs every part once, passes a part's exception to the caller, and runs nested jobs inline" {
+              let forMethod =
+                  typeof<Tensor>.Assembly
+                      .GetType("Cotangent.Backends.Cpu.Team")
+                      .GetMethod("For", Reflection.BindingFlags.Static ||| Reflection.BindingFlags.Public)
+
+              let teamFor (count: int) (body: int -> unit) =
+                  try
+                      forMethod.Invoke(null, [| box count; box (Action<int> body) |]) |> ignore
+                  with :? Reflection.TargetInvocationException as e ->
+                      raise e.InnerException
+
+              for count in [ 1; 2; 3; 17; 1000 ] do
+                  let hits: int[] = Array.zeroCreate count
+                  teamFor count (fun p -> Threading.Interlocked.Increment(&hits.[p]) |> ignore)
+                  Expect.all hits ((=) 1) (sprintf "each of %d parts ran exactly once" count)
+
+              let thrown =
+                  Expect.throwsC
+                      (fun () ->
+                          teamFor 8 (fun p ->
+                              if p = 5 then
+                                  invalidOp "part 5 failed"))
+                      id
+
+              Expect.equal thrown.Message "part 5 failed" "the part's own exception reaches the caller"
+              let inner = Array.zeroCreate 12
+              teamFor 3 (fun p -> teamFor 4 (fun q -> inner.[p * 4 + q] <- 1))
+              Expect.all inner ((=) 1) "a job started inside a job runs all its parts (inline)"
+          }
+          test "kernels called from many threads at once give the same results as called alone" {
+              let a, w = Tensor.Randn(96, 300), Tensor.Randn(300, 200)
+              let x = Tensor.Randn(1 <<< 17)
+              let mm, ex = values (Tensor.MatMul(a, w)), values (x.Exp())
+
+              let results =
+                  Array.Parallel.init 8 (fun _ ->
+                      [ for _ in 1..20 -> values (Tensor.MatMul(a, w)) = mm && values (x.Exp()) = ex ])
+
+              Expect.all
+                  (Array.concat (Array.map List.toArray results))
+                  id
+                  "every concurrent result equals the lone one"
+          }
           test "matmul of a large product splits rows over cores and still matches" {
               let r = Random 5
               let a, w = tensorIn r Real [| 70; 80 |], tensorIn r Real [| 80; 90 |]

@@ -27,9 +27,9 @@ internal sealed partial class CpuKernels
         {
             // one big sum: a partial sum per core, then their sum
             var (src, off) = Walk.Segment<T>(x);
-            var partial = new T[Environment.ProcessorCount];
+            var partial = new T[Team.Size];
             int size = (group + partial.Length - 1) / partial.Length;
-            Parallel.For(0, partial.Length, p =>
+            Team.For(partial.Length, p =>
             {
                 int start = p * size, len = Math.Min(size, group - start);
                 if (len > 0) partial[p] = TensorPrimitives.Sum(new ReadOnlySpan<T>(src, off + start, len));
@@ -143,8 +143,8 @@ internal sealed partial class CpuKernels
         if (n < Walk.ParallelThresholdCostly || rows == 1) Rows(0, rows);
         else
         {
-            int parts = Environment.ProcessorCount, size = (rows + parts - 1) / parts;
-            Parallel.For(0, parts, p => { int r0 = p * size; if (r0 < rows) Rows(r0, Math.Min(size, rows - r0)); });
+            int parts = Team.Size, size = (rows + parts - 1) / parts;
+            Team.For(parts, p => { int r0 = p * size; if (r0 < rows) Rows(r0, Math.Min(size, rows - r0)); });
         }
         return new CpuStorage<T>(o);
     }
@@ -235,7 +235,7 @@ internal sealed partial class CpuKernels
             for (int p = 0; p < k; p++) TensorPrimitives.MultiplyAdd(B.Slice(p * n, n), A[p], C, C);
         }
         if ((long)m * n * k < 1 << 18 || m == 1) { for (int i = 0; i < m; i++) Row(i); }
-        else Parallel.For(0, m, Row);
+        else Team.For(m, Row);
     }
 
     // ---- indexing ----------------------------------------------------------------------
@@ -368,7 +368,7 @@ internal sealed partial class CpuKernels
         var o = Buffers.Zeroed<T>(ShapeMath.Numel(shape));
         var st = ShapeMath.ContiguousStrides(shape);
         int offset = start * st[axis];
-        var dst = (int[])st.Clone();
+        int[] dst = [.. st];
         dst[axis] *= step;
         Walk.Copy(Walk.Data<T>(src.Storage), src.Shape, src.Strides, src.Offset, o, dst, offset);
         return new CpuStorage<T>(o);

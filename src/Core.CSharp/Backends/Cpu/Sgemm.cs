@@ -12,6 +12,7 @@ namespace Cotangent.Backends.Cpu;
 /// The cores split the columns of C (or its rows, when it is narrow), each running the whole
 /// blocked loop on its share.
 /// </summary>
+[SkipLocalsInit]
 internal static unsafe class Sgemm
 {
     const int MR = 12, KC = 256, NC = 4096;
@@ -33,14 +34,14 @@ internal static unsafe class Sgemm
         if (m == 0 || n == 0) return;
         if (k == 0) { if (!accumulate) for (int i = 0; i < m; i++) Array.Clear(c, offC + i * n, n); return; }
         int nr = wide ? 32 : 16;
-        int threads = Math.Min(Environment.ProcessorCount, Math.Max(1, (int)((long)m * n * k / (1 << 16))));
+        int threads = Math.Min(Team.Size, Math.Max(1, (int)((long)m * n * k / (1 << 16))));
         if (threads == 1) { Serial(a, b, c, offC, n, 0, m, 0, n, k, nr, accumulate); return; }
         // Each core takes a share of the columns (its own B panels, no barrier between k blocks),
         // or of the rows when there are too few columns to share.
         if (n >= threads * nr * 2)
         {
             int share = RoundUp((n + threads - 1) / threads, nr);
-            Parallel.For(0, threads, t =>
+            Team.For(threads, t =>
             {
                 int j0 = t * share, j1 = Math.Min(n, j0 + share);
                 if (j0 < j1) Serial(a, b, c, offC, n, 0, m, j0, j1 - j0, k, nr, accumulate);
@@ -49,7 +50,7 @@ internal static unsafe class Sgemm
         else
         {
             int share = RoundUp((m + threads - 1) / threads, MR);
-            Parallel.For(0, threads, t =>
+            Team.For(threads, t =>
             {
                 int i0 = t * share, i1 = Math.Min(m, i0 + share);
                 if (i0 < i1) Serial(a, b, c, offC, n, i0, i1 - i0, 0, n, k, nr, accumulate);

@@ -124,10 +124,10 @@ internal static class Walk
     /// <summary>Runs body(start, length) over [0, n): on the calling thread when n is below the threshold, else in one chunk per core.</summary>
     public static void Chunked(int n, Action<int, int> body, int threshold = ParallelThreshold)
     {
-        int parts = Environment.ProcessorCount;
+        int parts = Team.Size;
         if (n < threshold || parts == 1) { body(0, n); return; }
         int size = (n + parts - 1) / parts;
-        Parallel.For(0, parts, p =>
+        Team.For(parts, p =>
         {
             int start = p * size, len = Math.Min(size, n - start);
             if (len > 0) body(start, len);
