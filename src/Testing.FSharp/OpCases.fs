@@ -125,6 +125,14 @@ let all: OpCase list =
       unary "tanh" Real (fun x -> x.Tanh())
       unary "sigmoid" Real (fun x -> x.Sigmoid())
       unary "relu" AwayFromZero (fun x -> x.Relu())
+      case "relu_backward" (fun r ->
+          let sg, sx = broadcastPair r
+          let x = tensorIn r AwayFromZero sx
+
+          sample
+              (sprintf "relu_backward of %s where %s > 0" (shapeText sg) (shapeText sx))
+              [ tensorIn r Real sg ]
+              (one (fun g -> Tensor.ReluBackward(g, x.To g.DType))))
       unary "softplus" Real (fun x -> x.Softplus())
       unary "gelu" Real (fun x -> x.Gelu())
       unary "erf" Real (fun x -> x.Erf())

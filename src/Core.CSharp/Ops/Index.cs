@@ -32,11 +32,11 @@ public sealed partial class Tensor
     {
         CheckIndex("index_add", index, src);
         int a = ShapeMath.Axis("index_add", axis, shape.Length);
-        var expect = (int[])shape.Clone();
+        int[] expect = [.. shape];
         if (index.Rank == 1 && a < expect.Length) expect[a] = index.shape[0];
         if (index.Rank != 1 || !ShapeMath.SameShape(src.shape, expect))
             throw new ShapeMismatchException("index_add", $"index_add: source of shape {ShapeMath.Format(src.shape)} and index of shape {ShapeMath.Format(index.shape)} do not fit into {ShapeMath.Format(shape)} along axis {axis}");
-        return Result("index_add", src.Kernels.IndexAdd((int[])shape.Clone(), a, index.View, src.View), (int[])shape.Clone(), [src],
+        return Result("index_add", src.Kernels.IndexAdd([.. shape], a, index.View, src.View), [.. shape], [src],
             (_, g, _, _) => g.IndexSelect(a, index));
     }
 
@@ -63,7 +63,7 @@ public sealed partial class Tensor
         if (!ShapeMath.SameShape(index.shape, src.shape))
             throw new ShapeMismatchException("scatter_add", $"scatter_add: index shape {ShapeMath.Format(index.shape)} and source shape {ShapeMath.Format(src.shape)} differ");
         CheckAlongAxis("scatter_add", shape, index.shape, a);
-        return Result("scatter_add", src.Kernels.ScatterAdd((int[])shape.Clone(), a, index.View, src.View), (int[])shape.Clone(), [src],
+        return Result("scatter_add", src.Kernels.ScatterAdd([.. shape], a, index.View, src.View), [.. shape], [src],
             (_, g, _, _) => g.Gather(a, index));
     }
 

@@ -15,7 +15,7 @@ public sealed partial class Tensor
 
     int[] ResolveShape(string op, int[] newShape)
     {
-        var target = (int[])newShape.Clone();
+        int[] target = [.. newShape];
         int infer = -1, known = 1;
         for (int i = 0; i < target.Length; i++)
         {
@@ -113,7 +113,7 @@ public sealed partial class Tensor
     {
         if (newShape.Length < Rank)
             throw new ShapeMismatchException("expand", $"expand: cannot expand shape {ShapeMath.Format(shape)} to fewer axes {ShapeMath.Format(newShape)}");
-        var target = (int[])newShape.Clone();
+        int[] target = [.. newShape];
         int lead = target.Length - Rank;
         for (int i = 0; i < target.Length; i++)
         {
@@ -160,7 +160,7 @@ public sealed partial class Tensor
         int e = Math.Clamp(end < 0 ? end + n : end, 0, n);
         int len = e > s ? (e - s + step - 1) / step : 0;
         var sh = Shape; sh[a] = len;
-        var st = (int[])strides.Clone(); st[a] *= step;
+        int[] st = [.. strides]; st[a] *= step;
         return ViewOf("slice", this, sh, st, offset + (len > 0 ? s * strides[a] : 0),
             (_, g, x, _) => SliceScatter(g, x[0].shape, a, s, step));
     }
@@ -178,7 +178,7 @@ public sealed partial class Tensor
         for (int i = 0; fits && i < shape.Length; i++) fits = i == a || src.shape[i] == shape[i];
         if (!fits)
             throw new ShapeMismatchException("slice_scatter", $"slice_scatter: source of shape {ShapeMath.Format(src.shape)} does not fit into {ShapeMath.Format(shape)} at axis {axis}, start {start}, step {step}");
-        return Result("slice_scatter", src.Kernels.SliceScatter(shape, a, start, step, src.View), (int[])shape.Clone(), [src],
+        return Result("slice_scatter", src.Kernels.SliceScatter(shape, a, start, step, src.View), [.. shape], [src],
             (_, g, _, _) => g.Slice(a, start, start + step * (len - 1) + 1, step));
     }
 

@@ -8,7 +8,7 @@ public sealed partial class Tensor
     static Tensor Filled(int[] shape, DType dtype, double value, Device? device = null)
     {
         CheckShape("full", shape);
-        return new Tensor(KernelsFor(device ?? Device.Cpu).Full(dtype, ShapeMath.Numel(shape), value), (int[])shape.Clone());
+        return new Tensor(KernelsFor(device ?? Device.Cpu).Full(dtype, ShapeMath.Numel(shape), value), [.. shape]);
     }
 
     static void CheckShape(string op, int[] shape)
@@ -124,7 +124,7 @@ public sealed partial class Tensor
         if (ShapeMath.Numel(shape) != values.Length)
             throw new ShapeMismatchException("from_array", $"from_array: {values.Length} values do not fill shape {ShapeMath.Format(shape)} ({ShapeMath.Numel(shape)} elements)");
         DTypes.Of<T>();
-        return new Tensor(new CpuStorage<T>((T[])values.Clone()), (int[])shape.Clone());
+        return new Tensor(new CpuStorage<T>((T[])values.Clone()), [.. shape]);
     }
 
     /// <summary>Reseeds <see cref="Generator.Default"/> (torch.manual_seed).</summary>
@@ -137,7 +137,7 @@ public sealed partial class Tensor
     {
         CheckShape("rand", shape);
         RequireFloatDType("rand", dtype);
-        return FromDoubles((generator ?? Generator.Default).Uniform(ShapeMath.Numel(shape)), (int[])shape.Clone(), dtype);
+        return FromDoubles((generator ?? Generator.Default).Uniform(ShapeMath.Numel(shape)), [.. shape], dtype);
     }
 
     /// <summary>Standard normal values.</summary>
@@ -147,14 +147,14 @@ public sealed partial class Tensor
     {
         CheckShape("randn", shape);
         RequireFloatDType("randn", dtype);
-        return FromDoubles((generator ?? Generator.Default).Normal(ShapeMath.Numel(shape)), (int[])shape.Clone(), dtype);
+        return FromDoubles((generator ?? Generator.Default).Normal(ShapeMath.Numel(shape)), [.. shape], dtype);
     }
 
     /// <summary>int64 values uniform in [low, high).</summary>
     public static Tensor Randint(long low, long high, int[] shape, Generator? generator = null)
     {
         CheckShape("randint", shape);
-        return new Tensor(new CpuStorage<long>((generator ?? Generator.Default).Integers(low, high, ShapeMath.Numel(shape))), (int[])shape.Clone());
+        return new Tensor(new CpuStorage<long>((generator ?? Generator.Default).Integers(low, high, ShapeMath.Numel(shape))), [.. shape]);
     }
 
     static void RequireFloatDType(string op, DType dtype)

@@ -36,7 +36,7 @@ public sealed partial class Tensor
     internal Tensor LeafSharingGradWith(Tensor from) => new(storage, shape, strides, offset, requiresGrad: true, accumulator: from.Accumulator);
 
     /// <summary>The sizes of the axes (a copy; a scalar's is empty).</summary>
-    public int[] Shape => (int[])shape.Clone();
+    public int[] Shape => [.. shape];
 
     internal ReadOnlySpan<int> ShapeSpan => shape;
 
@@ -203,7 +203,7 @@ public sealed partial class Tensor
         SameDevice("add_scaled", y, x);
         if (!ShapeMath.SameShape(y.shape, x.shape) || y.DType != x.DType)
             throw new ShapeMismatchException("add_scaled", $"add_scaled: {ShapeMath.Format(y.shape)} {y.DType.Name()} and {ShapeMath.Format(x.shape)} {x.DType.Name()} differ");
-        return new Tensor(y.Kernels.AddScaled(y.View, alpha, x.View), y.Shape);
+        return new Tensor(y.Kernels.AddScaled(y.View, alpha, x.View), y.shape);
     }
 
     internal static void SameDevice(string op, Tensor a, Tensor b)

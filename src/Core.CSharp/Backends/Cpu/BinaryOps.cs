@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Cotangent.Backends.Cpu;
 
@@ -66,4 +68,40 @@ internal readonly struct PowOp<T> : IBinaryOp<T> where T : IFloatingPointIeee754
     public static void Span(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> o) => TensorPrimitives.Pow(a, b, o);
     public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> o) => TensorPrimitives.Pow(a, b, o);
     public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> o) => TensorPrimitives.Pow(a, b, o);
+}
+
+/// <summary>ReLU's pullback, g where x &gt; 0 else 0: a compare and a blend per vector.</summary>
+internal readonly struct ReluGradOp<T> : IBinaryOp<T> where T : INumber<T>
+{
+    public static T Apply(T g, T x) => x > T.Zero ? g : T.Zero;
+
+    public static void Span(ReadOnlySpan<T> g, ReadOnlySpan<T> x, Span<T> o)
+    {
+        ref T gr = ref MemoryMarshal.GetReference(g), xr = ref MemoryMarshal.GetReference(x), or = ref MemoryMarshal.GetReference(o);
+        int n = o.Length, i = 0;
+        if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported)
+            for (; i <= n - Vector512<T>.Count; i += Vector512<T>.Count)
+            {
+                var keep = Vector512.GreaterThan(Vector512.LoadUnsafe(ref xr, (nuint)i), Vector512<T>.Zero);
+                (Vector512.LoadUnsafe(ref gr, (nuint)i) & keep).StoreUnsafe(ref or, (nuint)i);
+            }
+        else if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+            for (; i <= n - Vector256<T>.Count; i += Vector256<T>.Count)
+            {
+                var keep = Vector256.GreaterThan(Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256<T>.Zero);
+                (Vector256.LoadUnsafe(ref gr, (nuint)i) & keep).StoreUnsafe(ref or, (nuint)i);
+            }
+        for (; i < n; i++) o[i] = Apply(g[i], x[i]);
+    }
+
+    public static void SpanScalar(ReadOnlySpan<T> g, T x, Span<T> o)
+    {
+        if (x > T.Zero) g.CopyTo(o);
+        else o.Clear();
+    }
+
+    public static void ScalarSpan(T g, ReadOnlySpan<T> x, Span<T> o)
+    {
+        for (int i = 0; i < o.Length; i++) o[i] = Apply(g, x[i]);
+    }
 }

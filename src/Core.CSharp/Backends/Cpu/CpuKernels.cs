@@ -158,6 +158,7 @@ internal sealed partial class CpuKernels : IKernels
         BinaryKind.Div => Zip<T, DivOp<T>>(a, b),
         BinaryKind.Max => Zip<T, MaxOp<T>>(a, b),
         BinaryKind.Min => Zip<T, MinOp<T>>(a, b),
+        BinaryKind.ReluGrad => Zip<T, ReluGradOp<T>>(a, b),
         _ => throw new DTypeMismatchException("pow", $"pow: not defined for {DTypes.Of<T>().Name()}; cast to a float dtype first"),
     };
 
