@@ -385,6 +385,88 @@ let scopes =
                   |> List.ofSeq
 
               Expect.equal (train true) (train false) "same values and gradients, bit for bit"
+          }
+          test "values a step replaced go back at the end of its scope; the starting tensor and kept snapshots stay" {
+              let init = Tensor.Randn([| 300 |], DType.Float32, Generator 5UL)
+              let initValues = init.ToArray<float32>()
+              let p = Parameter(init)
+              let opt = Sgd([ p ], 0.1)
+
+              let step () =
+                  use _ = Tensor.Scope()
+                  opt.ZeroGrad()
+                  (p.Value * p.Value).Sum().Backward()
+                  opt.Step()
+
+              step ()
+              let made = p.Value
+              step ()
+              throwsWith<ObjectDisposedException, _> (fun () -> made.ToArray<float32>()) [ "recycled"; "Keep()" ]
+              let snapshot = p.Value.Keep()
+              let snapshotValues = snapshot.ToArray<float32>()
+              step ()
+              step ()
+              Expect.equal (snapshot.ToArray<float32>()) snapshotValues "a kept snapshot is never recycled"
+
+              Expect.equal
+                  (init.ToArray<float32>())
+                  initValues
+                  "the tensor the parameter started from is never recycled"
+          }
+          test "a gradient that shares its buffer with a seed or another leaf's gradient is never recycled" {
+              let v = Tensor.Ones(400) * 3.0
+              let x = Tensor.Zeros(400).RequireGrad()
+
+              do
+                  use _ = Tensor.Scope()
+                  x.Reshape(20, 20).Backward(v.Reshape(20, 20)) // x's gradient is a view of v
+                  x.ZeroGrad()
+
+              Expect.equal (v.ToArray<float32>() |> Array.distinct) [| 3.0f |] "the seed survives"
+              let a, b = Tensor.Zeros(400).RequireGrad(), Tensor.Zeros(400).RequireGrad()
+
+              do
+                  use _ = Tensor.Scope()
+                  ((a + b) * 2.0).Sum().Backward() // add hands one tensor to both inputs
+                  a.ZeroGrad()
+
+              Expect.equal (b.Grad.ToArray<float32>() |> Array.distinct) [| 2.0f |] "b's gradient survives a's ZeroGrad"
+          }
+          test "a scoped training step reuses its buffers: it allocates a small fraction of the parameters' size" {
+              let net =
+                  Sequential(
+                      Linear(300, 400, generator = Generator 1UL),
+                      ReLU(),
+                      Linear(400, 10, generator = Generator 2UL)
+                  )
+
+              let opt = Sgd(net.Parameters(), 0.01)
+              let x = Tensor.Randn([| 32; 300 |], DType.Float32, Generator 3UL)
+              let y = Tensor.Randint(0L, 10L, [| 32 |], Generator 4UL)
+
+              let step () =
+                  use _ = Tensor.Scope()
+                  opt.ZeroGrad()
+                  Tensor.CrossEntropy(net.Forward x, y).Backward()
+                  opt.Step()
+
+              for _ in 1..5 do
+                  step ()
+
+              let before = GC.GetAllocatedBytesForCurrentThread()
+
+              for _ in 1..10 do
+                  step ()
+
+              let perStep = float (GC.GetAllocatedBytesForCurrentThread() - before) / 10.0
+
+              let parameterBytes =
+                  net.Parameters() |> Seq.sumBy (fun p -> 4.0 * float p.Value.Numel)
+              // without recycling each step makes new values and new gradients: twice the parameters' size
+              Expect.isLessThan
+                  perStep
+                  (0.25 * parameterBytes)
+                  (sprintf "%.0f bytes a step for %.0f bytes of parameters" perStep parameterBytes)
           } ]
 
 let tests = testList "nn" [ optimizers; modules; losses; data; scopes ]

@@ -15,6 +15,7 @@ internal static class Engine
     /// </summary>
     public static Tensor?[] Run(Tensor[] roots, Tensor[] seeds, bool retainGraph, bool createGraph, Tensor[]? wrt, bool accumulate)
     {
+        long before = Storage.Births;
         var order = TopologicalOrder(roots);
         var pending = new Dictionary<Node, Tensor>(ReferenceEqualityComparer.Instance);
         var leafGrads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
@@ -55,11 +56,26 @@ internal static class Engine
             foreach (var (leaf, g) in leafGrads)
             {
                 if (wanted.Contains(leaf)) captured[leaf] = g;
-                if (accumulate) leaf.Accumulator!.Add(g);
+                if (accumulate) leaf.Accumulator!.Add(g, owned: wrt is null && !createGraph && Exclusive(g, before, leafGrads));
             }
         }
         if (wrt is null) return [];
         return wrt.Select(t => captured.TryGetValue(t.GradFn is { } n ? n : t, out var g) ? g : null).ToArray();
+    }
+
+    /// <summary>
+    /// Whether a leaf's gradient is its own: made during this pass (not a seed or a saved
+    /// tensor), kept by nobody, and shared with no other leaf (a VJP may hand one tensor to
+    /// two inputs). Only then may its accumulator recycle it once it is cleared or replaced.
+    /// </summary>
+    static bool Exclusive(Tensor g, long before, Dictionary<Tensor, Tensor> leafGrads)
+    {
+        var s = g.Storage;
+        if (s.Born <= before || s.Kept) return false;
+        int sharing = 0;
+        foreach (var other in leafGrads.Values)
+            if (ReferenceEquals(other.Storage, s)) sharing++;
+        return sharing == 1;
     }
 
     /// <summary>The nodes from which some wanted tensor is reachable (order lists consumers before inputs).</summary>

@@ -82,18 +82,40 @@ internal sealed class GradAccumulator
 
     public Tensor? Value { get { lock (gate) return value; } }
 
-    public void Add(Tensor g)
+    /// <summary>
+    /// Adds a gradient; gradients outlive the step's scope. An <paramref name="owned"/> one
+    /// (made by the backward pass for this leaf alone) and the sums made here are retained, not
+    /// pinned: once cleared or replaced they go back to the current scope for reuse.
+    /// </summary>
+    public void Add(Tensor g, bool owned = false)
     {
-        lock (gate) value = (value is null ? g : value + g).Keep();   // gradients outlive the step's scope
+        lock (gate)
+        {
+            if (value is null) value = owned ? g.Retain() : g.Keep();
+            else
+            {
+                var sum = (value + g).Retain();
+                value.Disown();
+                value = sum;
+            }
+        }
     }
 
     public void Clear()
     {
-        lock (gate) value = null;
+        lock (gate)
+        {
+            value?.Disown();
+            value = null;
+        }
     }
 
     public void Set(Tensor? g)
     {
-        lock (gate) value = g?.Keep();
+        lock (gate)
+        {
+            value?.Disown();
+            value = g?.Keep();
+        }
     }
 }

@@ -37,7 +37,23 @@ public abstract class Optimizer
         using var _ = Autograd.NoGrad();
         StepCount++;
         for (int i = 0; i < Parameters.Count; i++)
-            if (Parameters[i].Grad is { } g) Parameters[i].Assign(Update(i, Parameters[i].Value.Detach(), g));
+            if (Parameters[i].Grad is { } g) Parameters[i].Replace(Update(i, Parameters[i].Value.Detach(), g), made: UpdateMakesNewTensors);
+    }
+
+    /// <summary>
+    /// True when <see cref="Update"/> always returns a tensor it computed in that call and kept
+    /// nowhere else. Inside a <see cref="TensorScope"/> a parameter's superseded values are then
+    /// recycled at the end of the step that replaced them (reading such an old value afterwards
+    /// throws, unless it was kept with <see cref="Tensor.Keep"/>). False by default: values an
+    /// update returns are then kept for good, whatever else holds them.
+    /// </summary>
+    protected virtual bool UpdateMakesNewTensors => false;
+
+    /// <summary>Stores a state buffer the optimizer computed, letting the one it replaces go back to the step's scope.</summary>
+    private protected static Tensor Hold(Tensor? replaced, Tensor computed)
+    {
+        replaced?.Disown();
+        return computed.Retain();
     }
 
     /// <summary>The new values of parameter i from its values and gradient.</summary>
@@ -62,7 +78,10 @@ public abstract class Optimizer
         CheckStateDict(state);
         foreach (var (name, buffers) in Buffers())
             for (int i = 0; i < buffers.Length; i++)
+            {
+                buffers[i]?.Disown();
                 buffers[i] = state.TryGetValue($"{i}.{name}", out var b) ? b.Detach().Keep() : null;
+            }
         StepCount = state["step"].Item<long>();
     }
 
@@ -106,14 +125,18 @@ public sealed class Sgd : Optimizer
     }
 
     /// <inheritdoc/>
+    protected override bool UpdateMakesNewTensors => true;
+
+    /// <inheritdoc/>
     protected override Tensor Update(int i, Tensor p, Tensor g)
     {
         if (weightDecay == 0 && momentum == 0) return Tensor.AddScaled(p, -LearningRate, g);   // one fused pass
         if (weightDecay != 0) g = g + p * weightDecay;
         if (momentum != 0)
         {
-            var b = velocity[i] is { } prev ? prev * momentum + g * (1 - dampening) : g;
-            velocity[i] = b.Keep();
+            // the first buffer is the gradient itself, which the accumulator shares: kept, never recycled
+            var b = velocity[i] is { } prev ? Hold(prev, prev * momentum + g * (1 - dampening)) : g.Keep();
+            velocity[i] = b;
             g = nesterov ? g + b * momentum : b;
         }
         return p - g * LearningRate;
@@ -148,12 +171,15 @@ public class Adam : Optimizer
     }
 
     /// <inheritdoc/>
+    protected override bool UpdateMakesNewTensors => true;
+
+    /// <inheritdoc/>
     protected override Tensor Update(int i, Tensor p, Tensor g)
     {
         if (decoupled) p = p * (1 - LearningRate * weightDecay);
         else if (weightDecay != 0) g = g + p * weightDecay;
-        m[i] = ((m[i] ?? Tensor.ZerosLike(p)) * beta1 + g * (1 - beta1)).Keep();
-        v[i] = ((v[i] ?? Tensor.ZerosLike(p)) * beta2 + g * g * (1 - beta2)).Keep();
+        m[i] = Hold(m[i], (m[i] ?? Tensor.ZerosLike(p)) * beta1 + g * (1 - beta1));
+        v[i] = Hold(v[i], (v[i] ?? Tensor.ZerosLike(p)) * beta2 + g * g * (1 - beta2));
         double c1 = 1 - Math.Pow(beta1, StepCount), c2 = 1 - Math.Pow(beta2, StepCount);
         return p - m[i]! / c1 * LearningRate / ((v[i]! / c2).Sqrt() + eps);
     }

@@ -29,11 +29,21 @@ public sealed class Parameter
     /// Replaces the values (same shape, dtype and device), keeping the gradient accumulator.
     /// Fails before changing anything when they do not match.
     /// </summary>
-    public void Assign(Tensor values)
+    public void Assign(Tensor values) => Replace(values, made: false);
+
+    /// <summary>
+    /// Assign, for an optimizer: values it <paramref name="made"/> itself (handed out nowhere
+    /// else) are retained rather than pinned, so once superseded in a later step they go back
+    /// to that step's scope. The replaced values are let go either way (pinned ones stay).
+    /// </summary>
+    internal void Replace(Tensor values, bool made)
     {
-        if (!ShapeMath.SameShape(values.Shape, Value.Shape) || values.DType != Value.DType || values.Device != Value.Device)
+        if (!ShapeMath.SameShape(values.ShapeArray, Value.ShapeArray) || values.DType != Value.DType || values.Device != Value.Device)
             throw new ShapeMismatchException("assign", $"assign: new values {ShapeMath.Format(values.Shape)} {values.DType.Name()} on {values.Device} do not match the parameter's {ShapeMath.Format(Value.Shape)} {Value.DType.Name()} on {Value.Device}");
-        Value = values.Detach().LeafSharingGradWith(Value).Keep();
+        var old = Value;
+        var fresh = values.Detach().LeafSharingGradWith(old);
+        Value = made ? fresh.Retain() : fresh.Keep();
+        old.Disown();
     }
 
     /// <summary>Overwrites the accumulated gradient (gradient clipping, all-reduce).</summary>

@@ -17,10 +17,13 @@ namespace Cotangent;
 /// Buffers of 256 elements or more allocated inside are recycled at the end (smaller ones are
 /// left to the GC) unless their tensor was kept: parameter
 /// values, accumulated gradients and optimizer state are kept automatically; call
-/// <see cref="Tensor.Keep"/> on anything else that must outlive the scope. A tensor whose buffer
-/// was recycled throws <see cref="ObjectDisposedException"/> on use — a clear error instead of
-/// reading another tensor's values. Fresh large buffers cost page faults and collections;
-/// recycled ones are already warm, which is the point.
+/// <see cref="Tensor.Keep"/> on anything else that must outlive the scope. Values of those
+/// that a scope's step replaced (old parameter values after <c>Step</c>, gradients after
+/// <c>ZeroGrad</c>, old optimizer state) go back at its end too, when the library made them;
+/// to hold on to one, <see cref="Tensor.Keep"/> it (PyTorch's <c>p.detach().clone()</c>).
+/// A tensor whose buffer was recycled throws <see cref="ObjectDisposedException"/> on use — a
+/// clear error instead of reading another tensor's values. Fresh large buffers cost page
+/// faults, cache misses and collections; recycled ones are already warm, which is the point.
 /// </summary>
 public sealed class TensorScope : IDisposable
 {
@@ -74,18 +77,24 @@ internal static class Buffers
     const long MaxPooledBytes = 1L << 30;
     static long pooledBytes;
 
+    /// <summary>Free buffers by length, each list behind its own lock (ConcurrentBag's lock-taking pops showed up in profiles).</summary>
     static class Pool<T> where T : unmanaged
     {
-        public static readonly ConcurrentDictionary<int, ConcurrentBag<T[]>> ByLength = new();
+        public static readonly ConcurrentDictionary<int, Stack<T[]>> ByLength = new();
     }
 
     /// <summary>A buffer of n elements whose contents are unspecified: the caller writes every one.</summary>
     public static T[] Uninitialized<T>(int n) where T : unmanaged
     {
-        if (n >= MinPooled && TensorScope.Current is not null && Pool<T>.ByLength.TryGetValue(n, out var bag) && bag.TryTake(out var a))
+        if (n >= MinPooled && TensorScope.Current is not null && Pool<T>.ByLength.TryGetValue(n, out var free))
         {
-            Interlocked.Add(ref pooledBytes, -(long)n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
-            return a;
+            T[]? a = null;
+            lock (free) free.TryPop(out a);
+            if (a is not null)
+            {
+                Interlocked.Add(ref pooledBytes, -(long)n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+                return a;
+            }
         }
         return GC.AllocateUninitializedArray<T>(n);
     }
@@ -107,8 +116,14 @@ internal static class Buffers
             Interlocked.Add(ref pooledBytes, -bytes);
             return;
         }
-        var bag = Pool<T>.ByLength.GetOrAdd(a.Length, _ => []);
-        if (bag.Count < PerLength) bag.Add(a);
-        else Interlocked.Add(ref pooledBytes, -bytes);
+        var free = Pool<T>.ByLength.GetOrAdd(a.Length, _ => new Stack<T[]>());
+        bool added = false;
+        lock (free)
+            if (free.Count < PerLength)
+            {
+                free.Push(a);
+                added = true;
+            }
+        if (!added) Interlocked.Add(ref pooledBytes, -bytes);
     }
 }

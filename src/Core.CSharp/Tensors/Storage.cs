@@ -13,8 +13,32 @@ public abstract class Storage
     /// <summary>Where the elements live.</summary>
     public abstract Device Device { get; }
 
+    static long births;
+
+    /// <summary>How many storages were made before, and with, this one (a global counter).</summary>
+    internal long Born { get; } = Interlocked.Increment(ref births);
+
+    /// <summary>The <see cref="Born"/> number of the latest storage made so far.</summary>
+    internal static long Births => Volatile.Read(ref births);
+
     /// <summary>True once the tensor that owns this storage was kept past its scope.</summary>
     internal bool Kept { get; set; }
+
+    /// <summary>True when the user kept it (<see cref="Tensor.Keep"/>) or handed it to a holder: never recycled.</summary>
+    internal bool Pinned { get; set; }
+
+    /// <summary>
+    /// For a buffer the library made and kept for a holder (a parameter's values, optimizer
+    /// state, a gradient) that the holder now replaces: the current scope recycles it when it
+    /// ends, so the next step's values land in a warm buffer instead of fresh memory. Pinned
+    /// buffers stay; without a scope the GC takes it.
+    /// </summary>
+    internal void Disown()
+    {
+        if (Pinned || !Kept) return;
+        Kept = false;
+        if (Length >= Buffers.MinPooled) TensorScope.Current?.Own(this);
+    }
 
     /// <summary>Gives the buffer back to the pool unless kept; true when it did.</summary>
     internal abstract bool Release();

@@ -35,6 +35,9 @@ public sealed partial class Tensor
     /// <summary>A leaf with this tensor's values that keeps <paramref name="from"/>'s gradient accumulator (for parameter updates).</summary>
     internal Tensor LeafSharingGradWith(Tensor from) => new(storage, shape, strides, offset, requiresGrad: true, accumulator: from.Accumulator);
 
+    /// <summary>The buffer this view reads.</summary>
+    internal Storage Storage => storage;
+
     /// <summary>The sizes of the axes (a copy; a scalar's is empty).</summary>
     public int[] Shape => [.. shape];
 
@@ -107,8 +110,19 @@ public sealed partial class Tensor
     public Tensor Keep()
     {
         storage.Kept = true;
+        storage.Pinned = true;
         return this;
     }
+
+    /// <summary>Keeps the buffer past its scope for a holder in the library that made it and may later <see cref="Disown"/> it.</summary>
+    internal Tensor Retain()
+    {
+        storage.Kept = true;
+        return this;
+    }
+
+    /// <summary>The holder lets go of a buffer it retained: see <see cref="Storage.Disown"/>.</summary>
+    internal void Disown() => storage.Disown();
 
     /// <summary>The same values, cut from the graph: no grad_fn, no gradient.</summary>
     public Tensor Detach() => new(storage, shape, strides, offset);

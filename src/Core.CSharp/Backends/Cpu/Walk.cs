@@ -116,7 +116,7 @@ internal static class Walk
         x.IsContiguous ? (Data<T>(x.Storage), x.Offset) : (Dense<T>(x), 0);
 
     /// <summary>Elements below this count are processed on the calling thread (cheap ops: a load, an add, a store).</summary>
-    public const int ParallelThreshold = 1 << 20;
+    public const int ParallelThreshold = 1 << 15;
 
     /// <summary>The same for ops that spend many cycles per element (exp, tanh, erf, log-softmax rows).</summary>
     public const int ParallelThresholdCostly = 1 << 16;
