@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Cotangent.Backends.Cpu;
 
@@ -84,19 +85,24 @@ internal static unsafe class Sgemm
 
     static int RoundUp(int x, int to) => (x + to - 1) / to * to;
 
-    /// <summary>One MC×KC block of A against the packed KC×NC panel of B.</summary>
+    /// <summary>
+    /// One MC×KC block of A against the packed KC×NC panel of B. Full MR-row strips of A are
+    /// read in place through its strides (row-major, column-major or any other layout: the
+    /// kernel broadcasts one element per row and k); only a last partial strip is copied, padded with zeros.
+    /// </summary>
     static void Block(View a, float[] packedB, float[] c, int offC, int ldc, int m, int ic, int mcMax, int pc, int kc, int jc, int nc, int nr, bool first)
     {
         int mc = Math.Min(mcMax, m - ic);
         if (mc <= 0) return;
-        int rows = (mc + MR - 1) / MR;
-        var packedA = ArrayPool<float>.Shared.Rent(rows * MR * kc);
+        int rows = (mc + MR - 1) / MR, full = mc / MR;
+        var edge = full < rows ? ArrayPool<float>.Shared.Rent(MR * kc) : null;
         try
         {
-            PackA(a, ic, mc, pc, kc, packedA);
-            fixed (float* pa = packedA, pb = packedB, pcBase = c)
+            if (edge is not null) PackA(a, ic + full * MR, mc - full * MR, pc, kc, edge);
+            fixed (float* pSrc = a.Data, pEdge = edge, pb = packedB, pcBase = c)
             {
                 var tile = stackalloc float[MR * 32];
+                float* aBlock = pSrc + a.Offset + (long)ic * a.Rs + (long)pc * a.Cs;
                 for (int s = 0; s * nr < nc; s++)
                 {
                     int n0 = s * nr, nw = Math.Min(nr, nc - n0);
@@ -104,22 +110,26 @@ internal static unsafe class Sgemm
                     {
                         int m0 = r * MR, mw = Math.Min(MR, mc - m0);
                         float* dst = pcBase + offC + (long)(ic + m0) * ldc + jc + n0;
+                        // element (i, p) of the strip at ap[i·rs + p·cs]
+                        bool inPlace = r < full;
+                        float* ap = inPlace ? aBlock + (long)m0 * a.Rs : pEdge;
+                        nint rs = inPlace ? a.Rs : 1, cs = inPlace ? a.Cs : MR;
                         if (nr == 32)
                         {
-                            bool full = mw == MR && nw == 32;
-                            Tile32(kc, pa + r * MR * kc, pb + s * nr * kc, tile, full ? dst : null, ldc, first);
-                            if (!full) Accumulate(tile, nr, dst, ldc, mw, nw, first);
+                            bool whole = mw == MR && nw == 32;
+                            Tile32(kc, ap, rs, cs, pb + s * nr * kc, tile, whole ? dst : null, ldc, first);
+                            if (!whole) Accumulate(tile, nr, dst, ldc, mw, nw, first);
                         }
                         else
                         {
-                            Tile16(kc, pa + r * MR * kc, pb + s * nr * kc, tile);
+                            Tile16(kc, ap, rs, cs, pb + s * nr * kc, tile);
                             Accumulate(tile, nr, dst, ldc, mw, nw, first);
                         }
                     }
                 }
             }
         }
-        finally { ArrayPool<float>.Shared.Return(packedA); }
+        finally { if (edge is not null) ArrayPool<float>.Shared.Return(edge); }
     }
 
     /// <summary>B[pc.., jc..] into strips of nr columns: for each k, nr consecutive values (zero beyond n).</summary>
@@ -132,12 +142,19 @@ internal static unsafe class Sgemm
                 float* o = pd + s * nr * kc;
                 if (b.Cs != 1 && b.Rs == 1)
                 {
-                    // column-major B (a transposed view): read each column along k, contiguously
+                    // column-major B (a transposed view, x·wᵀ): each column is contiguous along k;
+                    // 8×8 blocks are transposed in registers, the edges copied one by one
+                    float* first = src + b.Offset + (long)pc + (long)n0 * b.Cs;
+                    int j8 = Avx.IsSupported ? nw / 8 * 8 : 0, p8 = kc / 8 * 8;
+                    for (int j = 0; j < j8; j += 8)
+                        for (int p = 0; p < p8; p += 8)
+                            Transpose8(first + (long)j * b.Cs + p, b.Cs, o + (long)p * nr + j, nr);
                     for (int j = 0; j < nr; j++)
                     {
+                        int from = j < j8 ? p8 : 0;
                         if (j >= nw) { for (int p = 0; p < kc; p++) o[p * nr + j] = 0; continue; }
-                        float* col = src + b.Offset + (long)pc + (long)(n0 + j) * b.Cs;
-                        for (int p = 0; p < kc; p++) o[p * nr + j] = col[p];
+                        float* col = first + (long)j * b.Cs;
+                        for (int p = from; p < kc; p++) o[p * nr + j] = col[p];
                     }
                     continue;
                 }
@@ -149,6 +166,27 @@ internal static unsafe class Sgemm
                     for (int j = nw; j < nr; j++) o[j] = 0;
                 }
             }
+    }
+
+    /// <summary>dst[q·ldd + i] = src[i·lds + q] for an 8×8 block: unpack pairs, shuffle quads, swap 128-bit halves.</summary>
+    static void Transpose8(float* src, int lds, float* dst, int ldd)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + lds);
+        var r2 = Avx.LoadVector256(src + 2 * lds); var r3 = Avx.LoadVector256(src + 3 * lds);
+        var r4 = Avx.LoadVector256(src + 4 * lds); var r5 = Avx.LoadVector256(src + 5 * lds);
+        var r6 = Avx.LoadVector256(src + 6 * lds); var r7 = Avx.LoadVector256(src + 7 * lds);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20)); Avx.Store(dst + ldd, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * ldd, Avx.Permute2x128(u2, u6, 0x20)); Avx.Store(dst + 3 * ldd, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * ldd, Avx.Permute2x128(u0, u4, 0x31)); Avx.Store(dst + 5 * ldd, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * ldd, Avx.Permute2x128(u2, u6, 0x31)); Avx.Store(dst + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>A[ic.., pc..] into strips of MR rows: for each k, MR consecutive values (zero beyond m).</summary>
@@ -186,25 +224,28 @@ internal static unsafe class Sgemm
     /// call anywhere in it makes the JIT spill every accumulator inside the loop.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile32(int kc, float* a, float* b, float* tile, float* c, int ldc, bool first)
+    static void Tile32(int kc, float* a, nint rs, nint cs, float* b, float* tile, float* c, int ldc, bool first)
     {
+        // rows 0, 3, 6 and 9 as bases and rs, 2·rs as offsets: every broadcast is one addressing mode
+        float* a0 = a, a3 = a + 3 * rs, a6 = a + 6 * rs, a9 = a + 9 * rs;
+        nint rs2 = 2 * rs;
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, c100 = default, c101 = default, c110 = default, c111 = default;
-        for (int p = 0; p < kc; p++, a += MR, b += 32)
+        for (int p = 0; p < kc; p++, a0 += cs, a3 += cs, a6 += cs, a9 += cs, b += 32)
         {
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + 16);
-            var x = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
-            x = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
-            x = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
-            x = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
-            x = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
-            x = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
-            x = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
-            x = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
-            x = Vector512.Create(a[8]); c80 = Vector512.FusedMultiplyAdd(x, b0, c80); c81 = Vector512.FusedMultiplyAdd(x, b1, c81);
-            x = Vector512.Create(a[9]); c90 = Vector512.FusedMultiplyAdd(x, b0, c90); c91 = Vector512.FusedMultiplyAdd(x, b1, c91);
-            x = Vector512.Create(a[10]); c100 = Vector512.FusedMultiplyAdd(x, b0, c100); c101 = Vector512.FusedMultiplyAdd(x, b1, c101);
-            x = Vector512.Create(a[11]); c110 = Vector512.FusedMultiplyAdd(x, b0, c110); c111 = Vector512.FusedMultiplyAdd(x, b1, c111);
+            var x = Vector512.Create(a0[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a0[rs]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a0[rs2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a3[0]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a3[rs]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a3[rs2]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a6[0]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a6[rs]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+            x = Vector512.Create(a6[rs2]); c80 = Vector512.FusedMultiplyAdd(x, b0, c80); c81 = Vector512.FusedMultiplyAdd(x, b1, c81);
+            x = Vector512.Create(a9[0]); c90 = Vector512.FusedMultiplyAdd(x, b0, c90); c91 = Vector512.FusedMultiplyAdd(x, b1, c91);
+            x = Vector512.Create(a9[rs]); c100 = Vector512.FusedMultiplyAdd(x, b0, c100); c101 = Vector512.FusedMultiplyAdd(x, b1, c101);
+            x = Vector512.Create(a9[rs2]); c110 = Vector512.FusedMultiplyAdd(x, b0, c110); c111 = Vector512.FusedMultiplyAdd(x, b1, c111);
         }
         if (c != null)
         {
@@ -250,25 +291,27 @@ internal static unsafe class Sgemm
 
     /// <summary>tile[12×16] = Apanel·Bpanel over kc, in 24 ymm accumulators (machines without AVX-512: 16 registers, so some spill); no calls, as above.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile16(int kc, float* a, float* b, float* tile)
+    static void Tile16(int kc, float* a, nint rs, nint cs, float* b, float* tile)
     {
+        float* a0 = a, a3 = a + 3 * rs, a6 = a + 6 * rs, a9 = a + 9 * rs;
+        nint rs2 = 2 * rs;
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, c100 = default, c101 = default, c110 = default, c111 = default;
-        for (int p = 0; p < kc; p++, a += MR, b += 16)
+        for (int p = 0; p < kc; p++, a0 += cs, a3 += cs, a6 += cs, a9 += cs, b += 16)
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);
-            var x = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
-            x = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
-            x = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
-            x = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
-            x = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
-            x = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
-            x = Vector256.Create(a[6]); c60 = Vector256.FusedMultiplyAdd(x, b0, c60); c61 = Vector256.FusedMultiplyAdd(x, b1, c61);
-            x = Vector256.Create(a[7]); c70 = Vector256.FusedMultiplyAdd(x, b0, c70); c71 = Vector256.FusedMultiplyAdd(x, b1, c71);
-            x = Vector256.Create(a[8]); c80 = Vector256.FusedMultiplyAdd(x, b0, c80); c81 = Vector256.FusedMultiplyAdd(x, b1, c81);
-            x = Vector256.Create(a[9]); c90 = Vector256.FusedMultiplyAdd(x, b0, c90); c91 = Vector256.FusedMultiplyAdd(x, b1, c91);
-            x = Vector256.Create(a[10]); c100 = Vector256.FusedMultiplyAdd(x, b0, c100); c101 = Vector256.FusedMultiplyAdd(x, b1, c101);
-            x = Vector256.Create(a[11]); c110 = Vector256.FusedMultiplyAdd(x, b0, c110); c111 = Vector256.FusedMultiplyAdd(x, b1, c111);
+            var x = Vector256.Create(a0[0]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a0[rs]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a0[rs2]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a3[0]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a3[rs]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a3[rs2]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            x = Vector256.Create(a6[0]); c60 = Vector256.FusedMultiplyAdd(x, b0, c60); c61 = Vector256.FusedMultiplyAdd(x, b1, c61);
+            x = Vector256.Create(a6[rs]); c70 = Vector256.FusedMultiplyAdd(x, b0, c70); c71 = Vector256.FusedMultiplyAdd(x, b1, c71);
+            x = Vector256.Create(a6[rs2]); c80 = Vector256.FusedMultiplyAdd(x, b0, c80); c81 = Vector256.FusedMultiplyAdd(x, b1, c81);
+            x = Vector256.Create(a9[0]); c90 = Vector256.FusedMultiplyAdd(x, b0, c90); c91 = Vector256.FusedMultiplyAdd(x, b1, c91);
+            x = Vector256.Create(a9[rs]); c100 = Vector256.FusedMultiplyAdd(x, b0, c100); c101 = Vector256.FusedMultiplyAdd(x, b1, c101);
+            x = Vector256.Create(a9[rs2]); c110 = Vector256.FusedMultiplyAdd(x, b0, c110); c111 = Vector256.FusedMultiplyAdd(x, b1, c111);
         }
         c00.Store(tile + 0); c01.Store(tile + 8);
         c10.Store(tile + 16); c11.Store(tile + 24);
