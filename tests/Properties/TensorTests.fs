@@ -196,6 +196,22 @@ let kernels =
               finally
                   field.SetValue(null, before)
           }
+          test "a wide fp32 product, where the GEMM packs whole blocks of A, matches float64" {
+              let r = Random 23
+
+              for m, k, n in [ 30, 40, 1100; 13, 300, 1500 ] do
+                  let a64, w64 = tensorIn r Real [| m; k |], tensorIn r Real [| k; n |]
+                  let expected = Tensor.MatMul(a64, w64) |> values
+
+                  for a32 in [ a64.To DType.Float32; a64.To(DType.Float32).T.Contiguous().T ] do
+                      Tensor.MatMul(a32, w64.To DType.Float32)
+                      |> values
+                      |> Array.iteri2
+                          (fun i e x ->
+                              if abs (e - x) > 1e-4 * (1.0 + abs e) * sqrt (float k) then
+                                  failtestf "element %d of %dx%dx%d: %g vs %g" i m k n x e)
+                          expected
+          }
           test
               "the CPU worker team runs every part once, passes a part's exception to the caller, and runs nested jobs inline" {
               let forMethod =
