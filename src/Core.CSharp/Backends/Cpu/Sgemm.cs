@@ -118,7 +118,10 @@ internal static unsafe class Sgemm
                         if (nr == 32)
                         {
                             bool whole = mw == MR && nw == 32;
-                            Tile32(kc, ap, rs, cs, pb + s * nr * kc, tile, whole ? dst : null, ldc, first);
+                            // a short last strip (a batch of 64 is 5 strips of 12 and one of 4) runs a kernel of its height
+                            if (mw <= 4) Tile32x4(kc, ap, rs, cs, pb + s * nr * kc, tile);
+                            else if (mw <= 8) Tile32x8(kc, ap, rs, cs, pb + s * nr * kc, tile);
+                            else Tile32(kc, ap, rs, cs, pb + s * nr * kc, tile, whole ? dst : null, ldc, first);
                             if (!whole) Accumulate(tile, nr, dst, ldc, mw, nw, first);
                         }
                         else
@@ -286,6 +289,58 @@ internal static unsafe class Sgemm
         c90.Store(tile + 288); c91.Store(tile + 304);
         c100.Store(tile + 320); c101.Store(tile + 336);
         c110.Store(tile + 352); c111.Store(tile + 368);
+    }
+
+    /// <summary>The first 4 rows of a 12×32 tile, for a short last strip of A (same loop as <see cref="Tile32"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Tile32x4(int kc, float* a, nint rs, nint cs, float* b, float* tile)
+    {
+        float* a0 = a, a3 = a + 3 * rs;
+        nint rs2 = 2 * rs;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int p = 0; p < kc; p++, a0 += cs, a3 += cs, b += 32)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var x = Vector512.Create(a0[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a0[rs]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a0[rs2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a3[0]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+        }
+        c00.Store(tile + 0); c01.Store(tile + 16);
+        c10.Store(tile + 32); c11.Store(tile + 48);
+        c20.Store(tile + 64); c21.Store(tile + 80);
+        c30.Store(tile + 96); c31.Store(tile + 112);
+    }
+
+    /// <summary>The first 8 rows of a 12×32 tile, for a short last strip of A (same loop as <see cref="Tile32"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Tile32x8(int kc, float* a, nint rs, nint cs, float* b, float* tile)
+    {
+        float* a0 = a, a3 = a + 3 * rs, a6 = a + 6 * rs;
+        nint rs2 = 2 * rs;
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++, a0 += cs, a3 += cs, a6 += cs, b += 32)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var x = Vector512.Create(a0[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a0[rs]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a0[rs2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a3[0]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a3[rs]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a3[rs2]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a6[0]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a6[rs]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+        }
+        c00.Store(tile + 0); c01.Store(tile + 16);
+        c10.Store(tile + 32); c11.Store(tile + 48);
+        c20.Store(tile + 64); c21.Store(tile + 80);
+        c30.Store(tile + 96); c31.Store(tile + 112);
+        c40.Store(tile + 128); c41.Store(tile + 144);
+        c50.Store(tile + 160); c51.Store(tile + 176);
+        c60.Store(tile + 192); c61.Store(tile + 208);
+        c70.Store(tile + 224); c71.Store(tile + 240);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
