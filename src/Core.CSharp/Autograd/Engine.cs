@@ -17,10 +17,10 @@ internal static class Engine
     {
         long before = Storage.Births;
         var order = TopologicalOrder(roots);
-        var pending = new Dictionary<Node, Tensor>(ReferenceEqualityComparer.Instance);
-        var leafGrads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
-        var wanted = new HashSet<object>(ReferenceEqualityComparer.Instance);
-        var captured = new Dictionary<object, Tensor>(ReferenceEqualityComparer.Instance);
+        var pending = new Dictionary<Node, Tensor>(ByIdentity.Instance);
+        var leafGrads = new Dictionary<Tensor, Tensor>(ByIdentity.Instance);
+        var wanted = new HashSet<object>(ByIdentity.Instance);
+        var captured = new Dictionary<object, Tensor>(ByIdentity.Instance);
         if (wrt is not null)
             foreach (var t in wrt) wanted.Add(t.GradFn is { } n ? n : t);
         // without accumulation only paths to the wanted tensors matter: prune the rest
@@ -81,7 +81,7 @@ internal static class Engine
     /// <summary>The nodes from which some wanted tensor is reachable (order lists consumers before inputs).</summary>
     static HashSet<Node> Needed(List<Node> order, HashSet<object> wanted)
     {
-        var needed = new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        var needed = new HashSet<Node>(ByIdentity.Instance);
         for (int k = order.Count - 1; k >= 0; k--)
         {
             var node = order[k];
@@ -111,7 +111,7 @@ internal static class Engine
     public static Tensor[] Leaves(Tensor[] outputs)
     {
         var found = new List<Tensor>();
-        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<Tensor>(ByIdentity.Instance);
         foreach (var y in outputs)
             if (y.RequiresGrad && y.IsLeaf && seen.Add(y)) found.Add(y);
         foreach (var node in TopologicalOrder(outputs))
@@ -124,7 +124,7 @@ internal static class Engine
     static List<Node> TopologicalOrder(Tensor[] roots)
     {
         var post = new List<Node>();
-        var seen = new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<Node>(ByIdentity.Instance);
         var stack = new Stack<(Node node, int next)>();
         foreach (var root in roots)
         {

@@ -11,8 +11,11 @@ public delegate Tensor? VjpRule(int i, Tensor cotangent, Tensor[] inputs, Tensor
 /// The backward function of one op application, as PyTorch's <c>grad_fn</c>: it names the
 /// op and holds what the VJP needs until a backward pass without <c>retainGraph</c> frees it.
 /// </summary>
-public sealed class Node
+public sealed class Node : IIdentified
 {
+    int IIdentified.IdentityHash => identityHash;
+    internal int IdentityHash => identityHash;
+    readonly int identityHash = ByIdentity.Next();
     Tensor[]? inputs;
     Tensor? output;
     VjpRule? rule;

@@ -10,8 +10,12 @@ namespace Cotangent;
 /// <see cref="RequireGrad"/> owns a gradient accumulator: <see cref="Grad"/> reads it,
 /// <see cref="ZeroGrad"/> clears it, and backward passes add to it.
 /// </summary>
-public sealed partial class Tensor
+public sealed partial class Tensor : IIdentified
 {
+    readonly int identityHash = ByIdentity.Next();
+    int IIdentified.IdentityHash => identityHash;
+    internal int IdentityHash => identityHash;
+
     readonly Storage storage;
     readonly int[] shape;
     readonly int[] strides;
