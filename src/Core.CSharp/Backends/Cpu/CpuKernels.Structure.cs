@@ -25,9 +25,9 @@ internal sealed partial class CpuKernels
         for (int i = 0; i < x.Rank - trailing; i++) groups *= x.Shape[i];
         if (groups == 1 && kind == ReduceKind.Sum && group >= Walk.ParallelThreshold)
         {
-            // one big sum: a partial sum per core, then their sum
+            // one big sum: a partial sum per chunk, then their sum
             var (src, off) = Walk.Segment<T>(x);
-            var partial = new T[Team.Size];
+            var partial = new T[Walk.Parts(group)];
             int size = (group + partial.Length - 1) / partial.Length;
             Team.For(partial.Length, p =>
             {

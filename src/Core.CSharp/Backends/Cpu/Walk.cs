@@ -121,12 +121,20 @@ internal static class Walk
     /// <summary>The same for ops that spend many cycles per element (exp, tanh, erf, log-softmax rows).</summary>
     public const int ParallelThresholdCostly = 1 << 16;
 
-    /// <summary>Runs body(start, length) over [0, n): on the calling thread when n is below the threshold, else in one chunk per core.</summary>
+    /// <summary>
+    /// How many chunks a parallel pass over n elements takes: one per core, or for long passes
+    /// up to eight per core of at least 64K elements each, claimed one at a time, so a core
+    /// that starts late (a worker waking up, a vCPU taken by the host) leaves its share to the
+    /// others instead of holding up the pass. It depends on n and the core count only, so
+    /// chunked reductions give the same bits on every run.
+    /// </summary>
+    public static int Parts(int n) => Math.Clamp(n >> 16, Team.Size, Team.Size * 8);
+
+    /// <summary>Runs body(start, length) over [0, n): on the calling thread when n is below the threshold, else in chunks spread over the cores.</summary>
     public static void Chunked(int n, Action<int, int> body, int threshold = ParallelThreshold)
     {
-        int parts = Team.Size;
-        if (n < threshold || parts == 1) { body(0, n); return; }
-        int size = (n + parts - 1) / parts;
+        if (n < threshold || Team.Size == 1) { body(0, n); return; }
+        int parts = Parts(n), size = (n + parts - 1) / parts;
         Team.For(parts, p =>
         {
             int start = p * size, len = Math.Min(size, n - start);
