@@ -351,6 +351,69 @@ let kernels =
               let z = x.Reshape(1, n).To(DType.Float32)
               near 1e-4 (values (z.To(DType.Float64).LogSoftmax(1))) (z.LogSoftmax 1) "one long log_softmax row"
           }
+          test
+              "fp32 log_softmax (its own vector exp) matches float64 for every row length, -inf logits and special rows" {
+              let r = Random 29
+
+              for len in 1..70 do
+                  // float32 logits over [-100, 100] with some -inf (masked) entries, 3 rows: the float64
+                  // result is then the exact answer, which the fp32 one may miss by a few ulps
+                  let v =
+                      Array.init (3 * len) (fun i ->
+                          if i % len <> 0 && r.Next 5 = 0 then
+                              -infinity
+                          else
+                              float (float32 (200.0 * r.NextDouble() - 100.0)))
+
+                  let x64 = Tensor.FromArray(v, [| 3; len |])
+                  let expected = values (x64.LogSoftmax 1)
+                  let actual = values (x64.To(DType.Float32).LogSoftmax 1)
+
+                  Array.iteri2
+                      (fun i e a ->
+                          let ok =
+                              if Double.IsNegativeInfinity e then
+                                  Double.IsNegativeInfinity a
+                              else
+                                  abs (a - e) <= 1e-6 + 4e-7 * abs e
+
+                          if not ok then
+                              failtestf "length %d, element %d: %g vs %g" len i a e)
+                      expected
+                      actual
+
+              let special (row: float list) =
+                  Tensor.From(row |> List.map float32 |> Array.ofList).Reshape(1, -1).LogSoftmax 1
+                  |> values
+
+              let same (a: float[]) (b: float[]) =
+                  Array.forall2 (fun x y -> (Double.IsNaN x && Double.IsNaN y) || x = y) a b
+
+              Expect.isTrue (same (special [ infinity; 1.0 ]) [| nan; -infinity |]) "+inf: [nan, -inf] as PyTorch"
+              Expect.isTrue (same (special [ nan; 1.0 ]) [| nan; nan |]) "a NaN poisons its row"
+              Expect.isTrue (same (special [ -infinity; -infinity ]) [| nan; nan |]) "all -inf: NaN"
+          }
+          test "the softmax kernel's vector exp is within 4 ulps of exp over [-87.3, 0], and 0 below" {
+              let r = Random 31
+
+              for _ in 1..2000 do
+                  let t = -87.3 * r.NextDouble() |> float32
+                  // 16 copies fill one Vector512: the vector path, not the scalar tail
+                  let sum =
+                      Cotangent.Backends.Cpu.ShiftedExp.Sum(ReadOnlySpan(Array.create 16 t), 0.0f)
+
+                  let expected = exp (float t)
+                  let err = abs (float sum / 16.0 - expected) / expected
+
+                  if err > 4.0 * 1.19e-7 then
+                      failtestf "exp %g: %g vs %g (relative error %g)" t (float sum / 16.0) expected err
+
+              for t in [ -87.5f; -100.0f; -1e30f; -infinityf ] do
+                  Expect.equal
+                      (Cotangent.Backends.Cpu.ShiftedExp.Sum(ReadOnlySpan(Array.create 16 t), 0.0f))
+                      0.0f
+                      (sprintf "exp %g" t)
+          }
           test "slices follow Python's rules: negative indices, clamping, steps" {
               let x = Tensor.Arange(10, DType.Float64)
               near 0.0 [| 2.0; 3.0; 4.0 |] (x.Slice(0, 2, 5)) "[2:5]"

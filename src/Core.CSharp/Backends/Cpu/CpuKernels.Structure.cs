@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Cotangent.Backends.Cpu;
 
@@ -132,10 +134,19 @@ internal sealed partial class CpuKernels
                     var row = new ReadOnlySpan<T>(src, off + r * len, len);
                     var dst = o.AsSpan(r * len, len);
                     T m = TensorPrimitives.Max(row);
-                    if (!T.IsFinite(m)) m = T.Zero;             // all −inf (or a NaN): let the arithmetic say so
+                    bool finite = T.IsFinite(m);
+                    if (!finite) m = T.Zero;                    // all −inf, a +inf or a NaN: let the arithmetic say so
+                    T sum;
+                    if (finite && typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated)
+                        sum = (T)(object)ShiftedExp.Sum(MemoryMarshal.Cast<T, float>(row), (float)(object)m);
+                    else
+                    {
+                        TensorPrimitives.Subtract(row, m, tmp.AsSpan(0, len));
+                        TensorPrimitives.Exp(tmp.AsSpan(0, len), tmp.AsSpan(0, len));
+                        sum = TensorPrimitives.Sum<T>(tmp.AsSpan(0, len));
+                    }
                     TensorPrimitives.Subtract(row, m, dst);
-                    TensorPrimitives.Exp(dst, tmp.AsSpan(0, len));
-                    TensorPrimitives.Subtract(dst, T.Log(TensorPrimitives.Sum<T>(tmp.AsSpan(0, len))), dst);
+                    TensorPrimitives.Subtract(dst, T.Log(sum), dst);
                 }
             }
             finally { ArrayPool<T>.Shared.Return(tmp); }
@@ -143,7 +154,7 @@ internal sealed partial class CpuKernels
         if (n < Walk.ParallelThresholdCostly || rows == 1) Rows(0, rows);
         else
         {
-            int parts = Team.Size, size = (rows + parts - 1) / parts;
+            int parts = Math.Min(rows, Walk.Parts(n)), size = (rows + parts - 1) / parts;
             Team.For(parts, p => { int r0 = p * size; if (r0 < rows) Rows(r0, Math.Min(size, rows - r0)); });
         }
         return new CpuStorage<T>(o);
