@@ -3,7 +3,7 @@
 // sides run each call in a scope that frees its intermediates (Tensor.Scope, NewDisposeScope).
 // libtorch needs a newer libstdc++ than Debian 12 has, so run the built dll through the
 // shared script (see bench/README.md):
-//   dotnet build bench -c Release && ../shared/tools/dotnet-glibc241 bench/bin/Release/net10.0/Bench.dll [--quick] [--memory]
+//   dotnet build bench -c Release && ../shared/tools/dotnet-glibc241 bench/bin/Release/net10.0/Bench.dll [--quick] [--memory] [--breakdown] [--best] [--only a,b]
 using System.Diagnostics;
 using System.Runtime.Intrinsics;
 using Cotangent;
@@ -15,6 +15,7 @@ using TTensor = TorchSharp.torch.Tensor;
 
 bool quick = args.Contains("--quick");
 bool torchToo = !args.Contains("--no-torch");   // --no-torch: Cotangent alone (e.g. where libtorch cannot load)
+Timing.Best = args.Contains("--best");           // --best: the fastest batch instead of the median (A/B comparisons on a noisy machine)
 double budget = quick ? 0.3 : args.Contains("--only") ? 5.0 : 1.0;   // seconds of timing per measurement
 
 Console.WriteLine($"Cotangent vs TorchSharp {typeof(torch).Assembly.GetName().Version} (libtorch), {Environment.ProcessorCount} cores, .NET {Environment.Version}");
@@ -119,6 +120,34 @@ foreach (int n in new[] { 1 << 20, 1 << 24 })
     });
 }
 
+// --breakdown: the GEMMs of the MLP step, one by one, in the layouts its forward and VJPs use
+// (x·wᵀ forward, g·w for ∂x, gᵀ·x for ∂w), to tell GEMM time from the rest of the step
+if (args.Contains("--breakdown"))
+    foreach (int batch in new[] { 64, 512 })
+        foreach (var (m, k, n, how) in new[] {
+            (batch, 784, 256, "x·wᵀ"), (batch, 256, 256, "x·wᵀ"), (batch, 256, 10, "x·wᵀ"),
+            (batch, 10, 256, "g·w"), (batch, 256, 256, "g·w"),
+            (10, batch, 256, "gᵀ·x"), (256, batch, 256, "gᵀ·x"), (256, batch, 784, "gᵀ·x") })
+        {
+            // A [m×k] and B [k×n] built so that their strides match the step's operands
+            var (a, b) = how switch
+            {
+                "x·wᵀ" => (Tensor.Randn(m, k), Tensor.Randn(n, k).T),
+                "g·w" => (Tensor.Randn(m, k), Tensor.Randn(k, n)),
+                _ => (Tensor.Randn(k, m).T, Tensor.Randn(k, n)),
+            };
+            Compare($"gemm {m}x{k}x{n} {how}", () => { using var s = Tensor.Scope(); Tensor.MatMul(a, b); }, () =>
+            {
+                var (ta, tb) = how switch
+                {
+                    "x·wᵀ" => (torch.randn(m, k), torch.randn(n, k).t()),
+                    "g·w" => (torch.randn(m, k), torch.randn(k, n)),
+                    _ => (torch.randn(k, m).t(), torch.randn(k, n)),
+                };
+                return () => { using var s = torch.NewDisposeScope(); ta.matmul(tb); };
+            }, 2.0 * m * n * k);
+        }
+
 // --only TEXT: just the workloads whose name contains TEXT (for profiling one of them)
 int only = Array.IndexOf(args, "--only");
 if (only >= 0 && only + 1 < args.Length) work.RemoveAll(w => !args[only + 1].Split(',').Any(w.Name.Contains));
@@ -161,6 +190,8 @@ if (args.Contains("--memory"))
 
 static class Timing
 {
+    public static bool Best;
+
     /// <summary>The median time of one call, from batches of calls that each take at least a millisecond.</summary>
     public static double Median(Action f, double seconds)
     {
@@ -188,7 +219,7 @@ static class Timing
             if (samples.Count >= 200) break;
         }
         samples.Sort();
-        return samples[samples.Count / 2];
+        return Best ? samples[0] : samples[samples.Count / 2];
     }
 
     public static string Format(double s) => s < 1e-3 ? $"{s * 1e6:F1} µs" : s < 1 ? $"{s * 1e3:F2} ms" : $"{s:F2} s";
