@@ -136,15 +136,16 @@ internal sealed partial class CpuKernels
                     T m = TensorPrimitives.Max(row);
                     bool finite = T.IsFinite(m);
                     if (!finite) m = T.Zero;                    // all −inf, a +inf or a NaN: let the arithmetic say so
-                    T sum;
                     if (finite && typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated)
-                        sum = (T)(object)ShiftedExp.Sum(MemoryMarshal.Cast<T, float>(row), (float)(object)m);
-                    else
                     {
-                        TensorPrimitives.Subtract(row, m, tmp.AsSpan(0, len));
-                        TensorPrimitives.Exp(tmp.AsSpan(0, len), tmp.AsSpan(0, len));
-                        sum = TensorPrimitives.Sum<T>(tmp.AsSpan(0, len));
+                        var x32 = MemoryMarshal.Cast<T, float>(row);
+                        float m32 = (float)(object)m;
+                        ShiftedExp.LogSoftmax(x32, m32, MathF.Log(ShiftedExp.Sum(x32, m32)), MemoryMarshal.Cast<T, float>(dst));
+                        continue;
                     }
+                    TensorPrimitives.Subtract(row, m, tmp.AsSpan(0, len));
+                    TensorPrimitives.Exp(tmp.AsSpan(0, len), tmp.AsSpan(0, len));
+                    T sum = TensorPrimitives.Sum<T>(tmp.AsSpan(0, len));
                     TensorPrimitives.Subtract(row, m, dst);
                     TensorPrimitives.Subtract(dst, T.Log(sum), dst);
                 }

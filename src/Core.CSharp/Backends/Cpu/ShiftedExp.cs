@@ -36,6 +36,18 @@ internal static class ShiftedExp
         return sum;
     }
 
+    /// <summary>dst = (x − m) − logSum in one pass, rounding as the two subtractions would.</summary>
+    public static void LogSoftmax(ReadOnlySpan<float> x, float m, float logSum, Span<float> dst)
+    {
+        ref float xr = ref MemoryMarshal.GetReference(x), dr = ref MemoryMarshal.GetReference(dst);
+        int n = x.Length, i = 0;
+        var shift = Vector512.Create(m);
+        var ls = Vector512.Create(logSum);
+        for (; i <= n - 16; i += 16)
+            (Vector512.LoadUnsafe(ref xr, (nuint)i) - shift - ls).StoreUnsafe(ref dr, (nuint)i);
+        for (; i < n; i++) dst[i] = x[i] - m - logSum;
+    }
+
     /// <summary>exp t for t ≤ 0 (see the class).</summary>
     static Vector512<float> Exp(Vector512<float> t)
     {
