@@ -53,7 +53,8 @@ internal static class ShiftedExp
     {
         // k = round(t·log2 e) by the 1.5·2²³ trick (exact for |k| < 2²²; larger ones are masked below)
         var magic = Vector512.Create(12582912f);
-        var k = Vector512.FusedMultiplyAdd(t, Vector512.Create(Log2E), magic) - magic;
+        var kMagic = Vector512.FusedMultiplyAdd(t, Vector512.Create(Log2E), magic);   // bits: 0x4B400000 + k
+        var k = kMagic - magic;
         var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2Hi), t);
         r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2Lo), r);
         var p = Vector512.FusedMultiplyAdd(Vector512.Create(1f / 5040), r, Vector512.Create(1f / 720));
@@ -63,7 +64,9 @@ internal static class ShiftedExp
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f));
-        var scale = (Vector512.ConvertToInt32(k) + Vector512.Create(127)) << 23;
+        // 2ᵏ: k sits in the low bits of kMagic, and shifting it into the exponent drops the rest
+        // (no float-to-int conversion, whose saturating form costs several instructions)
+        var scale = (kMagic.AsInt32() << 23) + Vector512.Create(127 << 23);
         var e = p * scale.AsSingle();
         return Vector512.ConditionalSelect(Vector512.LessThan(t, Vector512.Create(Floor)), Vector512<float>.Zero, e);
     }
