@@ -155,7 +155,7 @@ internal sealed partial class CpuKernels
         if (n < Walk.ParallelThresholdCostly || rows == 1) Rows(0, rows);
         else
         {
-            int parts = Math.Min(rows, Walk.Parts(n)), size = (rows + parts - 1) / parts;
+            int parts = Math.Min(rows, Walk.Parts(n, Walk.ParallelThresholdCostly)), size = (rows + parts - 1) / parts;
             Team.For(parts, p => { int r0 = p * size; if (r0 < rows) Rows(r0, Math.Min(size, rows - r0)); });
         }
         return new CpuStorage<T>(o);

@@ -119,22 +119,23 @@ internal static class Walk
     public const int ParallelThreshold = 1 << 15;
 
     /// <summary>The same for ops that spend many cycles per element (exp, tanh, erf, log-softmax rows).</summary>
-    public const int ParallelThresholdCostly = 1 << 16;
+    public const int ParallelThresholdCostly = 1 << 13;
 
     /// <summary>
     /// How many chunks a parallel pass over n elements takes: one per core, or for long passes
-    /// up to eight per core of at least 64K elements each, claimed one at a time, so a core
-    /// that starts late (a worker waking up, a vCPU taken by the host) leaves its share to the
-    /// others instead of holding up the pass. It depends on n and the core count only, so
-    /// chunked reductions give the same bits on every run.
+    /// up to eight per core, each at least as long as the op's threshold, claimed one at a
+    /// time, so a core that starts late (a worker waking up, a vCPU taken by the host) leaves
+    /// its share to the others instead of holding up the pass. It depends on n, the threshold
+    /// and the core count only, so chunked reductions give the same bits on every run.
     /// </summary>
-    public static int Parts(int n) => Math.Clamp(n >> 16, Team.Size, Team.Size * 8);
+    public static int Parts(int n, int threshold = ParallelThreshold) =>
+        Math.Clamp(n / threshold, Team.Size, Team.Size * 8);
 
     /// <summary>Runs body(start, length) over [0, n): on the calling thread when n is below the threshold, else in chunks spread over the cores.</summary>
     public static void Chunked(int n, Action<int, int> body, int threshold = ParallelThreshold)
     {
         if (n < threshold || Team.Size == 1) { body(0, n); return; }
-        int parts = Parts(n), size = (n + parts - 1) / parts;
+        int parts = Parts(n, threshold), size = (n + parts - 1) / parts;
         Team.For(parts, p =>
         {
             int start = p * size, len = Math.Min(size, n - start);
