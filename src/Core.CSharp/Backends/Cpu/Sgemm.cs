@@ -171,6 +171,17 @@ internal static unsafe class Sgemm
                     }
                     continue;
                 }
+                if (b.Cs == 1 && nw == nr && nr == 32)
+                {
+                    // row-major B, a full strip: two vector copies per k (a MemoryCopy call per row cost more)
+                    float* row = src + b.Offset + (long)pc * b.Rs + n0;
+                    for (int p = 0; p < kc; p++, o += 32, row += b.Rs)
+                    {
+                        Vector512.Store(Vector512.Load(row), o);
+                        Vector512.Store(Vector512.Load(row + 16), o + 16);
+                    }
+                    continue;
+                }
                 for (int p = 0; p < kc; p++, o += nr)
                 {
                     float* row = src + b.Offset + (long)(pc + p) * b.Rs + (long)n0 * b.Cs;
