@@ -232,12 +232,24 @@ internal static unsafe class Sgemm
                     }
                     continue;
                 }
+                int p8 = 0;
+                if (a.Cs == 1 && mw == MR && Avx.IsSupported)
+                {
+                    // row-major A, a full strip: rows 0-7 and 4-11 as 8×8 register transposes
+                    // (rows 4-7 written twice, with the same values), the k tail below
+                    float* first = src + a.Offset + (long)m0 * a.Rs + pc;
+                    for (; p8 + 8 <= kc; p8 += 8)
+                    {
+                        Transpose8(first + p8, a.Rs, o + p8 * MR, MR);
+                        Transpose8(first + 4L * a.Rs + p8, a.Rs, o + p8 * MR + 4, MR);
+                    }
+                }
                 // row by row: each source row is read along k (contiguous when Cs = 1)
                 for (int i = 0; i < MR; i++)
                 {
                     if (i >= mw) { for (int p = 0; p < kc; p++) o[p * MR + i] = 0; continue; }
                     float* row = src + a.Offset + (long)(m0 + i) * a.Rs + (long)pc * a.Cs;
-                    for (int p = 0; p < kc; p++) o[p * MR + i] = row[(long)p * a.Cs];
+                    for (int p = p8; p < kc; p++) o[p * MR + i] = row[(long)p * a.Cs];
                 }
             }
     }
