@@ -53,10 +53,11 @@ internal static class Engine
                 }
             }
             if (!retainGraph) foreach (var node in order) node.Release();
+            var sharing = accumulate && wrt is null && !createGraph ? StorageUse(leafGrads) : null;
             foreach (var (leaf, g) in leafGrads)
             {
                 if (wanted.Contains(leaf)) captured[leaf] = g;
-                if (accumulate) leaf.Accumulator!.Add(g, owned: wrt is null && !createGraph && Exclusive(g, before, leafGrads));
+                if (accumulate) leaf.Accumulator!.Add(g, owned: sharing is not null && Exclusive(g, before, sharing));
             }
         }
         if (wrt is null) return [];
@@ -68,14 +69,15 @@ internal static class Engine
     /// tensor), kept by nobody, and shared with no other leaf (a VJP may hand one tensor to
     /// two inputs). Only then may its accumulator recycle it once it is cleared or replaced.
     /// </summary>
-    static bool Exclusive(Tensor g, long before, Dictionary<Tensor, Tensor> leafGrads)
+    static bool Exclusive(Tensor g, long before, Dictionary<Storage, int> sharing) =>
+        g.Storage.Born > before && !g.Storage.Kept && sharing[g.Storage] == 1;
+
+    /// <summary>How many leaf gradients read each buffer.</summary>
+    static Dictionary<Storage, int> StorageUse(Dictionary<Tensor, Tensor> leafGrads)
     {
-        var s = g.Storage;
-        if (s.Born <= before || s.Kept) return false;
-        int sharing = 0;
-        foreach (var other in leafGrads.Values)
-            if (ReferenceEquals(other.Storage, s)) sharing++;
-        return sharing == 1;
+        var use = new Dictionary<Storage, int>(ByIdentity.Instance);
+        foreach (var g in leafGrads.Values) use[g.Storage] = use.GetValueOrDefault(g.Storage) + 1;
+        return use;
     }
 
     /// <summary>The nodes from which some wanted tensor is reachable (order lists consumers before inputs).</summary>

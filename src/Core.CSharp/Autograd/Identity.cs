@@ -13,7 +13,7 @@ internal interface IIdentified
 /// node and tensor; RuntimeHelpers.GetHashCode must first assign each new object a hash in its
 /// header (a slow path), which showed up at 4% of a training step's backward pass.
 /// </summary>
-internal sealed class ByIdentity : IEqualityComparer<object>, IEqualityComparer<Node>, IEqualityComparer<Tensor>
+internal sealed class ByIdentity : IEqualityComparer<object>, IEqualityComparer<Node>, IEqualityComparer<Tensor>, IEqualityComparer<Storage>
 {
     public static readonly ByIdentity Instance = new();
 
@@ -34,7 +34,9 @@ internal sealed class ByIdentity : IEqualityComparer<object>, IEqualityComparer<
     public new bool Equals(object? a, object? b) => ReferenceEquals(a, b);
     public bool Equals(Node? a, Node? b) => ReferenceEquals(a, b);
     public bool Equals(Tensor? a, Tensor? b) => ReferenceEquals(a, b);
+    public bool Equals(Storage? a, Storage? b) => ReferenceEquals(a, b);
     public int GetHashCode(object o) => o is IIdentified i ? i.IdentityHash : RuntimeHelpers.GetHashCode(o);
     public int GetHashCode(Node n) => n.IdentityHash;
     public int GetHashCode(Tensor t) => t.IdentityHash;
+    public int GetHashCode(Storage s) => s.Born.GetHashCode();   // Born is unique per storage
 }
