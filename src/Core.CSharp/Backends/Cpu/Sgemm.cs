@@ -121,6 +121,8 @@ internal static unsafe class Sgemm
                             // a short last strip (a batch of 64 is 5 strips of 12 and one of 4) runs a kernel of its height
                             if (mw <= 4) Tile32x4(kc, ap, rs, cs, pb + s * nr * kc, tile);
                             else if (mw <= 8) Tile32x8(kc, ap, rs, cs, pb + s * nr * kc, tile);
+                            // a narrow last strip of B (a 10-class output layer) needs only its first 16 columns
+                            else if (nw <= 16) Tile16Of32(kc, ap, rs, cs, pb + s * nr * kc, tile);
                             else Tile32(kc, ap, rs, cs, pb + s * nr * kc, tile, whole ? dst : null, ldc, first);
                             if (!whole) Accumulate(tile, nr, dst, ldc, mw, nw, first);
                         }
@@ -364,6 +366,43 @@ internal static unsafe class Sgemm
         c50.Store(tile + 160); c51.Store(tile + 176);
         c60.Store(tile + 192); c61.Store(tile + 208);
         c70.Store(tile + 224); c71.Store(tile + 240);
+    }
+
+    /// <summary>The first 16 columns of a 12×32 tile (12 accumulators), for a strip of B with at most 16 valid columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Tile16Of32(int kc, float* a, nint rs, nint cs, float* b, float* tile)
+    {
+        float* a0 = a, a3 = a + 3 * rs, a6 = a + 6 * rs, a9 = a + 9 * rs;
+        nint rs2 = 2 * rs;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default, c8 = default, c9 = default, c10 = default, c11 = default;
+        for (int p = 0; p < kc; p++, a0 += cs, a3 += cs, a6 += cs, a9 += cs, b += 32)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a0[0]), b0, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a0[rs]), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a0[rs2]), b0, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[0]), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[rs]), b0, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[rs2]), b0, c5);
+            c6 = Vector512.FusedMultiplyAdd(Vector512.Create(a6[0]), b0, c6);
+            c7 = Vector512.FusedMultiplyAdd(Vector512.Create(a6[rs]), b0, c7);
+            c8 = Vector512.FusedMultiplyAdd(Vector512.Create(a6[rs2]), b0, c8);
+            c9 = Vector512.FusedMultiplyAdd(Vector512.Create(a9[0]), b0, c9);
+            c10 = Vector512.FusedMultiplyAdd(Vector512.Create(a9[rs]), b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(Vector512.Create(a9[rs2]), b0, c11);
+        }
+        c0.Store(tile + 0);
+        c1.Store(tile + 32);
+        c2.Store(tile + 64);
+        c3.Store(tile + 96);
+        c4.Store(tile + 128);
+        c5.Store(tile + 160);
+        c6.Store(tile + 192);
+        c7.Store(tile + 224);
+        c8.Store(tile + 256);
+        c9.Store(tile + 288);
+        c10.Store(tile + 320);
+        c11.Store(tile + 352);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
