@@ -179,20 +179,19 @@ let kernels =
                   field.SetValue(null, false)
                   let r = Random 17
 
-                  for m, k, n in [ 1, 1, 1; 13, 300, 17; 40, 70, 33; 100, 257, 50 ] do
+                  // edge strips, in-place and whole-block A (n = 1100), row-major and transposed operands
+                  for m, k, n in [ 1, 1, 1; 13, 300, 17; 40, 70, 33; 100, 257, 50; 29, 40, 1100 ] do
                       let a, w = tensorIn r Real [| m; k |], tensorIn r Real [| k; n |]
                       let expected = Tensor.MatMul(a, w) |> values
+                      let a32, w32 = a.To DType.Float32, w.To DType.Float32
 
-                      let actual =
-                          Tensor.MatMul(a.To DType.Float32, w.To(DType.Float32).T.Contiguous().T)
-                          |> values
-
-                      Array.iteri2
-                          (fun i e x ->
-                              if abs (e - x) > 1e-4 * (1.0 + abs e) * sqrt (float k) then
-                                  failtestf "element %d: %g vs %g" i x e)
-                          expected
-                          actual
+                      for x, y in [ a32, w32.T.Contiguous().T; a32.T.Contiguous().T, w32 ] do
+                          Array.iteri2
+                              (fun i e v ->
+                                  if abs (e - v) > 1e-4 * (1.0 + abs e) * sqrt (float k) then
+                                      failtestf "element %d of %dx%dx%d: %g vs %g" i m k n v e)
+                              expected
+                              (Tensor.MatMul(x, y) |> values)
               finally
                   field.SetValue(null, before)
           }

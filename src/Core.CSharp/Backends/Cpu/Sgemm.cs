@@ -8,7 +8,7 @@ namespace Cotangent.Backends.Cpu;
 /// <summary>
 /// fp32 matrix product C += A·B in the BLIS style: B is packed into KC×NR column strips and
 /// A into MC×KC blocks of MR-row strips, and a register-blocked MR×NR micro-kernel runs FMAs
-/// over them (12×32 with Vector512, 12×16 with Vector256). A and B are read through strides,
+/// over them (12×32 with Vector512, 6×16 with Vector256). A and B are read through strides,
 /// so transposed operands (the VJPs' Aᵀ and Bᵀ) are packed directly, never materialised.
 /// The cores split the columns of C (or its rows, when it is narrow), each running the whole
 /// blocked loop on its share.
@@ -17,6 +17,13 @@ namespace Cotangent.Backends.Cpu;
 internal static unsafe class Sgemm
 {
     const int MR = 12, KC = 256, NC = 4096;
+
+    /// <summary>
+    /// The height of a strip of A: 12 rows with Vector512 (24 of the 32 zmm registers hold
+    /// accumulators), 6 with Vector256, whose 16 ymm registers hold 12 accumulators, two
+    /// vectors of B and a broadcast without spilling.
+    /// </summary>
+    static int Mr => wide ? MR : 6;
     /// <summary>
     /// The Vector512 kernel when the hardware has it, else the Vector256 one. Not readonly, so
     /// the tests can run the narrow kernel on a wide machine (both give the same products).
@@ -50,7 +57,7 @@ internal static unsafe class Sgemm
         }
         else
         {
-            int share = RoundUp((m + threads - 1) / threads, MR);
+            int share = RoundUp((m + threads - 1) / threads, Mr);
             Team.For(threads, t =>
             {
                 int i0 = t * share, i1 = Math.Min(m, i0 + share);
@@ -95,11 +102,11 @@ internal static unsafe class Sgemm
     {
         int mc = Math.Min(mcMax, m - ic);
         if (mc <= 0) return;
-        int rows = (mc + MR - 1) / MR, full = PackWholeBlock(nc, nr) ? 0 : mc / MR;
-        var packed = full < rows ? ArrayPool<float>.Shared.Rent((rows - full) * MR * kc) : null;
+        int mr = Mr, rows = (mc + mr - 1) / mr, full = PackWholeBlock(nc, nr) ? 0 : mc / mr;
+        var packed = full < rows ? ArrayPool<float>.Shared.Rent((rows - full) * mr * kc) : null;
         try
         {
-            if (packed is not null) PackA(a, ic + full * MR, mc - full * MR, pc, kc, packed);
+            if (packed is not null) PackA(a, ic + full * mr, mc - full * mr, pc, kc, mr, packed);
             fixed (float* pSrc = a.Data, pPacked = packed, pb = packedB, pcBase = c)
             {
                 var tile = stackalloc float[MR * 32];
@@ -109,12 +116,12 @@ internal static unsafe class Sgemm
                     int n0 = s * nr, nw = Math.Min(nr, nc - n0);
                     for (int r = 0; r < rows; r++)
                     {
-                        int m0 = r * MR, mw = Math.Min(MR, mc - m0);
+                        int m0 = r * mr, mw = Math.Min(mr, mc - m0);
                         float* dst = pcBase + offC + (long)(ic + m0) * ldc + jc + n0;
                         // element (i, p) of the strip at ap[i·rs + p·cs]
                         bool inPlace = r < full;
-                        float* ap = inPlace ? aBlock + (long)m0 * a.Rs : pPacked + (long)(r - full) * MR * kc;
-                        nint rs = inPlace ? a.Rs : 1, cs = inPlace ? a.Cs : MR;
+                        float* ap = inPlace ? aBlock + (long)m0 * a.Rs : pPacked + (long)(r - full) * mr * kc;
+                        nint rs = inPlace ? a.Rs : 1, cs = inPlace ? a.Cs : mr;
                         if (nr == 32)
                         {
                             bool whole = mw == MR && nw == 32;
@@ -128,7 +135,7 @@ internal static unsafe class Sgemm
                         }
                         else
                         {
-                            Tile16(kc, ap, rs, cs, pb + s * nr * kc, tile);
+                            Tile6x16(kc, ap, rs, cs, pb + s * nr * kc, tile);
                             Accumulate(tile, nr, dst, ldc, mw, nw, first);
                         }
                     }
@@ -215,43 +222,43 @@ internal static unsafe class Sgemm
         Avx.Store(dst + 6 * ldd, Avx.Permute2x128(u2, u6, 0x31)); Avx.Store(dst + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
     }
 
-    /// <summary>A[ic.., pc..] into strips of MR rows: for each k, MR consecutive values (zero beyond m).</summary>
-    static void PackA(View a, int ic, int mc, int pc, int kc, float[] dst)
+    /// <summary>A[ic.., pc..] into strips of mr rows: for each k, mr consecutive values (zero beyond m).</summary>
+    static void PackA(View a, int ic, int mc, int pc, int kc, int mr, float[] dst)
     {
         fixed (float* src = a.Data, pd = dst)
-            for (int r = 0; r * MR < mc; r++)
+            for (int r = 0; r * mr < mc; r++)
             {
-                int m0 = ic + r * MR, mw = Math.Min(MR, ic + mc - m0);
-                float* o = pd + r * MR * kc;
+                int m0 = ic + r * mr, mw = Math.Min(mr, ic + mc - m0);
+                float* o = pd + r * mr * kc;
                 if (a.Rs == 1 && a.Cs != 1)
                 {
-                    // column-major A (a transposed view): for each k, the MR rows are adjacent
-                    for (int p = 0; p < kc; p++, o += MR)
+                    // column-major A (a transposed view): for each k, the mr rows are adjacent
+                    for (int p = 0; p < kc; p++, o += mr)
                     {
                         float* col = src + a.Offset + m0 + (long)(pc + p) * a.Cs;
                         for (int i = 0; i < mw; i++) o[i] = col[i];
-                        for (int i = mw; i < MR; i++) o[i] = 0;
+                        for (int i = mw; i < mr; i++) o[i] = 0;
                     }
                     continue;
                 }
                 int p8 = 0;
-                if (a.Cs == 1 && mw == MR && Avx.IsSupported)
+                if (a.Cs == 1 && mw == mr && mr == 12 && Avx.IsSupported)
                 {
                     // row-major A, a full strip: rows 0-7 and 4-11 as 8×8 register transposes
                     // (rows 4-7 written twice, with the same values), the k tail below
                     float* first = src + a.Offset + (long)m0 * a.Rs + pc;
                     for (; p8 + 8 <= kc; p8 += 8)
                     {
-                        Transpose8(first + p8, a.Rs, o + p8 * MR, MR);
-                        Transpose8(first + 4L * a.Rs + p8, a.Rs, o + p8 * MR + 4, MR);
+                        Transpose8(first + p8, a.Rs, o + p8 * mr, mr);
+                        Transpose8(first + 4L * a.Rs + p8, a.Rs, o + p8 * mr + 4, mr);
                     }
                 }
                 // row by row: each source row is read along k (contiguous when Cs = 1)
-                for (int i = 0; i < MR; i++)
+                for (int i = 0; i < mr; i++)
                 {
-                    if (i >= mw) { for (int p = 0; p < kc; p++) o[p * MR + i] = 0; continue; }
+                    if (i >= mw) { for (int p = 0; p < kc; p++) o[p * mr + i] = 0; continue; }
                     float* row = src + a.Offset + (long)(m0 + i) * a.Rs + (long)pc * a.Cs;
-                    for (int p = p8; p < kc; p++) o[p * MR + i] = row[(long)p * a.Cs];
+                    for (int p = p8; p < kc; p++) o[p * mr + i] = row[(long)p * a.Cs];
                 }
             }
     }
@@ -416,14 +423,18 @@ internal static unsafe class Sgemm
         }
     }
 
-    /// <summary>tile[12×16] = Apanel·Bpanel over kc, in 24 ymm accumulators (machines without AVX-512: 16 registers, so some spill); no calls, as above.</summary>
+    /// <summary>
+    /// tile[6×16] = Apanel·Bpanel over kc, in 12 ymm accumulators: machines without AVX-512
+    /// have 16 vector registers, and 12 accumulators, two vectors of B and a broadcast fit
+    /// (a 12×16 tile's 24 accumulators spilled in the loop). No calls, as in <see cref="Tile32"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile16(int kc, float* a, nint rs, nint cs, float* b, float* tile)
+    static void Tile6x16(int kc, float* a, nint rs, nint cs, float* b, float* tile)
     {
-        float* a0 = a, a3 = a + 3 * rs, a6 = a + 6 * rs, a9 = a + 9 * rs;
+        float* a0 = a, a3 = a + 3 * rs;
         nint rs2 = 2 * rs;
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, c100 = default, c101 = default, c110 = default, c111 = default;
-        for (int p = 0; p < kc; p++, a0 += cs, a3 += cs, a6 += cs, a9 += cs, b += 16)
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++, a0 += cs, a3 += cs, b += 16)
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);
@@ -433,12 +444,6 @@ internal static unsafe class Sgemm
             x = Vector256.Create(a3[0]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
             x = Vector256.Create(a3[rs]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
             x = Vector256.Create(a3[rs2]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
-            x = Vector256.Create(a6[0]); c60 = Vector256.FusedMultiplyAdd(x, b0, c60); c61 = Vector256.FusedMultiplyAdd(x, b1, c61);
-            x = Vector256.Create(a6[rs]); c70 = Vector256.FusedMultiplyAdd(x, b0, c70); c71 = Vector256.FusedMultiplyAdd(x, b1, c71);
-            x = Vector256.Create(a6[rs2]); c80 = Vector256.FusedMultiplyAdd(x, b0, c80); c81 = Vector256.FusedMultiplyAdd(x, b1, c81);
-            x = Vector256.Create(a9[0]); c90 = Vector256.FusedMultiplyAdd(x, b0, c90); c91 = Vector256.FusedMultiplyAdd(x, b1, c91);
-            x = Vector256.Create(a9[rs]); c100 = Vector256.FusedMultiplyAdd(x, b0, c100); c101 = Vector256.FusedMultiplyAdd(x, b1, c101);
-            x = Vector256.Create(a9[rs2]); c110 = Vector256.FusedMultiplyAdd(x, b0, c110); c111 = Vector256.FusedMultiplyAdd(x, b1, c111);
         }
         c00.Store(tile + 0); c01.Store(tile + 8);
         c10.Store(tile + 16); c11.Store(tile + 24);
@@ -446,12 +451,6 @@ internal static unsafe class Sgemm
         c30.Store(tile + 48); c31.Store(tile + 56);
         c40.Store(tile + 64); c41.Store(tile + 72);
         c50.Store(tile + 80); c51.Store(tile + 88);
-        c60.Store(tile + 96); c61.Store(tile + 104);
-        c70.Store(tile + 112); c71.Store(tile + 120);
-        c80.Store(tile + 128); c81.Store(tile + 136);
-        c90.Store(tile + 144); c91.Store(tile + 152);
-        c100.Store(tile + 160); c101.Store(tile + 168);
-        c110.Store(tile + 176); c111.Store(tile + 184);
     }
 
     /// <summary>Adds (or, for the first k block, stores) the valid mw×nw corner of a tile (row length ld) into C.</summary>
