@@ -450,9 +450,11 @@ let all: OpCase list =
           let k = r.Next(1, s.Length + 1)
           let trailing = s.[s.Length - k ..]
 
+          // distinct entries: the derivatives grow as 1/σ, and two nearly equal entries in a
+          // group (σ ~ 1e-4) leave finite differences nothing to measure (a 1-in-10 flaky run)
           sample
               (sprintf "layer_norm %s over %d axes" (shapeText s) k)
-              [ tensorIn r Real s; tensorIn r Real trailing; tensorIn r Real trailing ]
+              [ tensorIn r Distinct s; tensorIn r Real trailing; tensorIn r Real trailing ]
               (fun xs -> Tensor.LayerNorm(xs.[0], k, xs.[1], xs.[2])))
       case "dropout" (fun r ->
           let s = shape r 1 3
