@@ -1,4 +1,4 @@
-using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -19,11 +19,13 @@ internal static unsafe class Sgemm
     const int MR = 12, KC = 256, NC = 4096;
 
     /// <summary>
-    /// The height of a strip of A: 12 rows with Vector512 (24 of the 32 zmm registers hold
-    /// accumulators), 6 with Vector256, whose 16 ymm registers hold 12 accumulators, two
-    /// vectors of B and a broadcast without spilling.
+    /// The height of a strip of A for a strip width nr: 12 rows with Vector512 (nr = 32; 24 of
+    /// the 32 zmm registers hold accumulators), 6 with Vector256 (nr = 16), whose 16 ymm
+    /// registers hold 12 accumulators, two vectors of B and a broadcast without spilling.
+    /// Derived from nr, which a product reads from <see cref="wide"/> once: a test flips that
+    /// field while other threads multiply, and a product must not see both widths.
     /// </summary>
-    static int Mr => wide ? MR : 6;
+    static int StripHeight(int nr) => nr == 32 ? MR : 6;
     /// <summary>
     /// The Vector512 kernel when the hardware has it, else the Vector256 one. Not readonly, so
     /// the tests can run the narrow kernel on a wide machine (both give the same products).
@@ -57,7 +59,7 @@ internal static unsafe class Sgemm
         }
         else
         {
-            int share = RoundUp((m + threads - 1) / threads, Mr);
+            int share = RoundUp((m + threads - 1) / threads, StripHeight(nr));
             Team.For(threads, t =>
             {
                 int i0 = t * share, i1 = Math.Min(m, i0 + share);
@@ -72,22 +74,19 @@ internal static unsafe class Sgemm
         const int MC = 96;
         int kblocks = (k + KC - 1) / KC, kstep = (k + kblocks - 1) / kblocks;   // even k blocks, no thin tail
         int ncMax = Math.Min(NC, RoundUp(n, nr));
-        var packedB = ArrayPool<float>.Shared.Rent(ncMax * kstep);
-        try
+        var scratch = Scratch.ForThisThread;
+        float* packedB = scratch.B(ncMax * kstep);
+        for (int jc = j0; jc < j0 + n; jc += NC)
         {
-            for (int jc = j0; jc < j0 + n; jc += NC)
+            int nc = Math.Min(NC, j0 + n - jc);
+            for (int pc = 0; pc < k; pc += kstep)
             {
-                int nc = Math.Min(NC, j0 + n - jc);
-                for (int pc = 0; pc < k; pc += kstep)
-                {
-                    int kc = Math.Min(kstep, k - pc);
-                    PackB(b, pc, kc, jc, nc, nr, packedB);
-                    for (int ic = i0; ic < i0 + m; ic += MC)
-                        Block(a, packedB, c, offC, ldc, i0 + m, ic, MC, pc, kc, jc, nc, nr, first: pc == 0 && !accumulate);
-                }
+                int kc = Math.Min(kstep, k - pc);
+                PackB(b, pc, kc, jc, nc, nr, packedB);
+                for (int ic = i0; ic < i0 + m; ic += MC)
+                    Block(a, packedB, scratch, c, offC, ldc, i0 + m, ic, MC, pc, kc, jc, nc, nr, first: pc == 0 && !accumulate);
             }
         }
-        finally { ArrayPool<float>.Shared.Return(packedB); }
     }
 
     static int RoundUp(int x, int to) => (x + to - 1) / to * to;
@@ -98,51 +97,47 @@ internal static unsafe class Sgemm
     /// its strides (row-major, column-major or any other layout: the kernel broadcasts one
     /// element per row and k); only a last partial strip is copied, padded with zeros.
     /// </summary>
-    static void Block(View a, float[] packedB, float[] c, int offC, int ldc, int m, int ic, int mcMax, int pc, int kc, int jc, int nc, int nr, bool first)
+    static void Block(View a, float* pb, Scratch scratch, float[] c, int offC, int ldc, int m, int ic, int mcMax, int pc, int kc, int jc, int nc, int nr, bool first)
     {
         int mc = Math.Min(mcMax, m - ic);
         if (mc <= 0) return;
-        int mr = Mr, rows = (mc + mr - 1) / mr, full = PackWholeBlock(nc, nr) ? 0 : mc / mr;
-        var packed = full < rows ? ArrayPool<float>.Shared.Rent((rows - full) * mr * kc) : null;
-        try
+        int mr = StripHeight(nr), rows = (mc + mr - 1) / mr, full = PackWholeBlock(nc, nr) ? 0 : mc / mr;
+        float* pPacked = full < rows ? scratch.A((rows - full) * mr * kc) : null;
+        if (pPacked is not null) PackA(a, ic + full * mr, mc - full * mr, pc, kc, mr, pPacked);
+        fixed (float* pSrc = a.Data, pcBase = c)
         {
-            if (packed is not null) PackA(a, ic + full * mr, mc - full * mr, pc, kc, mr, packed);
-            fixed (float* pSrc = a.Data, pPacked = packed, pb = packedB, pcBase = c)
+            var tile = stackalloc float[MR * 32];
+            float* aBlock = pSrc + a.Offset + (long)ic * a.Rs + (long)pc * a.Cs;
+            for (int s = 0; s * nr < nc; s++)
             {
-                var tile = stackalloc float[MR * 32];
-                float* aBlock = pSrc + a.Offset + (long)ic * a.Rs + (long)pc * a.Cs;
-                for (int s = 0; s * nr < nc; s++)
+                int n0 = s * nr, nw = Math.Min(nr, nc - n0);
+                for (int r = 0; r < rows; r++)
                 {
-                    int n0 = s * nr, nw = Math.Min(nr, nc - n0);
-                    for (int r = 0; r < rows; r++)
+                    int m0 = r * mr, mw = Math.Min(mr, mc - m0);
+                    float* dst = pcBase + offC + (long)(ic + m0) * ldc + jc + n0;
+                    // element (i, p) of the strip at ap[i·rs + p·cs]
+                    bool inPlace = r < full;
+                    float* ap = inPlace ? aBlock + (long)m0 * a.Rs : pPacked + (long)(r - full) * mr * kc;
+                    nint rs = inPlace ? a.Rs : 1, cs = inPlace ? a.Cs : mr;
+                    if (nr == 32)
                     {
-                        int m0 = r * mr, mw = Math.Min(mr, mc - m0);
-                        float* dst = pcBase + offC + (long)(ic + m0) * ldc + jc + n0;
-                        // element (i, p) of the strip at ap[i·rs + p·cs]
-                        bool inPlace = r < full;
-                        float* ap = inPlace ? aBlock + (long)m0 * a.Rs : pPacked + (long)(r - full) * mr * kc;
-                        nint rs = inPlace ? a.Rs : 1, cs = inPlace ? a.Cs : mr;
-                        if (nr == 32)
-                        {
-                            bool whole = mw == MR && nw == 32;
-                            // a short last strip (a batch of 64 is 5 strips of 12 and one of 4) runs a kernel of its height
-                            if (mw <= 4) Tile32x4(kc, ap, rs, cs, pb + s * nr * kc, tile);
-                            else if (mw <= 8) Tile32x8(kc, ap, rs, cs, pb + s * nr * kc, tile);
-                            // a narrow last strip of B (a 10-class output layer) needs only its first 16 columns
-                            else if (nw <= 16) Tile16Of32(kc, ap, rs, cs, pb + s * nr * kc, tile);
-                            else Tile32(kc, ap, rs, cs, pb + s * nr * kc, tile, whole ? dst : null, ldc, first);
-                            if (!whole) Accumulate(tile, nr, dst, ldc, mw, nw, first);
-                        }
-                        else
-                        {
-                            Tile6x16(kc, ap, rs, cs, pb + s * nr * kc, tile);
-                            Accumulate(tile, nr, dst, ldc, mw, nw, first);
-                        }
+                        bool whole = mw == MR && nw == 32;
+                        // a short last strip (a batch of 64 is 5 strips of 12 and one of 4) runs a kernel of its height
+                        if (mw <= 4) Tile32x4(kc, ap, rs, cs, pb + s * nr * kc, tile);
+                        else if (mw <= 8) Tile32x8(kc, ap, rs, cs, pb + s * nr * kc, tile);
+                        // a narrow last strip of B (a 10-class output layer) needs only its first 16 columns
+                        else if (nw <= 16) Tile16Of32(kc, ap, rs, cs, pb + s * nr * kc, tile);
+                        else Tile32(kc, ap, rs, cs, pb + s * nr * kc, tile, whole ? dst : null, ldc, first);
+                        if (!whole) Accumulate(tile, nr, dst, ldc, mw, nw, first);
+                    }
+                    else
+                    {
+                        Tile6x16(kc, ap, rs, cs, pb + s * nr * kc, tile);
+                        Accumulate(tile, nr, dst, ldc, mw, nw, first);
                     }
                 }
             }
         }
-        finally { if (packed is not null) ArrayPool<float>.Shared.Return(packed); }
     }
 
     /// <summary>
@@ -155,9 +150,9 @@ internal static unsafe class Sgemm
     static bool PackWholeBlock(int nc, int nr) => nc >= 16 * nr;
 
     /// <summary>B[pc.., jc..] into strips of nr columns: for each k, nr consecutive values (zero beyond n).</summary>
-    static void PackB(View b, int pc, int kc, int jc, int nc, int nr, float[] dst)
+    static void PackB(View b, int pc, int kc, int jc, int nc, int nr, float* pd)
     {
-        fixed (float* src = b.Data, pd = dst)
+        fixed (float* src = b.Data)
             for (int s = 0; s * nr < nc; s++)
             {
                 int n0 = jc + s * nr, nw = Math.Min(nr, jc + nc - n0);
@@ -223,9 +218,9 @@ internal static unsafe class Sgemm
     }
 
     /// <summary>A[ic.., pc..] into strips of mr rows: for each k, mr consecutive values (zero beyond m).</summary>
-    static void PackA(View a, int ic, int mc, int pc, int kc, int mr, float[] dst)
+    static void PackA(View a, int ic, int mc, int pc, int kc, int mr, float* pd)
     {
-        fixed (float* src = a.Data, pd = dst)
+        fixed (float* src = a.Data)
             for (int r = 0; r * mr < mc; r++)
             {
                 int m0 = ic + r * mr, mw = Math.Min(mr, ic + mc - m0);
@@ -465,5 +460,42 @@ internal static unsafe class Sgemm
         }
         for (int i = 0; i < mw; i++)
             for (int j = 0; j < nw; j++) c[i * ldc + j] = first ? tile[i * ld + j] : c[i * ldc + j] + tile[i * ld + j];
+    }
+
+    /// <summary>
+    /// Each thread's buffers for packed panels, 64-byte aligned in native memory: ArrayPool
+    /// arrays start anywhere, and a 512-bit load from a misaligned panel straddles two cache
+    /// lines. They grow as needed and are freed with the thread.
+    /// </summary>
+    sealed class Scratch
+    {
+        [ThreadStatic] static Scratch? current;
+        float* b, a;
+        nuint bLength, aLength;
+
+        public static Scratch ForThisThread => current ??= new Scratch();
+
+        public float* B(int n) => Ensure(ref b, ref bLength, n);
+
+        public float* A(int n) => Ensure(ref a, ref aLength, n);
+
+        static float* Ensure(ref float* p, ref nuint length, int n)
+        {
+            if ((nuint)n > length)
+            {
+                NativeMemory.AlignedFree(p);
+                p = null;
+                length = 0;
+                p = (float*)NativeMemory.AlignedAlloc((nuint)n * sizeof(float), 64);
+                length = (nuint)n;
+            }
+            return p;
+        }
+
+        ~Scratch()
+        {
+            NativeMemory.AlignedFree(b);
+            NativeMemory.AlignedFree(a);
+        }
     }
 }
