@@ -43,7 +43,7 @@ public sealed class Parameter
         var old = Value;
         var fresh = values.Detach().LeafSharingGradWith(old);
         Value = made ? fresh.Retain() : fresh.Keep();
-        old.Disown();
+        if (!ReferenceEquals(old.Storage, fresh.Storage)) old.Disown();   // an update that returned its input gives nothing up
     }
 
     /// <summary>Overwrites the accumulated gradient (gradient clipping, all-reduce).</summary>
