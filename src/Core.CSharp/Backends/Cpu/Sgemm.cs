@@ -6,10 +6,12 @@ using System.Runtime.Intrinsics.X86;
 namespace Cotangent.Backends.Cpu;
 
 /// <summary>
-/// fp32 matrix product C += A·B in the BLIS style: B is packed into KC×NR column strips and
-/// A into MC×KC blocks of MR-row strips, and a register-blocked MR×NR micro-kernel runs FMAs
-/// over them (12×32 with Vector512, 6×16 with Vector256). A and B are read through strides,
-/// so transposed operands (the VJPs' Aᵀ and Bᵀ) are packed directly, never materialised.
+/// fp32 matrix product C += A·B in the BLIS style: B is packed into KC×NR column strips, and
+/// a register-blocked MR×NR micro-kernel runs FMAs over them (12×32 with Vector512, 6×16 with
+/// Vector256; shorter and narrower variants for edge strips, unrolled by hand because a call or
+/// loop inside a kernel makes the JIT spill its accumulators). A is read in place through its
+/// strides, or packed into MR-row strips for wide products (<see cref="PackWholeBlock"/>).
+/// Transposed operands (the VJPs' Aᵀ and Bᵀ) are read or packed through strides, never materialised.
 /// The cores split the columns of C (or its rows, when it is narrow), each running the whole
 /// blocked loop on its share.
 /// </summary>
