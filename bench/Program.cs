@@ -1,9 +1,9 @@
 // Cotangent against TorchSharp-cpu (libtorch) on the same workloads, in one process run.
-// Each workload is warmed up, then timed as the median of batches (see Timing.Median). Both
-// sides run each call in a scope that frees its intermediates (Tensor.Scope, NewDisposeScope).
+// Each workload is warmed up, then timed on both sides in alternating rounds as the median of
+// batches (see Timing.Interleaved). Both sides run each call in a scope that frees its intermediates (Tensor.Scope, NewDisposeScope).
 // libtorch needs a newer libstdc++ than Debian 12 has, so run the built dll through the
 // shared script (see bench/README.md):
-//   dotnet build bench -c Release && ../shared/tools/dotnet-glibc241 bench/bin/Release/net10.0/Bench.dll [--quick] [--memory] [--breakdown] [--best] [--only a,b]
+//   dotnet build bench -c Release && ../shared/tools/dotnet-glibc241 bench/bin/Release/net10.0/Bench.dll [--quick] [--memory] [--breakdown] [--best] [--sequential] [--only a,b]
 using System.Diagnostics;
 using System.Runtime.Intrinsics;
 using Cotangent;
@@ -24,8 +24,7 @@ double peak = args.Contains("--only") ? double.NaN : Timing.FmaPeakGflops();
 Console.WriteLine($"measured FMA peak (fp32, all cores): {peak:F0} GFLOP/s");
 Console.WriteLine();
 
-// Every Cotangent workload is timed first, then every TorchSharp one: libtorch's OpenMP
-// threads spin for a while after each op, and on two cores they would steal our time.
+// Each workload is timed on both sides in alternating rounds (see Timing.Interleaved).
 var work = new List<(string Name, Action Ours, Func<Action> Theirs, double Flops)>();
 void Compare(string name, Action ours, Func<Action> theirs, double flops = 0) => work.Add((name, ours, theirs, flops));
 
@@ -151,9 +150,20 @@ if (args.Contains("--breakdown"))
 // --only TEXT: just the workloads whose name contains TEXT (for profiling one of them)
 int only = Array.IndexOf(args, "--only");
 if (only >= 0 && only + 1 < args.Length) work.RemoveAll(w => !args[only + 1].Split(',').Any(w.Name.Contains));
-var ours = work.Select(w => Timing.Median(w.Ours, budget)).ToArray();
-// libtorch is first touched here, after every Cotangent timing
-var theirs = work.Select(w => torchToo ? Timing.Median(w.Theirs(), budget) : double.NaN).ToArray();
+double[] ours, theirs;
+if (args.Contains("--sequential"))
+{
+    // --sequential: every Cotangent workload first, then every TorchSharp one (the bench's
+    // first method; kept to check that the interleaved one below costs neither side anything)
+    ours = work.Select(w => Timing.Median(w.Ours, budget)).ToArray();
+    theirs = work.Select(w => torchToo ? Timing.Median(w.Theirs(), budget) : double.NaN).ToArray();
+}
+else
+{
+    var pairs = work.Select(w => Timing.Interleaved(w.Ours, torchToo ? w.Theirs() : null, budget)).ToArray();
+    ours = pairs.Select(p => p.Ours).ToArray();
+    theirs = pairs.Select(p => p.Theirs).ToArray();
+}
 Console.WriteLine($"{"workload",-34} {"Cotangent",10} {"TorchSharp",10} {"ratio",8}  (ratio = TorchSharp time / Cotangent time; above 1 is faster)");
 for (int i = 0; i < work.Count; i++)
 {
@@ -192,34 +202,81 @@ static class Timing
 {
     public static bool Best;
 
+    /// <summary>
+    /// Both sides' median (or best) time of one call, timed in alternating rounds: this VM's
+    /// speed drifts 1.5–2× over tens of seconds (memory bandwidth most of all: a sum over 16M
+    /// floats took 0.7 ms in one stretch and 1.5 ms in the next, on either side), so timing all
+    /// of one side and then all of the other compared different machines. Each switch waits
+    /// 50 ms: libtorch's OpenMP threads spin for some milliseconds after each op, and on two
+    /// cores they would take our time (and our worker theirs).
+    /// </summary>
+    public static (double Ours, double Theirs) Interleaved(Action ours, Action theirs, double seconds, int rounds = 5)
+    {
+        if (theirs is null) return (Median(ours, seconds), double.NaN);
+        WarmUp(ours);
+        WarmUp(theirs);
+        int perOurs = Calibrate(ours), perTheirs = Calibrate(theirs);
+        var a = new List<double>();
+        var b = new List<double>();
+        for (int r = 0; r < rounds; r++)
+        {
+            Thread.Sleep(50);
+            Sample(ours, perOurs, seconds / rounds, a, 2);
+            Thread.Sleep(50);
+            Sample(theirs, perTheirs, seconds / rounds, b, 2);
+        }
+        return (Pick(a), Pick(b));
+    }
+
     /// <summary>The median time of one call, from batches of calls that each take at least a millisecond.</summary>
     public static double Median(Action f, double seconds)
+    {
+        WarmUp(f);
+        var samples = new List<double>();
+        Sample(f, Calibrate(f), seconds, samples, 5);
+        return Pick(samples);
+    }
+
+    static double Pick(List<double> samples)
+    {
+        samples.Sort();
+        return Best ? samples[0] : samples[samples.Count / 2];
+    }
+
+    static void WarmUp(Action f)
     {
         // warm up for two seconds (at least 20 calls): .NET's tiered JIT keeps promoting hot
         // methods over the first thousand or so calls of a training step, and a training loop
         // runs many thousands; libtorch needs no warm-up, and gets the same treatment
         var warm = Stopwatch.StartNew();
         for (int i = 0; i < 20 || warm.Elapsed.TotalSeconds < 2.0; i++) f();
+    }
+
+    /// <summary>How many calls make a batch of at least a millisecond.</summary>
+    static int Calibrate(Action f)
+    {
         var sw = Stopwatch.StartNew();
         int per = 1;
         while (true)
         {
             sw.Restart();
             for (int i = 0; i < per; i++) f();
-            if (sw.Elapsed.TotalMilliseconds >= 1 || per >= 1 << 20) break;
+            if (sw.Elapsed.TotalMilliseconds >= 1 || per >= 1 << 20) return per;
             per *= 2;
         }
-        var samples = new List<double>();
+    }
+
+    /// <summary>Times batches of <paramref name="per"/> calls for about <paramref name="seconds"/> (at least <paramref name="least"/>, at most 200 batches).</summary>
+    static void Sample(Action f, int per, double seconds, List<double> samples, int least)
+    {
+        var sw = new Stopwatch();
         var total = Stopwatch.StartNew();
-        while (total.Elapsed.TotalSeconds < seconds || samples.Count < 5)
+        for (int n = 0; n < 200 && (total.Elapsed.TotalSeconds < seconds || n < least); n++)
         {
             sw.Restart();
             for (int i = 0; i < per; i++) f();
             samples.Add(sw.Elapsed.TotalSeconds / per);
-            if (samples.Count >= 200) break;
         }
-        samples.Sort();
-        return Best ? samples[0] : samples[samples.Count / 2];
     }
 
     public static string Format(double s) => s < 1e-3 ? $"{s * 1e6:F1} µs" : s < 1 ? $"{s * 1e3:F2} ms" : $"{s:F2} s";

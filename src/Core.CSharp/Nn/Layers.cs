@@ -65,7 +65,7 @@ public sealed class Dropout(double p, Generator? generator = null) : Module
     public override Tensor Forward(Tensor input) => input.Dropout(p, Training, generator);
 }
 
-/// <summary>Layer normalisation over the trailing <paramref name="normalizedShape"/>, with learnt scale γ (ones) and shift β (zeros).</summary>
+/// <summary>Layer normalisation over the trailing axes of a given shape, with learnt scale γ (ones) and shift β (zeros).</summary>
 public sealed class LayerNorm : Module
 {
     readonly int rank;
@@ -95,7 +95,7 @@ public sealed class LayerNorm : Module
     }
 }
 
-/// <summary>A lookup table of <paramref name="count"/> vectors of size <paramref name="dim"/>, initialised N(0, 1).</summary>
+/// <summary>A lookup table of <c>count</c> vectors of size <c>dim</c>, initialised N(0, 1).</summary>
 public sealed class Embedding : Module
 {
     /// <summary>A table of count × dim.</summary>
