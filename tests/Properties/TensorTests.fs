@@ -347,6 +347,13 @@ let kernels =
               near 0.0 (vx |> Array.map (fun v -> v * 3.0)) (x * 3.0) "scalar mul"
               near 0.0 (vx |> Array.map (fun v -> 3.0 - v)) (3.0 - x) "scalar on the left"
               near 1e-9 [| Array.sum vx |] (x.Sum()) "sum"
+              // past 4M elements the whole-tensor sum takes one contiguous share per core
+              let big = Tensor.Randn([| (1 <<< 22) + 7 |], DType.Float64)
+              let vbig = values big
+              near 1e-9 [| Array.sum vbig |] (big.Sum()) "a sum past the caches"
+              // float32: 4M roundings of the inputs and ~32K additions a lane, far below 0.05
+              let s32 = (values (big.To(DType.Float32).Sum())).[0]
+              Expect.isLessThan (abs (s32 - Array.sum vbig)) 0.05 "the same in float32"
               let z = x.Reshape(1, n).To(DType.Float32)
               near 1e-4 (values (z.To(DType.Float64).LogSoftmax(1))) (z.LogSoftmax 1) "one long log_softmax row"
           }
