@@ -39,6 +39,10 @@ let accuracy (net: Module) (x: Tensor) (y: Tensor) =
 [<EntryPoint>]
 let main argv =
     let outDir = if argv.Length > 0 then argv.[0] else "out"
+    // a progress bar on a terminal; plain lines in a log or a pipe
+    let interactive =
+        not Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive
+
     Directory.CreateDirectory outDir |> ignore
     let gen = Generator 2026UL
     let x, y = spirals gen 600
@@ -70,37 +74,48 @@ let main argv =
 
     let losses = ResizeArray<float>()
 
-    AnsiConsole
-        .Progress()
-        .Columns(TaskDescriptionColumn(), ProgressBarColumn(), PercentageColumn(), ElapsedTimeColumn())
-        .Start(fun ctx ->
-            let task = ctx.AddTask("training", maxValue = float epochs)
+    /// One epoch of training; returns the epoch's summary line.
+    let trainEpoch epoch =
+        net.Train() |> ignore
+        let mutable total = 0.0
 
-            for epoch in 1..epochs do
-                net.Train() |> ignore
-                let mutable total = 0.0
+        for xb, yb in loader do
+            // the step's intermediates give their buffers back when the scope ends
+            use _ = Tensor.Scope()
+            opt.ZeroGrad()
+            let loss = Tensor.CrossEntropy(net.Forward xb, yb)
+            loss.Backward()
+            opt.Step()
+            total <- total + loss.Item<float>() * float (xb.Size 0)
 
-                for xb, yb in loader do
-                    // the step's intermediates give their buffers back when the scope ends
-                    use _ = Tensor.Scope()
-                    opt.ZeroGrad()
-                    let loss = Tensor.CrossEntropy(net.Forward xb, yb)
-                    loss.Backward()
-                    opt.Step()
-                    total <- total + loss.Item<float>() * float (xb.Size 0)
+        schedule.Step()
+        losses.Add(total / float (xTrain.Size 0))
+        net.Eval() |> ignore
 
-                schedule.Step()
-                losses.Add(total / float (xTrain.Size 0))
-                net.Eval() |> ignore
+        sprintf
+            "epoch %3d/%d  loss %.4f  test acc %.1f%%"
+            epoch
+            epochs
+            losses.[losses.Count - 1]
+            (100.0 * accuracy net xTest yTest)
 
-                task.Description <-
-                    sprintf
-                        "epoch %3d  loss %.4f  test acc %.1f%%"
-                        epoch
-                        losses.[losses.Count - 1]
-                        (100.0 * accuracy net xTest yTest)
+    if interactive then
+        AnsiConsole
+            .Progress()
+            .Columns(TaskDescriptionColumn(), ProgressBarColumn(), PercentageColumn(), ElapsedTimeColumn())
+            .Start(fun ctx ->
+                let task = ctx.AddTask("training", maxValue = float epochs)
 
-                task.Increment 1.0)
+                for epoch in 1..epochs do
+                    task.Description <- trainEpoch epoch
+                    task.Increment 1.0)
+    else
+        // a log, not a terminal: a plain line every tenth epoch instead of a redrawn bar
+        for epoch in 1..epochs do
+            let line = trainEpoch epoch
+
+            if epoch % 10 = 0 || epoch = 1 then
+                printfn "%s" line
 
     let testAccuracy = accuracy net xTest yTest
     use plot = new ScottPlot.Plot()
@@ -116,13 +131,21 @@ let main argv =
     let ckpt = Path.Combine(outDir, "mlp.safetensors")
     Checkpoint.Save(ckpt, net, opt)
 
-    AnsiConsole.MarkupLine(
-        sprintf
-            "held-out accuracy [bold]%.1f%%[/] on %d points; loss curve [blue]%s[/]; checkpoint [blue]%s[/]"
+    if interactive then
+        AnsiConsole.MarkupLine(
+            sprintf
+                "held-out accuracy [bold]%.1f%%[/] on %d points; loss curve [blue]%s[/]; checkpoint [blue]%s[/]"
+                (100.0 * testAccuracy)
+                nTest
+                (Markup.Escape png)
+                (Markup.Escape ckpt)
+        )
+    else
+        printfn
+            "held-out accuracy %.1f%% on %d points; loss curve %s; checkpoint %s"
             (100.0 * testAccuracy)
             nTest
             png
             ckpt
-    )
 
     if testAccuracy >= 0.95 then 0 else 1
