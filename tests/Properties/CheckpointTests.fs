@@ -319,6 +319,61 @@ let hostile =
                   before
                   "untouched"
           }
+          test "a checkpoint for a deeper or shallower model names every entry with both shapes" {
+              let path, _, _ = saved ()
+              // saved: Linear(3, 4), ReLU, Linear(4, 2); this one lacks the last layer and has another
+              let other = Sequential(Linear(3, 4), ReLU(), Linear(4, 4), ReLU(), Linear(4, 2))
+
+              throwsWith<StateDictMismatchException, _>
+                  (fun () -> Checkpoint.Load(path, other))
+                  [ path
+                    "missing from the state: 4.weight [2, 4] float32, 4.bias [2] float32"
+                    "2.weight is [2, 4] float32 in the state but [4, 4] float32 in the module"
+                    "2.bias is [2] float32 in the state but [4] float32 in the module" ]
+
+              let shallower = Sequential(Linear(3, 4))
+
+              throwsWith<StateDictMismatchException, _>
+                  (fun () -> Checkpoint.Load(path, shallower))
+                  [ "unexpected in the state: 2.bias [2] float32, 2.weight [2, 4] float32" ]
+          }
+          test "optimizer state that does not fit is refused with what and why" {
+              let path, _, net = saved ()
+              let sgd = Sgd(net.Parameters(), 0.1, momentum = 0.9)
+              Checkpoint.Load(path, net, sgd)
+              let state = sgd.StateDict()
+
+              let bad =
+                  readOnlyDict [ for kv in state -> kv.Key, (if kv.Key = "step" then Tensor.From(-3L) else kv.Value) ]
+
+              throwsWith<StateDictMismatchException, _> (fun () -> sgd.LoadStateDict bad) [ "'step' is -3" ]
+
+              let extra =
+                  readOnlyDict
+                      [ yield! [ for kv in state -> kv.Key, kv.Value ]
+                        "9.momentum_buffer", Tensor.Zeros 2 ]
+
+              throwsWith<StateDictMismatchException, _>
+                  (fun () -> sgd.LoadStateDict extra)
+                  [ "unexpected in the state: 9.momentum_buffer [2] float32" ]
+          }
+          test "a missing file, a missing folder and a folder in place of a file name the path" {
+              let dir = tempDir ()
+              let missing = Path.Combine(dir, "nope.safetensors")
+
+              throwsWith<SafetensorsException, _>
+                  (fun () -> Checkpoint.Load(missing, Linear(2, 1)))
+                  [ missing; "no such file" ]
+
+              let noFolder = Path.Combine(dir, "no", "such", "folder", "m.safetensors")
+
+              throwsWith<SafetensorsException, _>
+                  (fun () -> Checkpoint.Save(noFolder, Linear(2, 1)))
+                  [ noFolder; "does not exist" ]
+
+              throwsWith<SafetensorsException, _> (fun () -> Safetensors.Load dir |> ignore) [ dir; "cannot read" ]
+              Expect.isEmpty (Directory.GetFiles dir) "no temporary file is left behind"
+          }
           test "a safetensors file that is not a checkpoint is refused" {
               let path = Path.Combine(tempDir (), "plain.safetensors")
               Safetensors.Save(path, readOnlyDict [ "w", Tensor.Zeros 2 ])

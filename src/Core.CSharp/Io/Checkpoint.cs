@@ -31,11 +31,18 @@ public static class Checkpoint
             throw new SafetensorsException($"{path}: not a Cotangent checkpoint (metadata format is '{format ?? "missing"}', expected '{Format}')");
         var modelState = Part(tensors, "model.");
         var optimizerState = Part(tensors, "optimizer.");
-        model.CheckStateDict(modelState);
-        if (optimizer is not null)
+        try
         {
-            if (optimizerState.Count == 0) throw new SafetensorsException($"{path}: the checkpoint holds no optimizer state");
-            optimizer.CheckStateDict(optimizerState);
+            model.CheckStateDict(modelState);
+            if (optimizer is not null)
+            {
+                if (optimizerState.Count == 0) throw new SafetensorsException($"{path}: the checkpoint holds no optimizer state");
+                optimizer.CheckStateDict(optimizerState);
+            }
+        }
+        catch (StateDictMismatchException e)
+        {
+            throw e.From(path);
         }
         model.LoadStateDict(modelState);
         optimizer?.LoadStateDict(optimizerState);

@@ -7,8 +7,19 @@ using Cotangent.Backends.Cpu;
 
 namespace Cotangent.Io;
 
-/// <summary>A safetensors file was truncated, corrupted or malformed. Nothing was loaded.</summary>
-public sealed class SafetensorsException(string message) : IOException(message);
+/// <summary>
+/// A safetensors file could not be read or written: missing, unreadable, truncated, corrupted
+/// or malformed, or its folder does not exist. The message starts with the path. Nothing was
+/// loaded, and a failed write left any previous file as it was.
+/// </summary>
+public sealed class SafetensorsException : IOException
+{
+    /// <summary>A failure with a message that starts with the path.</summary>
+    public SafetensorsException(string message) : base(message) { }
+
+    /// <summary>A failure caused by <paramref name="inner"/>, an I/O error of the runtime.</summary>
+    public SafetensorsException(string message, Exception inner) : base(message, inner) { }
+}
 
 /// <summary>
 /// Reads and writes the safetensors format (as the Python <c>safetensors</c> library):
@@ -79,7 +90,7 @@ public static class Safetensors
         var temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var f = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            using (var f = Open(path, () => new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None), "write"))
             {
                 Span<byte> len = stackalloc byte[8];
                 BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);
@@ -89,7 +100,7 @@ public static class Safetensors
                 data.CopyTo(f);
                 f.Flush(flushToDisk: true);
             }
-            File.Move(temp, path, overwrite: true);
+            Open(path, () => { File.Move(temp, path, overwrite: true); return 0; }, "write");
         }
         finally
         {
@@ -156,7 +167,7 @@ public static class Safetensors
     /// </summary>
     public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) Load(string path, bool requireHash = false)
     {
-        using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var f = Open(path, () => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read), "read");
         long fileLength = f.Length;
         Fail(fileLength < 8, path, $"truncated: {fileLength} bytes, fewer than the 8-byte header length");
         Span<byte> len = stackalloc byte[8];
@@ -270,6 +281,22 @@ public static class Safetensors
             o[i] = bytes[i] == 1;
         }
         return o;
+    }
+
+    /// <summary>Runs a file operation, turning the runtime's I/O errors into one naming the path.</summary>
+    static T Open<T>(string path, Func<T> io, string verb)
+    {
+        try { return io(); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new SafetensorsException(verb == "read"
+                ? $"{path}: no such file (looked in {Path.GetDirectoryName(Path.GetFullPath(path))})"
+                : $"{path}: cannot write: the folder {Path.GetDirectoryName(Path.GetFullPath(path))} does not exist", e);
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException and not SafetensorsException)
+        {
+            throw new SafetensorsException($"{path}: cannot {verb}: {e.Message}", e);
+        }
     }
 
     static void Fail(bool bad, string path, string message)

@@ -94,20 +94,22 @@ public abstract class Module
         foreach (var (name, p) in NamedParameters()) p.Assign(state[name]);
     }
 
-    /// <summary>Throws if <see cref="LoadStateDict"/> would refuse the state; changes nothing.</summary>
+    /// <summary>
+    /// Throws <see cref="StateDictMismatchException"/> if <see cref="LoadStateDict"/> would refuse
+    /// the state, listing every missing, unexpected and mismatched entry with its shape and dtype
+    /// on both sides; changes nothing.
+    /// </summary>
     public void CheckStateDict(IReadOnlyDictionary<string, Tensor> state)
     {
         var named = NamedParameters().ToList();
-        var missing = named.Where(p => !state.ContainsKey(p.Name)).Select(p => p.Name).ToList();
-        var unexpected = state.Keys.Where(k => named.All(p => p.Name != k)).ToList();
-        if (missing.Count > 0 || unexpected.Count > 0)
-            throw new ArgumentException($"load_state_dict: missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", unexpected)}]");
-        foreach (var (name, p) in named)
-        {
-            var v = state[name];
-            if (!ShapeMath.SameShape(v.Shape, p.Shape) || v.DType != p.Value.DType)
-                throw new ShapeMismatchException("load_state_dict", $"load_state_dict: '{name}' is {ShapeMath.Format(v.Shape)} {v.DType.Name()} in the state but {ShapeMath.Format(p.Shape)} {p.Value.DType.Name()} in the module");
-        }
+        var missing = named.Where(p => !state.ContainsKey(p.Name))
+            .Select(p => $"{p.Name} {StateDictMismatchException.Describe(p.Parameter.Value)}").ToList();
+        var unexpected = state.Where(kv => named.All(p => p.Name != kv.Key))
+            .Select(kv => $"{kv.Key} {StateDictMismatchException.Describe(kv.Value)}").ToList();
+        var mismatched = named.Where(p => state.TryGetValue(p.Name, out var v) && (!ShapeMath.SameShape(v.Shape, p.Parameter.Shape) || v.DType != p.Parameter.Value.DType))
+            .Select(p => $"{p.Name} is {StateDictMismatchException.Describe(state[p.Name])} in the state but {StateDictMismatchException.Describe(p.Parameter.Value)} in the module").ToList();
+        if (missing.Count > 0 || unexpected.Count > 0 || mismatched.Count > 0)
+            throw new StateDictMismatchException("load_state_dict", $"the state does not fit this {GetType().Name}", missing, unexpected, mismatched);
     }
 
     /// <summary>The module tree with parameter shapes.</summary>
@@ -117,6 +119,45 @@ public abstract class Module
         foreach (var (n, p) in parameters) lines.Add($"  {n}: {ShapeMath.Format(p.Shape)}");
         foreach (var (n, c) in children) lines.Add($"  ({n}): " + c.ToString().Replace("\n", "\n  "));
         lines.Add(")");
+        return string.Join("\n", lines);
+    }
+}
+
+/// <summary>
+/// A state (a module's parameters or an optimizer's buffers, from a dictionary or a checkpoint)
+/// does not fit what it is loaded into. The message lists every missing, unexpected and
+/// mismatched entry with the shapes and dtypes on both sides; nothing was changed.
+/// </summary>
+public sealed class StateDictMismatchException : ShapeMismatchException
+{
+    internal StateDictMismatchException(string op, string what, IReadOnlyList<string> missing, IReadOnlyList<string> unexpected, IReadOnlyList<string> mismatched)
+        : base(op, Format(op, what, missing, unexpected, mismatched))
+    {
+        (What, Missing, Unexpected, Mismatched) = (what, missing, unexpected, mismatched);
+    }
+
+    /// <summary>What did not fit what, e.g. "the state does not fit this Sequential".</summary>
+    public string What { get; }
+
+    /// <summary>Entries the target has and the state lacks, each with the target's shape and dtype.</summary>
+    public IReadOnlyList<string> Missing { get; }
+    /// <summary>Entries the state has and the target does not, each with the state's shape and dtype.</summary>
+    public IReadOnlyList<string> Unexpected { get; }
+    /// <summary>Entries on both sides whose shapes or dtypes differ.</summary>
+    public IReadOnlyList<string> Mismatched { get; }
+
+    /// <summary>The same mismatch, its message prefixed with where the state came from (a checkpoint's path).</summary>
+    internal StateDictMismatchException From(string source) =>
+        new(Op, $"{source}: {What}", Missing, Unexpected, Mismatched);
+
+    internal static string Describe(Tensor t) => $"{ShapeMath.Format(t.Shape)} {t.DType.Name()}";
+
+    static string Format(string op, string what, IReadOnlyList<string> missing, IReadOnlyList<string> unexpected, IReadOnlyList<string> mismatched)
+    {
+        var lines = new List<string> { $"{op}: {what}:" };
+        if (missing.Count > 0) lines.Add($"  missing from the state: {string.Join(", ", missing)}");
+        if (unexpected.Count > 0) lines.Add($"  unexpected in the state: {string.Join(", ", unexpected)}");
+        foreach (var m in mismatched) lines.Add($"  {m}");
         return string.Join("\n", lines);
     }
 }

@@ -85,21 +85,31 @@ public abstract class Optimizer
         StepCount = state["step"].Item<long>();
     }
 
-    /// <summary>Throws if <see cref="LoadStateDict"/> would refuse the state; changes nothing.</summary>
+    /// <summary>
+    /// Throws <see cref="StateDictMismatchException"/> if <see cref="LoadStateDict"/> would refuse
+    /// the state (no step count of one int64 at least 0, an entry for no parameter or buffer,
+    /// a buffer whose shape or dtype is not its parameter's); changes nothing.
+    /// </summary>
     public void CheckStateDict(IReadOnlyDictionary<string, Tensor> state)
     {
+        var problems = new List<string>();
         if (!state.TryGetValue("step", out var step) || step.DType != DType.Int64 || step.Numel != 1)
-            throw new ArgumentException("optimizer state: 'step' is missing or not one int64");
-        var known = Buffers().ToArray();
-        foreach (var key in state.Keys.Where(k => k != "step"))
+            problems.Add($"'step' must be one int64, got {(step is null ? "none" : StateDictMismatchException.Describe(step))}");
+        else if (step.Item<long>() < 0)
+            problems.Add($"'step' is {step.Item<long>()}; a step count is 0 or more");
+        var known = Buffers().Select(b => b.Name).ToArray();
+        var unexpected = new List<string>();
+        foreach (var (key, v) in state.Where(kv => kv.Key != "step").OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             var parts = key.Split('.', 2);
-            if (parts.Length != 2 || !int.TryParse(parts[0], out int i) || i < 0 || i >= Parameters.Count || known.All(b => b.Name != parts[1]))
-                throw new ArgumentException($"optimizer state: unexpected entry '{key}'");
-            var v = state[key];
-            if (!ShapeMath.SameShape(v.Shape, Parameters[i].Shape) || v.DType != Parameters[i].Value.DType)
-                throw new ShapeMismatchException("optimizer state", $"optimizer state: '{key}' is {ShapeMath.Format(v.Shape)} {v.DType.Name()}, the parameter {ShapeMath.Format(Parameters[i].Shape)} {Parameters[i].Value.DType.Name()}");
+            if (parts.Length != 2 || !int.TryParse(parts[0], out int i) || i < 0 || i >= Parameters.Count || !known.Contains(parts[1]))
+                unexpected.Add($"{key} {StateDictMismatchException.Describe(v)}");
+            else if (!ShapeMath.SameShape(v.Shape, Parameters[i].Shape) || v.DType != Parameters[i].Value.DType)
+                problems.Add($"{key} is {StateDictMismatchException.Describe(v)} in the state but its parameter is {StateDictMismatchException.Describe(Parameters[i].Value)}");
         }
+        if (problems.Count > 0 || unexpected.Count > 0)
+            throw new StateDictMismatchException("optimizer.load_state_dict",
+                $"the state does not fit this {GetType().Name} over {Parameters.Count} parameters (buffers: {string.Join(", ", known)})", [], unexpected, problems);
     }
 }
 
