@@ -222,7 +222,8 @@ module Diff =
                     through |> Array.map (fun kv -> kv.Key),
                     [| o |],
                     through |> Array.map (fun kv -> kv.Value),
-                    retainGraph = true
+                    retainGraph = true,
+                    allowUnused = true
                 ).[0]
 
             Some(
@@ -270,7 +271,13 @@ module Diff =
 
                 if leaves.Length > 0 then
                     let gs =
-                        Autograd.Grad(keys, leaves, through |> Array.map (fun kv -> kv.Value), retainGraph = true)
+                        Autograd.Grad(
+                            keys,
+                            leaves,
+                            through |> Array.map (fun kv -> kv.Value),
+                            retainGraph = true,
+                            allowUnused = true
+                        )
 
                     Array.iter2 (add grads) leaves gs
 

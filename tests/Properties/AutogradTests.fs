@@ -248,4 +248,90 @@ let functional =
               near 0.0 [| 0.0; 0.0 |] g "zeros"
           } ]
 
-let tests = testList "autograd" [ imperative; functional ]
+let hardening =
+    testList
+        "hardening"
+        [ test "NoGrad and EnableGrad scopes disposed out of order leave the innermost open one in charge" {
+              Expect.isTrue GradMode.IsEnabled "on at the start"
+              let off = Autograd.NoGrad()
+              let on = Autograd.EnableGrad()
+              off.Dispose()
+              Expect.isTrue GradMode.IsEnabled "EnableGrad is still open"
+              on.Dispose()
+              Expect.isTrue GradMode.IsEnabled "none open: on, as before any scope"
+              let on2 = Autograd.EnableGrad()
+              let off2 = Autograd.NoGrad()
+              on2.Dispose()
+              Expect.isFalse GradMode.IsEnabled "NoGrad is still open"
+              off2.Dispose()
+              off2.Dispose()
+              Expect.isTrue GradMode.IsEnabled "disposing twice changes nothing"
+          }
+          test "tensor scopes disposed out of order: the scope still open owns new tensors, a closed one takes none" {
+              let outer = Tensor.Scope()
+              let inner = Tensor.Scope()
+              outer.Dispose()
+              let t = Tensor.Ones 300 * 2.0
+              inner.Dispose()
+
+              Expect.throwsT<ObjectDisposedException>
+                  (fun () -> t.ToArray<float32>() |> ignore)
+                  "recycled by the open scope"
+
+              let after = Tensor.Ones 300 * 2.0
+              Expect.equal (after.ToArray<float32>().[0]) 2.0f "no scope open: nothing recycles it"
+          }
+          test "Autograd.Grad of an output that does not depend on the input raises, unless allowUnused" {
+              let x = leaf [ 1.0; 2.0 ]
+              let other = leaf [ 3.0 ]
+              let y = (other * 2.0).Sum()
+
+              throwsWith<InvalidOperationException, _>
+                  (fun () -> Autograd.Grad([| y |], [| x |], retainGraph = true))
+                  [ "input 0"; "not used"; "allowUnused" ]
+
+              let g = Autograd.Grad([| y |], [| x; other |], allowUnused = true)
+              near 0.0 [| 0.0; 0.0 |] g.[0] "zeros when allowed"
+              near 0.0 [| 2.0 |] g.[1] "the used one"
+          }
+          test "Autograd.Grad of an output computed under NoGrad raises" {
+              let x = leaf [ 1.0; 2.0 ]
+
+              let y =
+                  use _ = Autograd.NoGrad()
+                  (x * x).Sum()
+
+              throwsWith<InvalidOperationException, _>
+                  (fun () -> Autograd.Grad([| y |], [| x |]))
+                  [ "output 0"; "does not require grad" ]
+          }
+          test "the functional grad of a leaf that requires grad carries no graph unless nested" {
+              let x = leaf [ 1.0; 2.0 ]
+              let g = Autograd.Grad(fn (fun x -> (x * x * x).Sum()), x)
+              Expect.isNull g.GradFn "no grad_fn at the top level"
+              Expect.isFalse g.RequiresGrad "needs no grad"
+              near 1e-12 [| 3.0; 12.0 |] g "3x²"
+              let struct (v, vg) = Autograd.ValueAndGrad(fn (fun x -> (x * x).Sum()), x)
+              Expect.isFalse (v.RequiresGrad || vg.RequiresGrad) "value and gradient both plain"
+          }
+          test "nested over a closure: d/dx [x · d/dy (x·y)] = 2x, 2 at x = 1" {
+              let y0 = f64 [ 3.0 ]
+
+              let outer (x: Tensor) =
+                  let inner = Autograd.Grad(fn (fun y -> (x * y).Sum()), y0)
+                  (x * inner).Sum()
+
+              near 1e-12 [| 2.0 |] (Autograd.Grad(fn outer, f64 [ 1.0 ])) "d/dx x² at 1"
+              near 1e-12 [| -3.0 |] (Autograd.Grad(fn outer, f64 [ -1.5 ])) "2x at −1.5"
+          }
+          test "a pullback made at the top level and called inside a transform is differentiable in v" {
+              let a = f64s [ 2; 2 ] [ 1.0; 2.0; 3.0; 4.0 ]
+
+              let struct (_, pb) =
+                  Autograd.Vjp(fn (fun x -> Tensor.MatMul(a, x)), f64 [ 1.0; 1.0 ])
+              // v ↦ Σ Aᵀv is linear with gradient A·1 = (3, 7)
+              let g = Autograd.Grad(fn (fun v -> pb.Invoke(v).Sum()), f64 [ 0.5; -0.5 ])
+              near 1e-12 [| 3.0; 7.0 |] g "∇_v Σ Aᵀv = A 1"
+          } ]
+
+let tests = testList "autograd" [ imperative; functional; hardening ]

@@ -2,8 +2,11 @@ namespace Cotangent;
 
 /// <summary>
 /// The functional face of the engine (JAX's and torch.func's): transforms that return
-/// gradients instead of accumulating them. They nest: inside an outer transform the inner
-/// one records its own backward pass, so grad of grad and Hessian-vector products work.
+/// gradients instead of accumulating them. They nest to any depth: a transform that runs
+/// inside another one's function (or whose pullback is called there) keeps its results
+/// differentiable, so grad of grad, Hessians, and inner functions that capture the outer
+/// function's variables all give the outer transform its derivative. At the top level the
+/// results carry no graph, as torch.autograd.grad without create_graph.
 /// </summary>
 public static class Autograd
 {
@@ -14,37 +17,62 @@ public static class Autograd
     public static IDisposable EnableGrad() => GradMode.Set(true);
 
     /// <summary>
+    /// How many transforms are tracing their function around this code. Above 0, a derivative
+    /// computed here may itself be differentiated by an outer transform, so it is recorded.
+    /// </summary>
+    static readonly AsyncLocal<int> Tracing = new();
+
+    /// <summary>True inside the function of a transform (or a pullback called there).</summary>
+    internal static bool IsTracing => Tracing.Value > 0;
+
+    static T Traced<T>(Func<T> run)
+    {
+        Tracing.Value++;
+        try { return run(); }
+        finally { Tracing.Value--; }
+    }
+
+    /// <summary>
     /// Gradients of <paramref name="outputs"/> with respect to <paramref name="inputs"/>
     /// (leaves or intermediates), seeded with <paramref name="gradOutputs"/> (ones for scalars),
-    /// without touching any leaf's <c>Grad</c> (torch.autograd.grad). An input the outputs do
-    /// not depend on gets zeros.
+    /// without touching any leaf's <c>Grad</c> (torch.autograd.grad). As in PyTorch, an output
+    /// that does not require grad is an error, and so is an input the outputs do not depend on,
+    /// unless <paramref name="allowUnused"/> (then its gradient is zeros, as torch's
+    /// materialize_grads). The results carry a graph only with <paramref name="createGraph"/>.
     /// </summary>
-    public static Tensor[] Grad(Tensor[] outputs, Tensor[] inputs, Tensor[]? gradOutputs = null, bool retainGraph = false, bool createGraph = false)
+    public static Tensor[] Grad(Tensor[] outputs, Tensor[] inputs, Tensor[]? gradOutputs = null, bool retainGraph = false, bool createGraph = false, bool allowUnused = false)
     {
+        ArgumentNullException.ThrowIfNull(outputs);
+        ArgumentNullException.ThrowIfNull(inputs);
         if (gradOutputs is not null && gradOutputs.Length != outputs.Length)
             throw new ArgumentException($"grad: {gradOutputs.Length} seeds for {outputs.Length} outputs");
         var seeds = new Tensor[outputs.Length];
         for (int i = 0; i < outputs.Length; i++)
         {
             var y = outputs[i];
+            if (!y.RequiresGrad)
+                throw new InvalidOperationException($"grad: output {i} ({ShapeMath.Format(y.Shape)}) does not require grad and has no grad_fn: it was computed under NoGrad, after Detach, or from tensors that do not require grad, so no gradient flows from it");
             if (gradOutputs?[i] is { } v) { Tensor.CheckSeed("grad", y, v); seeds[i] = v; }
             else if (y.Numel == 1) seeds[i] = Tensor.OnesLike(y);
             else throw new InvalidOperationException($"grad: output {i} has shape {ShapeMath.Format(y.Shape)}; pass a seed of that shape in gradOutputs");
         }
-        foreach (var x in inputs)
-            if (!x.RequiresGrad) throw new InvalidOperationException($"grad: an input of shape {ShapeMath.Format(x.Shape)} does not require grad, so no gradient flows to it");
-        var live = outputs.Select((y, i) => (y, s: seeds[i])).Where(p => p.y.RequiresGrad).ToArray();
-        var g = Engine.Run(live.Select(p => p.y).ToArray(), live.Select(p => p.s).ToArray(), retainGraph || createGraph, createGraph, inputs, accumulate: false);
+        for (int i = 0; i < inputs.Length; i++)
+            if (!inputs[i].RequiresGrad) throw new InvalidOperationException($"grad: input {i} ({ShapeMath.Format(inputs[i].Shape)}) does not require grad, so no gradient flows to it");
+        var g = Engine.Run(outputs, seeds, retainGraph || createGraph, createGraph, inputs, accumulate: false);
+        for (int i = 0; i < g.Length; i++)
+            if (g[i] is null && !allowUnused)
+                throw new InvalidOperationException($"grad: input {i} ({ShapeMath.Format(inputs[i].Shape)}) was not used to compute the outputs, so it has no gradient; pass allowUnused: true to get zeros for it");
         return g.Select((t, i) => t ?? Tensor.ZerosLike(inputs[i])).ToArray();
     }
 
     /// <summary>
     /// Runs f at x and returns f(x) with its pullback v ↦ Jᵀv (jax.vjp). The pullback may be
-    /// called many times. When x itself is being differentiated by an outer transform, the
-    /// pullback's results are differentiable too.
+    /// called many times. Inside another transform, f(x) and the pullback's results are
+    /// differentiable, with respect to x, to v, and to whatever f closed over.
     /// </summary>
     public static (Tensor Value, Func<Tensor, Tensor> Pullback) Vjp(Func<Tensor, Tensor> f, Tensor x)
     {
+        ArgumentNullException.ThrowIfNull(f);
         var (y, pb) = Vjp(xs => f(xs[0]), [x]);
         return (y, v => pb(v)[0]);
     }
@@ -55,22 +83,29 @@ public static class Autograd
 
     internal static (Tensor, Func<Tensor, Tensor[]>) VjpCore(Func<Tensor[], Tensor> f, Tensor[] xs, bool createGraph)
     {
-        bool nested = GradMode.IsEnabled && xs.Any(x => x.RequiresGrad);
+        ArgumentNullException.ThrowIfNull(f);
+        ArgumentNullException.ThrowIfNull(xs);
         foreach (var x in xs) x.RequireFloat("vjp");
+        // nested: this transform runs inside another one's function, which may differentiate it
+        bool nested = IsTracing && GradMode.IsEnabled;
         Tensor[] inner;
         Tensor y;
         using (GradMode.Set(true))
         {
-            inner = xs.Select(x => x.RequiresGrad ? x.Alias() : x.Detach().RequireGrad()).ToArray();
-            y = f(inner);
+            // an input that is itself being differentiated stays connected through a new node;
+            // any other input becomes a fresh leaf of this transform's own
+            inner = xs.Select(x => nested && x.RequiresGrad ? x.Alias() : x.Detach().RequireGrad()).ToArray();
+            y = Traced(() => f(inner));
         }
-        bool higher = nested || createGraph;
+        if (y is null) throw new InvalidOperationException("vjp: the function returned null instead of a tensor");
         Tensor[] Pullback(Tensor v)
         {
             Tensor.CheckSeed("vjp", y, v);
+            // the result is differentiable when asked for, or when an outer transform traces this call
+            bool higher = (createGraph || nested || IsTracing) && GradMode.IsEnabled;
+            // a function that does not depend on its input (a constant) has a zero derivative
             if (!y.RequiresGrad) return xs.Select(Tensor.ZerosLike).ToArray();
-            using (GradMode.Set(higher || GradMode.IsEnabled))
-                return Grad([y], inner, [v], retainGraph: true, createGraph: higher);
+            return Grad([y], inner, [v.DType == y.DType ? v : v.To(y.DType)], retainGraph: true, createGraph: higher, allowUnused: true);
         }
         return (nested ? y : y.Detach(), Pullback);
     }
@@ -102,17 +137,19 @@ public static class Autograd
     /// </summary>
     public static (Tensor Value, Tensor Tangent) Jvp(Func<Tensor, Tensor> f, Tensor x, Tensor t)
     {
+        ArgumentNullException.ThrowIfNull(t);
         if (!ShapeMath.SameShape(x.Shape, t.Shape))
             throw new ShapeMismatchException("jvp", $"jvp: the tangent has shape {ShapeMath.Format(t.Shape)} but x has shape {ShapeMath.Format(x.Shape)}");
-        bool nested = GradMode.IsEnabled && x.RequiresGrad;
+        bool nested = IsTracing && GradMode.IsEnabled;
         var (y, pb) = VjpCore(xs => f(xs[0]), [x], createGraph: true);
         using (GradMode.Set(true))
         {
             var u = Tensor.ZerosLike(y).RequireGrad();
             var jtu = pb(u)[0];
+            // Jᵀu does not depend on u only when J is zero: f is constant near x
             if (!jtu.RequiresGrad) return (y, Tensor.ZerosLike(y));
-            var jt = Grad([jtu], [u], [t.To(x.DType)], retainGraph: true, createGraph: nested)[0];
-            return (nested ? y : y.Detach(), nested ? jt : jt.Detach());
+            var jt = Grad([jtu], [u], [t.To(x.DType)], retainGraph: true, createGraph: nested, allowUnused: true)[0];
+            return (y, nested ? jt : jt.Detach());
         }
     }
 

@@ -3,29 +3,32 @@ namespace Cotangent;
 /// <summary>
 /// Whether ops record the graph. The flag flows with the logical call (an AsyncLocal), so a
 /// <c>using var _ = Autograd.NoGrad();</c> in an async service method covers its awaits too.
+/// Scopes nest; the innermost one still open decides, even when they are disposed out of order.
 /// </summary>
 public static class GradMode
 {
-    static readonly AsyncLocal<bool?> Disabled = new();
+    static readonly FlowStack<Scope> Open = new();
 
-    /// <summary>True unless inside a <see cref="Autograd.NoGrad"/> scope.</summary>
-    public static bool IsEnabled => Disabled.Value != true;
+    /// <summary>True unless the innermost open scope is a <see cref="Autograd.NoGrad"/> one.</summary>
+    public static bool IsEnabled => Open.Top?.Enabled ?? true;
 
     internal static IDisposable Set(bool enabled)
     {
-        var before = Disabled.Value;
-        Disabled.Value = !enabled;
-        return new Restore(before);
+        var scope = new Scope(enabled);
+        Open.Push(scope);
+        return scope;
     }
 
-    sealed class Restore(bool? before) : IDisposable
+    sealed class Scope(bool enabled) : IDisposable
     {
         bool done;
+        public bool Enabled { get; } = enabled;
+
         public void Dispose()
         {
             if (done) return;
             done = true;
-            Disabled.Value = before;
+            Open.Remove(this);
         }
     }
 }
