@@ -143,6 +143,21 @@ let all: OpCase list =
       binary "mul" Real Real (fun a b -> a * b)
       binary "div" Real AwayFromZero (fun a b -> a / b)
       binary "pow" Positive Real (fun a b -> a.Pow b)
+      { case "floor_divide" (fun r ->
+            let s = shape r 0 3
+            // quotients spread over several integers, divisors away from zero
+            let a = tensorIn r Real s * 3.0
+
+            sample
+                (sprintf "floor_divide of %s" (shapeText s))
+                [ a; tensorIn r AwayFromZero s ]
+                (two (fun a b -> Tensor.FloorDivide(a, b)))) with
+          Reference =
+              Some(fun smp ->
+                  Array.map2
+                      (fun (a: float) b -> Math.Floor(a / b))
+                      (smp.Inputs.[0].ToArray<float>())
+                      (smp.Inputs.[1].ToArray<float>())) }
       distinctPair "maximum" (fun a b -> Tensor.Maximum(a, b))
       distinctPair "minimum" (fun a b -> Tensor.Minimum(a, b))
       case "pow_scalar" (fun r ->
@@ -207,7 +222,10 @@ let all: OpCase list =
           sample
               (sprintf "transpose %s %d %d" (shapeText s) a b)
               [ tensorIn r Real s ]
-              (one (fun x -> x.Transpose(a, b).Exp())))
+              // squared after a scaling, so the second-order check is not trivially zero and any dtype goes through
+              (one (fun x ->
+                  let t = x.Transpose(a, b) * 1.5
+                  t * t)))
       case "squeeze" (fun r ->
           let s = shape r 1 3 |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
           sample (sprintf "squeeze %s" (shapeText s)) [ tensorIn r Real s ] (one (fun x -> x.Squeeze() * 2.0)))
@@ -230,7 +248,13 @@ let all: OpCase list =
               (one (fun x -> x.Select(a, i) * 3.0)))
       case "flatten" (fun r ->
           let s = shape r 0 3
-          sample (sprintf "flatten %s" (shapeText s)) [ tensorIn r Real s ] (one (fun x -> x.Flatten().Sin())))
+
+          sample
+              (sprintf "flatten %s" (shapeText s))
+              [ tensorIn r Real s ]
+              (one (fun x ->
+                  let t = x.Flatten() * 1.5
+                  t * t)))
       case "expand" (fun r ->
           let target = shape r 1 3
           let s = broadcastableTo r target

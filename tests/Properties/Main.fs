@@ -63,6 +63,7 @@ let main argv =
               AutogradTests.tests
               TensorTests.tests
               ErrorTests.tests
+              BadInputTests.tests
               ChainRuleTests.tests
               DslTests.tests
               NnTests.tests

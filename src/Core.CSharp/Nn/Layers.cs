@@ -6,7 +6,11 @@ public sealed class Linear : Module
     /// <summary>A layer from <paramref name="inFeatures"/> to <paramref name="outFeatures"/>.</summary>
     public Linear(int inFeatures, int outFeatures, bool bias = true, Generator? generator = null, DType dtype = DType.Float32)
     {
-        double bound = 1 / Math.Sqrt(inFeatures);
+        if (inFeatures < 0 || outFeatures < 0)
+            throw new OpArgumentException("linear", $"linear: in and out features must be 0 or more, got {inFeatures} and {outFeatures}");
+        if (!dtype.IsFloating())
+            throw new DTypeMismatchException("linear", $"linear: parameters are float32 or float64, not {dtype.Name()}");
+        double bound = Init.FanInBound(inFeatures);
         Weight = AddParameter("weight", Init.Uniform([outFeatures, inFeatures], bound, dtype, generator));
         if (bias) Bias = AddParameter("bias", Init.Uniform([outFeatures], bound, dtype, generator));
     }
@@ -28,9 +32,11 @@ public sealed class Conv2d : Module
     /// <summary>A layer from <paramref name="inChannels"/> to <paramref name="outChannels"/> with a k×k kernel.</summary>
     public Conv2d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, bool bias = true, Generator? generator = null)
     {
+        if (inChannels < 0 || outChannels < 0 || kernel <= 0 || stride <= 0 || padding < 0)
+            throw new OpArgumentException("conv2d", $"conv2d: channels {inChannels} → {outChannels} must be 0 or more, kernel {kernel} and stride {stride} positive, padding {padding} 0 or more");
         this.stride = stride;
         this.padding = padding;
-        double bound = 1 / Math.Sqrt(inChannels * kernel * kernel);
+        double bound = Init.FanInBound((long)inChannels * kernel * kernel);
         Weight = AddParameter("weight", Init.Uniform([outChannels, inChannels, kernel, kernel], bound, DType.Float32, generator));
         if (bias) Bias = AddParameter("bias", Init.Uniform([outChannels], bound, DType.Float32, generator));
     }
@@ -74,6 +80,10 @@ public sealed class LayerNorm : Module
     /// <summary>Normalises over trailing axes of the given shape.</summary>
     public LayerNorm(int[] normalizedShape, double eps = 1e-5)
     {
+        if (normalizedShape is null || normalizedShape.Length == 0 || normalizedShape.Any(d => d <= 0))
+            throw new OpArgumentException("layer_norm", $"layer_norm: the normalised shape must be one or more positive sizes, got {ShapeMath.Format(normalizedShape ?? [])}");
+        if (!(eps >= 0) || double.IsInfinity(eps))
+            throw new OpArgumentException("layer_norm", $"layer_norm: eps must be a finite number 0 or more, got {eps}");
         rank = normalizedShape.Length;
         this.eps = eps;
         Gamma = AddParameter("weight", Tensor.Ones(normalizedShape));
@@ -88,8 +98,7 @@ public sealed class LayerNorm : Module
     /// <summary>Normalises the trailing axes.</summary>
     public override Tensor Forward(Tensor input)
     {
-        var trailing = input.Shape[^rank..];
-        if (!ShapeMath.SameShape(trailing, Gamma.Shape))
+        if (input.Rank < rank || !ShapeMath.SameShape(input.Shape[^rank..], Gamma.Shape))
             throw new ShapeMismatchException("layer_norm", $"layer_norm: input {ShapeMath.Format(input.Shape)} does not end in the normalised shape {ShapeMath.Format(Gamma.Shape)}");
         return Tensor.LayerNorm(input, rank, Gamma.Value, Beta.Value, eps);
     }
@@ -101,6 +110,8 @@ public sealed class Embedding : Module
     /// <summary>A table of count × dim.</summary>
     public Embedding(int count, int dim, Generator? generator = null)
     {
+        if (count < 0 || dim < 0)
+            throw new OpArgumentException("embedding", $"embedding: count and dim must be 0 or more, got {count} and {dim}");
         Weight = AddParameter("weight", Tensor.Randn([count, dim], DType.Float32, generator));
     }
 
@@ -108,8 +119,13 @@ public sealed class Embedding : Module
     public Parameter Weight { get; }
 
     /// <summary>int64 indices of any shape to vectors: shape ++ [dim].</summary>
-    public override Tensor Forward(Tensor input) =>
-        Weight.Value.IndexSelect(0, input.Flatten()).Reshape([.. input.Shape, Weight.Shape[1]]);
+    public override Tensor Forward(Tensor input)
+    {
+        using var _ = OpCall.Enter("embedding", input);
+        if (input.DType != DType.Int64)
+            throw new DTypeMismatchException("embedding", $"embedding: indices must be int64, got {input.DType.Name()} {ShapeMath.Format(input.Shape)}");
+        return Weight.Value.IndexSelect(0, input.Flatten()).Reshape([.. input.Shape, Weight.Shape[1]]);
+    }
 }
 
 /// <summary>Modules applied in order; children are named "0", "1", ...</summary>
@@ -120,6 +136,7 @@ public sealed class Sequential : Module
     /// <summary>The layers, in order.</summary>
     public Sequential(params Module[] layers)
     {
+        if (layers is null || layers.Any(l => l is null)) throw new ArgumentException("sequential: the layers (or one of them) are null");
         this.layers = layers;
         for (int i = 0; i < layers.Length; i++) AddModule(i.ToString(), layers[i]);
     }
@@ -144,12 +161,26 @@ public sealed class Sigmoid() : Activation(x => x.Sigmoid());
 /// <summary>x·Φ(x).</summary>
 public sealed class GELU() : Activation(x => x.Gelu());
 /// <summary>All axes from 1 on flattened: [N, ...] to [N, rest].</summary>
-public sealed class Flatten() : Activation(x => x.Reshape(x.Shape[0], -1));
+public sealed class Flatten() : Activation(x =>
+{
+    if (x.Rank == 0) throw new ShapeMismatchException("flatten", "flatten: a 0-d tensor has no batch axis to keep");
+    return x.Reshape(x.Size(0), ShapeMath.Numel(x.Shape.AsSpan(1)));
+});
 
 /// <summary>Parameter initialisers.</summary>
 public static class Init
 {
     /// <summary>Values uniform in [−bound, bound).</summary>
-    public static Tensor Uniform(int[] shape, double bound, DType dtype = DType.Float32, Generator? generator = null) =>
-        Tensor.Rand(shape, dtype, generator) * (2 * bound) - bound;
+    public static Tensor Uniform(int[] shape, double bound, DType dtype = DType.Float32, Generator? generator = null)
+    {
+        if (!double.IsFinite(bound) || bound < 0)
+            throw new OpArgumentException("uniform", $"uniform: the bound must be a finite number 0 or more, got {bound}");
+        return Tensor.Rand(shape, dtype, generator) * (2 * bound) - bound;
+    }
+
+    /// <summary>
+    /// PyTorch's default bound 1/√fan_in for a layer's weights and bias; 0 when fan_in is 0
+    /// (a layer with no inputs), where 1/√0 would fill it with NaN.
+    /// </summary>
+    public static double FanInBound(long fanIn) => fanIn > 0 ? 1 / Math.Sqrt(fanIn) : 0;
 }

@@ -41,12 +41,23 @@ public abstract class Module
             throw new ArgumentException($"module: the name '{name}' is already registered");
     }
 
-    /// <summary>Every parameter of this module and its children, with dotted names, in registration order.</summary>
+    /// <summary>
+    /// Every parameter of this module and its children, with dotted names, in registration order.
+    /// A parameter reached twice (a layer shared by two places in the tree) is listed once, under
+    /// its first name, as PyTorch's named_parameters() does: an optimizer must update it once per step.
+    /// </summary>
     public IEnumerable<(string Name, Parameter Parameter)> NamedParameters()
+    {
+        var seen = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
+        foreach (var (name, p) in AllNamedParameters())
+            if (seen.Add(p)) yield return (name, p);
+    }
+
+    IEnumerable<(string Name, Parameter Parameter)> AllNamedParameters()
     {
         foreach (var p in parameters) yield return p;
         foreach (var (name, child) in children)
-            foreach (var (n, p) in child.NamedParameters()) yield return ($"{name}.{n}", p);
+            foreach (var (n, p) in child.AllNamedParameters()) yield return ($"{name}.{n}", p);
     }
 
     /// <summary>Every parameter, in registration order.</summary>

@@ -10,17 +10,38 @@ public abstract class Optimizer
     /// <summary>Over the given parameters with a learning rate.</summary>
     protected Optimizer(IEnumerable<Parameter> parameters, double learningRate)
     {
+        ArgumentNullException.ThrowIfNull(parameters);
         Parameters = parameters.ToArray();
         if (Parameters.Count == 0) throw new ArgumentException("optimizer: no parameters to optimize");
-        if (learningRate < 0) throw new ArgumentException($"optimizer: the learning rate must be 0 or more, got {learningRate}");
+        for (int i = 0; i < Parameters.Count; i++)
+        {
+            if (Parameters[i] is null) throw new ArgumentException($"optimizer: parameter {i} is null");
+            for (int j = 0; j < i; j++)
+                if (ReferenceEquals(Parameters[i], Parameters[j]))
+                    throw new ArgumentException($"optimizer: parameters {j} and {i} are the same parameter; each step would update it twice (a shared layer's parameters are listed once by Module.Parameters())");
+        }
         LearningRate = learningRate;
     }
 
     /// <summary>The parameters, in order.</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
 
-    /// <summary>The current learning rate (schedulers change it).</summary>
-    public double LearningRate { get; set; }
+    double learningRate;
+
+    /// <summary>The current learning rate (schedulers change it): a finite number, 0 or more.</summary>
+    public double LearningRate
+    {
+        get => learningRate;
+        set => learningRate = Check(GetType().Name.ToLowerInvariant(), "the learning rate", value);
+    }
+
+    /// <summary>A hyperparameter that must be a finite number at least <paramref name="min"/>; NaN and ±∞ are refused.</summary>
+    private protected static double Check(string owner, string what, double value, double min = 0)
+    {
+        if (!double.IsFinite(value) || value < min)
+            throw new ArgumentOutOfRangeException(what, value, $"{owner}: {what} must be a finite number, {min} or more, got {value}");
+        return value;
+    }
 
     /// <summary>Steps taken so far.</summary>
     public long StepCount { get; private set; }
@@ -128,6 +149,9 @@ public sealed class Sgd : Optimizer
     public Sgd(IEnumerable<Parameter> parameters, double learningRate, double momentum = 0, double dampening = 0, double weightDecay = 0, bool nesterov = false)
         : base(parameters, learningRate)
     {
+        Check("sgd", "momentum", momentum);
+        Check("sgd", "dampening", dampening, min: double.MinValue);
+        Check("sgd", "weight decay", weightDecay);
         if (nesterov && (momentum <= 0 || dampening != 0))
             throw new ArgumentException("sgd: Nesterov momentum needs momentum > 0 and no dampening");
         (this.momentum, this.dampening, this.weightDecay, this.nesterov) = (momentum, dampening, weightDecay, nesterov);
@@ -174,7 +198,10 @@ public class Adam : Optimizer
     private protected Adam(IEnumerable<Parameter> parameters, double learningRate, double beta1, double beta2, double eps, double weightDecay, bool decoupled)
         : base(parameters, learningRate)
     {
-        if (beta1 is < 0 or >= 1 || beta2 is < 0 or >= 1) throw new ArgumentException($"adam: betas must be in [0, 1), got ({beta1}, {beta2})");
+        if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
+            throw new ArgumentOutOfRangeException("betas", (beta1, beta2), $"adam: betas must be in [0, 1), got ({beta1}, {beta2})");
+        Check("adam", "eps", eps);
+        Check("adam", "weight decay", weightDecay);
         (this.beta1, this.beta2, this.eps, this.weightDecay, this.decoupled) = (beta1, beta2, eps, weightDecay, decoupled);
         m = new Tensor?[Parameters.Count];
         v = new Tensor?[Parameters.Count];
@@ -215,6 +242,8 @@ public static class GradClip
     /// </summary>
     public static double ClipGradNorm(IEnumerable<Parameter> parameters, double maxNorm)
     {
+        if (!(maxNorm >= 0) || double.IsInfinity(maxNorm))
+            throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, $"clip_grad_norm: the maximum norm must be a finite number, 0 or more, got {maxNorm}");
         var ps = parameters.Where(p => p.Grad is not null).ToArray();
         using var _ = Autograd.NoGrad();
         double total = Math.Sqrt(ps.Sum(p => { var g = p.Grad!; return (g * g).Sum().Item<double>(); }));
@@ -228,9 +257,17 @@ public static class GradClip
 }
 
 /// <summary>A learning-rate schedule: call <see cref="Step"/> once per epoch, after the optimizer's steps.</summary>
-public abstract class LrScheduler(Optimizer optimizer)
+public abstract class LrScheduler
 {
-    readonly double baseRate = optimizer.LearningRate;
+    readonly Optimizer optimizer;
+    readonly double baseRate;
+
+    /// <summary>A schedule of <paramref name="optimizer"/>'s learning rate, starting from its current rate.</summary>
+    protected LrScheduler(Optimizer optimizer)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        (this.optimizer, baseRate) = (optimizer, optimizer.LearningRate);
+    }
 
     /// <summary>Epochs completed.</summary>
     public int Epoch { get; private set; }
@@ -246,16 +283,41 @@ public abstract class LrScheduler(Optimizer optimizer)
     protected abstract double RateAt(double baseRate, int epoch);
 }
 
-/// <summary>lr = base·γ^⌊epoch/stepSize⌋ (torch.optim.lr_scheduler.StepLR).</summary>
-public sealed class StepLr(Optimizer optimizer, int stepSize, double gamma = 0.1) : LrScheduler(optimizer)
+/// <summary>lr = base·γ^⌊epoch/stepSize⌋ (torch.optim.lr_scheduler.StepLR); stepSize ≥ 1, γ a finite number ≥ 0.</summary>
+public sealed class StepLr : LrScheduler
 {
+    readonly int stepSize;
+    readonly double gamma;
+
+    /// <summary>Multiplies the rate by <paramref name="gamma"/> every <paramref name="stepSize"/> epochs.</summary>
+    public StepLr(Optimizer optimizer, int stepSize, double gamma = 0.1) : base(optimizer)
+    {
+        if (stepSize < 1) throw new ArgumentOutOfRangeException(nameof(stepSize), stepSize, $"step_lr: the step size must be 1 or more epochs, got {stepSize}");
+        if (!double.IsFinite(gamma) || gamma < 0) throw new ArgumentOutOfRangeException(nameof(gamma), gamma, $"step_lr: gamma must be a finite number, 0 or more, got {gamma}");
+        (this.stepSize, this.gamma) = (stepSize, gamma);
+    }
+
     /// <inheritdoc/>
     protected override double RateAt(double b, int epoch) => b * Math.Pow(gamma, epoch / stepSize);
 }
 
-/// <summary>lr = η_min + (base − η_min)(1 + cos(π·epoch/T))/2 (torch.optim.lr_scheduler.CosineAnnealingLR, closed form).</summary>
-public sealed class CosineAnnealingLr(Optimizer optimizer, int tMax, double etaMin = 0) : LrScheduler(optimizer)
+/// <summary>
+/// lr = η_min + (base − η_min)(1 + cos(π·epoch/T))/2 (torch.optim.lr_scheduler.CosineAnnealingLR,
+/// closed form); T ≥ 1 epochs, η_min a finite number ≥ 0.
+/// </summary>
+public sealed class CosineAnnealingLr : LrScheduler
 {
+    readonly int tMax;
+    readonly double etaMin;
+
+    /// <summary>Anneals from the optimizer's rate to <paramref name="etaMin"/> over <paramref name="tMax"/> epochs.</summary>
+    public CosineAnnealingLr(Optimizer optimizer, int tMax, double etaMin = 0) : base(optimizer)
+    {
+        if (tMax < 1) throw new ArgumentOutOfRangeException(nameof(tMax), tMax, $"cosine_annealing_lr: T_max must be 1 or more epochs, got {tMax}");
+        if (!double.IsFinite(etaMin) || etaMin < 0) throw new ArgumentOutOfRangeException(nameof(etaMin), etaMin, $"cosine_annealing_lr: the minimum rate must be a finite number, 0 or more, got {etaMin}");
+        (this.tMax, this.etaMin) = (tMax, etaMin);
+    }
+
     /// <inheritdoc/>
     protected override double RateAt(double b, int epoch) => etaMin + (b - etaMin) * (1 + Math.Cos(Math.PI * epoch / tMax)) / 2;
 }

@@ -17,11 +17,12 @@ public sealed partial class Tensor
     static Tensor Lift(double v, Tensor like)
     {
         var t = like.DType.IsFloating() ? like.DType : v == Math.Floor(v) && !double.IsInfinity(v) ? DType.Int64 : DType.Float32;
-        return Filled([], t, v, like.Device);
+        return Filled("scalar", [], t, v, like.Device);
     }
 
     static Tensor Binary(string op, BinaryKind kind, Tensor a, Tensor b, VjpRule? rule)
     {
+        using var _ = OpCall.Enter(op, new[] { a, b });
         (a, b) = Common(op, a, b);
         if (a.DType == DType.Bool) throw new DTypeMismatchException(op, $"{op}: not defined for bool tensors; cast with .To(DType.Int64) or a float dtype");
         var shape = ShapeMath.Broadcast(op, a.shape, b.shape);
@@ -40,14 +41,48 @@ public sealed partial class Tensor
     [Op("mul")]
     public static Tensor Mul(Tensor a, Tensor b) => Binary("mul", BinaryKind.Mul, a, b, (i, g, x, _) => g * x[1 - i]);
 
-    /// <summary>a / b. Primitive for numerics (a/b rounds once; a·b⁻¹ twice). ∂/∂a = 1/b, ∂/∂b = −(a/b)/b.</summary>
+    /// <summary>
+    /// a / b, true division as in PyTorch: integer and bool operands divide as float32
+    /// (1 / 2 = 0.5; <see cref="FloorDivide(Tensor, Tensor)"/> rounds down instead). Primitive for
+    /// numerics (a/b rounds once; a·b⁻¹ twice). ∂/∂a = 1/b, ∂/∂b = −(a/b)/b.
+    /// </summary>
     [Op("div")]
-    public static Tensor Div(Tensor a, Tensor b) => Binary("div", BinaryKind.Div, a, b, (i, g, x, y) => i == 0 ? g / x[1] : -(g * y / x[1]));
+    public static Tensor Div(Tensor a, Tensor b)
+    {
+        if (!a.DType.IsFloating() && !b.DType.IsFloating())
+        {
+            using var _ = OpCall.Enter("div", new[] { a, b });
+            SameDevice("div", a, b);
+            (a, b) = (a.To(DType.Float32), b.To(DType.Float32));
+        }
+        return Binary("div", BinaryKind.Div, a, b, (i, g, x, y) => i == 0 ? g / x[1] : -(g * y / x[1]));
+    }
+
+    /// <summary>
+    /// ⌊a / b⌋ elementwise, rounding towards −∞ (torch.floor_divide, Python's //), in the operands'
+    /// common dtype: int64 stays int64. An int64 division by zero is an error, raised before any
+    /// work; float division by zero gives ±∞ or NaN as IEEE does. Piecewise constant: no gradient.
+    /// </summary>
+    [Op("floor_divide", OpKind.NonDifferentiable)]
+    public static Tensor FloorDivide(Tensor a, Tensor b)
+    {
+        using var _ = OpCall.Enter("floor_divide", new[] { a, b });
+        (a, b) = Common("floor_divide", a, b);
+        if (a.DType == DType.Bool) throw new DTypeMismatchException("floor_divide", "floor_divide: not defined for bool tensors; cast with .To(DType.Int64) or a float dtype");
+        var shape = ShapeMath.Broadcast("floor_divide", a.shape, b.shape);
+        if (b.DType == DType.Int64 && b.Eq(0L).To(DType.Int64).Sum().Item<long>() > 0)
+            throw new OpArgumentException("floor_divide", $"floor_divide: integer division by zero (the divisor {ShapeMath.Format(b.shape)} int64 holds a 0)");
+        return new Tensor(a.Kernels.Binary(BinaryKind.FloorDiv, a.ViewAs(shape), b.ViewAs(shape)), shape);
+    }
+
+    /// <summary>⌊a / s⌋ for a number s.</summary>
+    public static Tensor FloorDivide(Tensor a, double s) => FloorDivide(a, Lift(s, a));
 
     /// <summary>aᵇ elementwise. ∂/∂a = b·aᵇ⁻¹, ∂/∂b = aᵇ·ln a (defined for a &gt; 0).</summary>
     [Op("pow")]
     public Tensor Pow(Tensor exponent)
     {
+        using var _ = OpCall.Enter("pow", new[] { this, exponent });
         RequireFloat("pow");
         return Binary("pow", BinaryKind.Pow, this, exponent, (i, g, x, y) =>
             i == 0 ? g * x[1] * x[0].Pow(x[1] - 1.0) : g * y * x[0].Log());
@@ -57,6 +92,7 @@ public sealed partial class Tensor
     [Op("pow_scalar")]
     public Tensor Pow(double exponent)
     {
+        using var _ = OpCall.Enter("pow_scalar", this);
         RequireFloat("pow_scalar");
         return Result("pow_scalar", Kernels.Binary(BinaryKind.Pow, View, Lift(exponent, this).ViewAs(shape)), shape, [this],
             (_, g, x, _) => exponent == 0 ? ZerosLike(g) : g * exponent * x[0].Pow(exponent - 1));
@@ -110,6 +146,7 @@ public sealed partial class Tensor
 
     Tensor Compare(string op, CompareKind kind, Tensor other)
     {
+        using var _ = OpCall.Enter(op, new[] { this, other });
         var (a, b) = Common(op, this, other);
         var shape = ShapeMath.Broadcast(op, a.shape, b.shape);
         return new Tensor(a.Kernels.Compare(kind, a.ViewAs(shape), b.ViewAs(shape)), shape);
@@ -147,6 +184,7 @@ public sealed partial class Tensor
     [Op("where")]
     public static Tensor Where(Tensor cond, Tensor a, Tensor b)
     {
+        using var _ = OpCall.Enter("where", new[] { cond, a, b });
         if (cond.DType != DType.Bool)
             throw new DTypeMismatchException("where", $"where: the condition must be a bool mask (from Gt, Eq, ...), got {cond.DType.Name()}");
         SameDevice("where", cond, a);

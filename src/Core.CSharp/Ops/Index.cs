@@ -14,10 +14,11 @@ public sealed partial class Tensor
     [Op("index_select")]
     public Tensor IndexSelect(int axis, Tensor index)
     {
+        using var _ = OpCall.Enter("index_select", new[] { this, index });
         CheckIndex("index_select", index, this);
         if (index.Rank != 1)
             throw new ShapeMismatchException("index_select", $"index_select: the index must be 1-D, got shape {ShapeMath.Format(index.shape)}");
-        int a = ShapeMath.Axis("index_select", axis, Rank);
+        int a = ShapeMath.ExistingAxis("index_select", axis, Rank);
         var outShape = Shape; outShape[a] = index.shape[0];
         return Result("index_select", Kernels.IndexSelect(View, a, index.View), outShape, [this],
             (_, g, x, _) => IndexAdd(x[0].shape, a, index, g));
@@ -30,8 +31,10 @@ public sealed partial class Tensor
     [Op("index_add")]
     public static Tensor IndexAdd(int[] shape, int axis, Tensor index, Tensor src)
     {
+        using var _ = OpCall.Enter("index_add", new[] { index, src });
         CheckIndex("index_add", index, src);
-        int a = ShapeMath.Axis("index_add", axis, shape.Length);
+        CheckShape("index_add", shape);
+        int a = ShapeMath.ExistingAxis("index_add", axis, shape.Length);
         int[] expect = [.. shape];
         if (index.Rank == 1 && a < expect.Length) expect[a] = index.shape[0];
         if (index.Rank != 1 || !ShapeMath.SameShape(src.shape, expect))
@@ -47,8 +50,9 @@ public sealed partial class Tensor
     [Op("gather")]
     public Tensor Gather(int axis, Tensor index)
     {
+        using var _ = OpCall.Enter("gather", new[] { this, index });
         CheckIndex("gather", index, this);
-        int a = ShapeMath.Axis("gather", axis, Rank);
+        int a = ShapeMath.ExistingAxis("gather", axis, Rank);
         CheckAlongAxis("gather", shape, index.shape, a);
         return Result("gather", Kernels.Gather(View, a, index.View), index.Shape, [this],
             (_, g, x, _) => ScatterAdd(x[0].shape, a, index, g));
@@ -58,8 +62,10 @@ public sealed partial class Tensor
     [Op("scatter_add")]
     public static Tensor ScatterAdd(int[] shape, int axis, Tensor index, Tensor src)
     {
+        using var _ = OpCall.Enter("scatter_add", new[] { index, src });
         CheckIndex("scatter_add", index, src);
-        int a = ShapeMath.Axis("scatter_add", axis, shape.Length);
+        CheckShape("scatter_add", shape);
+        int a = ShapeMath.ExistingAxis("scatter_add", axis, shape.Length);
         if (!ShapeMath.SameShape(index.shape, src.shape))
             throw new ShapeMismatchException("scatter_add", $"scatter_add: index shape {ShapeMath.Format(index.shape)} and source shape {ShapeMath.Format(src.shape)} differ");
         CheckAlongAxis("scatter_add", shape, index.shape, a);
@@ -79,7 +85,8 @@ public sealed partial class Tensor
     [Op("cat")]
     public static Tensor Cat(Tensor[] parts, int axis = 0)
     {
-        if (parts.Length == 0) throw new ArgumentException("cat: expects at least one tensor");
+        using var _ = OpCall.Enter("cat", parts);
+        if (parts is null || parts.Length == 0 || parts.Any(p => p is null)) throw new OpArgumentException("cat", "cat: expects at least one tensor, and no null");
         var first = parts[0];
         if (first.Rank == 0) throw new ShapeMismatchException("cat", "cat: cannot join 0-d tensors; use Stack");
         int a = ShapeMath.Axis("cat", axis, first.Rank);
@@ -94,7 +101,11 @@ public sealed partial class Tensor
         }
         var cast = parts.Select(p => p.To(dtype)).ToArray();
         var outShape = first.Shape;
-        outShape[a] = parts.Sum(p => p.shape[a]);
+        long joined = parts.Sum(p => (long)p.shape[a]);
+        if (joined > Array.MaxLength)
+            throw new ShapeMismatchException("cat", $"cat: the joined axis would have {joined:N0} entries, more than one buffer can hold");
+        outShape[a] = (int)joined;
+        ShapeMath.Numel(outShape);
         var starts = new int[parts.Length];
         for (int i = 1; i < parts.Length; i++) starts[i] = starts[i - 1] + parts[i - 1].shape[a];
         return Result("cat", first.Kernels.Cat(cast.Select(p => p.View).ToArray(), a, outShape), outShape, cast,
@@ -105,7 +116,8 @@ public sealed partial class Tensor
     [Op("stack", OpKind.Composite)]
     public static Tensor Stack(Tensor[] parts, int axis = 0)
     {
-        if (parts.Length == 0) throw new ArgumentException("stack: expects at least one tensor");
+        using var _ = OpCall.Enter("stack", parts);
+        if (parts is null || parts.Length == 0 || parts.Any(p => p is null)) throw new OpArgumentException("stack", "stack: expects at least one tensor, and no null");
         foreach (var p in parts)
             if (!ShapeMath.SameShape(p.shape, parts[0].shape))
                 throw new ShapeMismatchException("stack", $"stack: all tensors must have one shape, got {string.Join(" and ", parts.Select(q => ShapeMath.Format(q.shape)))}");
@@ -116,8 +128,9 @@ public sealed partial class Tensor
     /// <summary>Splits along axis into pieces of <paramref name="size"/> (the last may be smaller). Views.</summary>
     public Tensor[] Split(int size, int axis = 0)
     {
-        if (size <= 0) throw new ArgumentException($"split: the piece size must be positive, got {size}");
-        int n = Size(axis);
+        using var _ = OpCall.Enter("split", this);
+        if (size <= 0) throw new OpArgumentException("split", $"split: the piece size must be positive, got {size}");
+        int n = shape[ShapeMath.ExistingAxis("split", axis, Rank)];
         var sizes = new List<int>();
         for (int s = 0; s < n; s += size) sizes.Add(Math.Min(size, n - s));
         return Split(sizes.ToArray(), axis);
@@ -127,9 +140,10 @@ public sealed partial class Tensor
     [Op("split", OpKind.Composite)]
     public Tensor[] Split(int[] sizes, int axis = 0)
     {
-        int a = ShapeMath.Axis("split", axis, Rank);
-        if (sizes.Any(s => s < 0) || sizes.Sum() != shape[a])
-            throw new ShapeMismatchException("split", $"split: sizes [{string.Join(", ", sizes)}] do not add up to {shape[a]}, the size of axis {axis} of {ShapeMath.Format(shape)}");
+        using var _ = OpCall.Enter("split", this);
+        int a = ShapeMath.ExistingAxis("split", axis, Rank);
+        if (sizes is null || sizes.Any(s => s < 0) || sizes.Sum(s => (long)s) != shape[a])
+            throw new ShapeMismatchException("split", $"split: sizes [{string.Join(", ", sizes ?? [])}] do not add up to {shape[a]}, the size of axis {axis} of {ShapeMath.Format(shape)}");
         var o = new Tensor[sizes.Length];
         int at = 0;
         for (int i = 0; i < sizes.Length; i++) { o[i] = Slice(a, at, at + sizes[i]); at += sizes[i]; }

@@ -10,6 +10,10 @@ public sealed partial class Tensor
     [Op("layer_norm", OpKind.Composite)]
     public static Tensor LayerNorm(Tensor x, int normalizedRank, Tensor? gamma = null, Tensor? beta = null, double eps = 1e-5)
     {
+        using var _ = OpCall.Enter("layer_norm", new[] { x, gamma, beta });
+        x.RequireFloat("layer_norm");
+        if (!(eps >= 0) || double.IsInfinity(eps))
+            throw new OpArgumentException("layer_norm", $"layer_norm: eps must be a finite number 0 or more, got {eps}");
         if (normalizedRank < 1 || normalizedRank > x.Rank)
             throw new AxisOutOfRangeException("layer_norm", $"layer_norm: cannot normalise the last {normalizedRank} axes of shape {ShapeMath.Format(x.shape)}");
         var axes = Enumerable.Range(x.Rank - normalizedRank, normalizedRank).ToArray();
@@ -27,7 +31,9 @@ public sealed partial class Tensor
     [Op("dropout", OpKind.Composite)]
     public Tensor Dropout(double p, bool training = true, Generator? generator = null)
     {
-        if (p < 0 || p >= 1) throw new ArgumentException($"dropout: p must be in [0, 1), got {p}");
+        using var _ = OpCall.Enter("dropout", this);
+        if (!(p >= 0 && p < 1)) throw new OpArgumentException("dropout", $"dropout: p must be in [0, 1), got {p}");
+        RequireFloat("dropout");
         if (!training || p == 0) return this;
         var keep = Rand(shape, DType, generator).Ge(p);
         return Where(keep, this * (1 / (1 - p)), 0.0);
@@ -40,7 +46,9 @@ public sealed partial class Tensor
     [Op("cross_entropy", OpKind.Composite)]
     public static Tensor CrossEntropy(Tensor logits, Tensor labels, double labelSmoothing)
     {
-        if (labelSmoothing < 0 || labelSmoothing > 1) throw new ArgumentException($"cross_entropy: label smoothing must be in [0, 1], got {labelSmoothing}");
+        using var _ = OpCall.Enter("cross_entropy", new[] { logits, labels });
+        if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
+            throw new OpArgumentException("cross_entropy", $"cross_entropy: label smoothing must be in [0, 1], got {labelSmoothing}");
         var nll = CrossEntropy(logits, labels);
         if (labelSmoothing == 0) return nll;
         var uniform = -logits.LogSoftmax(1).Mean();   // mean over classes and samples of −log p
@@ -51,6 +59,7 @@ public sealed partial class Tensor
     [Op("nll_loss", OpKind.Composite)]
     public static Tensor NllLoss(Tensor logProbs, Tensor labels)
     {
+        using var _ = OpCall.Enter("nll_loss", new[] { logProbs, labels });
         CheckClassification("nll_loss", "log-probabilities", logProbs, labels);
         return -logProbs.Gather(1, labels.Unsqueeze(1)).Mean();
     }
@@ -65,7 +74,7 @@ public sealed partial class Tensor
         scores.RequireFloat(op);
         int c = scores.shape[1];
         foreach (var l in labels.ToArray<long>())
-            if (l < 0 || l >= c) throw new IndexOutOfRangeException($"{op}: label {l} is out of range for {c} classes");
+            if (l < 0 || l >= c) throw OpCall.Index(op, $"{op}: label {l} is out of range for {c} classes");
     }
 
     /// <summary>
@@ -75,6 +84,9 @@ public sealed partial class Tensor
     [Op("bce_with_logits", OpKind.Composite)]
     public static Tensor BinaryCrossEntropyWithLogits(Tensor logits, Tensor targets)
     {
+        using var _ = OpCall.Enter("bce_with_logits", new[] { logits, targets });
+        SameDevice("bce_with_logits", logits, targets);
+        logits.RequireFloat("bce_with_logits");
         if (!ShapeMath.SameShape(logits.shape, targets.shape))
             throw new ShapeMismatchException("bce_with_logits", $"bce_with_logits: logits {ShapeMath.Format(logits.shape)} and targets {ShapeMath.Format(targets.shape)} differ");
         return (logits.Softplus() - logits * targets).Mean();

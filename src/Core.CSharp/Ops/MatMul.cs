@@ -11,6 +11,7 @@ public sealed partial class Tensor
     [Op("matmul")]
     public static Tensor MatMul(Tensor a, Tensor b)
     {
+        using var _ = OpCall.Enter("matmul", new[] { a, b });
         if (a.Rank == 0 || b.Rank == 0)
             throw new ShapeMismatchException("matmul", $"matmul: both operands need at least one axis, got shapes {ShapeMath.Format(a.shape)} and {ShapeMath.Format(b.shape)}");
         (a, b) = Common("matmul", a, b);
@@ -26,7 +27,13 @@ public sealed partial class Tensor
 
     static Tensor MatMulNd(Tensor a, Tensor b)
     {
-        var batch = ShapeMath.Broadcast("matmul", a.shape[..^2], b.shape[..^2]);
+        int[] batchA = a.shape[..^2], batchB = b.shape[..^2];
+        int[] batch;
+        try { batch = ShapeMath.Broadcast("matmul", batchA, batchB); }
+        catch (ShapeMismatchException)
+        {
+            throw new ShapeMismatchException("matmul", $"matmul: the batch axes {ShapeMath.Format(batchA)} of {ShapeMath.Format(a.shape)} and {ShapeMath.Format(batchB)} of {ShapeMath.Format(b.shape)} cannot be broadcast together (the last two axes of each are the matrices)");
+        }
         int m = a.shape[^2], n = b.shape[^1], k = a.shape[^1];
         int[] sa = [.. batch, m, k], sb = [.. batch, k, n];
         return Result("matmul", a.Kernels.MatMul(a.ViewAs(sa), b.ViewAs(sb)), [.. batch, m, n], [a, b],
@@ -42,6 +49,7 @@ public sealed partial class Tensor
     [Op("linear")]
     public static Tensor Linear(Tensor x, Tensor w, Tensor? b = null)
     {
+        using var _ = OpCall.Enter("linear", new[] { x, w, b });
         if (x.Rank == 0 || w.Rank != 2 || x.shape[^1] != w.shape[1] || (b is not null && (b.Rank != 1 || b.shape[0] != w.shape[0])))
             throw new ShapeMismatchException("linear", $"linear: input {ShapeMath.Format(x.shape)}, weight {ShapeMath.Format(w.shape)} and bias {(b is null ? "none" : ShapeMath.Format(b.shape))} do not fit ([..., in], [out, in], [out])");
         SameDevice("linear", x, w);
@@ -70,6 +78,7 @@ public sealed partial class Tensor
     [Op("dot", OpKind.Composite)]
     public static Tensor Dot(Tensor a, Tensor b)
     {
+        using var _ = OpCall.Enter("dot", new[] { a, b });
         if (a.Rank != 1 || b.Rank != 1 || a.shape[0] != b.shape[0])
             throw new ShapeMismatchException("dot", $"dot: expects two 1-D tensors of one length, got shapes {ShapeMath.Format(a.shape)} and {ShapeMath.Format(b.shape)}");
         return MatMul(a, b);
@@ -79,6 +88,7 @@ public sealed partial class Tensor
     [Op("outer", OpKind.Composite)]
     public static Tensor Outer(Tensor a, Tensor b)
     {
+        using var _ = OpCall.Enter("outer", new[] { a, b });
         if (a.Rank != 1 || b.Rank != 1)
             throw new ShapeMismatchException("outer", $"outer: expects two 1-D tensors, got shapes {ShapeMath.Format(a.shape)} and {ShapeMath.Format(b.shape)}");
         return a.Unsqueeze(1) * b.Unsqueeze(0);

@@ -7,11 +7,12 @@ public sealed partial class Tensor
 {
     Tensor Reduce(string op, ReduceKind kind, int[]? axes, bool keepDim, Func<int[], VjpRule>? rule)
     {
+        using var _ = OpCall.Enter(op, this);
         var ax = ShapeMath.Axes(op, axes, Rank);
         if (DType == DType.Bool) return To(DType.Int64).Reduce(op, kind, axes, keepDim, rule);
         if (kind is ReduceKind.Max or ReduceKind.Min)
             foreach (var a in ax)
-                if (shape[a] == 0) throw new ArgumentException($"{op}: cannot reduce over axis {a} of size 0 in shape {ShapeMath.Format(shape)}");
+                if (shape[a] == 0) throw new ShapeMismatchException(op, $"{op}: cannot reduce over axis {a} of size 0 in shape {ShapeMath.Format(shape)}: the {op} of no elements is undefined");
         var kept = Enumerable.Range(0, Rank).Where(a => Array.IndexOf(ax, a) < 0).ToArray();
         var s = Kernels.Reduce(kind, Permuted([.. kept, .. ax]), ax.Length);
         var outShape = keepDim ? KeepShape(ax) : kept.Select(a => shape[a]).ToArray();
@@ -51,6 +52,7 @@ public sealed partial class Tensor
     [Op("mean", OpKind.Composite)]
     public Tensor Mean(int[]? axes, bool keepDim = false)
     {
+        using var _ = OpCall.Enter("mean", this);
         RequireFloat("mean");
         var ax = ShapeMath.Axes("mean", axes, Rank);
         int count = 1;
@@ -117,6 +119,7 @@ public sealed partial class Tensor
     [Op("norm")]
     public Tensor Norm(int[]? axes, bool keepDim = false)
     {
+        using var _ = OpCall.Enter("norm", this);
         RequireFloat("norm");
         var ax = ShapeMath.Axes("norm", axes, Rank);
         return Fused("norm", () => (this * this).Sum(ax, keepDim).Sqrt(), [this], (_, g, x, y) =>
@@ -128,14 +131,17 @@ public sealed partial class Tensor
 
     /// <summary>
     /// log Σ exp x over the given axes, stable: m + log Σ exp(x − m) with m = max x held
-    /// constant (the expression does not depend on m, so its gradient is exact).
+    /// constant (the expression does not depend on m, so its gradient is exact). Over an empty
+    /// axis the sum is 0 and the result −∞, as in PyTorch.
     /// </summary>
     [Op("logsumexp", OpKind.Composite)]
     public Tensor LogSumExp(int[]? axes, bool keepDim = false)
     {
+        using var _ = OpCall.Enter("logsumexp", this);
         RequireFloat("logsumexp");
         var ax = ShapeMath.Axes("logsumexp", axes, Rank);
-        var m = Max(ax, keepDim: true).Detach();
+        // no shift is needed (nor a max defined) when a reduced axis is empty: log 0 = −∞
+        var m = ax.Any(a => shape[a] == 0) ? Zeros(KeepShape(ax), DType) : Max(ax, keepDim: true).Detach();
         m = Where(m.Abs().Lt(double.PositiveInfinity), m, 0.0);
         var r = (this - m).Exp().Sum(ax, keepDim: true).Log() + m;
         return keepDim ? r : r.Reshape(Enumerable.Range(0, Rank).Where(a => Array.IndexOf(ax, a) < 0).Select(a => shape[a]).ToArray());

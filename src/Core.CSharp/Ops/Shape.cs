@@ -7,6 +7,7 @@ public sealed partial class Tensor
     [Op("reshape")]
     public Tensor Reshape(params int[] newShape)
     {
+        using var _ = OpCall.Enter("reshape", this);
         var target = ResolveShape("reshape", newShape);
         VjpRule rule = (_, g, x, _) => g.Reshape(x[0].shape);
         if (IsContiguous) return ViewOf("reshape", this, target, ShapeMath.ContiguousStrides(target), offset, rule);
@@ -15,8 +16,10 @@ public sealed partial class Tensor
 
     int[] ResolveShape(string op, int[] newShape)
     {
+        if (newShape is null) throw new OpArgumentException(op, $"{op}: the shape is null");
         int[] target = [.. newShape];
-        int infer = -1, known = 1;
+        int infer = -1;
+        long known = 1;
         for (int i = 0; i < target.Length; i++)
         {
             if (target[i] == -1)
@@ -25,10 +28,11 @@ public sealed partial class Tensor
                 infer = i;
             }
             else if (target[i] < 0) throw new ShapeMismatchException(op, $"{op}: invalid size {target[i]} in {ShapeMath.Format(newShape)}");
-            else known *= target[i];
+            else known = Math.Min(known * target[i], (long)Array.MaxLength + 1);   // saturates: no overflow
         }
-        if (infer >= 0 && known != 0 && Numel % known == 0) target[infer] = Numel / known;
-        if (ShapeMath.Numel(target) != Numel || (infer >= 0 && known == 0))
+        bool fits = infer >= 0 ? known != 0 && Numel % known == 0 : known == Numel;
+        if (infer >= 0 && fits) target[infer] = (int)(Numel / known);
+        if (!fits)
             throw new ShapeMismatchException(op, $"{op}: cannot view shape {ShapeMath.Format(shape)} ({Numel} elements) as {ShapeMath.Format(newShape)}");
         return target;
     }
@@ -37,8 +41,9 @@ public sealed partial class Tensor
     [Op("permute")]
     public Tensor Permute(params int[] dims)
     {
-        if (dims.Length != Rank)
-            throw new ShapeMismatchException("permute", $"permute: {dims.Length} axes given for a tensor of rank {Rank} (shape {ShapeMath.Format(shape)})");
+        using var _ = OpCall.Enter("permute", this);
+        if (dims is null || dims.Length != Rank)
+            throw new ShapeMismatchException("permute", $"permute: {dims?.Length ?? 0} axes given for a tensor of rank {Rank} (shape {ShapeMath.Format(shape)})");
         var d = dims.Select(a => ShapeMath.Axis("permute", a, Rank)).ToArray();
         if (d.Distinct().Count() != d.Length)
             throw new AxisOutOfRangeException("permute", $"permute: [{string.Join(", ", dims)}] is not a permutation of the axes of a rank-{Rank} tensor");
@@ -58,8 +63,10 @@ public sealed partial class Tensor
     [Op("transpose", OpKind.Composite)]
     public Tensor Transpose(int dim0, int dim1)
     {
+        using var _ = OpCall.Enter("transpose", this);
         var p = Enumerable.Range(0, Rank).ToArray();
         int a = ShapeMath.Axis("transpose", dim0, Rank), b = ShapeMath.Axis("transpose", dim1, Rank);
+        if (Rank == 0) return this;   // axes 0 and −1 of a scalar: nothing to swap, as PyTorch
         (p[a], p[b]) = (p[b], p[a]);
         return Permute(p);
     }
@@ -69,11 +76,16 @@ public sealed partial class Tensor
 
     /// <summary>Removes all axes of size 1.</summary>
     [Op("squeeze", OpKind.Composite)]
-    public Tensor Squeeze() => Reshape(shape.Where(d => d != 1).ToArray());
+    public Tensor Squeeze()
+    {
+        using var _ = OpCall.Enter("squeeze", this);
+        return Reshape(shape.Where(d => d != 1).ToArray());
+    }
 
     /// <summary>Removes one axis of size 1 (an axis of another size is left, as PyTorch).</summary>
     public Tensor Squeeze(int axis)
     {
+        using var _ = OpCall.Enter("squeeze", this);
         int a = ShapeMath.Axis("squeeze", axis, Rank);
         if (Rank == 0 || shape[a] != 1) return this;
         return Reshape(shape.Where((_, i) => i != a).ToArray());
@@ -83,6 +95,7 @@ public sealed partial class Tensor
     [Op("unsqueeze", OpKind.Composite)]
     public Tensor Unsqueeze(int axis)
     {
+        using var _ = OpCall.Enter("unsqueeze", this);
         int a = ShapeMath.Axis("unsqueeze", axis, Rank + 1);
         var s = new List<int>(shape);
         s.Insert(a, 1);
@@ -93,16 +106,21 @@ public sealed partial class Tensor
     [Op("select", OpKind.Composite)]
     public Tensor Select(int axis, int index)
     {
-        int a = ShapeMath.Axis("select", axis, Rank), n = shape[a];
+        using var _ = OpCall.Enter("select", this);
+        int a = ShapeMath.ExistingAxis("select", axis, Rank), n = shape[a];
         if (index < -n || index >= n)
-            throw new IndexOutOfRangeException($"select: index {index} is out of range for axis {axis} of size {n}");
+            throw OpCall.Index("select", $"select: index {index} is out of range for axis {axis} of size {n}");
         int i = index < 0 ? index + n : index;
         return Slice(a, i, i + 1).Squeeze(a);
     }
 
     /// <summary>All elements as one axis.</summary>
     [Op("flatten", OpKind.Composite)]
-    public Tensor Flatten() => Reshape(-1);
+    public Tensor Flatten()
+    {
+        using var _ = OpCall.Enter("flatten", this);
+        return Reshape(-1);
+    }
 
     /// <summary>
     /// Broadcasts to <paramref name="newShape"/> without copying (stride 0 on new axes; −1
@@ -111,8 +129,9 @@ public sealed partial class Tensor
     [Op("expand")]
     public Tensor Expand(params int[] newShape)
     {
-        if (newShape.Length < Rank)
-            throw new ShapeMismatchException("expand", $"expand: cannot expand shape {ShapeMath.Format(shape)} to fewer axes {ShapeMath.Format(newShape)}");
+        using var _ = OpCall.Enter("expand", this);
+        if (newShape is null || newShape.Length < Rank)
+            throw new ShapeMismatchException("expand", $"expand: cannot expand shape {ShapeMath.Format(shape)} to fewer axes {ShapeMath.Format(newShape ?? [])}");
         int[] target = [.. newShape];
         int lead = target.Length - Rank;
         for (int i = 0; i < target.Length; i++)
@@ -123,6 +142,7 @@ public sealed partial class Tensor
                 throw new ShapeMismatchException("expand", $"expand: shape {ShapeMath.Format(shape)} cannot be expanded to {ShapeMath.Format(newShape)}");
         }
         if (ShapeMath.SameShape(target, shape)) return this;
+        ShapeMath.Numel(target);   // a view no buffer could hold is refused here, not at its first use
         return ViewOf("expand", this, target, ShapeMath.BroadcastStrides(shape, strides, target), offset,
             (_, g, x, _) => g.SumTo(x[0].shape));
     }
@@ -131,6 +151,8 @@ public sealed partial class Tensor
     [Op("sum_to", OpKind.Composite)]
     public Tensor SumTo(params int[] target)
     {
+        using var _ = OpCall.Enter("sum_to", this);
+        if (target is null) throw new OpArgumentException("sum_to", "sum_to: the target shape is null");
         if (ShapeMath.SameShape(shape, target)) return this;
         int lead = Rank - target.Length;
         if (lead < 0) throw new ShapeMismatchException("sum_to", $"sum_to: cannot sum shape {ShapeMath.Format(shape)} to the larger {ShapeMath.Format(target)}");
@@ -153,12 +175,14 @@ public sealed partial class Tensor
     [Op("slice")]
     public Tensor Slice(int axis, int start, int end, int step = 1)
     {
+        using var _ = OpCall.Enter("slice", this);
         if (Rank == 0) throw new ShapeMismatchException("slice", "slice: cannot slice a 0-d tensor");
         int a = ShapeMath.Axis("slice", axis, Rank), n = shape[a];
-        if (step <= 0) throw new ArgumentException($"slice: step must be positive, got {step}");
-        int s = Math.Clamp(start < 0 ? start + n : start, 0, n);
-        int e = Math.Clamp(end < 0 ? end + n : end, 0, n);
-        int len = e > s ? (e - s + step - 1) / step : 0;
+        if (step <= 0) throw new OpArgumentException("slice", $"slice: step must be positive, got {step}");
+        // in long arithmetic: start + n, end − start and the rounding up must not overflow
+        int s = (int)Math.Clamp(start < 0 ? (long)start + n : start, 0, n);
+        int e = (int)Math.Clamp(end < 0 ? (long)end + n : end, 0, n);
+        int len = e > s ? (int)(((long)e - s + step - 1) / step) : 0;
         var sh = Shape; sh[a] = len;
         int[] st = [.. strides]; st[a] *= step;
         return ViewOf("slice", this, sh, st, offset + (len > 0 ? s * strides[a] : 0),
@@ -172,9 +196,11 @@ public sealed partial class Tensor
     [Op("slice_scatter")]
     public static Tensor SliceScatter(Tensor src, int[] shape, int axis, int start, int step = 1)
     {
-        int a = ShapeMath.Axis("slice_scatter", axis, shape.Length);
+        using var _ = OpCall.Enter("slice_scatter", src);
+        CheckShape("slice_scatter", shape);
+        int a = ShapeMath.ExistingAxis("slice_scatter", axis, shape.Length);
         int len = src.Rank == shape.Length ? src.shape[a] : -1;
-        bool fits = len >= 0 && step > 0 && start >= 0 && (len == 0 || start + step * (len - 1) < shape[a]);
+        bool fits = len >= 0 && step > 0 && start >= 0 && (len == 0 || start + (long)step * (len - 1) < shape[a]);
         for (int i = 0; fits && i < shape.Length; i++) fits = i == a || src.shape[i] == shape[i];
         if (!fits)
             throw new ShapeMismatchException("slice_scatter", $"slice_scatter: source of shape {ShapeMath.Format(src.shape)} does not fit into {ShapeMath.Format(shape)} at axis {axis}, start {start}, step {step}");

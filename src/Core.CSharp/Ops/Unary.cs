@@ -7,6 +7,7 @@ public sealed partial class Tensor
 {
     Tensor Unary(string op, UnaryKind kind, VjpRule? rule, bool intsToo = false)
     {
+        using var _ = OpCall.Enter(op, this);
         if (!intsToo || DType == DType.Bool) RequireFloat(op);
         return Result(op, Kernels.Unary(kind, View), shape, [this], rule);
     }

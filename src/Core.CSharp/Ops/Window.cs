@@ -10,10 +10,14 @@ public sealed partial class Tensor
         if (image.Length != 4)
             throw new ShapeMismatchException(op, $"{op}: expects an image batch [N, C, H, W], got shape {ShapeMath.Format(image)}");
         if (kh <= 0 || kw <= 0 || stride <= 0 || padding < 0)
-            throw new ArgumentException($"{op}: kernel {kh}×{kw}, stride {stride} and padding {padding} must be positive (padding 0 or more)");
+            throw new OpArgumentException(op, $"{op}: kernel {kh}×{kw}, stride {stride} and padding {padding} must be positive (padding 0 or more)");
         var w = new Window(kh, kw, stride, padding);
-        if (image[2] + 2 * padding < kh || image[3] + 2 * padding < kw)
+        if (image[2] + 2L * padding < kh || image[3] + 2L * padding < kw)
             throw new ShapeMismatchException(op, $"{op}: a {kh}×{kw} window does not fit a {image[2]}×{image[3]} image with padding {padding}");
+        // the padded image and the columns [N, C·kh·kw, oh·ow] must each fit one buffer
+        if (image[2] + 2L * padding > int.MaxValue || image[3] + 2L * padding > int.MaxValue)
+            throw new ShapeMismatchException(op, $"{op}: padding {padding} makes the {image[2]}×{image[3]} image too large");
+        ShapeMath.Numel([image[0], image[1], kh, kw, w.OutH(image[2]), w.OutW(image[3])]);
         return w;
     }
 
@@ -24,6 +28,7 @@ public sealed partial class Tensor
     [Op("unfold")]
     public Tensor Unfold(int kh, int kw, int stride = 1, int padding = 0)
     {
+        using var _ = OpCall.Enter("unfold", this);
         var w = CheckWindow("unfold", shape, kh, kw, stride, padding);
         int[] outShape = [shape[0], shape[1] * kh * kw, w.OutH(shape[2]) * w.OutW(shape[3])];
         int h = shape[2], wd = shape[3];
@@ -37,9 +42,13 @@ public sealed partial class Tensor
     [Op("fold")]
     public Tensor Fold(int h, int w, int kh, int kw, int stride = 1, int padding = 0)
     {
-        if (Rank != 3 || shape[1] % (kh * kw) != 0)
+        using var _ = OpCall.Enter("fold", this);
+        if (kh <= 0 || kw <= 0 || stride <= 0 || padding < 0 || h < 0 || w < 0)
+            throw new OpArgumentException("fold", $"fold: kernel {kh}×{kw}, stride {stride} must be positive, padding {padding} and the {h}×{w} image size 0 or more");
+        long window = (long)kh * kw;
+        if (Rank != 3 || shape[1] % window != 0)
             throw new ShapeMismatchException("fold", $"fold: expects columns [N, C·{kh}·{kw}, L], got shape {ShapeMath.Format(shape)}");
-        int[] image = [shape[0], shape[1] / (kh * kw), h, w];
+        int[] image = [shape[0], (int)(shape[1] / window), h, w];
         var win = CheckWindow("fold", image, kh, kw, stride, padding);
         if (win.OutH(h) * win.OutW(w) != shape[2])
             throw new ShapeMismatchException("fold", $"fold: {shape[2]} columns do not match the {win.OutH(h)}×{win.OutW(w)} windows of a {h}×{w} image");
@@ -53,6 +62,9 @@ public sealed partial class Tensor
     [Op("conv2d", OpKind.Composite)]
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null, int stride = 1, int padding = 0)
     {
+        using var _ = OpCall.Enter("conv2d", new[] { x, weight, bias });
+        if (bias is not null && (bias.Rank != 1 || bias.shape[0] != weight.shape[0]))
+            throw new ShapeMismatchException("conv2d", $"conv2d: bias {ShapeMath.Format(bias.shape)} does not fit weight {ShapeMath.Format(weight.shape)} (expected [{(weight.Rank > 0 ? weight.shape[0] : 0)}])");
         if (weight.Rank != 4 || x.Rank != 4 || weight.shape[1] != x.shape[1])
             throw new ShapeMismatchException("conv2d", $"conv2d: input {ShapeMath.Format(x.shape)} and weight {ShapeMath.Format(weight.shape)} do not fit ([N, C, H, W] and [O, C, kh, kw])");
         int o = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3];
@@ -65,6 +77,7 @@ public sealed partial class Tensor
 
     Tensor Pool(string op, int kernel, int stride, Func<Tensor, Tensor> reduce)
     {
+        using var _ = OpCall.Enter(op, this);
         var w = CheckWindow(op, shape, kernel, kernel, stride, 0);
         int n = shape[0], c = shape[1];
         var cols = Reshape(n * c, 1, shape[2], shape[3]).Unfold(kernel, kernel, stride);   // [N·C, k·k, L]

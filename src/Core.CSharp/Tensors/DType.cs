@@ -42,10 +42,10 @@ public static class DTypes
         _ => 3,
     };
 
-    internal static DType Of<T>() =>
+    internal static DType Of<T>(string op = "dtype") =>
         typeof(T) == typeof(float) ? DType.Float32
         : typeof(T) == typeof(double) ? DType.Float64
         : typeof(T) == typeof(long) ? DType.Int64
         : typeof(T) == typeof(bool) ? DType.Bool
-        : throw new ArgumentException($"Cotangent has no dtype for the .NET type {typeof(T).Name}; use float, double, long or bool.");
+        : throw new DTypeMismatchException(op, $"{op}: Cotangent has no dtype for the .NET type {typeof(T).Name}; use float, double, long or bool");
 }

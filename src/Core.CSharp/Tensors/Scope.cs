@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 
 namespace Cotangent;
 
@@ -24,39 +25,42 @@ namespace Cotangent;
 /// A tensor whose buffer was recycled throws <see cref="ObjectDisposedException"/> on use — a
 /// clear error instead of reading another tensor's values. Fresh large buffers cost page
 /// faults, cache misses and collections; recycled ones are already warm, which is the point.
+/// <para>
+/// Threads: a scope's tensors belong to the flow that opened it. A read on another thread that
+/// overlaps the scope's end races with the recycling and may see the values of the tensor the
+/// buffer goes to next; <see cref="Tensor.Keep"/> tensors before sharing them. Reads that start
+/// after the end throw, on every thread.
+/// </para>
 /// </summary>
 public sealed class TensorScope : IDisposable
 {
-    static readonly AsyncLocal<TensorScope?> CurrentScope = new();
-    readonly TensorScope? outer;
+    static readonly FlowStack<TensorScope> Open = new();
     readonly List<Storage> owned = [];
     readonly Lock gate = new();
     bool disposed;
 
-    internal TensorScope()
-    {
-        outer = CurrentScope.Value;
-        CurrentScope.Value = this;
-    }
+    internal TensorScope() => Open.Push(this);
 
-    internal static TensorScope? Current => CurrentScope.Value;
+    /// <summary>The innermost open scope of this flow (scopes disposed out of order are simply removed).</summary>
+    internal static TensorScope? Current => Open.Top;
 
     /// <summary>Buffers handed back for reuse by this scope.</summary>
     public int Recycled { get; private set; }
 
     internal void Own(Storage s)
     {
-        lock (gate) owned.Add(s);
+        lock (gate)
+            if (!disposed) owned.Add(s);
     }
 
     /// <summary>Recycles the buffers of every tensor made inside that was not kept.</summary>
     public void Dispose()
     {
-        if (disposed) return;
-        disposed = true;
-        CurrentScope.Value = outer;
+        Open.Remove(this);
         lock (gate)
         {
+            if (disposed) return;
+            disposed = true;
             foreach (var s in owned)
                 if (s.Release()) Recycled++;
             owned.Clear();
@@ -92,17 +96,26 @@ internal static class Buffers
             lock (free) free.TryPop(out a);
             if (a is not null)
             {
-                Interlocked.Add(ref pooledBytes, -(long)n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+                Interlocked.Add(ref pooledBytes, -(long)n * Unsafe.SizeOf<T>());
                 return a;
             }
         }
-        return GC.AllocateUninitializedArray<T>(n);
+        try { return GC.AllocateUninitializedArray<T>(n); }
+        catch (OutOfMemoryException e) { throw OutOfMemory<T>(n, e); }
     }
+
+    /// <summary>The runtime's bare OutOfMemoryException, as one that names the op and the size.</summary>
+    static TensorOutOfMemoryException OutOfMemory<T>(int n, OutOfMemoryException e) =>
+        new(OpCall.Blame("alloc"), (long)n * Unsafe.SizeOf<T>(), e);
 
     /// <summary>A buffer of n zeros.</summary>
     public static T[] Zeroed<T>(int n) where T : unmanaged
     {
-        if (n < MinPooled || TensorScope.Current is null) return new T[n];
+        if (n < MinPooled || TensorScope.Current is null)
+        {
+            try { return new T[n]; }
+            catch (OutOfMemoryException e) { throw OutOfMemory<T>(n, e); }
+        }
         var a = Uninitialized<T>(n);
         Array.Clear(a);
         return a;
@@ -110,7 +123,7 @@ internal static class Buffers
 
     public static void Return<T>(T[] a) where T : unmanaged
     {
-        long bytes = (long)a.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        long bytes = (long)a.Length * Unsafe.SizeOf<T>();
         if (Interlocked.Add(ref pooledBytes, bytes) > MaxPooledBytes)
         {
             Interlocked.Add(ref pooledBytes, -bytes);

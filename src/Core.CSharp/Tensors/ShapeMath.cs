@@ -6,10 +6,23 @@ public static class ShapeMath
     /// <summary>The number of elements of a shape (1 for a scalar's empty shape).</summary>
     public static int Numel(ReadOnlySpan<int> shape)
     {
+        if (shape.Contains(0)) return 0;
         long n = 1;
-        foreach (var d in shape) n *= d;
-        if (n > Array.MaxLength) throw new ArgumentException($"shape {Format(shape)} has {n} elements, more than one buffer can hold");
+        foreach (var d in shape)
+        {
+            n *= d;   // stays exact: each factor is an int and the product is checked before it can overflow
+            if (n > Array.MaxLength || n < 0)
+                throw new OpArgumentException("numel", $"numel: shape {Format(shape)} has {Count(shape)} elements, more than one buffer can hold ({Array.MaxLength:N0})");
+        }
         return (int)n;
+    }
+
+    /// <summary>The element count of a shape as a wide integer, for messages about shapes too large to hold.</summary>
+    static string Count(ReadOnlySpan<int> shape)
+    {
+        System.Numerics.BigInteger n = 1;
+        foreach (var d in shape) n *= d;
+        return n.ToString("N0");
     }
 
     /// <summary>Row-major strides of a contiguous tensor.</summary>
@@ -72,7 +85,10 @@ public static class ShapeMath
         return axis < 0 ? axis + r : axis;
     }
 
-    /// <summary>Resolves a set of axes (null = all), sorted and without repeats.</summary>
+    /// <summary>
+    /// Resolves a set of axes (null = all), sorted and without repeats. A 0-d tensor accepts
+    /// axis 0 and −1 (as PyTorch does) and has no axes to reduce: the result is empty.
+    /// </summary>
     public static int[] Axes(string op, int[]? axes, int rank)
     {
         if (axes is null) return Enumerable.Range(0, rank).ToArray();
@@ -81,39 +97,19 @@ public static class ShapeMath
         Array.Sort(o);
         for (int i = 1; i < o.Length; i++)
             if (o[i] == o[i - 1]) throw new AxisOutOfRangeException(op, $"{op}: axis {o[i]} appears twice in [{string.Join(", ", axes)}]");
-        return o;
+        return rank == 0 ? [] : o;
+    }
+
+    /// <summary>An axis that must exist (size, select, split): a 0-d tensor has none.</summary>
+    public static int ExistingAxis(string op, int axis, int rank)
+    {
+        if (rank == 0)
+            throw new AxisOutOfRangeException(op, $"{op}: axis {axis} does not exist: the tensor is 0-d (a scalar) and has no axes");
+        return Axis(op, axis, rank);
     }
 
     /// <summary>Shapes print as <c>[2, 3]</c>.</summary>
     public static string Format(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
 
     internal static bool SameShape(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.SequenceEqual(b);
-}
-
-/// <summary>An op got shapes it cannot combine. The message names the op and the shapes.</summary>
-public class ShapeMismatchException(string op, string message) : ArgumentException(message)
-{
-    /// <summary>The op that refused its inputs.</summary>
-    public string Op { get; } = op;
-}
-
-/// <summary>An axis argument is outside the tensor's rank. The message names the op.</summary>
-public class AxisOutOfRangeException(string op, string message) : ArgumentException(message)
-{
-    /// <summary>The op that refused the axis.</summary>
-    public string Op { get; } = op;
-}
-
-/// <summary>An op got a dtype it does not accept. The message names the op and the dtypes.</summary>
-public class DTypeMismatchException(string op, string message) : ArgumentException(message)
-{
-    /// <summary>The op that refused the dtype.</summary>
-    public string Op { get; } = op;
-}
-
-/// <summary>An op got tensors on different devices. The message names the op and both devices.</summary>
-public class DeviceMismatchException(string op, string message) : ArgumentException(message)
-{
-    /// <summary>The op that refused the devices.</summary>
-    public string Op { get; } = op;
 }

@@ -5,43 +5,50 @@ namespace Cotangent;
 /// <summary>Creation functions (as torch.zeros, torch.arange, ...) and read-out.</summary>
 public sealed partial class Tensor
 {
-    static Tensor Filled(int[] shape, DType dtype, double value, Device? device = null)
+    static Tensor Filled(string op, int[] shape, DType dtype, double value, Device? device = null)
     {
-        CheckShape("full", shape);
+        using var _ = OpCall.Enter(op);
+        CheckShape(op, shape);
         return new Tensor(KernelsFor(device ?? Device.Cpu).Full(dtype, ShapeMath.Numel(shape), value), [.. shape]);
     }
 
+    /// <summary>Refuses a null shape, a negative size and more elements than one buffer holds.</summary>
     static void CheckShape(string op, int[] shape)
     {
+        if (shape is null) throw new OpArgumentException(op, $"{op}: the shape is null");
         foreach (var d in shape)
-            if (d < 0) throw new ArgumentException($"{op}: negative size in shape {ShapeMath.Format(shape)}");
+            if (d < 0) throw new ShapeMismatchException(op, $"{op}: negative size in shape {ShapeMath.Format(shape)}");
+        ShapeMath.Numel(shape);
     }
 
     /// <summary>float32 zeros of the given shape.</summary>
-    public static Tensor Zeros(params int[] shape) => Filled(shape, DType.Float32, 0);
+    public static Tensor Zeros(params int[] shape) => Filled("zeros", shape, DType.Float32, 0);
     /// <summary>Zeros of the given shape and dtype.</summary>
-    public static Tensor Zeros(int[] shape, DType dtype) => Filled(shape, dtype, 0);
+    public static Tensor Zeros(int[] shape, DType dtype) => Filled("zeros", shape, dtype, 0);
     /// <summary>float32 ones of the given shape.</summary>
-    public static Tensor Ones(params int[] shape) => Filled(shape, DType.Float32, 1);
+    public static Tensor Ones(params int[] shape) => Filled("ones", shape, DType.Float32, 1);
     /// <summary>Ones of the given shape and dtype.</summary>
-    public static Tensor Ones(int[] shape, DType dtype) => Filled(shape, dtype, 1);
+    public static Tensor Ones(int[] shape, DType dtype) => Filled("ones", shape, dtype, 1);
     /// <summary>A tensor of the given shape with every element <paramref name="value"/>.</summary>
-    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32) => Filled(shape, dtype, value);
+    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32) => Filled("full", shape, dtype, value);
     /// <summary>Zeros with the shape, dtype and device of <paramref name="like"/>.</summary>
-    public static Tensor ZerosLike(Tensor like) => Filled(like.shape, like.DType, 0, like.Device);
+    public static Tensor ZerosLike(Tensor like) => Filled("zeros_like", like.shape, like.DType, 0, like.Device);
     /// <summary>Ones with the shape, dtype and device of <paramref name="like"/>.</summary>
-    public static Tensor OnesLike(Tensor like) => Filled(like.shape, like.DType, 1, like.Device);
+    public static Tensor OnesLike(Tensor like) => Filled("ones_like", like.shape, like.DType, 1, like.Device);
 
     /// <summary>A 0-d tensor holding <paramref name="value"/>.</summary>
-    public static Tensor Scalar(double value, DType dtype = DType.Float32) => Filled([], dtype, value);
+    public static Tensor Scalar(double value, DType dtype = DType.Float32) => Filled("scalar", [], dtype, value);
 
-    /// <summary>Values start, start+step, ... below end (torch.arange).</summary>
+    /// <summary>Values start, start+step, ... below end (torch.arange). Start, end and step must be finite, step non-zero.</summary>
     public static Tensor Arange(double start, double end, double step = 1, DType dtype = DType.Float32)
     {
-        if (step == 0 || double.IsNaN(step)) throw new ArgumentException($"arange: step must be non-zero, got {step}");
-        long n = (long)Math.Ceiling((end - start) / step);
-        if (n < 0) n = 0;
-        if (n > Array.MaxLength) throw new ArgumentException($"arange: [{start}, {end}) by {step} has {n} elements, too many");
+        using var _ = OpCall.Enter("arange");
+        if (!double.IsFinite(start) || !double.IsFinite(end) || !double.IsFinite(step))
+            throw new OpArgumentException("arange", $"arange: start, end and step must be finite numbers, got [{start}, {end}) by {step}");
+        if (step == 0) throw new OpArgumentException("arange", $"arange: step must be non-zero, got {step}");
+        double count = Math.Ceiling((end - start) / step);
+        long n = count <= 0 ? 0 : count > Array.MaxLength ? long.MaxValue : (long)count;
+        if (n > Array.MaxLength) throw new OpArgumentException("arange", $"arange: [{start}, {end}) by {step} has {count:G6} elements, more than one buffer can hold");
         var v = new double[n];
         for (int i = 0; i < n; i++) v[i] = start + i * step;
         return FromDoubles(v, [(int)n], dtype);
@@ -50,10 +57,13 @@ public sealed partial class Tensor
     /// <summary>0, 1, ..., end−1 (torch.arange(end)).</summary>
     public static Tensor Arange(int end, DType dtype = DType.Float32) => Arange(0, end, 1, dtype);
 
-    /// <summary><paramref name="steps"/> evenly spaced values from start to end inclusive.</summary>
+    /// <summary><paramref name="steps"/> evenly spaced values from start to end inclusive; start and end must be finite.</summary>
     public static Tensor Linspace(double start, double end, int steps, DType dtype = DType.Float32)
     {
-        if (steps < 0) throw new ArgumentException($"linspace: steps must be 0 or more, got {steps}");
+        using var _ = OpCall.Enter("linspace");
+        if (!double.IsFinite(start) || !double.IsFinite(end))
+            throw new OpArgumentException("linspace", $"linspace: start and end must be finite numbers, got {start} and {end}");
+        CheckShape("linspace", [steps]);
         var v = new double[steps];
         double h = steps > 1 ? (end - start) / (steps - 1) : 0;
         for (int i = 0; i < steps; i++) v[i] = i == steps - 1 && steps > 1 ? end : start + i * h;
@@ -63,6 +73,7 @@ public sealed partial class Tensor
     /// <summary>The n×m identity (m defaults to n).</summary>
     public static Tensor Eye(int n, int? m = null, DType dtype = DType.Float32)
     {
+        using var _ = OpCall.Enter("eye");
         int cols = m ?? n;
         CheckShape("eye", [n, cols]);
         var v = new double[n * cols];
@@ -102,6 +113,7 @@ public sealed partial class Tensor
 
     static Tensor FromRows<T>(T[][] rows) where T : unmanaged
     {
+        if (rows is null || rows.Any(r => r is null)) throw new OpArgumentException("from_array", "from_array: the rows (or one of them) are null");
         int cols = rows.Length == 0 ? 0 : rows[0].Length;
         for (int i = 0; i < rows.Length; i++)
             if (rows[i].Length != cols)
@@ -111,6 +123,7 @@ public sealed partial class Tensor
 
     static Tensor FromGrid<T>(T[,] values) where T : unmanaged
     {
+        if (values is null) throw new OpArgumentException("from_array", "from_array: the values are null");
         int r = values.GetLength(0), c = values.GetLength(1);
         var flat = new T[r * c];
         for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) flat[i * c + j] = values[i, j];
@@ -120,10 +133,12 @@ public sealed partial class Tensor
     /// <summary>A tensor of the given shape over a copy of the row-major values (float, double, long or bool).</summary>
     public static Tensor FromArray<T>(T[] values, int[] shape) where T : unmanaged
     {
+        using var _ = OpCall.Enter("from_array");
+        if (values is null) throw new OpArgumentException("from_array", "from_array: the values are null");
         CheckShape("from_array", shape);
         if (ShapeMath.Numel(shape) != values.Length)
             throw new ShapeMismatchException("from_array", $"from_array: {values.Length} values do not fill shape {ShapeMath.Format(shape)} ({ShapeMath.Numel(shape)} elements)");
-        DTypes.Of<T>();
+        DTypes.Of<T>("from_array");
         return new Tensor(new CpuStorage<T>((T[])values.Clone()), [.. shape]);
     }
 
@@ -135,6 +150,7 @@ public sealed partial class Tensor
     /// <summary>Uniform values in [0, 1).</summary>
     public static Tensor Rand(int[] shape, DType dtype, Generator? generator = null)
     {
+        using var _ = OpCall.Enter("rand");
         CheckShape("rand", shape);
         RequireFloatDType("rand", dtype);
         return FromDoubles((generator ?? Generator.Default).Uniform(ShapeMath.Numel(shape)), [.. shape], dtype);
@@ -145,6 +161,7 @@ public sealed partial class Tensor
     /// <summary>Standard normal values.</summary>
     public static Tensor Randn(int[] shape, DType dtype, Generator? generator = null)
     {
+        using var _ = OpCall.Enter("randn");
         CheckShape("randn", shape);
         RequireFloatDType("randn", dtype);
         return FromDoubles((generator ?? Generator.Default).Normal(ShapeMath.Numel(shape)), [.. shape], dtype);
@@ -153,7 +170,9 @@ public sealed partial class Tensor
     /// <summary>int64 values uniform in [low, high).</summary>
     public static Tensor Randint(long low, long high, int[] shape, Generator? generator = null)
     {
+        using var _ = OpCall.Enter("randint");
         CheckShape("randint", shape);
+        if (high <= low) throw new OpArgumentException("randint", $"randint: high ({high}) must be greater than low ({low})");
         return new Tensor(new CpuStorage<long>((generator ?? Generator.Default).Integers(low, high, ShapeMath.Numel(shape))), [.. shape]);
     }
 
@@ -167,7 +186,7 @@ public sealed partial class Tensor
     /// <summary>The elements in row-major order, converted to <typeparamref name="T"/> (float, double, long or bool).</summary>
     public T[] ToArray<T>() where T : unmanaged
     {
-        var want = DTypes.Of<T>();
+        var want = DTypes.Of<T>("to_array");
         var v = want == DType ? View : new Tensor(Kernels.Cast(View, want), shape).View;
         return (T[])Kernels.ToArray(v);
     }

@@ -51,7 +51,7 @@ public sealed partial class Tensor : IIdentified
     internal int[] ShapeArray => shape;
 
     /// <summary>The size of one axis (negative counts from the end).</summary>
-    public int Size(int axis) => shape[ShapeMath.Axis("size", axis, Rank)];
+    public int Size(int axis) => shape[ShapeMath.ExistingAxis("size", axis, Rank)];
 
     /// <summary>The number of axes.</summary>
     public int Rank => shape.Length;

@@ -70,6 +70,33 @@ internal readonly struct PowOp<T> : IBinaryOp<T> where T : IFloatingPointIeee754
     public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> o) => TensorPrimitives.Pow(a, b, o);
 }
 
+/// <summary>⌊a / b⌋ in floats: IEEE division, then rounding towards −∞.</summary>
+internal readonly struct FloorDivFloatOp<T> : IBinaryOp<T> where T : IFloatingPointIeee754<T>
+{
+    public static T Apply(T a, T b) => T.Floor(a / b);
+    public static void Span(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> o) { TensorPrimitives.Divide(a, b, o); TensorPrimitives.Floor(o, o); }
+    public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> o) { TensorPrimitives.Divide(a, b, o); TensorPrimitives.Floor(o, o); }
+    public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> o) { TensorPrimitives.Divide(a, b, o); TensorPrimitives.Floor(o, o); }
+}
+
+/// <summary>
+/// ⌊a / b⌋ in int64, rounding towards −∞ as Python's // (C#'s / truncates towards 0). The op
+/// has refused zero divisors before this runs; long.MinValue // −1 wraps, as in PyTorch.
+/// </summary>
+internal readonly struct FloorDivIntOp : IBinaryOp<long>
+{
+    public static long Apply(long a, long b)
+    {
+        if (b == -1) return unchecked(-a);
+        long q = a / b;
+        return (a % b != 0) && ((a < 0) != (b < 0)) ? q - 1 : q;
+    }
+
+    public static void Span(ReadOnlySpan<long> a, ReadOnlySpan<long> b, Span<long> o) { for (int i = 0; i < o.Length; i++) o[i] = Apply(a[i], b[i]); }
+    public static void SpanScalar(ReadOnlySpan<long> a, long b, Span<long> o) { for (int i = 0; i < o.Length; i++) o[i] = Apply(a[i], b); }
+    public static void ScalarSpan(long a, ReadOnlySpan<long> b, Span<long> o) { for (int i = 0; i < o.Length; i++) o[i] = Apply(a, b[i]); }
+}
+
 /// <summary>ReLU's pullback, g where x &gt; 0 else 0: a compare and a blend per vector.</summary>
 internal readonly struct ReluGradOp<T> : IBinaryOp<T> where T : INumber<T>
 {

@@ -143,12 +143,16 @@ internal sealed partial class CpuKernels : IKernels
     {
         DType.Float32 => BinaryFloat<float>(kind, a, b),
         DType.Float64 => BinaryFloat<double>(kind, a, b),
-        DType.Int64 => BinaryNumber<long>(kind, a, b),
+        DType.Int64 => kind == BinaryKind.FloorDiv ? Zip<long, FloorDivIntOp>(a, b) : BinaryNumber<long>(kind, a, b),
         var t => throw new DTypeMismatchException(kind.ToString().ToLowerInvariant(), $"{kind.ToString().ToLowerInvariant()}: no kernel for dtype {t.Name()}"),
     };
 
-    static Storage BinaryFloat<T>(BinaryKind kind, Strided a, Strided b) where T : unmanaged, IFloatingPointIeee754<T> =>
-        kind == BinaryKind.Pow ? Zip<T, PowOp<T>>(a, b) : BinaryNumber<T>(kind, a, b);
+    static Storage BinaryFloat<T>(BinaryKind kind, Strided a, Strided b) where T : unmanaged, IFloatingPointIeee754<T> => kind switch
+    {
+        BinaryKind.Pow => Zip<T, PowOp<T>>(a, b),
+        BinaryKind.FloorDiv => Zip<T, FloorDivFloatOp<T>>(a, b),
+        _ => BinaryNumber<T>(kind, a, b),
+    };
 
     static Storage BinaryNumber<T>(BinaryKind kind, Strided a, Strided b) where T : unmanaged, INumber<T> => kind switch
     {
