@@ -374,6 +374,94 @@ let hostile =
               throwsWith<SafetensorsException, _> (fun () -> Safetensors.Load dir |> ignore) [ dir; "cannot read" ]
               Expect.isEmpty (Directory.GetFiles dir) "no temporary file is left behind"
           }
+          test "validating a hostile header allocates a small multiple of its size, loaded or refused" {
+              let dir = tempDir ()
+
+              let write (header: string) (data: byte[]) =
+                  let path = Path.Combine(dir, Guid.NewGuid().ToString("N") + ".safetensors")
+                  let h = Encoding.UTF8.GetBytes header
+                  File.WriteAllBytes(path, Array.concat [ BitConverter.GetBytes(uint64 h.Length); h; data ])
+                  path, h.Length
+
+              let allocatedBy f =
+                  GC.Collect()
+                  let before = GC.GetAllocatedBytesForCurrentThread()
+                  f ()
+                  GC.GetAllocatedBytesForCurrentThread() - before
+
+              let bound what factor (path, headerBytes) loads =
+                  let used =
+                      allocatedBy (fun () ->
+                          try
+                              Safetensors.Load path |> ignore
+
+                              if not loads then
+                                  failtestf "%s: loaded" what
+                          with :? SafetensorsException when not loads ->
+                              ())
+
+                  if used > int64 factor * int64 headerBytes then
+                      failtestf
+                          "%s: %d bytes allocated for a %d-byte header (%.1f×)"
+                          what
+                          used
+                          headerBytes
+                          (float used / float headerBytes)
+
+              // the first load compiles the reader: its allocations are not the header's
+              bound
+                  "warm-up"
+                  1000
+                  (write """{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""" (Array.zeroCreate 4))
+                  true
+              // validation: the header itself, its parse and one UTF-16 copy of each name, at most 6×
+              let key = String('k', 8_000_000)
+
+              bound
+                  "an 8 MB key"
+                  6
+                  (write
+                      (sprintf "{\"%s\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}" key)
+                      (Array.zeroCreate 4))
+                  true
+
+              bound
+                  "an 8 MB key with a bad dtype"
+                  6
+                  (write
+                      (sprintf "{\"%s\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}" key)
+                      (Array.zeroCreate 2))
+                  false
+
+              bound
+                  "an 8 MB dtype"
+                  6
+                  (write
+                      (sprintf "{\"a\":{\"dtype\":\"%s\",\"shape\":[1],\"data_offsets\":[0,4]}}" key)
+                      (Array.zeroCreate 4))
+                  false
+
+              let many =
+                  [ for i in 0..49_999 -> sprintf "\"t%d\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}" i ]
+                  |> String.concat ","
+
+              bound
+                  "50,000 zero-size entries, the last one bad"
+                  6
+                  (write ("{" + many + ""","z":{"dtype":"F32","shape":[1],"data_offsets":[0,0]}}""") [||])
+                  false
+              // loaded, each entry also becomes a tensor with its own small objects
+              bound "50,000 zero-size entries" 12 (write ("{" + many + "}") [||]) true
+          }
+          test "duplicate keys inside __metadata__ are refused" {
+              let path = Path.Combine(tempDir (), "dup.safetensors")
+              let h = Encoding.UTF8.GetBytes """{"__metadata__":{"format":"a","format":"b"}}"""
+              File.WriteAllBytes(path, Array.concat [ BitConverter.GetBytes(uint64 h.Length); h ])
+
+              throwsWith<SafetensorsException, _>
+                  (fun () -> Safetensors.Load path |> ignore)
+                  [ "'format' appears twice in __metadata__" ]
+          }
           test "a safetensors file that is not a checkpoint is refused" {
               let path = Path.Combine(tempDir (), "plain.safetensors")
               Safetensors.Save(path, readOnlyDict [ "w", Tensor.Zeros 2 ])
