@@ -41,6 +41,25 @@ public static class ServiceApp
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         var app = builder.Build();
 
+        // every failure answers with {"error": reason}: unknown paths (404), wrong methods (405),
+        // and anything unforeseen (500, logged), after which the service keeps serving
+        app.UseExceptionHandler(handler => handler.Run(async ctx =>
+        {
+            ctx.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            await ctx.Response.WriteAsJsonAsync(new { error = "internal error: the request could not be served" });
+        }));
+        app.UseStatusCodePages(async status =>
+        {
+            var ctx = status.HttpContext;
+            string reason = ctx.Response.StatusCode switch
+            {
+                StatusCodes.Status404NotFound => $"no such endpoint: {ctx.Request.Path}; the service has GET /health, POST /predict and POST /saliency",
+                StatusCodes.Status405MethodNotAllowed => $"{ctx.Request.Method} is not allowed on {ctx.Request.Path}",
+                var code => $"HTTP {code}",
+            };
+            await ctx.Response.WriteAsJsonAsync(new { error = reason });
+        });
+
         app.MapGet("/health", () => Results.Json(new { status = "ok", inputs = model.Inputs, classes = model.Classes }));
         // plain request delegates: the handler reads the body itself, to bound and validate it
         app.MapPost("/predict", async ctx => await (await Handle<PredictRequest>(ctx, r => Predict(model, r))).ExecuteAsync(ctx));
@@ -53,11 +72,14 @@ public static class ServiceApp
     {
         var (tensors, _) = Safetensors.Load(path, requireHash: true);
         var linear = tensors.Keys
-            .Where(k => k.StartsWith("model.", StringComparison.Ordinal) && k.EndsWith(".weight", StringComparison.Ordinal))
-            .Select(k => int.Parse(k.Split('.')[1]))
+            .Select(k => k.Split('.'))
+            .Where(p => p.Length == 3 && p[0] == "model" && p[2] == "weight")
+            .Select(p => int.TryParse(p[1], out int i) && i is >= 0 and < 1000 ? i : throw new InvalidDataException($"{path}: '{string.Join('.', p)}' is not a layer of an MLP checkpoint"))
             .Order()
             .ToArray();
         if (linear.Length == 0) throw new InvalidDataException($"{path}: no 'model.N.weight' entries: not an MLP checkpoint");
+        if (tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)).Any(kv => kv.Value.Rank != (kv.Key.EndsWith(".weight", StringComparison.Ordinal) ? 2 : 1)))
+            throw new InvalidDataException($"{path}: an entry of the model is not a [out, in] weight or an [out] bias: not an MLP checkpoint");
         var layers = new Module[linear[^1] + 1];
         for (int i = 0; i < layers.Length; i++)
         {
@@ -66,6 +88,9 @@ public static class ServiceApp
         }
         var net = new Sequential(layers);
         Checkpoint.Load(path, net);
+        foreach (var (name, p) in net.NamedParameters())
+            if (p.Value.ToArray<double>().Any(v => !double.IsFinite(v)))
+                throw new InvalidDataException($"{path}: parameter {name} holds NaN or infinite values; the model cannot serve");
         net.Eval();
         return new Mlp(net, tensors[$"model.{linear[0]}.weight"].Size(1), tensors[$"model.{linear[^1]}.weight"].Size(0));
     }
@@ -75,6 +100,9 @@ public static class ServiceApp
 
     static async Task<IResult> Handle<T>(HttpContext ctx, Func<T, IResult> run)
     {
+        if (!ctx.Request.HasJsonContentType())
+            return Results.Json(new { error = $"the body must be JSON: send content-type: application/json (got {ctx.Request.ContentType ?? "none"})" },
+                statusCode: StatusCodes.Status415UnsupportedMediaType);
         if (ctx.Request.ContentLength > MaxBodyBytes)
             return Bad($"payload too large: {ctx.Request.ContentLength} bytes, the limit is {MaxBodyBytes}");
         T? body;
@@ -113,6 +141,9 @@ public static class ServiceApp
                 throw new ArgumentException($"inputs: row {i} has {rows[i]?.Length ?? 0} numbers, the model takes {m.Inputs}");
             if (rows[i].Any(v => !double.IsFinite(v)))
                 throw new ArgumentException($"inputs: row {i} holds a NaN or infinite value");
+            // the model computes in float32: a finite double beyond its range would become infinite
+            if (rows[i].Any(v => Math.Abs(v) > float.MaxValue))
+                throw new ArgumentException($"inputs: row {i} holds a value beyond float32's range (±{float.MaxValue:G9})");
         }
         var flat = rows.SelectMany(r => r.Select(v => (float)v)).ToArray();
         return Tensor.FromArray(flat, [rows.Length, m.Inputs]);
@@ -125,6 +156,8 @@ public static class ServiceApp
         using var _ = Autograd.NoGrad();
         var p = m.Net.Forward(x).Softmax(1);
         var probs = p.ToArray<double>();
+        if (probs.Any(v => !double.IsFinite(v)))
+            return Results.Json(new { error = "the model produced non-finite probabilities for these inputs" }, statusCode: StatusCodes.Status500InternalServerError);
         var rows = Enumerable.Range(0, x.Size(0)).Select(i => probs[(i * m.Classes)..((i + 1) * m.Classes)]).ToArray();
         var classes = rows.Select(row => Array.IndexOf(row, row.Max())).ToArray();
         return Results.Json(new { classes, probabilities = rows });
@@ -139,7 +172,9 @@ public static class ServiceApp
         int k = r.Class ?? Array.IndexOf(lp, lp.Max());
         if (k < 0 || k >= m.Classes) throw new ArgumentException($"class: {k} is not one of the model's {m.Classes} classes");
         // ∂ log p_k / ∂x, through the functional API: nothing accumulates into the shared parameters
-        var g = Autograd.Grad([logp.Select(1, k).Sum()], [x])[0];
-        return Results.Json(new { @class = k, probability = Math.Exp(lp[k]), gradient = g.ToArray<double>() });
+        var g = Autograd.Grad([logp.Select(1, k).Sum()], [x])[0].ToArray<double>();
+        if (!double.IsFinite(lp[k]) || g.Any(v => !double.IsFinite(v)))
+            return Results.Json(new { error = "the model produced a non-finite log-probability or gradient for this input" }, statusCode: StatusCodes.Status500InternalServerError);
+        return Results.Json(new { @class = k, probability = Math.Exp(lp[k]), gradient = g });
     }
 }

@@ -141,6 +141,51 @@ let tests =
                           Expect.stringContains body "payload too large" "reason"
                       })
           }
+          testTask "every bad request gets a 4xx with a JSON reason, and the service keeps serving" {
+              do!
+                  withService (fun client _ ->
+                      task {
+                          let reasonOf (status: int) (body: string) what =
+                              Expect.isTrue (status >= 400 && status < 500) (sprintf "%s: a 4xx, got %d" what status)
+                              let doc = JsonDocument.Parse(body).RootElement
+                              Expect.isNotEmpty (doc.GetProperty("error").GetString()) (sprintf "%s: a reason" what)
+
+                          // finite in JSON, beyond float32: used to overflow to infinity and answer 500 with no body
+                          let! status, body = post client "/predict" """{"inputs": [[1e39, 1.0]]}"""
+                          Expect.equal status 400 body
+                          Expect.stringContains body "float32" "names the range"
+                          let! status, body = post client "/saliency" """{"input": [0.1, -3.5e38]}"""
+                          Expect.equal status 400 body
+
+                          let! r = client.GetAsync "/nope"
+                          let! body = r.Content.ReadAsStringAsync()
+                          Expect.equal (int r.StatusCode) 404 body
+                          reasonOf 404 body "unknown path"
+
+                          let! r = client.GetAsync "/predict"
+                          let! body = r.Content.ReadAsStringAsync()
+                          Expect.equal (int r.StatusCode) 405 body
+                          reasonOf 405 body "wrong method"
+
+                          use plain =
+                              new StringContent("""{"inputs": [[0.3, -0.2]]}""", Encoding.UTF8, "text/plain")
+
+                          let! r = client.PostAsync("/predict", plain)
+                          let! body = r.Content.ReadAsStringAsync()
+                          Expect.equal (int r.StatusCode) 415 body
+                          reasonOf 415 body "not JSON"
+                          Expect.stringContains body "application/json" "says what to send"
+
+                          use none =
+                              new ByteArrayContent(Encoding.UTF8.GetBytes """{"inputs": [[0.3, -0.2]]}""")
+
+                          let! r = client.PostAsync("/predict", none)
+                          Expect.equal (int r.StatusCode) 415 "no content type"
+
+                          let! status, body = post client "/predict" """{"inputs": [[0.3, -0.2]]}"""
+                          Expect.equal status 200 body
+                      })
+          }
           testTask "concurrent requests agree with sequential ones" {
               do!
                   withService (fun client net ->
