@@ -338,6 +338,35 @@ let scopes =
                   [| 1.0f |]
                   "tensors made before the scope are untouched"
           }
+          test "across threads: kept tensors read while the scope ends stay whole; recycled ones read later throw" {
+              for round in 1..20 do
+                  let scope = Tensor.Scope()
+                  let kept = (Tensor.Ones 100_000 * float round).Keep()
+                  let scoped = Tensor.Ones 100_000 * 2.0
+
+                  let reader =
+                      Threading.Tasks.Task.Run(fun () ->
+                          [ for _ in 1..20 -> kept.ToArray<float32>() |> Array.distinct ])
+
+                  scope.Dispose()
+                  // reuse the recycled buffers at once, as the next training step would
+                  use _ = Tensor.Scope()
+                  let reused = Tensor.Ones 100_000 * -7.0
+
+                  for seen in reader.Result do
+                      Expect.equal seen [| float32 round |] "a kept tensor never sees another's values"
+
+                  let late =
+                      Threading.Tasks.Task.Run(fun () ->
+                          try
+                              scoped.ToArray<float32>() |> ignore
+                              "read"
+                          with :? ObjectDisposedException ->
+                              "refused")
+
+                  Expect.equal late.Result "refused" "a recycled tensor read from another thread afterwards"
+                  Expect.equal (reused.ToArray<float32>() |> Array.distinct) [| -7.0f |] "the reuser's own values"
+          }
           test "an inner scope leaves the outer scope's tensors alone" {
               use outer = Tensor.Scope()
               let a = Tensor.Ones(500) * 2.0
