@@ -95,7 +95,35 @@ let private within (xs: Tensor list) check =
 let private randomLike (r: Random) (t: Tensor) =
     Tensor.FromArray(Array.init t.Numel (fun _ -> r.NextDouble() * 2.0 - 1.0), t.Shape).To(t.DType)
 
+/// The largest input, in elements, for which a failure report also shows the full Jᵀv from
+/// both sides (it costs one pair of evaluations of f per element).
+let reportLimit = 32
+
+/// The failure report's evidence: the cotangent, and for small inputs Jᵀv from the VJP and from
+/// the finite-difference Jacobian, input by input.
+let private evidence (f: Tensor list -> Tensor) (xs: Tensor list) (v: Tensor) (grads: Tensor list) eps =
+    let vs = toF v
+
+    let gradients =
+        if xs |> List.sumBy (fun x -> x.Numel) > reportLimit then
+            sprintf "(∂f/∂x not shown: more than %d input elements)" reportLimit
+        else
+            grads
+            |> List.mapi (fun i g ->
+                let expected = jacobianColumns f xs i eps |> Array.map (dot vs)
+                sprintf "Jᵀv for input %d: from the VJP %A, from finite differences %A" i (toF g) expected)
+            |> String.concat "\n"
+
+    sprintf "cotangent v: %O\n%s" v gradients
+
+let private withEvidence f xs v grads eps check =
+    try
+        check ()
+    with :? GradCheckException as e ->
+        raise (GradCheckException(e.Message + "\n" + evidence f xs v grads eps))
+
 /// ⟨Jᵀv, t⟩ = ⟨v, J t⟩ for a random cotangent v and direction t, J t by central differences.
+/// A failure report shows the inputs, v, and (for small inputs) Jᵀv from both sides.
 /// Example: `GradCheck.vjpVsDifferences defaultTolerance (fun xs -> xs.Head.Sin()) [ x ] 42`.
 let vjpVsDifferences (tol: Tolerance) (f: Tensor list -> Tensor) (xs: Tensor list) (seed: int) =
     within xs (fun () ->
@@ -107,9 +135,12 @@ let vjpVsDifferences (tol: Tolerance) (f: Tensor list -> Tensor) (xs: Tensor lis
             xs
             |> List.map (fun x -> Array.init x.Numel (fun _ -> r.NextDouble() * 2.0 - 1.0))
 
-        let actual = List.map2 (fun g t -> dot (toF g) t) (pb v) ts |> List.sum
+        let grads = pb v
+        let actual = List.map2 (fun g t -> dot (toF g) t) grads ts |> List.sum
         let expected = dot (toF v) (directional f xs ts tol.Eps)
-        expectClose "⟨Jᵀv, t⟩ against ⟨v, J t⟩ by finite differences" tol.Rtol [| expected |] [| actual |])
+
+        withEvidence f xs v grads tol.Eps (fun () ->
+            expectClose "⟨Jᵀv, t⟩ against ⟨v, J t⟩ by finite differences" tol.Rtol [| expected |] [| actual |]))
 
 /// Jᵀv element by element against the Jacobian built column by column by central differences.
 /// Example: `GradCheck.vjpVsJacobian defaultTolerance f [ a; b ] 7`.
@@ -119,26 +150,39 @@ let vjpVsJacobian (tol: Tolerance) (f: Tensor list -> Tensor) (xs: Tensor list) 
         let y, pb = pullback f xs
         let v = randomLike r y
         let vs = toF v
+        let grads = pb v
 
-        pb v
-        |> List.iteri (fun i g ->
-            let expected = jacobianColumns f xs i tol.Eps |> Array.map (dot vs)
+        withEvidence f xs v grads tol.Eps (fun () ->
+            grads
+            |> List.iteri (fun i g ->
+                let expected = jacobianColumns f xs i tol.Eps |> Array.map (dot vs)
 
-            expectClose
-                (sprintf "Jᵀv for input %d against the finite-difference Jacobian" i)
-                tol.Rtol
-                expected
-                (toF g)))
+                expectClose
+                    (sprintf "Jᵀv for input %d against the finite-difference Jacobian" i)
+                    tol.Rtol
+                    expected
+                    (toF g))))
 
-/// The adjoint identity ⟨J u, w⟩ = ⟨u, Jᵀ w⟩, with J u from jvp and Jᵀ w from vjp: forward and
-/// reverse mode agree without any finite difference. Example: `GradCheck.adjoint defaultTolerance tanh x 3`.
+/// The adjoint identity ⟨J u, w⟩ = ⟨u, Jᵀ w⟩ with J u from central differences (independent
+/// of every rule) and Jᵀ w from vjp; and the library's jvp against the same J u. Both sides
+/// of a wrong VJP rule cannot agree by construction: the differences do not use it.
+/// Example: `GradCheck.adjoint defaultTolerance tanh x 3`.
 let adjoint (tol: Tolerance) (f: Tensor -> Tensor) (x: Tensor) (seed: int) =
     within [ x ] (fun () ->
         let r = Random seed
         let u = randomLike r x
-        let struct (y, ju) = Autograd.Jvp(Func<Tensor, Tensor> f, x, u)
+        let g = fun (xs: Tensor list) -> f xs.Head
+        let ju = directional g [ x ] [ toF u ] tol.Eps
+        let struct (y, jvp) = Autograd.Jvp(Func<Tensor, Tensor> f, x, u)
         let w = randomLike r y
         let struct (_, pb) = Autograd.Vjp(Func<Tensor, Tensor> f, x)
-        let lhs = dot (toF ju) (toF w)
-        let rhs = dot (toF u) (toF (pb.Invoke w))
-        expectClose "⟨J u, w⟩ against ⟨u, Jᵀ w⟩" tol.Rtol [| lhs |] [| rhs |])
+        let jtw = pb.Invoke w
+
+        withEvidence g [ x ] w [ jtw ] tol.Eps (fun () ->
+            expectClose
+                "⟨J u, w⟩ by finite differences against ⟨u, Jᵀ w⟩"
+                tol.Rtol
+                [| dot ju (toF w) |]
+                [| dot (toF u) (toF jtw) |]
+
+            expectClose "J u from jvp against finite differences" tol.Rtol ju (toF jvp)))

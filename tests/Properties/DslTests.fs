@@ -54,16 +54,42 @@ let transforms =
         "transforms"
         [ testPropertyWithConfig
               config
-              "the DSL's transforms give exactly the C# API's results"
-              (Prop.forAll (Programs.arbitrary 1 4) (fun p ->
-                  let f = Programs.apply p >> sum
+              "the DSL's grad, jvp, vjp and hvp against finite differences on random programs"
+              (Prop.forAll (Arbs.withSeed (Programs.arbitrary 1 4)) (fun (p, seed) ->
+                  let r = Random seed
+                  let g = Programs.apply p
+                  let f = g >> sum
                   let x = p.Input
-                  Expect.equal (grad f x |> values) (Autograd.Grad(Func<_, _> f, x) |> values) "grad"
-                  let t = x * 0.5
-                  let _, jt = jvp (Programs.apply p) x t
-                  let struct (_, jtC) = Autograd.Jvp(Func<_, _>(Programs.apply p), x, t)
-                  Expect.equal (values jt) (values jtC) "jvp"
-                  Expect.equal (hvp f x t |> values) (Autograd.Hvp(Func<_, _> f, x, t) |> values) "hvp"))
+                  let t = Sampling.tensorIn r Sampling.Real x.Shape
+
+                  let central (h: Tensor -> Tensor) eps =
+                      Array.map2
+                          (fun a b -> (a - b) / (2.0 * eps))
+                          (values (h (x + t * eps)))
+                          (values (h (x - t * eps)))
+                  // ⟨∇f, t⟩ is the directional derivative of f
+                  GradCheck.expectClose
+                      "⟨grad f, t⟩"
+                      1e-6
+                      (central (fun z -> noGrad (fun () -> f z)) 1e-6)
+                      [| GradCheck.dot (values (grad f x)) (values t) |]
+
+                  let y, jt = jvp g x t
+                  GradCheck.expectClose "jvp: J t" 1e-6 (central (fun z -> noGrad (fun () -> g z)) 1e-6) (values jt)
+                  let v = Sampling.tensorIn r Sampling.Real y.Shape
+                  let _, pb = vjp g x
+
+                  GradCheck.expectClose
+                      "vjp: ⟨Jᵀv, t⟩ = ⟨v, J t⟩"
+                      1e-6
+                      [| GradCheck.dot (values v) (values jt) |]
+                      [| GradCheck.dot (values (pb v)) (values t) |]
+
+                  GradCheck.expectClose
+                      "hvp: H t by differences of gradients"
+                      1e-5
+                      (central (grad f) 1e-5)
+                      (values (hvp f x t))))
           test "the design sketch: grad (fun w -> sum (tanh (w *@ w))) w0" {
               let w0 = (tensor [ [ 0.1; 0.2 ]; [ -0.3; 0.4 ] ]).To DType.Float64
               let g = grad (fun w -> sum (tanh (w *@ w))) w0
@@ -239,20 +265,84 @@ let kit =
               for part in [ "expected"; "actual"; "input 0"; "Jᵀv" ] do
                   Expect.stringContains e.Message part "the failure report"
           }
-          test "a wrong rule fails the FsCheck property too, shrunk to a small input" {
+          test "a wrong rule fails the FsCheck properties, shrunk to the simplest input" {
               let wrong = softplusWith (fun g x -> g * x.Sigmoid() + 0.1 * g)
 
-              let prop =
-                  GradProps.vjpMatchesDifferences
-                      GradCheck.defaultTolerance
-                      (Arbs.tensors Sampling.Real (Gen.map List.singleton (Gens.shape 1 3)))
-                      wrong
+              let failing =
+                  [ "vjpMatchesDifferences",
+                    GradProps.vjpMatchesDifferences
+                        GradCheck.defaultTolerance
+                        (Arbs.tensors Sampling.Real (Gen.map List.singleton (Gens.shape 1 3)))
+                        wrong
+                    "vjpMatchesJacobian",
+                    GradProps.vjpMatchesJacobian
+                        GradCheck.defaultTolerance
+                        (Arbs.tensors Sampling.Real (Gen.map List.singleton (Gens.shape 1 3)))
+                        wrong
+                    "adjointIdentity",
+                    GradProps.adjointIdentity
+                        GradCheck.defaultTolerance
+                        (Arbs.tensor Sampling.Real (Gens.shape 1 3))
+                        (fun x -> wrong [ x ]) ]
+
+              for name, prop in failing do
+                  let mutable result = None
+
+                  let runner =
+                      { new IRunner with
+                          member _.OnStartFixture _ = ()
+                          member _.OnArguments(_, _, _) = ()
+                          member _.OnShrink(_, _) = ()
+                          member _.OnFinished(_, r) = result <- Some r }
+
+                  Check.One(Config.Quick.WithRunner(runner).WithMaxTest(20), prop)
+
+                  match result with
+                  | Some(TestResult.Failed(data, _, shrunk, _, _, _, _)) ->
+                      Expect.isGreaterThan data.NumberOfShrinks 0 (sprintf "%s shrinks its counterexample" name)
+
+                      let tensors =
+                          match shrunk.Head with
+                          | :? (Tensor list * int) as t -> fst t
+                          | :? (Tensor * int) as t -> [ fst t ]
+                          | other -> failtestf "%s: unexpected arguments %A" name other
+
+                      // the wrong rule is wrong everywhere: the simplest input is one element, or all zeros
+                      for (x: Tensor) in tensors do
+                          Expect.isTrue
+                              (x.Numel = 1 || values x |> Array.forall ((=) 0.0))
+                              (sprintf "%s shrank to %O" name x)
+                  | other -> failtestf "%s: expected a failure, got %A" name other
+          }
+          test "the adjoint check catches a wrong rule whose jvp is built from the same wrong vjp" {
+              // jvp transposes the vjp, so ⟨jvp u, w⟩ = ⟨u, vjp w⟩ holds for any rule, right or wrong;
+              // the check must take J u from finite differences to see the error
+              let wrong x =
+                  softplusWith (fun g x -> g * x.Sigmoid() * 1.25) [ x ]
+
+              Expect.throwsT<GradCheck.GradCheckException>
+                  (fun () -> GradCheck.adjoint GradCheck.defaultTolerance wrong (f64 [ 0.5; -1.0; 2.0 ]) 3)
+                  "a GradCheckException"
+
+              GradCheck.adjoint
+                  GradCheck.defaultTolerance
+                  (fun x -> softplusWith (fun g x -> g * x.Sigmoid()) [ x ])
+                  (f64 [ 0.5; -1.0; 2.0 ])
+                  3
+          }
+          test "a failure report shows v and, for a small input, Jᵀv from both sides" {
+              let wrong = softplusWith (fun g x -> g * x.Sigmoid() * 1.01)
 
               let e =
-                  Expect.throwsC (fun () -> Check.One(Config.QuickThrowOnFailure.WithQuietOnSuccess(true), prop)) id
+                  Expect.throwsC
+                      (fun () -> GradCheck.vjpVsDifferences GradCheck.defaultTolerance wrong [ f64 [ 0.5; -1.0 ] ] 1)
+                      id
 
-              Expect.stringContains e.Message "Falsifiable" "FsCheck reports the failure"
-              Expect.stringContains e.Message "shrink" "and shrinks it"
+              for part in
+                  [ "cotangent v: tensor("
+                    "Jᵀv for input 0: from the VJP"
+                    "from finite differences" ] do
+                  Expect.stringContains e.Message part "the failure report"
           }
           test "the custom op shows its name as grad_fn" {
               let y = softplusWith (fun g x -> g * x.Sigmoid()) [ leaf [ 1.0 ] ]

@@ -93,7 +93,10 @@ let gradientsFitInputs (_: OpCase) (s: Sample) (r: Random) =
 
     for x in xs do
         match x.Grad with
-        | null -> ()
+        | null ->
+            failf
+                "no gradient reached an input of shape %s: every input of a case is differentiable"
+                (shapeText x.Shape)
         | g ->
             if g.Shape <> x.Shape || g.DType <> x.DType then
                 failf
