@@ -103,7 +103,6 @@ module Tensor =
 
     // ---- reductions ----------------------------------------------------------------------
 
-    let private axesOpt (axes: int list) = if axes.IsEmpty then null else arr axes
 
     /// Sum of all elements. Example: `x |> Tensor.sum`.
     let sum (x: Tensor) = x.Sum()
@@ -125,8 +124,9 @@ module Tensor =
     let prod (x: Tensor) = x.Prod()
     /// The 2-norm of all elements, as a tensor. Example: `x |> Tensor.norm`.
     let norm (x: Tensor) = x.Norm()
-    /// log Σ exp over the given axes (all when empty). Example: `x |> Tensor.logsumexp [ 1 ]`.
-    let logsumexp (axes: int list) (x: Tensor) = x.LogSumExp(axesOpt axes)
+    /// log Σ exp over the given axes, dropped; an empty list reduces nothing, as for every
+    /// reduction over a list of axes. Example: `x |> Tensor.logsumexp [ 1 ]`.
+    let logsumexp (axes: int list) (x: Tensor) = x.LogSumExp(arr axes)
 
     // ---- shape ---------------------------------------------------------------------------
 

@@ -42,8 +42,10 @@ public static class Autograd
     /// </summary>
     public static Tensor[] Grad(Tensor[] outputs, Tensor[] inputs, Tensor[]? gradOutputs = null, bool retainGraph = false, bool createGraph = false, bool allowUnused = false)
     {
-        ArgumentNullException.ThrowIfNull(outputs);
-        ArgumentNullException.ThrowIfNull(inputs);
+        NotNull("grad", outputs, "the outputs");
+        NotNull("grad", inputs, "the inputs");
+        foreach (var y in outputs) NotNull("grad", y, "an output");
+        foreach (var x in inputs) NotNull("grad", x, "an input");
         if (gradOutputs is not null && gradOutputs.Length != outputs.Length)
             throw new ArgumentException($"grad: {gradOutputs.Length} seeds for {outputs.Length} outputs");
         var seeds = new Tensor[outputs.Length];
@@ -52,7 +54,7 @@ public static class Autograd
             var y = outputs[i];
             if (!y.RequiresGrad)
                 throw new InvalidOperationException($"grad: output {i} ({ShapeMath.Format(y.Shape)}) does not require grad and has no grad_fn: it was computed under NoGrad, after Detach, or from tensors that do not require grad, so no gradient flows from it");
-            if (gradOutputs?[i] is { } v) { Tensor.CheckSeed("grad", y, v); seeds[i] = v; }
+            if (gradOutputs?[i] is { } v) seeds[i] = Tensor.CheckSeed("grad", y, v);
             else if (y.Numel == 1) seeds[i] = Tensor.OnesLike(y);
             else throw new InvalidOperationException($"grad: output {i} has shape {ShapeMath.Format(y.Shape)}; pass a seed of that shape in gradOutputs");
         }
@@ -70,22 +72,34 @@ public static class Autograd
     /// called many times. Inside another transform, f(x) and the pullback's results are
     /// differentiable, with respect to x, to v, and to whatever f closed over.
     /// </summary>
-    public static (Tensor Value, Func<Tensor, Tensor> Pullback) Vjp(Func<Tensor, Tensor> f, Tensor x)
+    public static (Tensor Value, Func<Tensor, Tensor> Pullback) Vjp(Func<Tensor, Tensor> f, Tensor x) => Vjp1("vjp", f, x);
+
+    static (Tensor Value, Func<Tensor, Tensor> Pullback) Vjp1(string op, Func<Tensor, Tensor> f, Tensor x, bool createGraph = false)
     {
-        ArgumentNullException.ThrowIfNull(f);
-        var (y, pb) = Vjp(xs => f(xs[0]), [x]);
+        NotNull(op, f, "the function");
+        var (y, pb) = VjpCore(op, xs => f(xs[0]), [x], createGraph);
         return (y, v => pb(v)[0]);
     }
 
     /// <summary>The many-input form of <see cref="Vjp(Func{Tensor, Tensor}, Tensor)"/>: one gradient per input.</summary>
     public static (Tensor Value, Func<Tensor, Tensor[]> Pullback) Vjp(Func<Tensor[], Tensor> f, Tensor[] xs) =>
-        VjpCore(f, xs, createGraph: false);
+        VjpCore("vjp", f, xs, createGraph: false);
 
-    internal static (Tensor, Func<Tensor, Tensor[]>) VjpCore(Func<Tensor[], Tensor> f, Tensor[] xs, bool createGraph)
+    /// <summary>A null argument to a transform: an error that names the transform.</summary>
+    static void NotNull(string op, object? value, string what)
     {
-        ArgumentNullException.ThrowIfNull(f);
-        ArgumentNullException.ThrowIfNull(xs);
-        foreach (var x in xs) x.RequireFloat("vjp");
+        if (value is null) throw new ArgumentNullException(what, $"{op}: {what} is null");
+    }
+
+    internal static (Tensor, Func<Tensor, Tensor[]>) VjpCore(string op, Func<Tensor[], Tensor> f, Tensor[] xs, bool createGraph)
+    {
+        NotNull(op, f, "the function");
+        NotNull(op, xs, "the inputs");
+        foreach (var x in xs)
+        {
+            NotNull(op, x, "an input");
+            x.RequireFloat(op);
+        }
         // nested: this transform runs inside another one's function, which may differentiate it
         bool nested = IsTracing && GradMode.IsEnabled;
         Tensor[] inner;
@@ -97,15 +111,15 @@ public static class Autograd
             inner = xs.Select(x => nested && x.RequiresGrad ? x.Alias() : x.Detach().RequireGrad()).ToArray();
             y = Traced(() => f(inner));
         }
-        if (y is null) throw new InvalidOperationException("vjp: the function returned null instead of a tensor");
+        if (y is null) throw new InvalidOperationException($"{op}: the function returned null instead of a tensor");
         Tensor[] Pullback(Tensor v)
         {
-            Tensor.CheckSeed("vjp", y, v);
+            v = Tensor.CheckSeed(op, y, v);
             // the result is differentiable when asked for, or when an outer transform traces this call
             bool higher = (createGraph || nested || IsTracing) && GradMode.IsEnabled;
             // a function that does not depend on its input (a constant) has a zero derivative
             if (!y.RequiresGrad) return xs.Select(Tensor.ZerosLike).ToArray();
-            return Grad([y], inner, [v.DType == y.DType ? v : v.To(y.DType)], retainGraph: true, createGraph: higher, allowUnused: true);
+            return Grad([y], inner, [v], retainGraph: true, createGraph: higher, allowUnused: true);
         }
         return (nested ? y : y.Detach(), Pullback);
     }
@@ -114,20 +128,31 @@ public static class Autograd
     /// The leaves that require grad and that the outputs depend on through recorded ops
     /// (the AccumulateGrad ends of PyTorch's next_functions), each once.
     /// </summary>
-    public static Tensor[] Leaves(params Tensor[] outputs) => Engine.Leaves(outputs);
+    public static Tensor[] Leaves(params Tensor[] outputs)
+    {
+        NotNull("leaves", outputs, "the outputs");
+        foreach (var y in outputs) NotNull("leaves", y, "an output");
+        return Engine.Leaves(outputs);
+    }
 
     /// <summary>∇f(x) for a scalar-valued f (jax.grad).</summary>
-    public static Tensor Grad(Func<Tensor, Tensor> f, Tensor x) => ValueAndGrad(f, x).Grad;
+    public static Tensor Grad(Func<Tensor, Tensor> f, Tensor x) => ValueAndGrad("grad", f, x).Grad;
 
     /// <summary>The function x ↦ ∇f(x), for composing (grad of grad).</summary>
-    public static Func<Tensor, Tensor> Grad(Func<Tensor, Tensor> f) => x => Grad(f, x);
+    public static Func<Tensor, Tensor> Grad(Func<Tensor, Tensor> f)
+    {
+        NotNull("grad", f, "the function");
+        return x => Grad(f, x);
+    }
 
     /// <summary>f(x) and ∇f(x) from one forward and one backward pass (jax.value_and_grad).</summary>
-    public static (Tensor Value, Tensor Grad) ValueAndGrad(Func<Tensor, Tensor> f, Tensor x)
+    public static (Tensor Value, Tensor Grad) ValueAndGrad(Func<Tensor, Tensor> f, Tensor x) => ValueAndGrad("value_and_grad", f, x);
+
+    static (Tensor Value, Tensor Grad) ValueAndGrad(string op, Func<Tensor, Tensor> f, Tensor x)
     {
-        var (y, pb) = Vjp(f, x);
+        var (y, pb) = Vjp1(op, f, x);
         if (y.Numel != 1)
-            throw new InvalidOperationException($"grad: f must return a scalar, but returned shape {ShapeMath.Format(y.Shape)}; use Vjp or Jacobian");
+            throw new InvalidOperationException($"{op}: f must return a scalar, but returned shape {ShapeMath.Format(y.Shape)}; use Vjp or Jacobian");
         return (y, pb(Tensor.OnesLike(y)));
     }
 
@@ -137,15 +162,21 @@ public static class Autograd
     /// </summary>
     public static (Tensor Value, Tensor Tangent) Jvp(Func<Tensor, Tensor> f, Tensor x, Tensor t)
     {
-        ArgumentNullException.ThrowIfNull(t);
+        NotNull("jvp", f, "the function");
+        NotNull("jvp", x, "x");
+        NotNull("jvp", t, "the tangent");
         if (!ShapeMath.SameShape(x.Shape, t.Shape))
             throw new ShapeMismatchException("jvp", $"jvp: the tangent has shape {ShapeMath.Format(t.Shape)} but x has shape {ShapeMath.Format(x.Shape)}");
+        if (!t.DType.IsFloating())
+            throw new DTypeMismatchException("jvp", $"jvp: the tangent is {t.DType.Name()}; tangents are float32 or float64, as x ({x.DType.Name()})");
         bool nested = IsTracing && GradMode.IsEnabled;
-        var (y, pb) = VjpCore(xs => f(xs[0]), [x], createGraph: true);
+        var (y, pb) = Vjp1("jvp", f, x, createGraph: true);
+        if (!y.DType.IsFloating())
+            throw new DTypeMismatchException("jvp", $"jvp: f returned {y.DType.Name()} values, which have no tangent; return a float tensor");
         using (GradMode.Set(true))
         {
             var u = Tensor.ZerosLike(y).RequireGrad();
-            var jtu = pb(u)[0];
+            var jtu = pb(u);
             // Jᵀu does not depend on u only when J is zero: f is constant near x
             if (!jtu.RequiresGrad) return (y, Tensor.ZerosLike(y));
             var jt = Grad([jtu], [u], [t.To(x.DType)], retainGraph: true, createGraph: nested, allowUnused: true)[0];
@@ -154,9 +185,13 @@ public static class Autograd
     }
 
     /// <summary>The Jacobian of f at x, of shape f(x).Shape ++ x.Shape, one pullback per output element.</summary>
-    public static Tensor Jacobian(Func<Tensor, Tensor> f, Tensor x)
+    public static Tensor Jacobian(Func<Tensor, Tensor> f, Tensor x) => Jacobian("jacobian", f, x);
+
+    static Tensor Jacobian(string op, Func<Tensor, Tensor> f, Tensor x)
     {
-        var (y, pb) = Vjp(f, x);
+        var (y, pb) = Vjp1(op, f, x);
+        if (!y.DType.IsFloating())
+            throw new DTypeMismatchException(op, $"{op}: f returned {y.DType.Name()} values, which have no derivative; return a float tensor");
         int m = y.Numel;
         var rows = new Tensor[m];
         for (int j = 0; j < m; j++)
@@ -170,10 +205,19 @@ public static class Autograd
     }
 
     /// <summary>The Hessian of a scalar f at x: the Jacobian of its gradient, shape x.Shape ++ x.Shape.</summary>
-    public static Tensor Hessian(Func<Tensor, Tensor> f, Tensor x) => Jacobian(Grad(f), x);
+    public static Tensor Hessian(Func<Tensor, Tensor> f, Tensor x)
+    {
+        NotNull("hessian", f, "the function");
+        return Jacobian("hessian", x => ValueAndGrad("hessian", f, x).Grad, x);
+    }
 
     /// <summary>The Hessian-vector product H·v of a scalar f at x, without forming H: the pullback of ∇f at v (H is symmetric).</summary>
-    public static Tensor Hvp(Func<Tensor, Tensor> f, Tensor x, Tensor v) => Vjp(Grad(f), x).Pullback(v);
+    public static Tensor Hvp(Func<Tensor, Tensor> f, Tensor x, Tensor v)
+    {
+        NotNull("hvp", f, "the function");
+        NotNull("hvp", v, "v");
+        return Vjp1("hvp", x => ValueAndGrad("hvp", f, x).Grad, x).Pullback(v);
+    }
 }
 
 /// <summary>
@@ -191,7 +235,9 @@ public static class CustomOp
     public static Tensor Apply(string name, Tensor[] inputs, Func<Tensor[], Tensor> forward, VjpRule vjp)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (inputs is null || inputs.Any(x => x is null)) throw new OpArgumentException(name, $"{name}: the inputs (or one of them) are null");
+        if (forward is null || vjp is null) throw new OpArgumentException(name, $"{name}: the forward function and the VJP rule must be given");
         foreach (var x in inputs) Tensor.SameDevice(name, inputs[0], x);
-        return Tensor.Fused(name, () => forward(inputs), inputs, vjp);
+        return Tensor.Fused(name, () => forward(inputs) ?? throw new InvalidOperationException($"{name}: the forward function returned null instead of a tensor"), inputs, vjp);
     }
 }

@@ -16,6 +16,8 @@ public static class Checkpoint
     /// <summary>Writes the model (and optimizer) atomically to <paramref name="path"/>.</summary>
     public static void Save(string path, Module model, Optimizer? optimizer = null)
     {
+        Safetensors.CheckPath(path);
+        if (model is null) throw new ArgumentNullException(nameof(model), $"checkpoint: {path}: the model to save is null");
         var tensors = new Dictionary<string, Tensor>();
         foreach (var (name, t) in model.StateDict()) tensors["model." + name] = t;
         if (optimizer is not null)
@@ -26,6 +28,8 @@ public static class Checkpoint
     /// <summary>Restores the model (and optimizer) from <paramref name="path"/>, all or nothing.</summary>
     public static void Load(string path, Module model, Optimizer? optimizer = null)
     {
+        Safetensors.CheckPath(path);
+        if (model is null) throw new ArgumentNullException(nameof(model), $"checkpoint: {path}: the model to load into is null");
         var (tensors, meta) = Safetensors.Load(path, requireHash: true);
         if (!meta.TryGetValue("format", out var format) || format != Format)
             throw new SafetensorsException($"{path}: not a Cotangent checkpoint (metadata format is '{format ?? "missing"}', expected '{Format}')");

@@ -58,8 +58,18 @@ public static class Safetensors
     /// <summary>Writes the tensors (and string metadata) to <paramref name="path"/> atomically.</summary>
     public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        CheckPath(path);
+        if (tensors is null) throw new ArgumentNullException(nameof(tensors), "safetensors: the tensors are null");
         if (tensors.Keys.Any(k => k == "__metadata__" || k.Length == 0))
             throw new ArgumentException("safetensors: tensor names must be non-empty and not '__metadata__'");
+        foreach (var (k, t) in tensors)
+        {
+            if (t is null) throw new ArgumentException($"safetensors: the tensor {Quote(k)} is null", nameof(tensors));
+            t.CheckAlive("safetensors");
+        }
+        if (metadata is not null)
+            foreach (var (k, v) in metadata)
+                if (k is null || v is null) throw new ArgumentException($"safetensors: metadata {Quote(k ?? "")} has a null key or value", nameof(metadata));
         var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToArray();
         var entries = new List<Entry>();
         var data = new MemoryStream();
@@ -190,6 +200,7 @@ public static class Safetensors
     /// </summary>
     public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) Load(string path, bool requireHash = false)
     {
+        CheckPath(path);
         using var f = Open(path, () => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read), "read");
         long fileLength = f.Length;
         if (fileLength < 8) throw Bad(path, $"truncated: {fileLength} bytes, fewer than the 8-byte header length");
@@ -246,16 +257,27 @@ public static class Safetensors
     static T Open<T>(string path, Func<T> io, string verb)
     {
         try { return io(); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        catch (Exception e) when ((e is FileNotFoundException or DirectoryNotFoundException) && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(path))))
         {
             throw new SafetensorsException(verb == "read"
-                ? $"{path}: no such file (looked in {Path.GetDirectoryName(Path.GetFullPath(path))})"
+                ? $"{path}: no such file: the folder {Path.GetDirectoryName(Path.GetFullPath(path))} does not exist"
                 : $"{path}: cannot write: the folder {Path.GetDirectoryName(Path.GetFullPath(path))} does not exist", e);
+        }
+        catch (FileNotFoundException e) when (verb == "read")
+        {
+            throw new SafetensorsException($"{path}: no such file (looked in {Path.GetDirectoryName(Path.GetFullPath(path))})", e);
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException and not SafetensorsException)
         {
             throw new SafetensorsException($"{path}: cannot {verb}: {e.Message}", e);
         }
+    }
+
+    /// <summary>A path that names a file: not null, empty or blank.</summary>
+    internal static void CheckPath(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path)) throw new SafetensorsException($"'{path}': not a file path (empty or blank)");
+        if (path.Contains('\0')) throw new SafetensorsException($"{path.Replace('\0', '?')}: not a file path (it holds a NUL character)");
     }
 
     /// <summary>

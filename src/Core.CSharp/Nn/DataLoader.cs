@@ -26,6 +26,9 @@ public sealed class DataLoader : IEnumerable<(Tensor Inputs, Tensor Targets)>
     /// <summary>Batches of <paramref name="batchSize"/> rows of inputs and targets (same first axis).</summary>
     public DataLoader(Tensor inputs, Tensor targets, int batchSize, bool shuffle = false, LastBatch last = LastBatch.Keep, Generator? generator = null)
     {
+        if (inputs is null || targets is null) throw new ArgumentNullException(inputs is null ? nameof(inputs) : nameof(targets), "data_loader: the inputs or the targets are null");
+        inputs.CheckAlive("data_loader");
+        targets.CheckAlive("data_loader");
         if (inputs.Rank == 0 || targets.Rank == 0 || inputs.Size(0) != targets.Size(0))
             throw new ShapeMismatchException("data_loader", $"data_loader: inputs {ShapeMath.Format(inputs.Shape)} and targets {ShapeMath.Format(targets.Shape)} need one first axis");
         if (batchSize <= 0) throw new ArgumentException($"data_loader: the batch size must be positive, got {batchSize}");
@@ -34,7 +37,7 @@ public sealed class DataLoader : IEnumerable<(Tensor Inputs, Tensor Targets)>
     }
 
     /// <summary>Batches per epoch.</summary>
-    public int Count => last == LastBatch.Drop ? inputs.Size(0) / batchSize : (inputs.Size(0) + batchSize - 1) / batchSize;
+    public int Count => (int)(last == LastBatch.Drop ? inputs.Size(0) / batchSize : (inputs.Size(0) + (long)batchSize - 1) / batchSize);
 
     /// <summary>One epoch of batches.</summary>
     public IEnumerator<(Tensor Inputs, Tensor Targets)> GetEnumerator()

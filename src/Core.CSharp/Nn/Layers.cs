@@ -6,6 +6,7 @@ public sealed class Linear : Module
     /// <summary>A layer from <paramref name="inFeatures"/> to <paramref name="outFeatures"/>.</summary>
     public Linear(int inFeatures, int outFeatures, bool bias = true, Generator? generator = null, DType dtype = DType.Float32)
     {
+        using var _ = OpCall.Enter("linear");
         if (inFeatures < 0 || outFeatures < 0)
             throw new OpArgumentException("linear", $"linear: in and out features must be 0 or more, got {inFeatures} and {outFeatures}");
         if (!dtype.IsFloating())
@@ -32,6 +33,7 @@ public sealed class Conv2d : Module
     /// <summary>A layer from <paramref name="inChannels"/> to <paramref name="outChannels"/> with a k×k kernel.</summary>
     public Conv2d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, bool bias = true, Generator? generator = null)
     {
+        using var _ = OpCall.Enter("conv2d");
         if (inChannels < 0 || outChannels < 0 || kernel <= 0 || stride <= 0 || padding < 0)
             throw new OpArgumentException("conv2d", $"conv2d: channels {inChannels} → {outChannels} must be 0 or more, kernel {kernel} and stride {stride} positive, padding {padding} 0 or more");
         this.stride = stride;
@@ -53,22 +55,28 @@ public sealed class Conv2d : Module
 /// <summary>Max over k×k windows.</summary>
 public sealed class MaxPool2d(int kernel, int? stride = null) : Module
 {
+    readonly int kernel = Pooling.Check("max_pool2d", kernel, stride);
+
     /// <summary>[N, C, H, W] to [N, C, H/k, W/k].</summary>
-    public override Tensor Forward(Tensor input) => input.MaxPool2d(kernel, stride);
+    public override Tensor Forward(Tensor input) => Input(input).MaxPool2d(kernel, stride);
 }
 
 /// <summary>Mean over k×k windows.</summary>
 public sealed class AvgPool2d(int kernel, int? stride = null) : Module
 {
+    readonly int kernel = Pooling.Check("avg_pool2d", kernel, stride);
+
     /// <summary>[N, C, H, W] to [N, C, H/k, W/k].</summary>
-    public override Tensor Forward(Tensor input) => input.AvgPool2d(kernel, stride);
+    public override Tensor Forward(Tensor input) => Input(input).AvgPool2d(kernel, stride);
 }
 
 /// <summary>Inverted dropout with probability p in training mode; the identity in evaluation mode.</summary>
 public sealed class Dropout(double p, Generator? generator = null) : Module
 {
+    readonly double p = Tensor.CheckDropout(p);
+
     /// <summary>Drops elements while <see cref="Module.Training"/>.</summary>
-    public override Tensor Forward(Tensor input) => input.Dropout(p, Training, generator);
+    public override Tensor Forward(Tensor input) => Input(input).Dropout(p, Training, generator);
 }
 
 /// <summary>Layer normalisation over the trailing axes of a given shape, with learnt scale γ (ones) and shift β (zeros).</summary>
@@ -98,7 +106,7 @@ public sealed class LayerNorm : Module
     /// <summary>Normalises the trailing axes.</summary>
     public override Tensor Forward(Tensor input)
     {
-        if (input.Rank < rank || !ShapeMath.SameShape(input.Shape[^rank..], Gamma.Shape))
+        if (Input(input).Rank < rank || !ShapeMath.SameShape(input.Shape[^rank..], Gamma.Shape))
             throw new ShapeMismatchException("layer_norm", $"layer_norm: input {ShapeMath.Format(input.Shape)} does not end in the normalised shape {ShapeMath.Format(Gamma.Shape)}");
         return Tensor.LayerNorm(input, rank, Gamma.Value, Beta.Value, eps);
     }
@@ -110,6 +118,7 @@ public sealed class Embedding : Module
     /// <summary>A table of count × dim.</summary>
     public Embedding(int count, int dim, Generator? generator = null)
     {
+        using var _ = OpCall.Enter("embedding");
         if (count < 0 || dim < 0)
             throw new OpArgumentException("embedding", $"embedding: count and dim must be 0 or more, got {count} and {dim}");
         Weight = AddParameter("weight", Tensor.Randn([count, dim], DType.Float32, generator));
@@ -121,7 +130,7 @@ public sealed class Embedding : Module
     /// <summary>int64 indices of any shape to vectors: shape ++ [dim].</summary>
     public override Tensor Forward(Tensor input)
     {
-        using var _ = OpCall.Enter("embedding", input);
+        using var _ = OpCall.Enter("embedding", new[] { input });
         if (input.DType != DType.Int64)
             throw new DTypeMismatchException("embedding", $"embedding: indices must be int64, got {input.DType.Name()} {ShapeMath.Format(input.Shape)}");
         return Weight.Value.IndexSelect(0, input.Flatten()).Reshape([.. input.Shape, Weight.Shape[1]]);
@@ -142,14 +151,16 @@ public sealed class Sequential : Module
     }
 
     /// <summary>Runs the layers in order.</summary>
-    public override Tensor Forward(Tensor input) => layers.Aggregate(input, (x, m) => m.Forward(x));
+    public override Tensor Forward(Tensor input) => layers.Aggregate(Input(input), (x, m) => m.Forward(x));
 }
 
 /// <summary>An elementwise function as a module: <c>new Activation(x => x.Relu())</c>, or the named ones below.</summary>
 public class Activation(Func<Tensor, Tensor> f) : Module
 {
+    readonly Func<Tensor, Tensor> f = f ?? throw new ArgumentNullException(nameof(f), "activation: the function is null");
+
     /// <summary>Applies the function.</summary>
-    public override Tensor Forward(Tensor input) => f(input);
+    public override Tensor Forward(Tensor input) => f(Input(input));
 }
 
 /// <summary>max(x, 0).</summary>
@@ -167,15 +178,27 @@ public sealed class Flatten() : Activation(x =>
     return x.Reshape(x.Size(0), ShapeMath.Numel(x.Shape.AsSpan(1)));
 });
 
+/// <summary>Checks shared by the pooling layers.</summary>
+internal static class Pooling
+{
+    public static int Check(string op, int kernel, int? stride)
+    {
+        if (kernel <= 0 || stride is <= 0)
+            throw new OpArgumentException(op, $"{op}: the kernel size ({kernel}) and stride ({stride?.ToString() ?? "the kernel size"}) must be positive");
+        return kernel;
+    }
+}
+
 /// <summary>Parameter initialisers.</summary>
 public static class Init
 {
     /// <summary>Values uniform in [−bound, bound).</summary>
     public static Tensor Uniform(int[] shape, double bound, DType dtype = DType.Float32, Generator? generator = null)
     {
-        if (!double.IsFinite(bound) || bound < 0)
-            throw new OpArgumentException("uniform", $"uniform: the bound must be a finite number 0 or more, got {bound}");
-        return Tensor.Rand(shape, dtype, generator) * (2 * bound) - bound;
+        if (!double.IsFinite(bound) || bound < 0 || (dtype == DType.Float32 && bound > float.MaxValue))
+            throw new OpArgumentException("uniform", $"uniform: the bound must be a finite number 0 or more{(dtype == DType.Float32 ? ", within float32's range" : "")}, got {bound}");
+        // (2u − 1)·b rather than 2b·u − b: 2b overflows for b near double's range
+        return (Tensor.Rand(shape, dtype, generator) * 2.0 - 1.0) * bound;
     }
 
     /// <summary>

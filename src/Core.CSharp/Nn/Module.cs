@@ -13,6 +13,10 @@ public abstract class Module
     /// <summary>The forward pass.</summary>
     public abstract Tensor Forward(Tensor input);
 
+    /// <summary>A forward pass's input, refused by the layer's name when null.</summary>
+    protected Tensor Input(Tensor input) =>
+        input ?? throw new OpArgumentException(GetType().Name.ToLowerInvariant(), $"{GetType().Name.ToLowerInvariant()}: the input is null");
+
     /// <summary>True in training mode (the default); dropout is active only then.</summary>
     public bool Training { get; private set; } = true;
 
@@ -112,6 +116,11 @@ public abstract class Module
     /// </summary>
     public void CheckStateDict(IReadOnlyDictionary<string, Tensor> state)
     {
+        if (state is null) throw new ArgumentNullException(nameof(state), "load_state_dict: the state is null");
+        var unreadable = state.Where(kv => kv.Value is null || kv.Value.Storage.IsRecycled)
+            .Select(kv => kv.Value is null ? $"{kv.Key} is null" : $"{kv.Key} was recycled by a Tensor.Scope (Keep() it)").ToList();
+        if (unreadable.Count > 0)
+            throw new StateDictMismatchException("load_state_dict", "the state holds tensors that cannot be read", [], [], unreadable);
         var named = NamedParameters().ToList();
         var missing = named.Where(p => !state.ContainsKey(p.Name))
             .Select(p => $"{p.Name} {StateDictMismatchException.Describe(p.Parameter.Value)}").ToList();

@@ -10,7 +10,7 @@ public abstract class Optimizer
     /// <summary>Over the given parameters with a learning rate.</summary>
     protected Optimizer(IEnumerable<Parameter> parameters, double learningRate)
     {
-        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters is null) throw new ArgumentNullException(nameof(parameters), "optimizer: the parameters are null");
         Parameters = parameters.ToArray();
         if (Parameters.Count == 0) throw new ArgumentException("optimizer: no parameters to optimize");
         for (int i = 0; i < Parameters.Count; i++)
@@ -52,14 +52,54 @@ public abstract class Optimizer
         foreach (var p in Parameters) p.ZeroGrad();
     }
 
-    /// <summary>One update of every parameter that has a gradient, computed without recording.</summary>
+    /// <summary>
+    /// One update of every parameter that has a gradient, computed without recording. All or
+    /// nothing: every new value and state buffer is computed first; if any update fails, the
+    /// parameters, the state and the step count are as they were.
+    /// </summary>
     public void Step()
     {
         using var _ = Autograd.NoGrad();
-        StepCount++;
+        string op = $"{GetType().Name.ToLowerInvariant()}.step";
         for (int i = 0; i < Parameters.Count; i++)
-            if (Parameters[i].Grad is { } g) Parameters[i].Replace(Update(i, Parameters[i].Value.Detach(), g), made: UpdateMakesNewTensors);
+        {
+            var p = Parameters[i];
+            p.Value.CheckAlive(op);
+            p.Grad?.CheckAlive(op);
+        }
+        long before = StepCount;
+        var snapshot = Buffers().Select(b => (b.Buffers, Copy: (Tensor?[])b.Buffers.Clone())).ToArray();
+        var updates = new Tensor?[Parameters.Count];
+        released = [];
+        try
+        {
+            if (StepCount == long.MaxValue) throw new InvalidOperationException($"{op}: the step count {StepCount} cannot grow further");
+            StepCount++;
+            for (int i = 0; i < Parameters.Count; i++)
+            {
+                var p = Parameters[i];
+                if (p.Grad is not { } g) continue;
+                var u = Update(i, p.Value.Detach(), g);
+                if (!ShapeMath.SameShape(u.ShapeArray, p.Value.ShapeArray) || u.DType != p.Value.DType || u.Device != p.Value.Device)
+                    throw new InvalidOperationException($"{op}: the update of parameter {i} is {ShapeMath.Format(u.Shape)} {u.DType.Name()} on {u.Device}, the parameter {ShapeMath.Format(p.Shape)} {p.Value.DType.Name()} on {p.Value.Device}");
+                updates[i] = u;
+            }
+        }
+        catch
+        {
+            StepCount = before;
+            foreach (var (buffers, copy) in snapshot) Array.Copy(copy, buffers, buffers.Length);
+            released = null;
+            throw;
+        }
+        for (int i = 0; i < Parameters.Count; i++)
+            if (updates[i] is { } u) Parameters[i].Replace(u, made: UpdateMakesNewTensors);
+        foreach (var t in released) t.Disown();
+        released = null;
     }
+
+    /// <summary>State buffers a step replaced: given back only once the whole step succeeded.</summary>
+    List<Tensor>? released;
 
     /// <summary>
     /// True when <see cref="Update"/> always returns a tensor it computed in that call and kept
@@ -71,9 +111,13 @@ public abstract class Optimizer
     protected virtual bool UpdateMakesNewTensors => false;
 
     /// <summary>Stores a state buffer the optimizer computed, letting the one it replaces go back to the step's scope.</summary>
-    private protected static Tensor Hold(Tensor? replaced, Tensor computed)
+    private protected Tensor Hold(Tensor? replaced, Tensor computed)
     {
-        replaced?.Disown();
+        if (replaced is not null)
+        {
+            if (released is not null) released.Add(replaced);
+            else replaced.Disown();
+        }
         return computed.Retain();
     }
 
@@ -97,6 +141,7 @@ public abstract class Optimizer
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state)
     {
         CheckStateDict(state);
+        foreach (var t in state.Values) t.CheckAlive("optimizer.load_state_dict");
         foreach (var (name, buffers) in Buffers())
             for (int i = 0; i < buffers.Length; i++)
             {
@@ -113,21 +158,41 @@ public abstract class Optimizer
     /// </summary>
     public void CheckStateDict(IReadOnlyDictionary<string, Tensor> state)
     {
+        if (state is null) throw new ArgumentNullException(nameof(state), "optimizer.load_state_dict: the state is null");
         var problems = new List<string>();
+        foreach (var (key, v) in state)
+            if (v is null) problems.Add($"{key} is null");
+            else if (v.Storage.IsRecycled) problems.Add($"{key} was recycled by a Tensor.Scope (Keep() it)");
+        if (problems.Count > 0)
+            throw new StateDictMismatchException("optimizer.load_state_dict", "the state holds tensors that cannot be read", [], [], problems);
         if (!state.TryGetValue("step", out var step) || step.DType != DType.Int64 || step.Numel != 1)
             problems.Add($"'step' must be one int64, got {(step is null ? "none" : StateDictMismatchException.Describe(step))}");
-        else if (step.Item<long>() < 0)
-            problems.Add($"'step' is {step.Item<long>()}; a step count is 0 or more");
+        else if (step.Item<long>() is < 0 or long.MaxValue)
+            problems.Add($"'step' is {step.Item<long>()}; a step count is 0 or more, below {long.MaxValue}");
         var known = Buffers().Select(b => b.Name).ToArray();
         var unexpected = new List<string>();
+        var present = new Dictionary<int, List<string>>();
         foreach (var (key, v) in state.Where(kv => kv.Key != "step").OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             var parts = key.Split('.', 2);
-            if (parts.Length != 2 || !int.TryParse(parts[0], out int i) || i < 0 || i >= Parameters.Count || !known.Contains(parts[1]))
+            int i = -1;
+            // only the spelling StateDict writes: "+0" or "00" would parse as 0 and then not be found
+            bool canonical = parts.Length == 2 && int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out i)
+                && parts[0] == i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (!canonical || i >= Parameters.Count || !known.Contains(parts[1]))
                 unexpected.Add($"{key} {StateDictMismatchException.Describe(v)}");
             else if (!ShapeMath.SameShape(v.Shape, Parameters[i].Shape) || v.DType != Parameters[i].Value.DType)
                 problems.Add($"{key} is {StateDictMismatchException.Describe(v)} in the state but its parameter is {StateDictMismatchException.Describe(Parameters[i].Value)}");
+            else
+            {
+                if (!present.TryGetValue(i, out var names)) present[i] = names = [];
+                names.Add(parts[1]);
+            }
         }
+        // a parameter's buffers come together: all of them (it was stepped) or none (it was not)
+        foreach (var (i, names) in present.OrderBy(p => p.Key))
+            if (names.Count != known.Length)
+                problems.Add($"parameter {i} has {string.Join(", ", names)} but not {string.Join(", ", known.Except(names))}");
         if (problems.Count > 0 || unexpected.Count > 0)
             throw new StateDictMismatchException("optimizer.load_state_dict",
                 $"the state does not fit this {GetType().Name} over {Parameters.Count} parameters (buffers: {string.Join(", ", known)})", [], unexpected, problems);
@@ -150,7 +215,7 @@ public sealed class Sgd : Optimizer
         : base(parameters, learningRate)
     {
         Check("sgd", "momentum", momentum);
-        Check("sgd", "dampening", dampening, min: double.MinValue);
+        if (!double.IsFinite(dampening)) throw new ArgumentOutOfRangeException(nameof(dampening), dampening, $"sgd: dampening must be a finite number, got {dampening}");
         Check("sgd", "weight decay", weightDecay);
         if (nesterov && (momentum <= 0 || dampening != 0))
             throw new ArgumentException("sgd: Nesterov momentum needs momentum > 0 and no dampening");
@@ -242,9 +307,12 @@ public static class GradClip
     /// </summary>
     public static double ClipGradNorm(IEnumerable<Parameter> parameters, double maxNorm)
     {
+        if (parameters is null) throw new ArgumentNullException(nameof(parameters), "clip_grad_norm: the parameters are null");
         if (!(maxNorm >= 0) || double.IsInfinity(maxNorm))
             throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, $"clip_grad_norm: the maximum norm must be a finite number, 0 or more, got {maxNorm}");
-        var ps = parameters.Where(p => p.Grad is not null).ToArray();
+        var all = parameters.ToArray();
+        if (all.Any(p => p is null)) throw new ArgumentException("clip_grad_norm: a parameter is null", nameof(parameters));
+        var ps = all.Where(p => p.Grad is not null).ToArray();
         using var _ = Autograd.NoGrad();
         double total = Math.Sqrt(ps.Sum(p => { var g = p.Grad!; return (g * g).Sum().Item<double>(); }));
         if (total > maxNorm)
@@ -265,18 +333,21 @@ public abstract class LrScheduler
     /// <summary>A schedule of <paramref name="optimizer"/>'s learning rate, starting from its current rate.</summary>
     protected LrScheduler(Optimizer optimizer)
     {
-        ArgumentNullException.ThrowIfNull(optimizer);
+        if (optimizer is null) throw new ArgumentNullException(nameof(optimizer), "lr_scheduler: the optimizer is null");
         (this.optimizer, baseRate) = (optimizer, optimizer.LearningRate);
     }
 
     /// <summary>Epochs completed.</summary>
     public int Epoch { get; private set; }
 
-    /// <summary>Advances one epoch and sets the optimizer's learning rate.</summary>
+    /// <summary>Advances one epoch and sets the optimizer's learning rate; a rate that is not a finite number 0 or more is refused and nothing changes.</summary>
     public void Step()
     {
+        double rate = RateAt(baseRate, Epoch + 1);
+        if (!double.IsFinite(rate) || rate < 0)
+            throw new InvalidOperationException($"{GetType().Name.ToLowerInvariant()}: the learning rate for epoch {Epoch + 1} would be {rate}; its parameters make no usable schedule");
+        optimizer.LearningRate = rate;
         Epoch++;
-        optimizer.LearningRate = RateAt(baseRate, Epoch);
     }
 
     /// <summary>The rate after <paramref name="epoch"/> epochs, in closed form.</summary>

@@ -10,6 +10,10 @@ public sealed class Parameter
     /// <summary>A parameter starting at <paramref name="initial"/>'s values (float32 or float64).</summary>
     public Parameter(Tensor initial)
     {
+        if (initial is null) throw new ArgumentNullException(nameof(initial), "parameter: the initial values are null");
+        if (!initial.DType.IsFloating())
+            throw new DTypeMismatchException("parameter", $"parameter: values must be float32 or float64 to take gradients, got {initial.DType.Name()} {ShapeMath.Format(initial.Shape)}");
+        initial.CheckAlive("parameter");
         Value = initial.Detach().RequireGrad().Keep();
     }
 
@@ -38,6 +42,8 @@ public sealed class Parameter
     /// </summary>
     internal void Replace(Tensor values, bool made)
     {
+        if (values is null) throw new ArgumentNullException(nameof(values), "assign: the new values are null");
+        values.CheckAlive("assign");
         if (!ShapeMath.SameShape(values.ShapeArray, Value.ShapeArray) || values.DType != Value.DType || values.Device != Value.Device)
             throw new ShapeMismatchException("assign", $"assign: new values {ShapeMath.Format(values.Shape)} {values.DType.Name()} on {values.Device} do not match the parameter's {ShapeMath.Format(Value.Shape)} {Value.DType.Name()} on {Value.Device}");
         var old = Value;
@@ -49,8 +55,9 @@ public sealed class Parameter
     /// <summary>Overwrites the accumulated gradient (gradient clipping, all-reduce).</summary>
     public void SetGrad(Tensor? grad)
     {
-        if (grad is not null && !ShapeMath.SameShape(grad.Shape, Value.Shape))
-            throw new ShapeMismatchException("set_grad", $"set_grad: gradient {ShapeMath.Format(grad.Shape)} does not match the parameter's {ShapeMath.Format(Value.Shape)}");
+        if (grad is not null && (!ShapeMath.SameShape(grad.Shape, Value.Shape) || grad.DType != Value.DType || grad.Device != Value.Device))
+            throw new ShapeMismatchException("set_grad", $"set_grad: gradient {ShapeMath.Format(grad.Shape)} {grad.DType.Name()} on {grad.Device} does not match the parameter's {ShapeMath.Format(Value.Shape)} {Value.DType.Name()} on {Value.Device}");
+        grad?.CheckAlive("set_grad");
         Value.Accumulator!.Set(grad?.Detach());
     }
 

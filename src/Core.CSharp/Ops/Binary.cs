@@ -14,9 +14,12 @@ public sealed partial class Tensor
     }
 
     /// <summary>A 0-d tensor holding a C# number beside <paramref name="like"/>: its dtype, or float32 for a fraction beside integers.</summary>
-    static Tensor Lift(double v, Tensor like)
+    static Tensor Lift(double v, Tensor like, string op = "scalar")
     {
-        var t = like.DType.IsFloating() ? like.DType : v == Math.Floor(v) && !double.IsInfinity(v) ? DType.Int64 : DType.Float32;
+        // beside an int64 or bool tensor, a whole number that int64 holds exactly is an int64; any
+        // other (a fraction, ±∞, NaN, or beyond ±2⁶³, which would wrap) promotes to float32
+        if (like is null) throw new OpArgumentException(op, $"{op}: the tensor is null");
+        var t = like.DType.IsFloating() ? like.DType : DTypes.IsInt64(v) ? DType.Int64 : DType.Float32;
         return Filled("scalar", [], t, v, like.Device);
     }
 
@@ -49,9 +52,9 @@ public sealed partial class Tensor
     [Op("div")]
     public static Tensor Div(Tensor a, Tensor b)
     {
+        using var _ = OpCall.Enter("div", new[] { a, b });
         if (!a.DType.IsFloating() && !b.DType.IsFloating())
         {
-            using var _ = OpCall.Enter("div", new[] { a, b });
             SameDevice("div", a, b);
             (a, b) = (a.To(DType.Float32), b.To(DType.Float32));
         }
@@ -76,16 +79,21 @@ public sealed partial class Tensor
     }
 
     /// <summary>⌊a / s⌋ for a number s.</summary>
-    public static Tensor FloorDivide(Tensor a, double s) => FloorDivide(a, Lift(s, a));
+    public static Tensor FloorDivide(Tensor a, double s) => FloorDivide(a, Lift(s, a, "floor_divide"));
 
-    /// <summary>aᵇ elementwise. ∂/∂a = b·aᵇ⁻¹, ∂/∂b = aᵇ·ln a (defined for a &gt; 0).</summary>
+    /// <summary>
+    /// aᵇ elementwise. ∂/∂a = b·aᵇ⁻¹, ∂/∂b = aᵇ·ln a (defined for a &gt; 0). As PyTorch: ∂/∂a is
+    /// 0 where b = 0 (0·a⁻¹ would be NaN at a = 0), and ∂/∂b is 0 where a = 0 and b ≥ 0 (aᵇ·ln a
+    /// would be 0·(−∞)).
+    /// </summary>
     [Op("pow")]
     public Tensor Pow(Tensor exponent)
     {
         using var _ = OpCall.Enter("pow", new[] { this, exponent });
         RequireFloat("pow");
-        return Binary("pow", BinaryKind.Pow, this, exponent, (i, g, x, y) =>
-            i == 0 ? g * x[1] * x[0].Pow(x[1] - 1.0) : g * y * x[0].Log());
+        return Binary("pow", BinaryKind.Pow, this, exponent, (i, g, x, y) => i == 0
+            ? Where(x[1].Eq(0.0), 0.0, g * x[1] * x[0].Pow(x[1] - 1.0))
+            : Where(And(x[0].Eq(0.0), x[1].Ge(0.0)), 0.0, g * y * x[0].Log()));
     }
 
     /// <summary>xᶜ for a constant c. d/dx = c·xᶜ⁻¹.</summary>
@@ -113,7 +121,13 @@ public sealed partial class Tensor
     public static Tensor Minimum(Tensor a, Tensor b) => Binary("minimum", BinaryKind.Min, a, b, (i, g, x, y) => SplitTies(g, x[i], x[1 - i], y));
 
     static Tensor SplitTies(Tensor g, Tensor self, Tensor other, Tensor y) =>
-        Where(self.Eq(y), Where(other.Eq(y), g * 0.5, g), 0.0);
+        Where(Same(self, y), Where(Same(other, y), g * 0.5, g), 0.0);
+
+    /// <summary>Elementwise a and b of two masks.</summary>
+    static Tensor And(Tensor a, Tensor b) => Where(a, b, a);
+
+    /// <summary>Where a equals b, NaN counting as equal to NaN: which input an extreme came from, NaNs included.</summary>
+    static Tensor Same(Tensor a, Tensor b) => Where(b.Ne(b), a.Ne(a), a.Eq(b));
 
     /// <summary>a + b.</summary>
     public static Tensor operator +(Tensor a, Tensor b) => Add(a, b);
@@ -126,21 +140,21 @@ public sealed partial class Tensor
     /// <summary>−a.</summary>
     public static Tensor operator -(Tensor a) => a.Neg();
     /// <summary>a + s.</summary>
-    public static Tensor operator +(Tensor a, double s) => Add(a, Lift(s, a));
+    public static Tensor operator +(Tensor a, double s) => Add(a, Lift(s, a, "add"));
     /// <summary>s + a.</summary>
-    public static Tensor operator +(double s, Tensor a) => Add(Lift(s, a), a);
+    public static Tensor operator +(double s, Tensor a) => Add(Lift(s, a, "add"), a);
     /// <summary>a − s.</summary>
-    public static Tensor operator -(Tensor a, double s) => Sub(a, Lift(s, a));
+    public static Tensor operator -(Tensor a, double s) => Sub(a, Lift(s, a, "sub"));
     /// <summary>s − a.</summary>
-    public static Tensor operator -(double s, Tensor a) => Sub(Lift(s, a), a);
+    public static Tensor operator -(double s, Tensor a) => Sub(Lift(s, a, "sub"), a);
     /// <summary>a · s.</summary>
-    public static Tensor operator *(Tensor a, double s) => Mul(a, Lift(s, a));
+    public static Tensor operator *(Tensor a, double s) => Mul(a, Lift(s, a, "mul"));
     /// <summary>s · a.</summary>
-    public static Tensor operator *(double s, Tensor a) => Mul(Lift(s, a), a);
+    public static Tensor operator *(double s, Tensor a) => Mul(Lift(s, a, "mul"), a);
     /// <summary>a / s.</summary>
-    public static Tensor operator /(Tensor a, double s) => Div(a, Lift(s, a));
+    public static Tensor operator /(Tensor a, double s) => Div(a, Lift(s, a, "div"));
     /// <summary>s / a.</summary>
-    public static Tensor operator /(double s, Tensor a) => Div(Lift(s, a), a);
+    public static Tensor operator /(double s, Tensor a) => Div(Lift(s, a, "div"), a);
 
     // ---- comparisons: masks, no gradient -------------------------------------------------
 
@@ -155,27 +169,27 @@ public sealed partial class Tensor
     /// <summary>Elementwise a == b as a bool mask.</summary>
     [Op("eq", OpKind.NonDifferentiable)] public Tensor Eq(Tensor other) => Compare("eq", CompareKind.Eq, other);
     /// <summary>Elementwise a == s as a bool mask.</summary>
-    [Op("eq", OpKind.NonDifferentiable)] public Tensor Eq(double s) => Compare("eq", CompareKind.Eq, Lift(s, this));
+    [Op("eq", OpKind.NonDifferentiable)] public Tensor Eq(double s) => Compare("eq", CompareKind.Eq, Lift(s, this, "eq"));
     /// <summary>Elementwise a != b as a bool mask.</summary>
     [Op("ne", OpKind.NonDifferentiable)] public Tensor Ne(Tensor other) => Compare("ne", CompareKind.Ne, other);
     /// <summary>Elementwise a != s as a bool mask.</summary>
-    [Op("ne", OpKind.NonDifferentiable)] public Tensor Ne(double s) => Compare("ne", CompareKind.Ne, Lift(s, this));
+    [Op("ne", OpKind.NonDifferentiable)] public Tensor Ne(double s) => Compare("ne", CompareKind.Ne, Lift(s, this, "ne"));
     /// <summary>Elementwise a &lt; b as a bool mask.</summary>
     [Op("lt", OpKind.NonDifferentiable)] public Tensor Lt(Tensor other) => Compare("lt", CompareKind.Lt, other);
     /// <summary>Elementwise a &lt; s as a bool mask.</summary>
-    [Op("lt", OpKind.NonDifferentiable)] public Tensor Lt(double s) => Compare("lt", CompareKind.Lt, Lift(s, this));
+    [Op("lt", OpKind.NonDifferentiable)] public Tensor Lt(double s) => Compare("lt", CompareKind.Lt, Lift(s, this, "lt"));
     /// <summary>Elementwise a &lt;= b as a bool mask.</summary>
     [Op("le", OpKind.NonDifferentiable)] public Tensor Le(Tensor other) => Compare("le", CompareKind.Le, other);
     /// <summary>Elementwise a &lt;= s as a bool mask.</summary>
-    [Op("le", OpKind.NonDifferentiable)] public Tensor Le(double s) => Compare("le", CompareKind.Le, Lift(s, this));
+    [Op("le", OpKind.NonDifferentiable)] public Tensor Le(double s) => Compare("le", CompareKind.Le, Lift(s, this, "le"));
     /// <summary>Elementwise a &gt; b as a bool mask.</summary>
     [Op("gt", OpKind.NonDifferentiable)] public Tensor Gt(Tensor other) => Compare("gt", CompareKind.Gt, other);
     /// <summary>Elementwise a &gt; s as a bool mask.</summary>
-    [Op("gt", OpKind.NonDifferentiable)] public Tensor Gt(double s) => Compare("gt", CompareKind.Gt, Lift(s, this));
+    [Op("gt", OpKind.NonDifferentiable)] public Tensor Gt(double s) => Compare("gt", CompareKind.Gt, Lift(s, this, "gt"));
     /// <summary>Elementwise a &gt;= b as a bool mask.</summary>
     [Op("ge", OpKind.NonDifferentiable)] public Tensor Ge(Tensor other) => Compare("ge", CompareKind.Ge, other);
     /// <summary>Elementwise a &gt;= s as a bool mask.</summary>
-    [Op("ge", OpKind.NonDifferentiable)] public Tensor Ge(double s) => Compare("ge", CompareKind.Ge, Lift(s, this));
+    [Op("ge", OpKind.NonDifferentiable)] public Tensor Ge(double s) => Compare("ge", CompareKind.Ge, Lift(s, this, "ge"));
 
     /// <summary>
     /// Picks a where <paramref name="cond"/> is true, else b, broadcasting all three. The mask
@@ -195,14 +209,15 @@ public sealed partial class Tensor
     }
 
     /// <summary>Picks a where cond, else the constant b.</summary>
-    public static Tensor Where(Tensor cond, Tensor a, double b) => Where(cond, a, Lift(b, a));
+    public static Tensor Where(Tensor cond, Tensor a, double b) => Where(cond, a, Lift(b, a, "where"));
     /// <summary>Picks the constant a where cond, else b.</summary>
-    public static Tensor Where(Tensor cond, double a, Tensor b) => Where(cond, Lift(a, b), b);
+    public static Tensor Where(Tensor cond, double a, Tensor b) => Where(cond, Lift(a, b, "where"), b);
 
     /// <summary>The values converted to <paramref name="dtype"/>. Between float dtypes the cotangent is cast back.</summary>
     [Op("cast")]
     public Tensor To(DType dtype)
     {
+        DTypes.Check("cast", dtype);
         if (dtype == DType) return this;
         var s = Kernels.Cast(View, dtype);
         VjpRule? rule = dtype.IsFloating() && DType.IsFloating() ? (_, g, x, _) => g.To(x[0].DType) : null;

@@ -132,7 +132,8 @@ public sealed partial class Tensor
         if (size <= 0) throw new OpArgumentException("split", $"split: the piece size must be positive, got {size}");
         int n = shape[ShapeMath.ExistingAxis("split", axis, Rank)];
         var sizes = new List<int>();
-        for (int s = 0; s < n; s += size) sizes.Add(Math.Min(size, n - s));
+        for (long s = 0; s < n; s += size) sizes.Add((int)Math.Min(size, n - s));
+        if (n == 0) sizes.Add(0);   // an empty axis splits into one empty piece, as in PyTorch
         return Split(sizes.ToArray(), axis);
     }
 

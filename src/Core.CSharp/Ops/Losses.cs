@@ -10,12 +10,16 @@ public sealed partial class Tensor
     [Op("layer_norm", OpKind.Composite)]
     public static Tensor LayerNorm(Tensor x, int normalizedRank, Tensor? gamma = null, Tensor? beta = null, double eps = 1e-5)
     {
-        using var _ = OpCall.Enter("layer_norm", new[] { x, gamma, beta });
+        using var _ = OpCall.EnterWith("layer_norm", [x], gamma, beta);
         x.RequireFloat("layer_norm");
         if (!(eps >= 0) || double.IsInfinity(eps))
             throw new OpArgumentException("layer_norm", $"layer_norm: eps must be a finite number 0 or more, got {eps}");
         if (normalizedRank < 1 || normalizedRank > x.Rank)
             throw new AxisOutOfRangeException("layer_norm", $"layer_norm: cannot normalise the last {normalizedRank} axes of shape {ShapeMath.Format(x.shape)}");
+        var normalized = x.shape[^normalizedRank..];
+        foreach (var (what, t) in new[] { ("gamma", gamma), ("beta", beta) })
+            if (t is not null && !ShapeMath.SameShape(t.shape, normalized))
+                throw new ShapeMismatchException("layer_norm", $"layer_norm: {what} has shape {ShapeMath.Format(t.shape)} but the normalised shape of {ShapeMath.Format(x.shape)} is {ShapeMath.Format(normalized)}");
         var axes = Enumerable.Range(x.Rank - normalizedRank, normalizedRank).ToArray();
         var centered = x - x.Mean(axes, keepDim: true);
         var y = centered / ((centered * centered).Mean(axes, keepDim: true) + eps).Sqrt();
@@ -26,18 +30,23 @@ public sealed partial class Tensor
 
     /// <summary>
     /// Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1 − p),
-    /// so the expectation is unchanged; the identity when not training.
+    /// so the expectation is unchanged; the identity when not training; zeros when p = 1.
     /// </summary>
     [Op("dropout", OpKind.Composite)]
     public Tensor Dropout(double p, bool training = true, Generator? generator = null)
     {
         using var _ = OpCall.Enter("dropout", this);
-        if (!(p >= 0 && p < 1)) throw new OpArgumentException("dropout", $"dropout: p must be in [0, 1), got {p}");
+        CheckDropout(p);
         RequireFloat("dropout");
         if (!training || p == 0) return this;
+        if (p == 1) return this * 0.0;   // every element dropped; the gradient is 0 too
         var keep = Rand(shape, DType, generator).Ge(p);
         return Where(keep, this * (1 / (1 - p)), 0.0);
     }
+
+    /// <summary>Refuses a dropout probability outside [0, 1] (NaN included).</summary>
+    internal static double CheckDropout(double p) =>
+        p >= 0 && p <= 1 ? p : throw new OpArgumentException("dropout", $"dropout: p must be in [0, 1], got {p}");
 
     /// <summary>
     /// Mean cross-entropy of logits [N, C] against int64 labels [N], with label smoothing ε:

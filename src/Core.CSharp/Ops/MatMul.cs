@@ -49,7 +49,7 @@ public sealed partial class Tensor
     [Op("linear")]
     public static Tensor Linear(Tensor x, Tensor w, Tensor? b = null)
     {
-        using var _ = OpCall.Enter("linear", new[] { x, w, b });
+        using var _ = OpCall.EnterWith("linear", [x, w], b);
         if (x.Rank == 0 || w.Rank != 2 || x.shape[^1] != w.shape[1] || (b is not null && (b.Rank != 1 || b.shape[0] != w.shape[0])))
             throw new ShapeMismatchException("linear", $"linear: input {ShapeMath.Format(x.shape)}, weight {ShapeMath.Format(w.shape)} and bias {(b is null ? "none" : ShapeMath.Format(b.shape))} do not fit ([..., in], [out, in], [out])");
         SameDevice("linear", x, w);

@@ -14,8 +14,9 @@ public sealed partial class Tensor
             foreach (var a in ax)
                 if (shape[a] == 0) throw new ShapeMismatchException(op, $"{op}: cannot reduce over axis {a} of size 0 in shape {ShapeMath.Format(shape)}: the {op} of no elements is undefined");
         var kept = Enumerable.Range(0, Rank).Where(a => Array.IndexOf(ax, a) < 0).ToArray();
-        var s = Kernels.Reduce(kind, Permuted([.. kept, .. ax]), ax.Length);
         var outShape = keepDim ? KeepShape(ax) : kept.Select(a => shape[a]).ToArray();
+        ShapeMath.Numel(outShape);   // an empty input can have a result no buffer holds: refused, not attempted
+        var s = Kernels.Reduce(kind, Permuted([.. kept, .. ax]), ax.Length);
         return Result(op, s, outShape, [this], rule?.Invoke(ax));
     }
 
@@ -82,7 +83,8 @@ public sealed partial class Tensor
 
     static Tensor ToExtremes(Tensor g, Tensor x, Tensor y, int[] axes)
     {
-        var hit = x.Eq(Kept(y, x, axes));
+        // a NaN is the extreme of its group (max and min propagate it), so it takes the cotangent
+        var hit = Same(x, Kept(y, x, axes));
         var count = hit.To(x.DType).Sum(axes, keepDim: true);
         return Where(hit, Kept(g, x, axes) / count, 0.0);
     }
@@ -95,19 +97,43 @@ public sealed partial class Tensor
     /// <summary>
     /// Product over the given axes (null: all). ∂(∏x)/∂x_j = ∏_{i≠j} x_i, computed by a
     /// zero-safe kernel (prefix and suffix products, no division). Under createGraph the rule
-    /// is written as y/x so it is itself differentiable; that form needs x ≠ 0.
+    /// must itself be differentiable: y/x where no element of the group is 0 (exact, and so are
+    /// its derivatives near such a point), else the products of the others written with ops:
+    /// each element's group with that element replaced by 1, multiplied out (n² values for a
+    /// group of n, paid only where a 0 makes y/x undefined).
     /// </summary>
     [Op("prod")]
     public Tensor Prod(int[]? axes, bool keepDim = false) =>
         Reduce("prod", ReduceKind.Prod, axes, keepDim, ax => (_, g, x, y) =>
         {
             var gk = Kept(g, x[0], ax);
-            if (GradMode.IsEnabled) return gk * Kept(y, x[0], ax) / x[0];
             var kept = Enumerable.Range(0, x[0].Rank).Where(a => Array.IndexOf(ax, a) < 0).ToArray();
             int[] perm = [.. kept, .. ax];
+            if (GradMode.IsEnabled)
+            {
+                if (x[0].Eq(0.0).To(DType.Int64).Sum().Item<long>() == 0) return gk * Kept(y, x[0], ax) / x[0];
+                return gk * OthersProduct(x[0], perm, ax.Length);
+            }
             var others = new Tensor(x[0].Kernels.ProdOfOthers(x[0].Permuted(perm), ax.Length), perm.Select(p => x[0].shape[p]).ToArray());
             return gk * others.Permute(Inverse(perm));
         });
+
+    /// <summary>
+    /// For each element, the product of the other elements of its group (the trailing
+    /// <paramref name="trailing"/> axes after <paramref name="perm"/>), written with
+    /// differentiable ops and no division: each element's group as a row with that element
+    /// replaced by 1, multiplied along the row.
+    /// </summary>
+    static Tensor OthersProduct(Tensor x, int[] perm, int trailing)
+    {
+        var p = x.Permute(perm);
+        int[] lead = p.shape[..^trailing];
+        int n = ShapeMath.Numel(p.shape.AsSpan(p.Rank - trailing));
+        var rows = p.Reshape([.. lead, 1, n]).Expand([.. lead, n, n]);          // row j: the group
+        var self = Eye(n, null, DType.Bool);                                      // element j of row j
+        var others = Where(self, 1.0, rows).Prod([-1]);                           // [..lead, n]
+        return others.Reshape(p.shape).Permute(Inverse(perm));
+    }
 
     /// <summary>The Euclidean (Frobenius) norm over all elements.</summary>
     public Tensor Norm() => Norm(null);

@@ -62,15 +62,15 @@ public sealed partial class Tensor
     [Op("conv2d", OpKind.Composite)]
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null, int stride = 1, int padding = 0)
     {
-        using var _ = OpCall.Enter("conv2d", new[] { x, weight, bias });
-        if (bias is not null && (bias.Rank != 1 || bias.shape[0] != weight.shape[0]))
-            throw new ShapeMismatchException("conv2d", $"conv2d: bias {ShapeMath.Format(bias.shape)} does not fit weight {ShapeMath.Format(weight.shape)} (expected [{(weight.Rank > 0 ? weight.shape[0] : 0)}])");
+        using var _ = OpCall.EnterWith("conv2d", [x, weight], bias);
         if (weight.Rank != 4 || x.Rank != 4 || weight.shape[1] != x.shape[1])
             throw new ShapeMismatchException("conv2d", $"conv2d: input {ShapeMath.Format(x.shape)} and weight {ShapeMath.Format(weight.shape)} do not fit ([N, C, H, W] and [O, C, kh, kw])");
-        int o = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3];
+        if (bias is not null && (bias.Rank != 1 || bias.shape[0] != weight.shape[0]))
+            throw new ShapeMismatchException("conv2d", $"conv2d: bias {ShapeMath.Format(bias.shape)} does not fit weight {ShapeMath.Format(weight.shape)} (expected [{weight.shape[0]}])");
+        int o = weight.shape[0], c = weight.shape[1], kh = weight.shape[2], kw = weight.shape[3];
         var w = CheckWindow("conv2d", x.shape, kh, kw, stride, padding);
         var cols = x.Unfold(kh, kw, stride, padding);                       // [N, C·kh·kw, L]
-        var y = MatMul(weight.Reshape(o, -1), cols);                        // [N, O, L]
+        var y = MatMul(weight.Reshape(o, c * kh * kw), cols);               // [N, O, L]; O may be 0
         if (bias is not null) y = y + bias.Reshape(o, 1);
         return y.Reshape(x.shape[0], o, w.OutH(x.shape[2]), w.OutW(x.shape[3]));
     }

@@ -26,6 +26,13 @@ public static class DTypes
         _ => t.ToString(),
     };
 
+    /// <summary>True when <paramref name="v"/> is a whole number an int64 holds exactly (|v| &lt; 2⁶³).</summary>
+    public static bool IsInt64(double v) => double.IsFinite(v) && v == Math.Floor(v) && v >= -9.2233720368547758e18 && v < 9.2233720368547758e18;
+
+    /// <summary>Refuses a value that is not one of the named dtypes (an integer cast to DType).</summary>
+    internal static DType Check(string op, DType t) =>
+        Enum.IsDefined(t) ? t : throw new DTypeMismatchException(op, $"{op}: {(int)t} is not a dtype (float32, float64, int64 or bool)");
+
     /// <summary>True for the dtypes that can carry gradients.</summary>
     public static bool IsFloating(this DType t) => t is DType.Float32 or DType.Float64;
 

@@ -57,8 +57,24 @@ internal static class OpCall
     [ThreadStatic] static object? operands;
     [ThreadStatic] static int depth;
 
-    /// <summary>Opens a call of <paramref name="op"/> on its tensor operands (a Tensor, a Tensor?[] or null); dispose it on return.</summary>
+    /// <summary>
+    /// Opens a call of <paramref name="op"/> on its tensor operands (a Tensor, or an array of
+    /// them, every one required: a null is refused by name); dispose it on return.
+    /// </summary>
     public static Call Enter(string op, object? args = null)
+    {
+        if (args is Tensor?[] ts) RequireAll(op, ts);
+        return Open(op, args);
+    }
+
+    /// <summary>Opens a call with required operands and optional ones (a bias, a scale) that may be null.</summary>
+    public static Call EnterWith(string op, Tensor?[] required, params Tensor?[] optional)
+    {
+        RequireAll(op, required);
+        return Open(op, (Tensor?[])[.. required, .. optional]);
+    }
+
+    static Call Open(string op, object? args)
     {
         if (depth++ == 0)
         {
@@ -66,6 +82,13 @@ internal static class OpCall
             operands = args;
         }
         return default;
+    }
+
+    static void RequireAll(string op, Tensor?[] ts)
+    {
+        for (int i = 0; i < ts.Length; i++)
+            if (ts[i] is null)
+                throw new OpArgumentException(op, ts.Length == 1 ? $"{op}: the tensor is null" : $"{op}: operand {i + 1} of {ts.Length} is null");
     }
 
     /// <summary>Closes the call opened by <see cref="Enter"/>.</summary>

@@ -14,6 +14,7 @@ public sealed partial class Tensor
     /// </summary>
     public override string ToString()
     {
+        if (Numel == 0 && Rank > 0) return $"tensor([], shape={ShapeMath.Format(shape)}, dtype={DType.Name()}, device={Device}{(gradFn is not null ? $", grad_fn={gradFn}" : requiresGrad ? ", requires_grad=True" : "")})";
         var values = ToArray<double>();
         bool elide = values.Length > ElideAbove;
         var shown = ShownValues(values, elide);

@@ -43,9 +43,15 @@ public sealed class Generator
         return result;
     }
 
+    static void Count(string what, int n)
+    {
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, $"generator.{what}: the count must be 0 or more, got {n}");
+    }
+
     /// <summary>n uniform doubles in [0, 1).</summary>
     public double[] Uniform(int n)
     {
+        Count("uniform", n);
         var o = new double[n];
         lock (gate) for (int i = 0; i < n; i++) o[i] = (Next() >> 11) * (1.0 / (1UL << 53));
         return o;
@@ -54,6 +60,7 @@ public sealed class Generator
     /// <summary>n standard normal doubles (Box–Muller on two uniforms each pair).</summary>
     public double[] Normal(int n)
     {
+        Count("normal", n);
         var o = new double[n];
         lock (gate)
             for (int i = 0; i < n; i += 2)
@@ -70,6 +77,7 @@ public sealed class Generator
     /// <summary>n integers uniform in [low, high).</summary>
     public long[] Integers(long low, long high, int n)
     {
+        Count("integers", n);
         if (high <= low) throw new ArgumentException($"randint: high ({high}) must be greater than low ({low})");
         var range = (ulong)(high - low);
         var o = new long[n];

@@ -42,6 +42,9 @@ public abstract class Storage
 
     /// <summary>Gives the buffer back to the pool unless kept; true when it did.</summary>
     internal abstract bool Release();
+
+    /// <summary>True once the buffer went back to the pool: the tensors over it can no longer be read.</summary>
+    internal abstract bool IsRecycled { get; }
 }
 
 /// <summary>Host memory: a managed array.</summary>
@@ -58,8 +61,12 @@ internal sealed class CpuStorage<T> : Storage where T : unmanaged
     }
 
     /// <summary>The elements; throws once the buffer went back to the pool at the end of a scope.</summary>
-    public T[] Data => data ?? throw new ObjectDisposedException("tensor",
-        "this tensor's buffer was recycled when its Tensor.Scope() ended; call Keep() on tensors that must outlive the scope");
+    public T[] Data => data ?? throw Recycled("tensor");
+
+    internal override bool IsRecycled => data is null;
+
+    internal static ObjectDisposedException Recycled(string op) => new(op,
+        $"{op}: this tensor's buffer was recycled when its Tensor.Scope() ended; call Keep() on tensors that must outlive the scope");
 
     public override DType DType { get; } = DTypes.Of<T>();
     public override int Length => length;

@@ -9,6 +9,9 @@ public sealed partial class Tensor
     {
         using var _ = OpCall.Enter(op);
         CheckShape(op, shape);
+        DTypes.Check(op, dtype);
+        if (dtype == DType.Int64 && !DTypes.IsInt64(value))
+            throw new OpArgumentException(op, $"{op}: {value} is not an int64 value (a whole number below 2⁶³ in magnitude); use a float dtype");
         return new Tensor(KernelsFor(device ?? Device.Cpu).Full(dtype, ShapeMath.Numel(shape), value), [.. shape]);
     }
 
@@ -32,9 +35,11 @@ public sealed partial class Tensor
     /// <summary>A tensor of the given shape with every element <paramref name="value"/>.</summary>
     public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32) => Filled("full", shape, dtype, value);
     /// <summary>Zeros with the shape, dtype and device of <paramref name="like"/>.</summary>
-    public static Tensor ZerosLike(Tensor like) => Filled("zeros_like", like.shape, like.DType, 0, like.Device);
+    public static Tensor ZerosLike(Tensor like) => Filled("zeros_like", Like("zeros_like", like).shape, like.DType, 0, like.Device);
     /// <summary>Ones with the shape, dtype and device of <paramref name="like"/>.</summary>
-    public static Tensor OnesLike(Tensor like) => Filled("ones_like", like.shape, like.DType, 1, like.Device);
+    public static Tensor OnesLike(Tensor like) => Filled("ones_like", Like("ones_like", like).shape, like.DType, 1, like.Device);
+
+    static Tensor Like(string op, Tensor like) => like ?? throw new OpArgumentException(op, $"{op}: the tensor is null");
 
     /// <summary>A 0-d tensor holding <paramref name="value"/>.</summary>
     public static Tensor Scalar(double value, DType dtype = DType.Float32) => Filled("scalar", [], dtype, value);
@@ -86,17 +91,18 @@ public sealed partial class Tensor
         DType.Float64 => new Tensor(new CpuStorage<double>(v), shape),
         DType.Float32 => new Tensor(new CpuStorage<float>(Array.ConvertAll(v, d => (float)d)), shape),
         DType.Int64 => new Tensor(new CpuStorage<long>(Array.ConvertAll(v, d => (long)d)), shape),
-        _ => new Tensor(new CpuStorage<bool>(Array.ConvertAll(v, d => d != 0)), shape),
+        DType.Bool => new Tensor(new CpuStorage<bool>(Array.ConvertAll(v, d => d != 0)), shape),
+        var t => throw new DTypeMismatchException(OpCall.Blame("dtype"), $"{OpCall.Blame("dtype")}: {(int)t} is not a dtype (float32, float64, int64 or bool)"),
     };
 
     /// <summary>A 1-D float32 tensor of the values.</summary>
-    public static Tensor From(params float[] values) => FromArray(values, [values.Length]);
+    public static Tensor From(params float[] values) => FromArray(values, [values?.Length ?? 0]);
     /// <summary>A 1-D float64 tensor of the values.</summary>
-    public static Tensor From(params double[] values) => FromArray(values, [values.Length]);
+    public static Tensor From(params double[] values) => FromArray(values, [values?.Length ?? 0]);
     /// <summary>A 1-D int64 tensor of the values.</summary>
-    public static Tensor From(params long[] values) => FromArray(values, [values.Length]);
+    public static Tensor From(params long[] values) => FromArray(values, [values?.Length ?? 0]);
     /// <summary>A 1-D bool tensor of the values.</summary>
-    public static Tensor From(params bool[] values) => FromArray(values, [values.Length]);
+    public static Tensor From(params bool[] values) => FromArray(values, [values?.Length ?? 0]);
     /// <summary>A 2-D float32 tensor of the values.</summary>
     public static Tensor From(float[,] values) => FromGrid(values);
     /// <summary>A 2-D float64 tensor of the values.</summary>
@@ -197,6 +203,7 @@ public sealed partial class Tensor
     /// <summary>The value of a one-element tensor (PyTorch's <c>.item()</c>), converted to <typeparamref name="T"/>.</summary>
     public T Item<T>() where T : unmanaged
     {
+        DTypes.Of<T>("item");
         if (Numel != 1)
             throw new InvalidOperationException($"item: only one-element tensors can be read as a scalar, but this tensor has shape {ShapeMath.Format(shape)}");
         return ToArray<T>()[0];

@@ -101,8 +101,13 @@ public sealed partial class Tensor : IIdentified
     /// This tensor on <paramref name="device"/> (torch's <c>x.to(device)</c>): itself when already there.
     /// Only the CPU backend exists yet, so any other device is a clear error.
     /// </summary>
-    public Tensor To(Device device) => device == Device ? this : throw new NotSupportedException(
-        $"to: cannot move a tensor from {Device} to {device}: no backend for {device} is built yet (only the CPU backend exists)");
+    public Tensor To(Device device)
+    {
+        if (device.Type == DeviceType.Cpu && device.Index != 0)
+            throw new DeviceMismatchException("to", $"to: there is one CPU device, cpu; {device.Type} index {device.Index} does not exist");
+        return device == Device ? this : throw new NotSupportedException(
+            $"to: cannot move a tensor from {Device} to {device}: no backend for {device} is built yet (only the CPU backend exists)");
+    }
 
     /// <summary>
     /// Opens a <see cref="TensorScope"/>: buffers of tensors made inside are recycled when it is
@@ -123,6 +128,15 @@ public sealed partial class Tensor : IIdentified
     {
         storage.Kept = true;
         return this;
+    }
+
+    /// <summary>
+    /// Refuses a tensor whose buffer a scope already recycled, where it is stored for later
+    /// (a parameter, a state, a data set): the failure belongs here, not at its first use.
+    /// </summary>
+    internal void CheckAlive(string op)
+    {
+        if (storage.IsRecycled) throw CpuStorage<float>.Recycled(op);
     }
 
     /// <summary>The holder lets go of a buffer it retained: see <see cref="Storage.Disown"/>.</summary>
@@ -151,17 +165,23 @@ public sealed partial class Tensor : IIdentified
                 throw new InvalidOperationException($"backward: grad can be implicitly created only for scalar outputs, but this tensor has shape {ShapeMath.Format(shape)}; pass v of that shape to compute Jᵀv");
             v = Tensor.Ones(shape, DType);
         }
-        CheckSeed("backward", this, v);
+        v = CheckSeed("backward", this, v);
         // as PyTorch: a graph of the gradient refers to the forward graph, so createGraph retains it
         Engine.Run([this], [v], retainGraph || createGraph, createGraph, wrt: null, accumulate: true);
     }
 
-    internal static void CheckSeed(string op, Tensor y, Tensor v)
+    /// <summary>A seed (cotangent) for <paramref name="y"/>: of its shape and device, a float, cast to its dtype.</summary>
+    internal static Tensor CheckSeed(string op, Tensor y, Tensor v)
     {
+        if (v is null) throw new OpArgumentException(op, $"{op}: the seed is null");
         if (!ShapeMath.SameShape(y.shape, v.shape))
             throw new ShapeMismatchException(op, $"{op}: the seed has shape {ShapeMath.Format(v.shape)} but the output has shape {ShapeMath.Format(y.shape)}");
         if (v.Device != y.Device)
             throw new DeviceMismatchException(op, $"{op}: the seed is on {v.Device} but the output is on {y.Device}");
+        // a gradient takes its input's dtype: an int or bool seed would make an int or bool gradient
+        if (!v.DType.IsFloating())
+            throw new DTypeMismatchException(op, $"{op}: the seed is {v.DType.Name()}; gradients are float32 or float64, as the output ({y.DType.Name()})");
+        return v.DType == y.DType ? v : v.To(y.DType);
     }
 
     // ---- plumbing shared by the op files ----------------------------------------------

@@ -273,7 +273,7 @@ internal sealed partial class CpuKernels
         var ix = Walk.Span<long>(index);
         foreach (var v in ix)
             if (v < 0 || v >= size)
-                throw new IndexOutOfRangeException($"{op}: index {v} is out of range for axis {axis} of size {size}");
+                throw OpCall.Index(op, $"{op}: index {v} is out of range for axis {axis} of size {size}");
         return ix;
     }
 
