@@ -35,12 +35,16 @@ for id in Cotangent Cotangent.FSharp Cotangent.Testing; do
     grep -qF "$field" <<<"$spec" || fail "$id.nuspec lacks $field"
   done
   grep -q '<description>Package Description</description>' <<<"$spec" && fail "$id has the default description"
-  unzip -l "$nupkg" | grep -q ' README.md$' || fail "$id does not contain its readme"
-  unzip -l "${nupkg%.nupkg}.snupkg" | grep -q "\.pdb$" || fail "$id.snupkg holds no PDB"
+  # listings are read whole first: grep -q stopping early would make unzip fail with SIGPIPE
+  files=$(unzip -l "$nupkg")
+  symbols=$(unzip -l "${nupkg%.nupkg}.snupkg")
+  grep -q ' README.md$' <<<"$files" || fail "$id does not contain its readme"
+  grep -q "\.pdb$" <<<"$symbols" || fail "$id.snupkg holds no PDB"
 done
 grep -qF 'id="FSharp.Core" version="10.0.111"' <<<"$(unzip -p "$packages/Cotangent.FSharp.0.1.0.nupkg" Cotangent.FSharp.nuspec)" \
   || fail "Cotangent.FSharp must ask for FSharp.Core 10.0.111 or newer (what every .NET 10 SDK ships)"
-unzip -l "$packages/Cotangent.0.1.0.nupkg" | grep -q 'buildTransitive/Cotangent.targets' || fail "Cotangent lacks its buildTransitive GC settings"
+core=$(unzip -l "$packages/Cotangent.0.1.0.nupkg")
+grep -q 'buildTransitive/Cotangent.targets' <<<"$core" || fail "Cotangent lacks its buildTransitive GC settings"
 
 echo "-- F# Interactive (README: #i + #r \"nuget: Cotangent.FSharp\")"
 cat >"$work/script.fsx" <<EOF
