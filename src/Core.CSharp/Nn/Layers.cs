@@ -130,7 +130,7 @@ public sealed class Embedding : Module
     /// <summary>int64 indices of any shape to vectors: shape ++ [dim].</summary>
     public override Tensor Forward(Tensor input)
     {
-        using var _ = OpCall.Enter("embedding", new[] { input });
+        using var _ = OpCall.Enter("embedding", input);
         if (input.DType != DType.Int64)
             throw new DTypeMismatchException("embedding", $"embedding: indices must be int64, got {input.DType.Name()} {ShapeMath.Format(input.Shape)}");
         return Weight.Value.IndexSelect(0, input.Flatten()).Reshape([.. input.Shape, Weight.Shape[1]]);

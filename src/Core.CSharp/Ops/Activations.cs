@@ -34,7 +34,7 @@ public sealed partial class Tensor
     [Op("cross_entropy", OpKind.Composite)]
     public static Tensor CrossEntropy(Tensor logits, Tensor labels)
     {
-        using var _ = OpCall.Enter("cross_entropy", new[] { logits, labels });
+        using var _ = OpCall.Enter("cross_entropy", logits, labels);
         CheckClassification("cross_entropy", "logits", logits, labels);
         return -logits.LogSoftmax(1).Gather(1, labels.Unsqueeze(1)).Mean();
     }
@@ -43,7 +43,7 @@ public sealed partial class Tensor
     [Op("mse_loss", OpKind.Composite)]
     public static Tensor MseLoss(Tensor input, Tensor target)
     {
-        using var _ = OpCall.Enter("mse_loss", new[] { input, target });
+        using var _ = OpCall.Enter("mse_loss", input, target);
         SameDevice("mse_loss", input, target);
         input.RequireFloat("mse_loss");
         target.RequireFloat("mse_loss");

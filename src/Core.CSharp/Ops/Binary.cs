@@ -20,12 +20,13 @@ public sealed partial class Tensor
         // other (a fraction, ±∞, NaN, or beyond ±2⁶³, which would wrap) promotes to float32
         if (like is null) throw new OpArgumentException(op, $"{op}: the tensor is null");
         var t = like.DType.IsFloating() ? like.DType : DTypes.IsInt64(v) ? DType.Int64 : DType.Float32;
-        return Filled("scalar", [], t, v, like.Device);
+        // a 0-d constant of a known-good dtype and value: no creation checks to pay on every op
+        return new Tensor(KernelsFor(like.Device).Full(t, 1, v), []);
     }
 
     static Tensor Binary(string op, BinaryKind kind, Tensor a, Tensor b, VjpRule? rule)
     {
-        using var _ = OpCall.Enter(op, new[] { a, b });
+        using var _ = OpCall.Enter(op, a, b);
         (a, b) = Common(op, a, b);
         if (a.DType == DType.Bool) throw new DTypeMismatchException(op, $"{op}: not defined for bool tensors; cast with .To(DType.Int64) or a float dtype");
         var shape = ShapeMath.Broadcast(op, a.shape, b.shape);
@@ -52,7 +53,7 @@ public sealed partial class Tensor
     [Op("div")]
     public static Tensor Div(Tensor a, Tensor b)
     {
-        using var _ = OpCall.Enter("div", new[] { a, b });
+        using var _ = OpCall.Enter("div", a, b);
         if (!a.DType.IsFloating() && !b.DType.IsFloating())
         {
             SameDevice("div", a, b);
@@ -69,7 +70,7 @@ public sealed partial class Tensor
     [Op("floor_divide", OpKind.NonDifferentiable)]
     public static Tensor FloorDivide(Tensor a, Tensor b)
     {
-        using var _ = OpCall.Enter("floor_divide", new[] { a, b });
+        using var _ = OpCall.Enter("floor_divide", a, b);
         (a, b) = Common("floor_divide", a, b);
         if (a.DType == DType.Bool) throw new DTypeMismatchException("floor_divide", "floor_divide: not defined for bool tensors; cast with .To(DType.Int64) or a float dtype");
         var shape = ShapeMath.Broadcast("floor_divide", a.shape, b.shape);
@@ -89,7 +90,7 @@ public sealed partial class Tensor
     [Op("pow")]
     public Tensor Pow(Tensor exponent)
     {
-        using var _ = OpCall.Enter("pow", new[] { this, exponent });
+        using var _ = OpCall.Enter("pow", this, exponent);
         RequireFloat("pow");
         return Binary("pow", BinaryKind.Pow, this, exponent, (i, g, x, y) => i == 0
             ? Where(x[1].Eq(0.0), 0.0, g * x[1] * x[0].Pow(x[1] - 1.0))
@@ -160,7 +161,7 @@ public sealed partial class Tensor
 
     Tensor Compare(string op, CompareKind kind, Tensor other)
     {
-        using var _ = OpCall.Enter(op, new[] { this, other });
+        using var _ = OpCall.Enter(op, this, other);
         var (a, b) = Common(op, this, other);
         var shape = ShapeMath.Broadcast(op, a.shape, b.shape);
         return new Tensor(a.Kernels.Compare(kind, a.ViewAs(shape), b.ViewAs(shape)), shape);
@@ -198,7 +199,7 @@ public sealed partial class Tensor
     [Op("where")]
     public static Tensor Where(Tensor cond, Tensor a, Tensor b)
     {
-        using var _ = OpCall.Enter("where", new[] { cond, a, b });
+        using var _ = OpCall.Enter("where", cond, a, b);
         if (cond.DType != DType.Bool)
             throw new DTypeMismatchException("where", $"where: the condition must be a bool mask (from Gt, Eq, ...), got {cond.DType.Name()}");
         SameDevice("where", cond, a);

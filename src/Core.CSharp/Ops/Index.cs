@@ -14,7 +14,7 @@ public sealed partial class Tensor
     [Op("index_select")]
     public Tensor IndexSelect(int axis, Tensor index)
     {
-        using var _ = OpCall.Enter("index_select", new[] { this, index });
+        using var _ = OpCall.Enter("index_select", this, index);
         CheckIndex("index_select", index, this);
         if (index.Rank != 1)
             throw new ShapeMismatchException("index_select", $"index_select: the index must be 1-D, got shape {ShapeMath.Format(index.shape)}");
@@ -31,7 +31,7 @@ public sealed partial class Tensor
     [Op("index_add")]
     public static Tensor IndexAdd(int[] shape, int axis, Tensor index, Tensor src)
     {
-        using var _ = OpCall.Enter("index_add", new[] { index, src });
+        using var _ = OpCall.Enter("index_add", index, src);
         CheckIndex("index_add", index, src);
         CheckShape("index_add", shape);
         int a = ShapeMath.ExistingAxis("index_add", axis, shape.Length);
@@ -50,7 +50,7 @@ public sealed partial class Tensor
     [Op("gather")]
     public Tensor Gather(int axis, Tensor index)
     {
-        using var _ = OpCall.Enter("gather", new[] { this, index });
+        using var _ = OpCall.Enter("gather", this, index);
         CheckIndex("gather", index, this);
         int a = ShapeMath.ExistingAxis("gather", axis, Rank);
         CheckAlongAxis("gather", shape, index.shape, a);
@@ -62,7 +62,7 @@ public sealed partial class Tensor
     [Op("scatter_add")]
     public static Tensor ScatterAdd(int[] shape, int axis, Tensor index, Tensor src)
     {
-        using var _ = OpCall.Enter("scatter_add", new[] { index, src });
+        using var _ = OpCall.Enter("scatter_add", index, src);
         CheckIndex("scatter_add", index, src);
         CheckShape("scatter_add", shape);
         int a = ShapeMath.ExistingAxis("scatter_add", axis, shape.Length);

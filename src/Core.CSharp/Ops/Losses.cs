@@ -55,7 +55,7 @@ public sealed partial class Tensor
     [Op("cross_entropy", OpKind.Composite)]
     public static Tensor CrossEntropy(Tensor logits, Tensor labels, double labelSmoothing)
     {
-        using var _ = OpCall.Enter("cross_entropy", new[] { logits, labels });
+        using var _ = OpCall.Enter("cross_entropy", logits, labels);
         if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
             throw new OpArgumentException("cross_entropy", $"cross_entropy: label smoothing must be in [0, 1], got {labelSmoothing}");
         var nll = CrossEntropy(logits, labels);
@@ -68,7 +68,7 @@ public sealed partial class Tensor
     [Op("nll_loss", OpKind.Composite)]
     public static Tensor NllLoss(Tensor logProbs, Tensor labels)
     {
-        using var _ = OpCall.Enter("nll_loss", new[] { logProbs, labels });
+        using var _ = OpCall.Enter("nll_loss", logProbs, labels);
         CheckClassification("nll_loss", "log-probabilities", logProbs, labels);
         return -logProbs.Gather(1, labels.Unsqueeze(1)).Mean();
     }
@@ -93,7 +93,7 @@ public sealed partial class Tensor
     [Op("bce_with_logits", OpKind.Composite)]
     public static Tensor BinaryCrossEntropyWithLogits(Tensor logits, Tensor targets)
     {
-        using var _ = OpCall.Enter("bce_with_logits", new[] { logits, targets });
+        using var _ = OpCall.Enter("bce_with_logits", logits, targets);
         SameDevice("bce_with_logits", logits, targets);
         logits.RequireFloat("bce_with_logits");
         if (!ShapeMath.SameShape(logits.shape, targets.shape))

@@ -11,7 +11,7 @@ public sealed partial class Tensor
     [Op("matmul")]
     public static Tensor MatMul(Tensor a, Tensor b)
     {
-        using var _ = OpCall.Enter("matmul", new[] { a, b });
+        using var _ = OpCall.Enter("matmul", a, b);
         if (a.Rank == 0 || b.Rank == 0)
             throw new ShapeMismatchException("matmul", $"matmul: both operands need at least one axis, got shapes {ShapeMath.Format(a.shape)} and {ShapeMath.Format(b.shape)}");
         (a, b) = Common("matmul", a, b);
@@ -78,7 +78,7 @@ public sealed partial class Tensor
     [Op("dot", OpKind.Composite)]
     public static Tensor Dot(Tensor a, Tensor b)
     {
-        using var _ = OpCall.Enter("dot", new[] { a, b });
+        using var _ = OpCall.Enter("dot", a, b);
         if (a.Rank != 1 || b.Rank != 1 || a.shape[0] != b.shape[0])
             throw new ShapeMismatchException("dot", $"dot: expects two 1-D tensors of one length, got shapes {ShapeMath.Format(a.shape)} and {ShapeMath.Format(b.shape)}");
         return MatMul(a, b);
@@ -88,7 +88,7 @@ public sealed partial class Tensor
     [Op("outer", OpKind.Composite)]
     public static Tensor Outer(Tensor a, Tensor b)
     {
-        using var _ = OpCall.Enter("outer", new[] { a, b });
+        using var _ = OpCall.Enter("outer", a, b);
         if (a.Rank != 1 || b.Rank != 1)
             throw new ShapeMismatchException("outer", $"outer: expects two 1-D tensors, got shapes {ShapeMath.Format(a.shape)} and {ShapeMath.Format(b.shape)}");
         return a.Unsqueeze(1) * b.Unsqueeze(0);

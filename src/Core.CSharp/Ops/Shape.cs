@@ -196,7 +196,7 @@ public sealed partial class Tensor
     [Op("slice_scatter")]
     public static Tensor SliceScatter(Tensor src, int[] shape, int axis, int start, int step = 1)
     {
-        using var _ = OpCall.Enter("slice_scatter", new[] { src });
+        using var _ = OpCall.Enter("slice_scatter", src);
         CheckShape("slice_scatter", shape);
         int a = ShapeMath.ExistingAxis("slice_scatter", axis, shape.Length);
         int len = src.Rank == shape.Length ? src.shape[a] : -1;

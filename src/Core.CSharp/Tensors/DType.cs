@@ -31,7 +31,7 @@ public static class DTypes
 
     /// <summary>Refuses a value that is not one of the named dtypes (an integer cast to DType).</summary>
     internal static DType Check(string op, DType t) =>
-        Enum.IsDefined(t) ? t : throw new DTypeMismatchException(op, $"{op}: {(int)t} is not a dtype (float32, float64, int64 or bool)");
+        (uint)t <= (uint)DType.Bool ? t : throw new DTypeMismatchException(op, $"{op}: {(int)t} is not a dtype (float32, float64, int64 or bool)");
 
     /// <summary>True for the dtypes that can carry gradients.</summary>
     public static bool IsFloating(this DType t) => t is DType.Float32 or DType.Float64;

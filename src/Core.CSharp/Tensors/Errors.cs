@@ -53,60 +53,94 @@ public sealed class TensorOutOfMemoryException(string op, long bytes, Exception 
 /// </summary>
 internal static class OpCall
 {
-    [ThreadStatic] static string? outer;
-    [ThreadStatic] static object? operands;
-    [ThreadStatic] static int depth;
-
-    /// <summary>
-    /// Opens a call of <paramref name="op"/> on its tensor operands (a Tensor, or an array of
-    /// them, every one required: a null is refused by name); dispose it on return.
-    /// </summary>
-    public static Call Enter(string op, object? args = null)
+    /// <summary>This thread's open call: one thread-static read per entry, then plain fields.</summary>
+    internal sealed class State
     {
-        if (args is Tensor?[] ts) RequireAll(op, ts);
-        return Open(op, args);
+        public string? Outer;
+        public Tensor? First, Second, Third;
+        public Tensor?[]? Many;
+        public int Depth;
     }
+
+    [ThreadStatic] static State? current;
+
+    static State Current => current ??= new State();
+
+    // One overload per arity, so the hot path (every op call) allocates nothing: the operands
+    // are remembered in fields and described only if an error needs them.
+
+    /// <summary>Opens a call of <paramref name="op"/> with no tensor operands; dispose it on return.</summary>
+    public static Call Enter(string op) => Open(op, null, null, null, null);
+
+    /// <summary>Opens a call of <paramref name="op"/> on one required operand (a null is refused by name).</summary>
+    public static Call Enter(string op, Tensor? a)
+    {
+        if (a is null) throw Null(op, 0, 1);
+        return Open(op, a, null, null, null);
+    }
+
+    /// <summary>Opens a call on two required operands.</summary>
+    public static Call Enter(string op, Tensor? a, Tensor? b)
+    {
+        if (a is null) throw Null(op, 0, 2);
+        if (b is null) throw Null(op, 1, 2);
+        return Open(op, a, b, null, null);
+    }
+
+    /// <summary>Opens a call on three required operands.</summary>
+    public static Call Enter(string op, Tensor? a, Tensor? b, Tensor? c)
+    {
+        if (a is null) throw Null(op, 0, 3);
+        if (b is null) throw Null(op, 1, 3);
+        if (c is null) throw Null(op, 2, 3);
+        return Open(op, a, b, c, null);
+    }
+
+    /// <summary>Opens a call on a list of operands (cat, stack): the op checks the list itself.</summary>
+    public static Call Enter(string op, Tensor?[]? operands) => Open(op, null, null, null, operands);
 
     /// <summary>Opens a call with required operands and optional ones (a bias, a scale) that may be null.</summary>
     public static Call EnterWith(string op, Tensor?[] required, params Tensor?[] optional)
     {
-        RequireAll(op, required);
-        return Open(op, (Tensor?[])[.. required, .. optional]);
+        for (int i = 0; i < required.Length; i++)
+            if (required[i] is null) throw Null(op, i, required.Length);
+        return Open(op, null, null, null, [.. required, .. optional]);
     }
 
-    static Call Open(string op, object? args)
+    static Call Open(string op, Tensor? a, Tensor? b, Tensor? c, Tensor?[]? list)
     {
-        if (depth++ == 0)
+        var s = Current;
+        if (s.Depth++ == 0)
         {
-            outer = op;
-            operands = args;
+            s.Outer = op;
+            (s.First, s.Second, s.Third, s.Many) = (a, b, c, list);
         }
-        return default;
+        return new Call(s);
     }
 
-    static void RequireAll(string op, Tensor?[] ts)
-    {
-        for (int i = 0; i < ts.Length; i++)
-            if (ts[i] is null)
-                throw new OpArgumentException(op, ts.Length == 1 ? $"{op}: the tensor is null" : $"{op}: operand {i + 1} of {ts.Length} is null");
-    }
+    static OpArgumentException Null(string op, int i, int count) =>
+        new(op, count == 1 ? $"{op}: the tensor is null" : $"{op}: operand {i + 1} of {count} is null");
 
-    /// <summary>Closes the call opened by <see cref="Enter"/>.</summary>
+    /// <summary>Closes the call opened by <see cref="Enter(string)"/>.</summary>
     public readonly struct Call : IDisposable
     {
+        readonly State state;
+
+        internal Call(State state) => this.state = state;
+
         /// <summary>Closes the call.</summary>
         public void Dispose()
         {
-            if (--depth == 0)
+            if (--state.Depth == 0)
             {
-                outer = null;
-                operands = null;
+                state.Outer = null;
+                (state.First, state.Second, state.Third, state.Many) = (null, null, null, null);
             }
         }
     }
 
     /// <summary>The op an error raised by <paramref name="op"/> is attributed to.</summary>
-    public static string Blame(string op) => depth > 0 && outer is not null ? outer : op;
+    public static string Blame(string op) => current is { Depth: > 0, Outer: { } outer } ? outer : op;
 
     /// <summary>
     /// The message of an error raised by <paramref name="op"/>: unchanged when it is the op the
@@ -114,9 +148,10 @@ internal static class OpCall
     /// </summary>
     public static string Explain(string op, string message)
     {
-        if (depth == 0 || outer is null || outer == op) return message;
+        if (current is not { Depth: > 0, Outer: { } outer } s || outer == op) return message;
         var detail = message.StartsWith(op + ": ", StringComparison.Ordinal) ? message[(op.Length + 2)..] : message;
-        var args = operands is null ? "" : $"; {outer} was called with {Describe(operands)}";
+        Tensor?[] given = s.Many ?? new[] { s.First, s.Second, s.Third }.Where(t => t is not null).ToArray();
+        var args = given.Length == 0 ? "" : $"; {outer} was called with {Describe(given)}";
         return $"{outer}: {detail} (raised by {op}, which {outer} is built on{args})";
     }
 
