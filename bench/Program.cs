@@ -20,7 +20,7 @@ double budget = quick ? 0.3 : args.Contains("--only") ? 5.0 : 1.0;   // seconds 
 
 Console.WriteLine($"Cotangent vs TorchSharp {typeof(torch).Assembly.GetName().Version} (libtorch), {Environment.ProcessorCount} cores, .NET {Environment.Version}");
 Console.WriteLine($"Vector512 hardware-accelerated: {Vector512.IsHardwareAccelerated}; torch threads: {(torchToo ? torch.get_num_threads().ToString() : "not loaded")}");
-double peak = args.Contains("--only") ? double.NaN : Timing.FmaPeakGflops();
+double peak = args.Contains("--only") || args.Contains("--dsl") ? double.NaN : Timing.FmaPeakGflops();
 Console.WriteLine($"measured FMA peak (fp32, all cores): {peak:F0} GFLOP/s");
 Console.WriteLine();
 
@@ -149,6 +149,7 @@ if (args.Contains("--breakdown"))
 
 // --only TEXT: just the workloads whose name contains TEXT (for profiling one of them)
 int only = Array.IndexOf(args, "--only");
+if (args.Contains("--dsl")) work.Clear();
 if (only >= 0 && only + 1 < args.Length) work.RemoveAll(w => !args[only + 1].Split(',').Any(w.Name.Contains));
 double[] ours, theirs;
 if (args.Contains("--sequential"))
@@ -164,12 +165,33 @@ else
     ours = pairs.Select(p => p.Ours).ToArray();
     theirs = pairs.Select(p => p.Theirs).ToArray();
 }
-Console.WriteLine($"{"workload",-34} {"Cotangent",10} {"TorchSharp",10} {"ratio",8}  (ratio = TorchSharp time / Cotangent time; above 1 is faster)");
+if (work.Count > 0)
+    Console.WriteLine($"{"workload",-34} {"Cotangent",10} {"TorchSharp",10} {"ratio",8}  (ratio = TorchSharp time / Cotangent time; above 1 is faster)");
 for (int i = 0; i < work.Count; i++)
 {
     var (name, _, _, flops) = work[i];
     var note = flops > 0 ? $"{flops / ours[i] / 1e9:F0} vs {flops / theirs[i] / 1e9:F0} GFLOP/s; ours {100 * flops / ours[i] / 1e9 / peak:F0}% of peak" : "";
     Console.WriteLine($"{name,-34} {Timing.Format(ours[i]),10} {Timing.Format(theirs[i]),10} {theirs[i] / ours[i],7:F2}x  {note}");
+}
+
+// diff { } against the imperative API on the same engine: the cost of composing a program's
+// pullback (target: at most 1.2x the imperative time). --dsl runs only this table.
+var dsl = new List<(string Name, Action Diff, Action Imperative)>
+{
+    ("seed example", Cotangent.Bench.DslPrograms.seedDiff(Tensor.From(0.1f, 1.0f, 0.0001f)), Cotangent.Bench.DslPrograms.seedImperative(Tensor.From(0.1f, 1.0f, 0.0001f))),
+    ("MLP 784-256-256-10 step, batch 64", Cotangent.Bench.DslPrograms.mlpDiff(64), Cotangent.Bench.DslPrograms.mlpImperative(64)),
+    ("MLP 784-256-256-10 step, batch 512", Cotangent.Bench.DslPrograms.mlpDiff(512), Cotangent.Bench.DslPrograms.mlpImperative(512)),
+};
+if (only >= 0 && only + 1 < args.Length) dsl.RemoveAll(w => !args[only + 1].Split(',').Any(w.Name.Contains));
+if (dsl.Count > 0)
+{
+    Console.WriteLine();
+    Console.WriteLine($"{"diff { } against the imperative API",-34} {"diff { }",10} {"imperative",10} {"ratio",8}  (ratio = diff time / imperative time; target at most 1.2)");
+    foreach (var (name, diffStep, imperativeStep) in dsl)
+    {
+        var (d, im) = Timing.Interleaved(diffStep, imperativeStep, budget);
+        Console.WriteLine($"{name,-34} {Timing.Format(d),10} {Timing.Format(im),10} {d / im,7:F2}x");
+    }
 }
 
 if (args.Contains("--memory"))

@@ -5,22 +5,34 @@ open System.Collections.Generic
 open Cotangent
 
 /// The cotangents a program's pullback returns, keyed (by reference) by the tensors that
-/// entered it: the inputs its steps closed over, and any intermediate value it bound.
+/// entered it: the inputs its steps closed over, the values its steps bound, and the leaves that
+/// require grad which its plain code used.
 [<Sealed>]
-type Grads internal (table: Dictionary<Tensor, Tensor>) =
+type Grads internal (table: Dictionary<Tensor, Tensor>, intermediate: Tensor -> Tensor option) =
 
-    /// The gradient for x; zeros of x's shape when the program does not depend on x.
-    /// Example: `let g = pullback v in g.[w1]`.
-    member _.Item(x: Tensor) : Tensor =
-        match table.TryGetValue x with
-        | true, g -> g
-        | _ -> Tensor.ZerosLike x
+    let find (x: Tensor) =
+        if isNull (box x) then
+            nullArg "x"
 
-    /// The gradient for x, if the program depends on x. Example: `g.TryFind w |> Option.isSome`.
-    member _.TryFind(x: Tensor) : Tensor option =
         match table.TryGetValue x with
         | true, g -> Some g
-        | _ -> None
+        | _ ->
+            match intermediate x with
+            | Some g ->
+                table.[x] <- g
+                Some g
+            | None -> None
+
+    /// The gradient for x; zeros of x's shape when x never entered the program (the program
+    /// does not depend on it). The cotangent of a value a step bound costs one more reverse
+    /// sweep, the first time it is asked for. Example: `let g = pullback v in g.[w1]`.
+    member _.Item(x: Tensor) : Tensor =
+        match find x with
+        | Some g -> g
+        | None -> Tensor.ZerosLike x
+
+    /// The gradient for x, if x entered the program or a step bound it. Example: `g.TryFind w |> Option.isSome`.
+    member _.TryFind(x: Tensor) : Tensor option = find x
 
     /// How many tensors received a cotangent.
     member _.Count = table.Count
@@ -31,63 +43,186 @@ type Grads internal (table: Dictionary<Tensor, Tensor>) =
             table.Count
             (table.Values |> Seq.map (fun g -> sprintf "%A" g.Shape) |> String.concat ", ")
 
-/// One executed step: what went in, what came out (as the program saw it), and its pullback.
-type internal Step =
-    { Inputs: Tensor[]
-      Output: Tensor
-      Pullback: Tensor -> Tensor option[] }
+/// Tensors by reference, hashed by the identity each tensor carries (no object-header hash).
+[<AutoOpen>]
+module internal Identity =
+    let identity: IEqualityComparer<Tensor> = ByIdentity.Instance
 
-/// The steps of one run in execution order; the pullback walks it backwards.
+/// One run of a program: which tensors entered it and which values its steps bound.
+///
+/// The design: a step's value and its pullback are the engine's. Running a step applies its
+/// function with the graph recorded, on the program's own view of each input (a fresh leaf for
+/// a tensor from outside, or the tensor itself when it is already differentiated: a step's
+/// output, a leaf that requires grad, a variable an outer transform traces). Bind passes a
+/// step's output to the next step, so the steps' VJP nodes chain by data flow exactly as the
+/// composition J₁ᵀ(J₂ᵀ(… v)), plain tensor code between steps included, and the program's
+/// pullback is one reverse sweep of the engine from its outputs: cost linear in the program,
+/// however many steps. Because every VJP rule is made of differentiable ops, that sweep is
+/// itself differentiable: inside another transform (or with grad enabled under one) the
+/// pullback records its own graph, and grad of a function that runs a pullback (a
+/// Hessian-vector product through a program) is exact; under NoGrad it records nothing.
 [<Sealed>]
-type Tape internal () =
-    member val internal Steps = ResizeArray<Step>()
+type Trace internal (recording: bool, only: HashSet<Tensor> option) =
+    // what entered, in order: few tensors enter a program, so a list searched by reference
+    // (a dictionary once it grows) is cheaper to make and to search than a table
+    let pairs = ResizeArray<struct (Tensor * Tensor)>()
+    let mutable index: Dictionary<Tensor, Tensor> | null = null
 
-/// A differentiable program that produces a 'T. Each step it runs carries its value and its
-/// pullback; `Diff.run` returns the value and the composed pullback v ↦ J₁ᵀ(J₂ᵀ(… v)).
-type Diff<'T> = internal Diff of (Tape -> 'T)
+    let find (t: Tensor) =
+        match index with
+        | null ->
+            let mutable found = ValueNone
+            let mutable i = 0
+
+            while found.IsNone && i < pairs.Count do
+                let struct (outside, inside) = pairs.[i]
+
+                if obj.ReferenceEquals(outside, t) then
+                    found <- ValueSome inside
+
+                i <- i + 1
+
+            found
+        | table ->
+            match table.TryGetValue t with
+            | true, inside -> ValueSome inside
+            | _ -> ValueNone
+
+    let remember (t: Tensor) (inside: Tensor) =
+        pairs.Add(struct (t, inside))
+
+        match index with
+        | null when pairs.Count > 8 ->
+            let table = Dictionary<Tensor, Tensor>(identity)
+
+            for struct (o, i) in pairs do
+                table.[o] <- i
+
+            index <- table
+        | null -> ()
+        | table -> table.[t] <- inside
+
+    /// False for Diff.value, which runs the steps without recording anything.
+    member internal _.Recording = recording
+
+    /// The program's view of a tensor a step is given.
+    member internal this.Enter(t: Tensor) : Tensor =
+        if not recording || isNull (box t) || this.IsBound t then
+            t
+        else
+            match find t with
+            | ValueSome inside -> inside
+            | ValueNone ->
+                let wanted =
+                    match only with
+                    | Some set -> set.Contains t
+                    | None -> true
+
+                if not wanted then
+                    // a constant to this run (Diff.runFor): no leaf of its own, no cotangent
+                    t
+                else
+                    let inside =
+                        if t.RequiresGrad || not (t.DType.IsFloating()) then
+                            t
+                        else
+                            t.Detach().RequireGrad()
+
+                    remember t inside
+                    inside
+
+    /// Remembers a value a step bound, so its cotangent is reported too (not for Diff.runFor).
+    member internal this.Bind(y: Tensor) =
+        if recording && not (isNull (box y)) then
+            match y.GradFn with
+            | null -> ()
+            | node -> node.Owner <- this
+
+    /// True when only the given tensors are differentiated (Diff.runFor).
+    member internal _.Restricted = only.IsSome
+
+    /// The tensors that entered, with the program's view of each, in order of entry.
+    member internal _.Entered = pairs
+
+    /// Whether a step of this run made this value (its node carries this run as owner).
+    member internal this.IsBound(t: Tensor) =
+        match t.GradFn with
+        | null -> false
+        | node -> obj.ReferenceEquals(node.Owner, this)
+
+/// A differentiable program that produces a 'T (a tensor, or any tuple, record, list or array
+/// of them). `Diff.run` returns its value and the pullback v ↦ J₁ᵀ(J₂ᵀ(… v)) for a cotangent v
+/// of the same shape; see Trace for how steps compose.
+type Diff<'T> = Diff of (Trace -> 'T)
 
 /// The `diff { }` builder: `let!` runs a step and binds its value, `and!` runs independent
-/// steps, `for`/`while` repeat steps, `return!` ends with a step. Plain tensor code between
-/// steps is allowed: on step outputs (and `Diff.input` values, and leaves that require grad)
-/// it is differentiated by the engine and joins the chain.
+/// steps, `for`/`while` repeat steps, `return!` ends with a step, and `use`, `try … with` and
+/// `try … finally` work as in any F# code. Plain tensor code between steps is allowed: on step
+/// outputs (and `Diff.input` values, and leaves that require grad) the engine records it, and
+/// it joins the chain.
 type DiffBuilder() =
-    member _.Return(x: 'T) : Diff<'T> = Diff(fun _ -> x)
-    member _.ReturnFrom(d: Diff<'T>) : Diff<'T> = d
+    member inline _.Return(x: 'T) : Diff<'T> = Diff(fun _ -> x)
+    member inline _.ReturnFrom(d: Diff<'T>) : Diff<'T> = d
 
-    member _.Bind(Diff m: Diff<'A>, k: 'A -> Diff<'B>) : Diff<'B> =
-        Diff(fun tape ->
-            let (Diff n) = k (m tape)
-            n tape)
+    member inline _.Bind(Diff m: Diff<'A>, [<InlineIfLambda>] k: 'A -> Diff<'B>) : Diff<'B> =
+        Diff(fun trace ->
+            let (Diff n) = k (m trace)
+            n trace)
 
-    member _.BindReturn(Diff m: Diff<'A>, f: 'A -> 'B) : Diff<'B> = Diff(fun tape -> f (m tape))
+    member inline _.BindReturn(Diff m: Diff<'A>, [<InlineIfLambda>] f: 'A -> 'B) : Diff<'B> =
+        Diff(fun trace -> f (m trace))
 
-    member _.MergeSources(Diff a: Diff<'A>, Diff b: Diff<'B>) : Diff<'A * 'B> =
-        Diff(fun tape ->
-            let x = a tape
-            x, b tape)
+    member inline _.MergeSources(Diff a: Diff<'A>, Diff b: Diff<'B>) : Diff<'A * 'B> =
+        Diff(fun trace ->
+            let x = a trace
+            x, b trace)
 
-    member _.Zero() : Diff<unit> = Diff(fun _ -> ())
+    member inline _.Zero() : Diff<unit> = Diff(fun _ -> ())
 
-    member _.Delay(f: unit -> Diff<'T>) : Diff<'T> =
-        Diff(fun tape ->
+    member inline _.Delay([<InlineIfLambda>] f: unit -> Diff<'T>) : Diff<'T> =
+        Diff(fun trace ->
             let (Diff m) = f ()
-            m tape)
+            m trace)
 
-    member _.Combine(Diff a: Diff<unit>, Diff b: Diff<'T>) : Diff<'T> =
-        Diff(fun tape ->
-            a tape
-            b tape)
+    member inline _.Combine(Diff a: Diff<unit>, Diff b: Diff<'T>) : Diff<'T> =
+        Diff(fun trace ->
+            a trace
+            b trace)
 
-    member _.While(guard: unit -> bool, Diff body: Diff<unit>) : Diff<unit> =
-        Diff(fun tape ->
+    member inline _.While([<InlineIfLambda>] guard: unit -> bool, Diff body: Diff<unit>) : Diff<unit> =
+        Diff(fun trace ->
             while guard () do
-                body tape)
+                body trace)
 
-    member _.For(xs: seq<'A>, body: 'A -> Diff<unit>) : Diff<unit> =
-        Diff(fun tape ->
+    member inline _.For(xs: seq<'A>, [<InlineIfLambda>] body: 'A -> Diff<unit>) : Diff<unit> =
+        Diff(fun trace ->
             for x in xs do
                 let (Diff b) = body x
-                b tape)
+                b trace)
+
+    member inline _.TryWith(Diff body: Diff<'T>, [<InlineIfLambda>] handler: exn -> Diff<'T>) : Diff<'T> =
+        Diff(fun trace ->
+            try
+                body trace
+            with e ->
+                let (Diff h) = handler e
+                h trace)
+
+    member inline _.TryFinally(Diff body: Diff<'T>, [<InlineIfLambda>] compensation: unit -> unit) : Diff<'T> =
+        Diff(fun trace ->
+            try
+                body trace
+            finally
+                compensation ())
+
+    member inline _.Using(resource: 'R :> IDisposable, [<InlineIfLambda>] body: 'R -> Diff<'T>) : Diff<'T> =
+        Diff(fun trace ->
+            try
+                let (Diff b) = body resource
+                b trace
+            finally
+                if not (isNull (box resource)) then
+                    resource.Dispose())
 
 /// The `diff { }` computation expression.
 [<AutoOpen>]
@@ -99,82 +234,89 @@ module DiffBuilderInstance =
 [<RequireQualifiedAccess>]
 module Diff =
 
-    let private record (tape: Tape) inputs (y: Tensor) pullback =
-        // the program sees a fresh leaf, so plain tensor code on it is recorded by the engine
-        let out = if y.DType.IsFloating() then y.Detach().RequireGrad() else y
-
-        tape.Steps.Add
-            { Inputs = inputs
-              Output = out
-              Pullback = pullback }
-
-        out
+    let private step (trace: Trace) (y: Tensor) =
+        trace.Bind y
+        y
 
     /// A step from any function of tensors, differentiated by the engine.
     /// Example: `Diff.lift (fun xs -> xs.[0] * xs.[1]) [ a; b ]`.
     let lift (f: Tensor list -> Tensor) (inputs: Tensor list) : Diff<Tensor> =
-        Diff(fun tape ->
-            let xs = Array.ofList inputs
-
-            let struct (y, pb) =
-                Autograd.Vjp(Func<Tensor[], Tensor>(List.ofArray >> f), xs |> Array.map (fun t -> t.Detach()))
-
-            record tape xs y (fun v -> pb.Invoke v |> Array.map Some))
+        Diff(fun trace -> inputs |> List.map trace.Enter |> f |> step trace)
 
     /// A one-input step. Example: `Diff.lift1 (fun x -> x.Tanh()) h`.
-    let lift1 (f: Tensor -> Tensor) (x: Tensor) = lift (fun xs -> f xs.Head) [ x ]
+    let lift1 (f: Tensor -> Tensor) (x: Tensor) =
+        Diff(fun trace -> trace.Enter x |> f |> step trace)
 
     /// A two-input step. Example: `Diff.lift2 (fun a b -> a * b) a b`.
     let lift2 (f: Tensor -> Tensor -> Tensor) (a: Tensor) (b: Tensor) =
-        lift (fun xs -> f xs.[0] xs.[1]) [ a; b ]
+        Diff(fun trace -> f (trace.Enter a) (trace.Enter b) |> step trace)
 
     /// A step with a hand-written VJP (jax.custom_vjp): `vjp inputs output v` returns one
-    /// cotangent per input. Its forward runs without recording.
+    /// cotangent per input. The forward runs without recording; the VJP runs when the pullback
+    /// does, recorded when the pullback is differentiated (write it with Cotangent ops).
     /// Example: `Diff.custom (fun xs -> xs.Head * xs.Head) (fun xs _ v -> [ 2.0 * xs.Head * v ]) [ x ]`.
     let custom
         (forward: Tensor list -> Tensor)
         (vjp: Tensor list -> Tensor -> Tensor -> Tensor list)
         (inputs: Tensor list)
         : Diff<Tensor> =
-        Diff(fun tape ->
-            let xs = Array.ofList inputs
-            let detached = inputs |> List.map (fun t -> t.Detach())
-            let y = noGrad (fun () -> forward detached)
+        Diff(fun trace ->
+            let xs = inputs |> List.map trace.Enter |> Array.ofList
 
-            record tape xs y (fun v ->
-                let gs = noGrad (fun () -> vjp detached y v)
+            if not trace.Recording then
+                forward (List.ofArray xs)
+            else
+                // the engine asks for one input's gradient at a time: compute them all once per cotangent
+                let mutable last: (Tensor * Tensor list) option = None
 
-                if gs.Length <> xs.Length then
-                    invalidOp (
-                        sprintf "Diff.custom: the VJP returned %d cotangents for %d inputs" gs.Length xs.Length
-                    )
+                let rule =
+                    VjpRule(fun i g ins y ->
+                        let gs =
+                            match last with
+                            | Some(v, gs) when obj.ReferenceEquals(v, g) -> gs
+                            | _ ->
+                                let gs = vjp (List.ofArray ins) y g
 
-                gs |> List.map Some |> Array.ofList))
+                                if gs.Length <> ins.Length then
+                                    invalidOp (
+                                        sprintf
+                                            "Diff.custom: the VJP returned %d cotangents for %d inputs"
+                                            gs.Length
+                                            ins.Length
+                                    )
+
+                                last <- Some(g, gs)
+                                gs
+
+                        gs.[i])
+
+                CustomOp.Apply("diff_custom", xs, Func<Tensor[], Tensor>(List.ofArray >> forward), rule)
+                |> step trace)
 
     /// Brings x into the program as a step (the identity): plain tensor code on the result is
     /// differentiated and its cotangent reaches x. A tensor that enters only plain code, and is
     /// neither a step's output nor a leaf that requires grad, is a constant to the program.
     /// Example: `let! x = Diff.input x0`.
-    let input (x: Tensor) = lift1 id x
+    let input (x: Tensor) = Diff(fun trace -> trace.Enter x)
 
     /// A program that returns x without running a step. Example: `Diff.ret x`.
     let ret (x: 'T) : Diff<'T> = Diff(fun _ -> x)
 
     /// Threads a state through one program per item. Example: `Diff.fold (fun h w -> Diff.linear w b h) x weights`.
     let fold (step: 'S -> 'A -> Diff<'S>) (init: 'S) (items: seq<'A>) : Diff<'S> =
-        Diff(fun tape ->
+        Diff(fun trace ->
             items
             |> Seq.fold
                 (fun s a ->
                     let (Diff m) = step s a
-                    m tape)
+                    m trace)
                 init)
 
     // ---- a small step library -------------------------------------------------------------
 
     /// x·wᵀ + b, a dense layer (w: [out, in], b: [out], x: [.., in]). Example: `Diff.linear w b x`.
     let linear (w: Tensor) (b: Tensor) (x: Tensor) =
-        lift (fun xs -> Tensor.MatMul(xs.[2], xs.[0].T) + xs.[1]) [ w; b; x ]
+        Diff(fun trace -> Tensor.Linear(trace.Enter x, trace.Enter w, trace.Enter b) |> step trace)
 
     /// max(x, 0). Example: `Diff.relu h`.
     let relu (x: Tensor) = lift1 (fun x -> x.Relu()) x
@@ -195,97 +337,118 @@ module Diff =
 
     // ---- running --------------------------------------------------------------------------
 
-    let private add (grads: Dictionary<Tensor, Tensor>) (x: Tensor) (g: Tensor) =
-        grads.[x] <-
-            match grads.TryGetValue x with
-            | true, p -> p + g
-            | _ -> g
-
-    /// Keys computed from other tensors by plain (recorded) tensor code.
-    let private derived (grads: Dictionary<Tensor, Tensor>) =
-        grads |> Seq.filter (fun kv -> not (isNull kv.Key.GradFn)) |> Seq.toArray
-
-    /// The cotangent reaching a step's output: directly, and through plain code the engine recorded.
-    let private cotangentOf (grads: Dictionary<Tensor, Tensor>) (o: Tensor) =
-        let direct =
-            match grads.TryGetValue o with
-            | true, g -> Some g
-            | _ -> None
-
-        let through = derived grads
-
-        if through.Length = 0 || not o.RequiresGrad then
-            direct
-        else
-            let g =
-                Autograd.Grad(
-                    through |> Array.map (fun kv -> kv.Key),
-                    [| o |],
-                    through |> Array.map (fun kv -> kv.Value),
-                    retainGraph = true,
-                    allowUnused = true
-                ).[0]
-
-            Some(
-                match direct with
-                | Some d -> d + g
-                | None -> g
-            )
-
-    /// Runs a program: its value, and its pullback v ↦ J₁ᵀ(J₂ᵀ(… v)) giving the cotangent of
-    /// every tensor that entered it. Example: `let y, pullback = Diff.run net in (pullback v).[w1]`.
-    let run (Diff m: Diff<Tensor>) : Tensor * (Tensor -> Grads) =
-        let tape = Tape()
+    /// Diff.run, differentiating every tensor that enters, or only those in `only`.
+    let private runCore (only: HashSet<Tensor> option) (Diff m: Diff<'T>) : 'T * ('T -> Grads) =
+        let trace = Trace(true, only)
+        let nested = Autograd.IsTracing && GradMode.IsEnabled
 
         let y =
-            use _ = Autograd.EnableGrad()
-            m tape
+            if GradMode.IsEnabled then
+                Autograd.Traced(fun () -> m trace)
+            else
+                use _ = Autograd.EnableGrad()
+                Autograd.Traced(fun () -> m trace)
 
-        let steps = tape.Steps.ToArray()
+        let outputs = Tree.leaves (box y) |> Array.ofList
+        let entered = trace.Entered
 
-        let outputs =
-            HashSet<Tensor>(steps |> Seq.map (fun s -> s.Output), HashIdentity.Reference)
+        let pullback (v: 'T) =
+            let seeds = Tree.leaves (box v) |> Array.ofList
 
-        let pullback (v: Tensor) =
-            use _ = Autograd.NoGrad()
-            let grads = Dictionary<Tensor, Tensor>(HashIdentity.Reference)
-            add grads y (v.To y.DType)
+            if seeds.Length <> outputs.Length then
+                invalidArg
+                    "v"
+                    (sprintf
+                        "Diff.run: the cotangent holds %d tensors but the program's value holds %d; pass one of the value's shape"
+                        seeds.Length
+                        outputs.Length)
 
-            for i in steps.Length - 1 .. -1 .. 0 do
-                let step = steps.[i]
+            let live = ResizeArray<Tensor>()
+            let liveSeeds = ResizeArray<Tensor>()
 
-                match cotangentOf grads step.Output with
-                | Some ct ->
-                    step.Pullback ct
-                    |> Array.iteri (fun j g -> g |> Option.iter (add grads step.Inputs.[j]))
-                | None -> ()
+            for i in 0 .. outputs.Length - 1 do
+                let y, s = outputs.[i], seeds.[i]
 
-            // plain code on closed-over leaves that require grad: resolve onto those leaves
-            let through = derived grads
+                if isNull (box s) then
+                    invalidArg "v" (sprintf "Diff.run: the cotangent's tensor %d is null" i)
 
-            if through.Length > 0 then
-                let keys = through |> Array.map (fun kv -> kv.Key)
+                if not (ShapeMath.SameShape(s.ShapeSpan, y.ShapeSpan)) then
+                    invalidArg
+                        "v"
+                        (sprintf
+                            "Diff.run: the cotangent's tensor %d has shape %A but the value's has %A"
+                            i
+                            s.Shape
+                            y.Shape)
 
-                let leaves =
-                    Autograd.Leaves keys |> Array.filter (fun l -> not (outputs.Contains l))
+                if y.RequiresGrad then
+                    live.Add y
+                    liveSeeds.Add(if s.DType = y.DType then s else s.To y.DType)
 
-                if leaves.Length > 0 then
-                    let gs =
-                        Autograd.Grad(
-                            keys,
-                            leaves,
-                            through |> Array.map (fun kv -> kv.Value),
-                            retainGraph = true,
-                            allowUnused = true
-                        )
+            let higher = (nested || Autograd.IsTracing) && GradMode.IsEnabled
+            let roots, rootSeeds = live.ToArray(), liveSeeds.ToArray()
+            // one sweep: the cotangents of what entered and, when every entering tensor is
+            // differentiated, of the leaves that require grad its plain code reached. Each
+            // entering tensor has a view of its own (a fresh leaf, or itself), so views line up
+            // with `entered` one to one.
+            let views = Array.zeroCreate<Tensor> entered.Count
 
-                    Array.iter2 (add grads) leaves gs
+            for i in 0 .. entered.Count - 1 do
+                let struct (_, inside) = entered.[i]
+                views.[i] <- inside
 
-            Grads grads
+            let table = Dictionary<Tensor, Tensor>(identity)
 
-        y.Detach(), pullback
+            if roots.Length > 0 then
+                let wrt = views |> Array.filter (fun t -> t.RequiresGrad)
 
-    /// Runs a program for its value alone. Example: `Diff.value net`.
+                let struct (gs, leaves) =
+                    Autograd.Pullback(roots, rootSeeds, wrt, higher, not trace.Restricted)
+
+                for KeyValue(leaf, g) in leaves do
+                    table.[leaf] <- g
+
+                let mutable k = 0
+
+                for struct (outside, inside) in entered do
+                    if inside.RequiresGrad then
+                        table.[outside] <- gs.[k]
+                        k <- k + 1
+                    else
+                        table.[outside] <- Tensor.ZerosLike outside
+            else
+                for struct (outside, _) in entered do
+                    table.[outside] <- Tensor.ZerosLike outside
+
+            // a value a step bound: its cotangent from one more sweep of the retained graph, when asked
+            let intermediate (t: Tensor) =
+                if not (trace.IsBound t) then
+                    None
+                elif roots.Length = 0 then
+                    Some(Tensor.ZerosLike t)
+                else
+                    let struct (gs, _) = Autograd.Pullback(roots, rootSeeds, [| t |], higher, false)
+                    Some gs.[0]
+
+            Grads(table, intermediate)
+
+        (if nested then y else Tree.map (fun t -> t.Detach()) y), pullback
+
+    /// Runs a program: its value, and its pullback v ↦ J₁ᵀ(J₂ᵀ(… v)), for a cotangent v of the
+    /// value's shape (a tensor, or the same tuple, record, list or array of tensors), giving the
+    /// cotangent of every tensor that entered it. One reverse sweep per call; inside another
+    /// transform the value and the pullback's results are differentiable, and a pullback called
+    /// under NoGrad records nothing.
+    /// Example: `let y, pullback = Diff.run net in (pullback v).[w1]`.
+    let run (program: Diff<'T>) : 'T * ('T -> Grads) = runCore None program
+
+    /// Diff.run for the cotangents of the given tensors only: every other tensor that enters is
+    /// a constant (data, labels), so no work is spent on its gradient (a training step's
+    /// ∂loss/∂input). Example: `let loss, pullback = Diff.runFor [ w; b ] (model w b x)`.
+    let runFor (wrt: Tensor list) (program: Diff<'T>) : 'T * ('T -> Grads) =
+        runCore (Some(HashSet<Tensor>(wrt, identity))) program
+
+    /// Runs a program for its value alone, recording nothing. Example: `Diff.value net`.
     let value (Diff m: Diff<'T>) : 'T =
         use _ = Autograd.NoGrad()
-        m (Tape())
+        m (Trace(false, None))

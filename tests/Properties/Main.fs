@@ -65,6 +65,7 @@ let main argv =
               ErrorTests.tests
               BadInputTests.tests
               ChainRuleTests.tests
+              NestedTests.tests
               DslTests.tests
               NnTests.tests
               CheckpointTests.tests

@@ -8,23 +8,35 @@ namespace Cotangent;
 /// </summary>
 internal static class Engine
 {
+    [ThreadStatic] static long sweeps;
+
+    static readonly HashSet<object> NoneWanted = new(ByIdentity.Instance);
+
+    /// <summary>Reverse sweeps run on this thread so far: how tests count that a pullback costs one.</summary>
+    internal static long Sweeps => sweeps;
+
     /// <summary>
     /// Runs a backward pass. When <paramref name="wrt"/> is given, returns the gradient of each
     /// of those tensors (leaves or intermediates); leaves' accumulators are updated only when
-    /// <paramref name="accumulate"/> is set.
+    /// <paramref name="accumulate"/> is set. With <paramref name="reachedLeaves"/>, the sweep
+    /// also goes to every leaf that requires grad (no pruning to the wanted tensors) and hands
+    /// back their gradients there: one sweep for a program's inputs and the leaves its plain
+    /// code used (diff { }).
     /// </summary>
-    public static Tensor?[] Run(Tensor[] roots, Tensor[] seeds, bool retainGraph, bool createGraph, Tensor[]? wrt, bool accumulate)
+    public static Tensor?[] Run(Tensor[] roots, Tensor[] seeds, bool retainGraph, bool createGraph, Tensor[]? wrt, bool accumulate, Dictionary<Tensor, Tensor>? reachedLeaves = null)
     {
+        sweeps++;
         long before = Storage.Births;
         var order = TopologicalOrder(roots);
         var pending = new Dictionary<Node, Tensor>(ByIdentity.Instance);
         var leafGrads = new Dictionary<Tensor, Tensor>(ByIdentity.Instance);
-        var wanted = new HashSet<object>(ByIdentity.Instance);
-        var captured = new Dictionary<object, Tensor>(ByIdentity.Instance);
+        // empty and shared when nothing is wanted (Backward): nothing is added to either then
+        var wanted = wrt is null ? NoneWanted : new HashSet<object>(ByIdentity.Instance);
+        var captured = wrt is null ? null : new Dictionary<object, Tensor>(ByIdentity.Instance);
         if (wrt is not null)
             foreach (var t in wrt) wanted.Add(t.GradFn is { } n ? n : t);
         // without accumulation only paths to the wanted tensors matter: prune the rest
-        var needed = accumulate ? null : Needed(order, wanted);
+        var needed = accumulate || reachedLeaves is not null ? null : Needed(order, wanted);
 
         void Send(Tensor target, Tensor g)
         {
@@ -38,7 +50,7 @@ internal static class Engine
             foreach (var node in order)
             {
                 if (!pending.Remove(node, out var g)) continue;
-                if (wanted.Contains(node)) captured[node] = g;
+                if (wanted.Contains(node)) captured![node] = g;
                 var edges = node.Edges;
                 for (int i = 0; i < edges.Length; i++)
                 {
@@ -56,12 +68,16 @@ internal static class Engine
             var sharing = accumulate && wrt is null && !createGraph ? StorageUse(leafGrads) : null;
             foreach (var (leaf, g) in leafGrads)
             {
-                if (wanted.Contains(leaf)) captured[leaf] = g;
+                if (wanted.Contains(leaf)) captured![leaf] = g;
+                if (reachedLeaves is not null) reachedLeaves[leaf] = g;
                 if (accumulate) leaf.Accumulator!.Add(g, owned: sharing is not null && Exclusive(g, before, sharing));
             }
         }
         if (wrt is null) return [];
-        return wrt.Select(t => captured.TryGetValue(t.GradFn is { } n ? n : t, out var g) ? g : null).ToArray();
+        var result = new Tensor?[wrt.Length];
+        for (int i = 0; i < wrt.Length; i++)
+            result[i] = captured!.TryGetValue(wrt[i].GradFn is { } n ? n : wrt[i], out var g) ? g : null;
+        return result;
     }
 
     /// <summary>
@@ -87,8 +103,14 @@ internal static class Engine
         for (int k = order.Count - 1; k >= 0; k--)
         {
             var node = order[k];
-            if (wanted.Contains(node) || node.Edges.Any(e => e.Fn is { } fn ? needed.Contains(fn) : e.Leaf is { } l && wanted.Contains(l)))
-                needed.Add(node);
+            bool need = wanted.Contains(node);
+            // a plain loop: a lambda here allocated a closure per node of every functional pass
+            foreach (var e in node.Edges)
+            {
+                if (need) break;
+                need = e.Fn is { } fn ? needed.Contains(fn) : e.Leaf is { } l && wanted.Contains(l);
+            }
+            if (need) needed.Add(node);
         }
         return needed;
     }

@@ -50,6 +50,12 @@ public sealed class Node : IIdentified
 
     internal void Attach(Tensor y) => output = y;
 
+    /// <summary>
+    /// The diff { } run whose step made this node's output, or null: how a run tells its own
+    /// step outputs from tensors that come from outside, with a field read instead of a lookup.
+    /// </summary>
+    internal object? Owner { get; set; }
+
     internal Tensor? Vjp(int i, Tensor cotangent)
     {
         if (rule is null || inputs is null || output is null)
