@@ -62,7 +62,7 @@ module internal Identity =
 /// pullback records its own graph, and grad of a function that runs a pullback (a
 /// Hessian-vector product through a program) is exact; under NoGrad it records nothing.
 [<Sealed>]
-type Trace internal (recording: bool, only: HashSet<Tensor> option) =
+type Trace internal (recording: bool, only: HashSet<Tensor> option, nested: bool) =
     // what entered, in order: few tensors enter a program, so a list searched by reference
     // (a dictionary once it grows) is cheaper to make and to search than a table
     let pairs = ResizeArray<struct (Tensor * Tensor)>()
@@ -74,10 +74,11 @@ type Trace internal (recording: bool, only: HashSet<Tensor> option) =
             let mutable found = ValueNone
             let mutable i = 0
 
+            // a tensor that entered, or the run's own view of one coming back
             while found.IsNone && i < pairs.Count do
                 let struct (outside, inside) = pairs.[i]
 
-                if obj.ReferenceEquals(outside, t) then
+                if obj.ReferenceEquals(outside, t) || obj.ReferenceEquals(inside, t) then
                     found <- ValueSome inside
 
                 i <- i + 1
@@ -97,10 +98,13 @@ type Trace internal (recording: bool, only: HashSet<Tensor> option) =
 
             for struct (o, i) in pairs do
                 table.[o] <- i
+                table.[i] <- i
 
             index <- table
         | null -> ()
-        | table -> table.[t] <- inside
+        | table ->
+            table.[t] <- inside
+            table.[inside] <- inside
 
     /// False for Diff.value, which runs the steps without recording anything.
     member internal _.Recording = recording
@@ -122,8 +126,14 @@ type Trace internal (recording: bool, only: HashSet<Tensor> option) =
                     // a constant to this run (Diff.runFor): no leaf of its own, no cotangent
                     t
                 else
+                    // stays connected: a variable an outer transform traces, or a tensor computed
+                    // from leaves that require grad (plain code before the program). Any other
+                    // tensor, a leaf that requires grad included, enters as a fresh leaf of this
+                    // run, as a transform's own inputs do: its cotangent carries no graph of it
                     let inside =
-                        if t.RequiresGrad || not (t.DType.IsFloating()) then
+                        if not (t.DType.IsFloating()) then
+                            t
+                        elif t.RequiresGrad && (nested || not (isNull t.GradFn)) then
                             t
                         else
                             t.Detach().RequireGrad()
@@ -141,6 +151,12 @@ type Trace internal (recording: bool, only: HashSet<Tensor> option) =
     /// True when only the given tensors are differentiated (Diff.runFor).
     member internal _.Restricted = only.IsSome
 
+    /// The fresh leaves this run made for tensors that entered.
+    member internal _.OwnLeaves =
+        [| for struct (outside, inside) in pairs do
+               if not (obj.ReferenceEquals(outside, inside)) then
+                   inside |]
+
     /// The tensors that entered, with the program's view of each, in order of entry.
     member internal _.Entered = pairs
 
@@ -153,6 +169,7 @@ type Trace internal (recording: bool, only: HashSet<Tensor> option) =
 /// A differentiable program that produces a 'T (a tensor, or any tuple, record, list or array
 /// of them). `Diff.run` returns its value and the pullback v ↦ J₁ᵀ(J₂ᵀ(… v)) for a cotangent v
 /// of the same shape; see Trace for how steps compose.
+[<Struct>]
 type Diff<'T> = Diff of (Trace -> 'T)
 
 /// The `diff { }` builder: `let!` runs a step and binds its value, `and!` runs independent
@@ -305,12 +322,13 @@ module Diff =
     /// Threads a state through one program per item. Example: `Diff.fold (fun h w -> Diff.linear w b h) x weights`.
     let fold (step: 'S -> 'A -> Diff<'S>) (init: 'S) (items: seq<'A>) : Diff<'S> =
         Diff(fun trace ->
-            items
-            |> Seq.fold
-                (fun s a ->
-                    let (Diff m) = step s a
-                    m trace)
-                init)
+            let mutable s = init
+
+            for a in items do
+                let (Diff m) = step s a
+                s <- m trace
+
+            s)
 
     // ---- a small step library -------------------------------------------------------------
 
@@ -339,8 +357,8 @@ module Diff =
 
     /// Diff.run, differentiating every tensor that enters, or only those in `only`.
     let private runCore (only: HashSet<Tensor> option) (Diff m: Diff<'T>) : 'T * ('T -> Grads) =
-        let trace = Trace(true, only)
         let nested = Autograd.IsTracing && GradMode.IsEnabled
+        let trace = Trace(true, only, nested)
 
         let y =
             if GradMode.IsEnabled then
@@ -349,11 +367,19 @@ module Diff =
                 use _ = Autograd.EnableGrad()
                 Autograd.Traced(fun () -> m trace)
 
-        let outputs = Tree.leaves (box y) |> Array.ofList
+        let outputs = Tree.leafArray (box y)
         let entered = trace.Entered
+        // the program depends on tensors from outside it that require grad (closed over, or
+        // computed before it from leaves that require grad): its value and its pullback's
+        // results keep their graph, so whoever differentiates those gets through this run
+        let captures =
+            not nested
+            && GradMode.IsEnabled
+            && (let live = outputs |> Array.filter (fun t -> t.RequiresGrad)
+                live.Length > 0 && Autograd.ReachesOutside(live, trace.OwnLeaves))
 
         let pullback (v: 'T) =
-            let seeds = Tree.leaves (box v) |> Array.ofList
+            let seeds = Tree.leafArray (box v)
 
             if seeds.Length <> outputs.Length then
                 invalidArg
@@ -385,7 +411,7 @@ module Diff =
                     live.Add y
                     liveSeeds.Add(if s.DType = y.DType then s else s.To y.DType)
 
-            let higher = (nested || Autograd.IsTracing) && GradMode.IsEnabled
+            let higher = (nested || captures || Autograd.IsTracing) && GradMode.IsEnabled
             let roots, rootSeeds = live.ToArray(), liveSeeds.ToArray()
             // one sweep: the cotangents of what entered and, when every entering tensor is
             // differentiated, of the leaves that require grad its plain code reached. Each
@@ -432,7 +458,11 @@ module Diff =
 
             Grads(table, intermediate)
 
-        (if nested then y else Tree.map (fun t -> t.Detach()) y), pullback
+        (if nested || captures then
+             y
+         else
+             Tree.map (fun t -> t.Detach()) y),
+        pullback
 
     /// Runs a program: its value, and its pullback v ↦ J₁ᵀ(J₂ᵀ(… v)), for a cotangent v of the
     /// value's shape (a tensor, or the same tuple, record, list or array of tensors), giving the
@@ -451,4 +481,4 @@ module Diff =
     /// Runs a program for its value alone, recording nothing. Example: `Diff.value net`.
     let value (Diff m: Diff<'T>) : 'T =
         use _ = Autograd.NoGrad()
-        m (Trace(false, None))
+        m (Trace(false, None, false))

@@ -40,6 +40,12 @@ module internal Tree =
             else
                 []
 
+    /// The tensors of x as an array; a tensor alone takes no walk.
+    let leafArray (x: objnull) : Tensor[] =
+        match x with
+        | :? Tensor as t -> [| t |]
+        | _ -> leaves x |> Array.ofList
+
     /// x with its tensors replaced, in the order of `leaves`, by the results of `f`.
     let map (f: Tensor -> Tensor) (x: 'T) : 'T =
         let rec go (x: objnull) : objnull =

@@ -49,6 +49,10 @@ type private Kind =
     | Jvp
     | Vjp
     | DiffPullback
+    /// torch.autograd.grad with create_graph, w.r.t. a fresh leaf at the point
+    | TorchGrad
+    | Hvp
+    | Jacobian
 
     member k.Ad (seed: int) (f: Tensor -> Tensor) (x: Tensor) : Tensor =
         match k with
@@ -60,13 +64,37 @@ type private Kind =
         | DiffPullback ->
             let y, pb = Diff.run (Diff.lift1 f x)
             (pb (like (seed + 2) y.Shape)).[x]
+        | TorchGrad ->
+            let leaf = x.Detach().RequireGrad()
+            let y = wsum seed (f leaf)
+            // as a PyTorch user would: a function constant in its variable has derivative 0
+            // (torch.autograd.grad refuses an output that needs no grad, and an unused input)
+            if y.RequiresGrad then
+                Autograd.Grad([| y |], [| leaf |], createGraph = true, allowUnused = true).[0]
+            else
+                Tensor.ZerosLike x
+        | Hvp -> hvp (f >> wsum seed) x (like (seed + 3) x.Shape)
+        | Jacobian -> jacobian f x
 
     member k.Fd (seed: int) (f: Tensor -> Tensor) (x: Tensor) : Tensor =
         let columns g =
             Array.init x.Numel (fun i -> along g x (basis x i))
 
+        let gradFd (g: Tensor -> Tensor) (z: Tensor) =
+            Tensor.FromArray(Array.init z.Numel (fun i -> (along g z (basis z i)).[0]), z.Shape)
+
         match k with
-        | Grad -> Tensor.FromArray(columns (f >> wsum seed) |> Array.map (fun c -> c.[0]), x.Shape)
+        | Grad
+        | TorchGrad -> gradFd (f >> wsum seed) x
+        | Hvp -> Tensor.FromArray(along (gradFd (f >> wsum seed)) x (like (seed + 3) x.Shape), x.Shape)
+        | Jacobian ->
+            let y = noGrad (fun () -> f x)
+            let cols = columns f // cols.[j].[i] = ∂yᵢ/∂xⱼ
+
+            Tensor.FromArray(
+                Array.init (y.Numel * x.Numel) (fun k -> cols.[k % x.Numel].[k / x.Numel]),
+                Array.append y.Shape x.Shape
+            )
         | Jvp ->
             let y = noGrad (fun () -> f x)
             Tensor.FromArray(along f x (like (seed + 1) x.Shape), y.Shape)
@@ -127,7 +155,21 @@ let private nests depth =
     gen {
         let! seed = Gen.choose (0, 1_000_000)
         let r = Random seed
-        let kinds = List.init depth (fun _ -> [| Grad; Jvp; Vjp; DiffPullback |].[r.Next 4])
+        // hvp checks against differences of differences: as the innermost of two levels only,
+        // three levels of differences in all (four drown the value in rounding)
+        let basic = [| Grad; Jvp; Vjp; DiffPullback; TorchGrad |]
+
+        let inner =
+            if depth = 2 then
+                [| Grad; Jvp; Vjp; DiffPullback; TorchGrad; Hvp; Jacobian |]
+            else
+                basic
+
+        let kinds =
+            List.init depth (fun k ->
+                let choices = if k = depth - 1 then inner else basic
+                choices.[r.Next choices.Length])
+
         let n = r.Next(1, 4)
 
         let steps, _ =
@@ -310,6 +352,54 @@ let diffComposes =
 
                   expectClose "diff { } against hvp" 1e-10 (toF functional) (toF throughDiff)
                   expectClose "diff { } against Backward(createGraph)" 1e-10 (toF imperative) (toF throughDiff)))
+          test "a transform inside imperative code keeps the derivative through what it closed over" {
+              let y0 = f64 [ 1.5; -2.0 ]
+              // g = ∇_y Σ w y² = 2 w y₀; Σ g² = 4 Σ w² y₀²; ∂/∂w = 8 w y₀²
+              let w = (f64 [ 0.5; -1.0 ]).RequireGrad()
+              let g = grad (fun y -> sum (w * y * y)) y0
+              (sum (g * g)).Backward()
+              near 1e-12 (values (8.0 * w.Detach() * y0 * y0)) w.Grad "through grad"
+              let w2 = (f64 [ 0.5; -1.0 ]).RequireGrad()
+              let _, pullback = Diff.run (Diff.lift1 (fun y -> sum (w2 * y * y)) y0)
+              let gd = (pullback (Tensor.Scalar(1.0, DType.Float64))).[y0]
+              (sum (gd * gd)).Backward()
+              near 1e-12 (values (8.0 * w2.Detach() * y0 * y0)) w2.Grad "through a diff { } pullback"
+              // and at the top level, a transform of its own input carries no graph
+              let x = (f64 [ 1.0 ]).RequireGrad()
+              Expect.isFalse (grad (fun x -> sum (x * x)) x).RequiresGrad "no graph to its own input"
+          }
+          testPropertyWithConfig
+              config
+              "values that come back into a program (its views, steps' outputs, plain code) keep one chain"
+              (Prop.forAll (Arbs.withSeed (Programs.arbitrary 1 4)) (fun (p, seed) ->
+                  let x = p.Input
+                  let r = Random seed
+
+                  let program =
+                      diff {
+                          let! i = Diff.input x
+                          let! h = asProgram p i
+                          // the view of x, a step's output and plain code on both, all entering again
+                          let mixed = wsum seed h + (i * i).Sum() * 0.5
+                          let! a = Diff.lift2 (fun u w -> u + (w * 0.25).Sum()) mixed i
+                          return! Diff.lift2 (fun u w -> u * 0.5 + wsum (seed + 1) w) a h
+                      }
+
+                  let plain (z: Tensor) =
+                      let h = Programs.apply p z
+                      let mixed = wsum seed h + (z * z).Sum() * 0.5
+                      let a = mixed + (z * 0.25).Sum()
+                      a * 0.5 + wsum (seed + 1) h
+
+                  let _, pullback = Diff.run program
+                  let v = Tensor.Scalar(r.NextDouble() + 0.5, DType.Float64)
+                  let _, pb = vjp plain x
+
+                  expectClose
+                      "the program's pullback against vjp of the same function"
+                      1e-12
+                      (toF (pb v))
+                      (toF (pullback v).[x])))
           test "nested inside another transform, a program sees the outer variable it closes over" {
               // d/dx Σ ∂/∂y (x·y)² at y = 2 = d/dx Σ 2x²y = 4xy = 8x
               let g =

@@ -73,6 +73,9 @@ public static class Autograd
         return g.Select((t, i) => t ?? Tensor.ZerosLike(inputs[i])).ToArray();
     }
 
+    /// <summary>Whether the outputs' graph reaches a leaf that requires grad other than <paramref name="own"/> (see VjpCore).</summary>
+    internal static bool ReachesOutside(Tensor[] outputs, Tensor[] own) => Engine.ReachesOutside(outputs, own);
+
     /// <summary>
     /// One retained reverse sweep for diff { }: the gradients of <paramref name="wrt"/> (zeros
     /// where unreached), and with <paramref name="everyLeaf"/> also those of every leaf that
@@ -144,16 +147,21 @@ public static class Autograd
             y = Traced(() => f(inner));
         }
         if (y is null) throw new InvalidOperationException($"{op}: the function returned null instead of a tensor");
+        // f closed over tensors that require grad (a model's parameters, the variable of
+        // imperative code around this call): its value and derivative depend on them, and
+        // whoever differentiates those must get through this call, so both keep their graph
+        bool captures = !nested && GradMode.IsEnabled && y.RequiresGrad && Engine.ReachesOutside([y], inner);
         Tensor[] Pullback(Tensor v)
         {
             v = Tensor.CheckSeed(op, y, v);
-            // the result is differentiable when asked for, or when an outer transform traces this call
-            bool higher = (createGraph || nested || IsTracing) && GradMode.IsEnabled;
+            // the result is differentiable when asked for, when an outer transform traces this
+            // call, or when f depends on tensors from outside it that require grad
+            bool higher = (createGraph || nested || captures || IsTracing) && GradMode.IsEnabled;
             // a function that does not depend on its input (a constant) has a zero derivative
             if (!y.RequiresGrad) return xs.Select(Tensor.ZerosLike).ToArray();
             return Grad([y], inner, [v], retainGraph: true, createGraph: higher, allowUnused: true);
         }
-        return (nested ? y : y.Detach(), Pullback);
+        return (nested || captures ? y : y.Detach(), Pullback);
     }
 
     /// <summary>
@@ -201,18 +209,20 @@ public static class Autograd
             throw new ShapeMismatchException("jvp", $"jvp: the tangent has shape {ShapeMath.Format(t.Shape)} but x has shape {ShapeMath.Format(x.Shape)}");
         if (!t.DType.IsFloating())
             throw new DTypeMismatchException("jvp", $"jvp: the tangent is {t.DType.Name()}; tangents are float32 or float64, as x ({x.DType.Name()})");
-        bool nested = IsTracing && GradMode.IsEnabled;
         var (y, pb) = Vjp1("jvp", f, x, createGraph: true);
         if (!y.DType.IsFloating())
             throw new DTypeMismatchException("jvp", $"jvp: f returned {y.DType.Name()} values, which have no tangent; return a float tensor");
+        // y keeps its graph only when nested or when f depends on tensors from outside that
+        // require grad (see VjpCore): then J·t must keep it too, to be differentiated through
+        bool keep = y.RequiresGrad && GradMode.IsEnabled;
         using (GradMode.Set(true))
         {
             var u = Tensor.ZerosLike(y).RequireGrad();
             var jtu = pb(u);
             // Jᵀu does not depend on u only when J is zero: f is constant near x
             if (!jtu.RequiresGrad) return (y, Tensor.ZerosLike(y));
-            var jt = Grad([jtu], [u], [t.To(x.DType)], retainGraph: true, createGraph: nested, allowUnused: true)[0];
-            return (y, nested ? jt : jt.Detach());
+            var jt = Grad([jtu], [u], [t.To(x.DType)], retainGraph: true, createGraph: keep, allowUnused: true)[0];
+            return (y, keep ? jt : jt.Detach());
         }
     }
 

@@ -144,6 +144,48 @@ internal static class Engine
         return found.ToArray();
     }
 
+    /// <summary>
+    /// Whether the graph of <paramref name="roots"/> reaches a leaf that requires grad other than
+    /// <paramref name="own"/>: whether a transform's result depends on tensors from outside it
+    /// (a closure's, or the tape of imperative code around it) that someone may differentiate.
+    /// Stops at the first such leaf; nodes already freed are passed over (nothing flows there).
+    /// </summary>
+    public static bool ReachesOutside(Tensor[] roots, Tensor[] own)
+    {
+        bool Outside(Tensor leaf) => leaf.RequiresGrad && Array.IndexOf(own, leaf) < 0;
+        // reused per thread and cleared on the way out: every transform call walks its graph once
+        var seen = walkSeen ??= new HashSet<Node>(ByIdentity.Instance);
+        var stack = walkStack ??= new Stack<Node>();
+        try
+        {
+            foreach (var y in roots)
+            {
+                if (y.GradFn is { } n) { if (seen.Add(n)) stack.Push(n); }
+                else if (Outside(y)) return true;
+            }
+            while (stack.Count > 0)
+            {
+                var node = stack.Pop();
+                if (node.IsReleased) continue;
+                foreach (var e in node.Edges)
+                {
+                    if (e.Fn is { } fn) { if (seen.Add(fn)) stack.Push(fn); }
+                    else if (e.Leaf is { } leaf && Outside(leaf)) return true;
+                }
+            }
+            return false;
+        }
+        finally
+        {
+            // Clear costs the set's capacity: after a walk of a big graph, start afresh instead
+            if (seen.Count > 4096) walkSeen = null; else seen.Clear();
+            stack.Clear();
+        }
+    }
+
+    [ThreadStatic] static HashSet<Node>? walkSeen;
+    [ThreadStatic] static Stack<Node>? walkStack;
+
     /// <summary>Nodes reachable from the roots, each after every node that consumes it. Fails before any work on a freed node.</summary>
     static List<Node> TopologicalOrder(Tensor[] roots)
     {
