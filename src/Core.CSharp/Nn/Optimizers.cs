@@ -350,6 +350,14 @@ public abstract class LrScheduler
         Epoch++;
     }
 
+    /// <summary>A period of a schedule: 1 or more epochs.</summary>
+    private protected static int Epochs(string owner, string what, int value) =>
+        value >= 1 ? value : throw new ArgumentOutOfRangeException(what, value, $"{owner}: {what} must be 1 or more epochs, got {value}");
+
+    /// <summary>A factor or rate of a schedule: a finite number, 0 or more.</summary>
+    private protected static double Rate(string owner, string what, double value) =>
+        double.IsFinite(value) && value >= 0 ? value : throw new ArgumentOutOfRangeException(what, value, $"{owner}: {what} must be a finite number, 0 or more, got {value}");
+
     /// <summary>The rate after <paramref name="epoch"/> epochs, in closed form.</summary>
     protected abstract double RateAt(double baseRate, int epoch);
 }
@@ -363,9 +371,7 @@ public sealed class StepLr : LrScheduler
     /// <summary>Multiplies the rate by <paramref name="gamma"/> every <paramref name="stepSize"/> epochs.</summary>
     public StepLr(Optimizer optimizer, int stepSize, double gamma = 0.1) : base(optimizer)
     {
-        if (stepSize < 1) throw new ArgumentOutOfRangeException(nameof(stepSize), stepSize, $"step_lr: the step size must be 1 or more epochs, got {stepSize}");
-        if (!double.IsFinite(gamma) || gamma < 0) throw new ArgumentOutOfRangeException(nameof(gamma), gamma, $"step_lr: gamma must be a finite number, 0 or more, got {gamma}");
-        (this.stepSize, this.gamma) = (stepSize, gamma);
+        (this.stepSize, this.gamma) = (Epochs("step_lr", "the step size", stepSize), Rate("step_lr", "gamma", gamma));
     }
 
     /// <inheritdoc/>
@@ -384,9 +390,7 @@ public sealed class CosineAnnealingLr : LrScheduler
     /// <summary>Anneals from the optimizer's rate to <paramref name="etaMin"/> over <paramref name="tMax"/> epochs.</summary>
     public CosineAnnealingLr(Optimizer optimizer, int tMax, double etaMin = 0) : base(optimizer)
     {
-        if (tMax < 1) throw new ArgumentOutOfRangeException(nameof(tMax), tMax, $"cosine_annealing_lr: T_max must be 1 or more epochs, got {tMax}");
-        if (!double.IsFinite(etaMin) || etaMin < 0) throw new ArgumentOutOfRangeException(nameof(etaMin), etaMin, $"cosine_annealing_lr: the minimum rate must be a finite number, 0 or more, got {etaMin}");
-        (this.tMax, this.etaMin) = (tMax, etaMin);
+        (this.tMax, this.etaMin) = (Epochs("cosine_annealing_lr", "T_max", tMax), Rate("cosine_annealing_lr", "the minimum rate", etaMin));
     }
 
     /// <inheritdoc/>
