@@ -100,6 +100,34 @@ let private distinctPair name (f: Tensor -> Tensor -> Tensor) =
             [ v.Slice(0, 0, half).Reshape s; v.Slice(0, half, 2 * half).Reshape s ]
             (two f))
 
+/// ⌊a / b⌋ of the exact quotient of two finite doubles (b ≠ 0), in big integers: each double is
+/// m·2ᵉ exactly, so a / b is a ratio of integers and its floor needs no rounding at all.
+let private exactFloorDivide (a: float) (b: float) =
+    let parts (x: float) =
+        let bits = BitConverter.DoubleToInt64Bits x
+        let e = int ((bits >>> 52) &&& 0x7FFL)
+        let m = bits &&& 0xFFFFFFFFFFFFFL
+        let m, e = if e = 0 then m, -1074 else (m ||| (1L <<< 52)), e - 1075
+        Numerics.BigInteger(if x < 0.0 then -m else m), e
+
+    let ma, ea = parts a
+    let mb, eb = parts b
+
+    let num, den =
+        if ea >= eb then
+            ma * Numerics.BigInteger.Pow(2I, ea - eb), mb
+        else
+            ma, mb * Numerics.BigInteger.Pow(2I, eb - ea)
+
+    let q, r = Numerics.BigInteger.DivRem(num, den)
+    // DivRem truncates towards 0: step down when a remainder has the divisor's opposite sign
+    float (
+        if not r.IsZero && (r.Sign < 0) <> (den.Sign < 0) then
+            q - 1I
+        else
+            q
+    )
+
 let private matmulShapes (r: Random) =
     let m, k, n = r.Next(1, 5), r.Next(1, 5), r.Next(1, 5)
     let b = r.Next(1, 4)
@@ -154,10 +182,7 @@ let all: OpCase list =
                 (two (fun a b -> Tensor.FloorDivide(a, b)))) with
           Reference =
               Some(fun smp ->
-                  Array.map2
-                      (fun (a: float) b -> Math.Floor(a / b))
-                      (smp.Inputs.[0].ToArray<float>())
-                      (smp.Inputs.[1].ToArray<float>())) }
+                  Array.map2 exactFloorDivide (smp.Inputs.[0].ToArray<float>()) (smp.Inputs.[1].ToArray<float>())) }
       distinctPair "maximum" (fun a b -> Tensor.Maximum(a, b))
       distinctPair "minimum" (fun a b -> Tensor.Minimum(a, b))
       case "pow_scalar" (fun r ->

@@ -294,7 +294,9 @@ let hostile =
                     """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""",
                     "twice"
                     (String.replicate 100 "[" + String.replicate 100 "]"), "JSON"
-                    """{"a":{"dtype":"BOOL","shape":[8],"data_offsets":[0,8]}}""", "bool" ]
+                    """{"a":{"dtype":"BOOL","shape":[8],"data_offsets":[0,8]}}""", "bool"
+                    // a lone surrogate escape: valid JSON text that no string can hold
+                    """{"\ud800":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", "JSON" ]
 
               for header, part in cases do
                   match loadsOrRefuses false (file header (Array.create 8 7uy)) with

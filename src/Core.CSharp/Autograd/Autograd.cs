@@ -21,21 +21,20 @@ public static class Autograd
     /// computed here may itself be differentiated by an outer transform, so it is recorded.
     /// </summary>
     /// <remarks>
-    /// Per thread, not per async flow: a transform runs its function synchronously, and a
-    /// thread-static counter costs a nanosecond where an AsyncLocal write costs tens, on every
-    /// transform call.
+    /// Per async flow, as grad mode is: a transform called from a task its function started
+    /// (Task.Run(...).Result inside f) is still inside it, and must keep its graph.
     /// </remarks>
-    [ThreadStatic] static int tracing;
+    static readonly AsyncLocal<int> Tracing = new();
 
     /// <summary>True inside the function of a transform (or a pullback called there).</summary>
-    internal static bool IsTracing => tracing > 0;
+    internal static bool IsTracing => Tracing.Value > 0;
 
     /// <summary>Runs <paramref name="run"/> as a transform's traced function: transforms inside it keep their results differentiable.</summary>
     internal static T Traced<T>(Func<T> run)
     {
-        tracing++;
+        Tracing.Value++;
         try { return run(); }
-        finally { tracing--; }
+        finally { Tracing.Value--; }
     }
 
     /// <summary>
@@ -77,28 +76,23 @@ public static class Autograd
     internal static bool ReachesOutside(Tensor[] outputs, Tensor[] own) => Engine.ReachesOutside(outputs, own);
 
     /// <summary>
-    /// One retained reverse sweep for diff { }: the gradients of <paramref name="wrt"/> (zeros
-    /// where unreached), and with <paramref name="everyLeaf"/> also those of every leaf that
-    /// requires grad the outputs reach (the leaves its plain code used), from the same sweep.
-    /// The outputs require grad and the seeds fit them; the caller checked both.
+    /// One retained reverse sweep for diff { }: the gradients of <paramref name="wrt"/> (null
+    /// where unreached: the caller decides what that means), and with <paramref name="everyLeaf"/>
+    /// also those of every leaf that requires grad the outputs reach (the leaves its plain code
+    /// used), from the same sweep. The outputs require grad and the seeds fit them; the caller
+    /// checked both.
     /// </summary>
-    internal static (Tensor[] Grads, Dictionary<Tensor, Tensor> Leaves) Pullback(Tensor[] outputs, Tensor[] seeds, Tensor[] wrt, bool createGraph, bool everyLeaf)
+    internal static (Tensor?[] Grads, Dictionary<Tensor, Tensor> Leaves) Pullback(Tensor[] outputs, Tensor[] seeds, Tensor[] wrt, bool createGraph, bool everyLeaf)
     {
         var leaves = new Dictionary<Tensor, Tensor>(ByIdentity.Instance);
-        var result = new Tensor[wrt.Length];
-        if (everyLeaf)
-        {
-            // every leaf's gradient comes back anyway: only intermediates need capturing
-            var inner = wrt.Where(t => !t.IsLeaf).ToArray();
-            var g = Engine.Run(outputs, seeds, retainGraph: true, createGraph, inner.Length == 0 ? null : inner, accumulate: false, leaves);
-            for (int i = 0, k = 0; i < wrt.Length; i++)
-                result[i] = (wrt[i].IsLeaf ? leaves.GetValueOrDefault(wrt[i]) : g[k++]) ?? Tensor.ZerosLike(wrt[i]);
-        }
-        else
-        {
-            var g = Engine.Run(outputs, seeds, retainGraph: true, createGraph, wrt, accumulate: false);
-            for (int i = 0; i < wrt.Length; i++) result[i] = g[i] ?? Tensor.ZerosLike(wrt[i]);
-        }
+        if (!everyLeaf)
+            return (Engine.Run(outputs, seeds, retainGraph: true, createGraph, wrt, accumulate: false), leaves);
+        // every leaf's gradient comes back anyway: only intermediates need capturing
+        var inner = wrt.Where(t => !t.IsLeaf).ToArray();
+        var g = Engine.Run(outputs, seeds, retainGraph: true, createGraph, inner.Length == 0 ? null : inner, accumulate: false, leaves);
+        var result = new Tensor?[wrt.Length];
+        for (int i = 0, k = 0; i < wrt.Length; i++)
+            result[i] = wrt[i].IsLeaf ? leaves.GetValueOrDefault(wrt[i]) : g[k++];
         return (result, leaves);
     }
 

@@ -44,8 +44,9 @@ internal static class HeaderReader
             }
             if (reader.Read()) throw Bad(path, "the header holds more than one JSON value");
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string the reader cannot decode (a lone surrogate escape)
             throw Bad(path, $"the header is not valid JSON ({e.Message})");
         }
         // names are unique: sorted, equal names are neighbours (sorting costs a reference an

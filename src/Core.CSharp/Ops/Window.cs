@@ -18,6 +18,8 @@ public sealed partial class Tensor
         if (image[2] + 2L * padding > int.MaxValue || image[3] + 2L * padding > int.MaxValue)
             throw new ShapeMismatchException(op, $"{op}: padding {padding} makes the {image[2]}×{image[3]} image too large");
         ShapeMath.Numel([image[0], image[1], kh, kw, w.OutH(image[2]), w.OutW(image[3])]);
+        if ((long)image[1] * kh * kw > int.MaxValue)
+            throw new ShapeMismatchException(op, $"{op}: {image[1]} channels of {kh}×{kw} windows make columns of more than {int.MaxValue:N0} elements");
         return w;
     }
 

@@ -70,13 +70,29 @@ internal readonly struct PowOp<T> : IBinaryOp<T> where T : IFloatingPointIeee754
     public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> o) => TensorPrimitives.Pow(a, b, o);
 }
 
-/// <summary>⌊a / b⌋ in floats: IEEE division, then rounding towards −∞.</summary>
+/// <summary>
+/// ⌊a / b⌋ in floats, as Python's // and torch.floor_divide: the floor of the exact quotient,
+/// not of the rounded one (1.0 // 0.1 is 9, where ⌊1.0 / 0.1⌋ = ⌊10.0⌋ would say 10). fmod is
+/// exact, so a − fmod(a, b) is b times the truncated quotient; dividing it by b lands within
+/// half a unit of that integer, rounding to it recovers it, and a remainder of the divisor's
+/// opposite sign steps one down. A zero divisor gives IEEE's ±∞ or NaN.
+/// </summary>
 internal readonly struct FloorDivFloatOp<T> : IBinaryOp<T> where T : IFloatingPointIeee754<T>
 {
-    public static T Apply(T a, T b) => T.Floor(a / b);
-    public static void Span(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> o) { TensorPrimitives.Divide(a, b, o); TensorPrimitives.Floor(o, o); }
-    public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> o) { TensorPrimitives.Divide(a, b, o); TensorPrimitives.Floor(o, o); }
-    public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> o) { TensorPrimitives.Divide(a, b, o); TensorPrimitives.Floor(o, o); }
+    public static T Apply(T a, T b)
+    {
+        if (T.IsZero(b)) return a / b;
+        T mod = a % b;   // C# % on floats is fmod: exact, with the sign of a
+        T div = (a - mod) / b;
+        if (!T.IsZero(mod) && T.IsNegative(b) != T.IsNegative(mod)) div -= T.One;
+        if (T.IsZero(div)) return T.CopySign(T.Zero, a / b);
+        T floor = T.Floor(div);
+        return div - floor > T.CreateTruncating(0.5) ? floor + T.One : floor;
+    }
+
+    public static void Span(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> o) { for (int i = 0; i < o.Length; i++) o[i] = Apply(a[i], b[i]); }
+    public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> o) { for (int i = 0; i < o.Length; i++) o[i] = Apply(a[i], b); }
+    public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> o) { for (int i = 0; i < o.Length; i++) o[i] = Apply(a, b[i]); }
 }
 
 /// <summary>
