@@ -5,10 +5,10 @@ open System.Collections.Generic
 open Cotangent
 
 /// The cotangents a program's pullback returns, keyed (by reference) by the tensors that
-/// entered it: the inputs its steps closed over, the values its steps bound, and the leaves that
-/// require grad which its plain code used.
+/// entered it: the inputs its steps closed over, the values its steps bound, and the tensors
+/// that require grad which its plain code used.
 [<Sealed>]
-type Grads internal (table: Dictionary<Tensor, Tensor>, intermediate: Tensor -> Tensor option) =
+type Grads internal (table: Dictionary<Tensor, Tensor>, resolve: Tensor -> Tensor option) =
 
     let find (x: Tensor) =
         if isNull (box x) then
@@ -17,24 +17,32 @@ type Grads internal (table: Dictionary<Tensor, Tensor>, intermediate: Tensor -> 
         match table.TryGetValue x with
         | true, g -> Some g
         | _ ->
-            match intermediate x with
+            match resolve x with
             | Some g ->
                 table.[x] <- g
                 Some g
             | None -> None
 
-    /// The gradient for x; zeros of x's shape when x never entered the program (the program
-    /// does not depend on it). The cotangent of a value a step bound costs one more reverse
-    /// sweep, the first time it is asked for. Example: `let g = pullback v in g.[w1]`.
+    /// The gradient for x: a tensor that entered the program, a value a step bound (one more
+    /// reverse sweep, the first time it is asked for), or a tensor that requires grad (zeros
+    /// when the program does not reach it). Any other tensor is a constant to the program, so
+    /// asking for its gradient raises rather than answering zeros. Example: `(pullback v).[w1]`.
     member _.Item(x: Tensor) : Tensor =
         match find x with
         | Some g -> g
-        | None -> Tensor.ZerosLike x
+        | None ->
+            invalidArg
+                "x"
+                (sprintf
+                    "Diff.run: the %A %A tensor asked for never entered the program and does not require grad (or runFor left it out), so the program treats it as a constant and has no gradient for it; pass it to a step (Diff.input), make it require grad, or list it in Diff.runFor"
+                    x.DType
+                    x.Shape)
 
-    /// The gradient for x, if x entered the program or a step bound it. Example: `g.TryFind w |> Option.isSome`.
+    /// The gradient for x, or None where `Item` would raise (x is a constant to the program).
+    /// Example: `g.TryFind w |> Option.isSome`.
     member _.TryFind(x: Tensor) : Tensor option = find x
 
-    /// How many tensors received a cotangent.
+    /// How many tensors received a cotangent so far.
     member _.Count = table.Count
 
     override _.ToString() =
@@ -151,6 +159,21 @@ type Trace internal (recording: bool, only: HashSet<Tensor> option, nested: bool
     /// True when only the given tensors are differentiated (Diff.runFor).
     member internal _.Restricted = only.IsSome
 
+    /// Whether x is differentiated by this run: every tensor is, unless Diff.runFor lists others.
+    member internal _.Wanted(x: Tensor) =
+        match only with
+        | Some set -> set.Contains x
+        | None -> true
+
+    /// The tensors Diff.runFor lists (none for Diff.run).
+    member internal _.Only: Tensor seq =
+        match only with
+        | Some set -> set
+        | None -> Seq.empty
+
+    /// Whether x entered this run, or is the run's view of a tensor that did.
+    member internal _.Contains(x: Tensor) = (find x).IsSome
+
     /// The fresh leaves this run made for tensors that entered.
     member internal _.OwnLeaves =
         [| for struct (outside, inside) in pairs do
@@ -178,45 +201,56 @@ type Diff<'T> = Diff of (Trace -> 'T)
 /// outputs (and `Diff.input` values, and leaves that require grad) the engine records it, and
 /// it joins the chain.
 type DiffBuilder() =
+    /// `return x`: ends the program with a value, running no step.
     member inline _.Return(x: 'T) : Diff<'T> = Diff(fun _ -> x)
+    /// `return! step`: ends the program with a step's value.
     member inline _.ReturnFrom(d: Diff<'T>) : Diff<'T> = d
 
+    /// `let! y = step`: runs the step and binds its value for the rest of the program.
     member inline _.Bind(Diff m: Diff<'A>, [<InlineIfLambda>] k: 'A -> Diff<'B>) : Diff<'B> =
         Diff(fun trace ->
             let (Diff n) = k (m trace)
             n trace)
 
+    /// `let! y = step in return f y`, in one piece.
     member inline _.BindReturn(Diff m: Diff<'A>, [<InlineIfLambda>] f: 'A -> 'B) : Diff<'B> =
         Diff(fun trace -> f (m trace))
 
+    /// `let! a = s and! b = t`: runs independent steps, in order.
     member inline _.MergeSources(Diff a: Diff<'A>, Diff b: Diff<'B>) : Diff<'A * 'B> =
         Diff(fun trace ->
             let x = a trace
             x, b trace)
 
+    /// The empty program, for an `if` without an `else`.
     member inline _.Zero() : Diff<unit> = Diff(fun _ -> ())
 
+    /// Defers building the rest of the program until it runs.
     member inline _.Delay([<InlineIfLambda>] f: unit -> Diff<'T>) : Diff<'T> =
         Diff(fun trace ->
             let (Diff m) = f ()
             m trace)
 
+    /// Runs a unit program, then the rest.
     member inline _.Combine(Diff a: Diff<unit>, Diff b: Diff<'T>) : Diff<'T> =
         Diff(fun trace ->
             a trace
             b trace)
 
+    /// `while guard do …`: runs the body's steps while the guard holds.
     member inline _.While([<InlineIfLambda>] guard: unit -> bool, Diff body: Diff<unit>) : Diff<unit> =
         Diff(fun trace ->
             while guard () do
                 body trace)
 
+    /// `for x in xs do …`: runs the body's steps once per item.
     member inline _.For(xs: seq<'A>, [<InlineIfLambda>] body: 'A -> Diff<unit>) : Diff<unit> =
         Diff(fun trace ->
             for x in xs do
                 let (Diff b) = body x
                 b trace)
 
+    /// `try … with`: a step that raises hands over to the handler's program.
     member inline _.TryWith(Diff body: Diff<'T>, [<InlineIfLambda>] handler: exn -> Diff<'T>) : Diff<'T> =
         Diff(fun trace ->
             try
@@ -225,6 +259,7 @@ type DiffBuilder() =
                 let (Diff h) = handler e
                 h trace)
 
+    /// `try … finally`: the compensation runs however the body ends.
     member inline _.TryFinally(Diff body: Diff<'T>, [<InlineIfLambda>] compensation: unit -> unit) : Diff<'T> =
         Diff(fun trace ->
             try
@@ -232,6 +267,7 @@ type DiffBuilder() =
             finally
                 compensation ())
 
+    /// `use r = …`: disposes r when the rest of the program ends.
     member inline _.Using(resource: 'R :> IDisposable, [<InlineIfLambda>] body: 'R -> Diff<'T>) : Diff<'T> =
         Diff(fun trace ->
             try
@@ -283,14 +319,17 @@ module Diff =
             if not trace.Recording then
                 forward (List.ofArray xs)
             else
-                // the engine asks for one input's gradient at a time: compute them all once per cotangent
-                let mutable last: (Tensor * Tensor list) option = None
+                // the engine asks for one input's gradient at a time: compute them all once per
+                // cotangent (and grad mode: a recorded sweep must not reuse an unrecorded result)
+                let mutable last: (Tensor * bool * Tensor list) option = None
 
                 let rule =
                     VjpRule(fun i g ins y ->
+                        let recorded = GradMode.IsEnabled
+
                         let gs =
                             match last with
-                            | Some(v, gs) when obj.ReferenceEquals(v, g) -> gs
+                            | Some(v, r, gs) when obj.ReferenceEquals(v, g) && r = recorded -> gs
                             | _ ->
                                 let gs = vjp (List.ofArray ins) y g
 
@@ -302,7 +341,7 @@ module Diff =
                                             ins.Length
                                     )
 
-                                last <- Some(g, gs)
+                                last <- Some(g, recorded, gs)
                                 gs
 
                         gs.[i])
@@ -355,6 +394,118 @@ module Diff =
 
     // ---- running --------------------------------------------------------------------------
 
+    /// The checked seeds of a pullback call: the outputs that require grad, with theirs.
+    let private seedsFor (outputs: Tensor[]) (v: 'T) =
+        let seeds = Tree.leafArray (box v)
+
+        if seeds.Length <> outputs.Length then
+            invalidArg
+                "v"
+                (sprintf
+                    "Diff.run: the cotangent holds %d tensors but the program's value holds %d; pass one of the value's shape"
+                    seeds.Length
+                    outputs.Length)
+
+        let live = ResizeArray<Tensor>()
+        let liveSeeds = ResizeArray<Tensor>()
+
+        for i in 0 .. outputs.Length - 1 do
+            let y, s = outputs.[i], seeds.[i]
+
+            if isNull (box s) then
+                invalidArg "v" (sprintf "Diff.run: the cotangent's tensor %d is null" i)
+
+            if not (ShapeMath.SameShape(s.ShapeSpan, y.ShapeSpan)) then
+                invalidArg
+                    "v"
+                    (sprintf "Diff.run: the cotangent's tensor %d has shape %A but the value's has %A" i s.Shape y.Shape)
+
+            if y.RequiresGrad then
+                live.Add y
+                liveSeeds.Add(if s.DType = y.DType then s else s.To y.DType)
+
+        live.ToArray(), liveSeeds.ToArray()
+
+    /// One pullback call: a single reverse sweep from the outputs, giving the cotangents of what
+    /// entered and, when every entering tensor is differentiated, of the leaves that require
+    /// grad the program's plain code reached.
+    let private pullbackOf (trace: Trace) (outputs: Tensor[]) (higher: bool) (v: 'T) : Grads =
+        let roots, rootSeeds = seedsFor outputs v
+        let higher = higher && GradMode.IsEnabled
+        let table = Dictionary<Tensor, Tensor>(identity)
+        // what entered, and Diff.runFor's tensors that require grad but entered no step (plain
+        // code may use them), each with the program's view of it
+        let entered =
+            if not trace.Restricted then
+                trace.Entered
+            else
+                let all = ResizeArray(trace.Entered)
+
+                for t in trace.Only do
+                    if t.RequiresGrad && not (trace.Contains t) then
+                        all.Add(struct (t, t))
+
+                all
+
+        if roots.Length > 0 then
+            // each entering tensor has a view of its own (a fresh leaf, or itself); a leaf that
+            // requires grad and entered a step as a fresh leaf may also be used directly by plain
+            // code, so its own gradient is asked for too, and the two shares add up
+            let wrt = ResizeArray<Tensor>()
+            let shares = ResizeArray<struct (Tensor * int * int)>()
+
+            for struct (outside, inside) in entered do
+                if not inside.RequiresGrad then
+                    shares.Add(struct (outside, -1, -1))
+                else
+                    wrt.Add inside
+
+                    if not (obj.ReferenceEquals(outside, inside)) && outside.RequiresGrad then
+                        wrt.Add outside
+                        shares.Add(struct (outside, wrt.Count - 2, wrt.Count - 1))
+                    else
+                        shares.Add(struct (outside, wrt.Count - 1, -1))
+
+            let struct (gs, leaves) =
+                Autograd.Pullback(roots, rootSeeds, wrt.ToArray(), higher, not trace.Restricted)
+
+            for KeyValue(leaf, g) in leaves do
+                table.[leaf] <- g
+
+            // null where the sweep did not reach: the program does not depend on that share
+            let share k = if k < 0 then null else gs.[k]
+
+            for struct (outside, own, plain) in shares do
+                table.[outside] <-
+                    match share own, share plain with
+                    | null, null -> Tensor.ZerosLike outside
+                    | g, null
+                    | null, g -> g
+                    | g, h -> g + h
+        else
+            for struct (outside, _) in entered do
+                table.[outside] <- Tensor.ZerosLike outside
+
+        // a tensor the first sweep did not cover: a value a step bound, or one from outside that
+        // requires grad (computed before the program) and that plain code may have used. Its
+        // cotangent comes from one more sweep of the retained graph, when asked. A leaf that
+        // requires grad was covered if reached, so it gets zeros; anything else is a constant.
+        let resolve (t: Tensor) =
+            if not (trace.IsBound t || (t.RequiresGrad && trace.Wanted t)) then
+                None
+            elif roots.Length = 0 || (t.IsLeaf && not trace.Restricted) then
+                Some(Tensor.ZerosLike t)
+            else
+                let struct (gs, _) = Autograd.Pullback(roots, rootSeeds, [| t |], higher, false)
+
+                Some(
+                    match gs.[0] with
+                    | null -> Tensor.ZerosLike t
+                    | g -> g
+                )
+
+        Grads(table, resolve)
+
     /// Diff.run, differentiating every tensor that enters, or only those in `only`.
     let private runCore (only: HashSet<Tensor> option) (Diff m: Diff<'T>) : 'T * ('T -> Grads) =
         let nested = Autograd.IsTracing && GradMode.IsEnabled
@@ -368,7 +519,6 @@ module Diff =
                 Autograd.Traced(fun () -> m trace)
 
         let outputs = Tree.leafArray (box y)
-        let entered = trace.Entered
         // the program depends on tensors from outside it that require grad (closed over, or
         // computed before it from leaves that require grad): its value and its pullback's
         // results keep their graph, so whoever differentiates those gets through this run
@@ -378,91 +528,12 @@ module Diff =
             && (let live = outputs |> Array.filter (fun t -> t.RequiresGrad)
                 live.Length > 0 && Autograd.ReachesOutside(live, trace.OwnLeaves))
 
-        let pullback (v: 'T) =
-            let seeds = Tree.leafArray (box v)
+        // the pullback's own graph is recorded inside a transform, or when the run is part of
+        // a bigger graph; decided per call too, so a pullback called under NoGrad records nothing
+        let higher = nested || captures
 
-            if seeds.Length <> outputs.Length then
-                invalidArg
-                    "v"
-                    (sprintf
-                        "Diff.run: the cotangent holds %d tensors but the program's value holds %d; pass one of the value's shape"
-                        seeds.Length
-                        outputs.Length)
-
-            let live = ResizeArray<Tensor>()
-            let liveSeeds = ResizeArray<Tensor>()
-
-            for i in 0 .. outputs.Length - 1 do
-                let y, s = outputs.[i], seeds.[i]
-
-                if isNull (box s) then
-                    invalidArg "v" (sprintf "Diff.run: the cotangent's tensor %d is null" i)
-
-                if not (ShapeMath.SameShape(s.ShapeSpan, y.ShapeSpan)) then
-                    invalidArg
-                        "v"
-                        (sprintf
-                            "Diff.run: the cotangent's tensor %d has shape %A but the value's has %A"
-                            i
-                            s.Shape
-                            y.Shape)
-
-                if y.RequiresGrad then
-                    live.Add y
-                    liveSeeds.Add(if s.DType = y.DType then s else s.To y.DType)
-
-            let higher = (nested || captures || Autograd.IsTracing) && GradMode.IsEnabled
-            let roots, rootSeeds = live.ToArray(), liveSeeds.ToArray()
-            // one sweep: the cotangents of what entered and, when every entering tensor is
-            // differentiated, of the leaves that require grad its plain code reached. Each
-            // entering tensor has a view of its own (a fresh leaf, or itself), so views line up
-            // with `entered` one to one.
-            let views = Array.zeroCreate<Tensor> entered.Count
-
-            for i in 0 .. entered.Count - 1 do
-                let struct (_, inside) = entered.[i]
-                views.[i] <- inside
-
-            let table = Dictionary<Tensor, Tensor>(identity)
-
-            if roots.Length > 0 then
-                let wrt = views |> Array.filter (fun t -> t.RequiresGrad)
-
-                let struct (gs, leaves) =
-                    Autograd.Pullback(roots, rootSeeds, wrt, higher, not trace.Restricted)
-
-                for KeyValue(leaf, g) in leaves do
-                    table.[leaf] <- g
-
-                let mutable k = 0
-
-                for struct (outside, inside) in entered do
-                    if inside.RequiresGrad then
-                        table.[outside] <- gs.[k]
-                        k <- k + 1
-                    else
-                        table.[outside] <- Tensor.ZerosLike outside
-            else
-                for struct (outside, _) in entered do
-                    table.[outside] <- Tensor.ZerosLike outside
-
-            // a value a step bound: its cotangent from one more sweep of the retained graph, when asked
-            let intermediate (t: Tensor) =
-                if not (trace.IsBound t) then
-                    None
-                elif roots.Length = 0 then
-                    Some(Tensor.ZerosLike t)
-                else
-                    let struct (gs, _) = Autograd.Pullback(roots, rootSeeds, [| t |], higher, false)
-                    Some gs.[0]
-
-            Grads(table, intermediate)
-
-        (if nested || captures then
-             y
-         else
-             Tree.map (fun t -> t.Detach()) y),
-        pullback
+        (if higher then y else Tree.map (fun t -> t.Detach()) y),
+        fun v -> pullbackOf trace outputs (higher || Autograd.IsTracing) v
 
     /// Runs a program: its value, and its pullback v ↦ J₁ᵀ(J₂ᵀ(… v)), for a cotangent v of the
     /// value's shape (a tensor, or the same tuple, record, list or array of tensors), giving the

@@ -8,26 +8,53 @@ open Cotangent
 /// The tensors inside a value of any shape (a tensor, a tuple, a record, a union such as a list
 /// or an option, an array), in a fixed order, and the same shape rebuilt with other tensors:
 /// what lets a diff { } program return any structure of tensors and take a cotangent of the
-/// same structure (JAX calls these pytrees). Values of other types are constants: they hold no
-/// tensor and are kept as they are.
+/// same structure (JAX calls these pytrees). Numbers, strings, enums, dates and unit are
+/// constants kept as they are; any other type (a Map, a ResizeArray, a seq, a class) is refused,
+/// since a tensor inside it would otherwise be silently treated as a constant.
 module internal Tree =
 
     let private isList (t: Type) =
         t.IsGenericType && t.GetGenericTypeDefinition() = typedefof<list<_>>
+
+    /// A type that holds no tensor and is kept as it is.
+    let private isConstant (t: Type) =
+        t.IsPrimitive
+        || t.IsEnum
+        || t = typeof<string>
+        || t = typeof<decimal>
+        || t = typeof<DateTime>
+        || t = typeof<DateTimeOffset>
+        || t = typeof<TimeSpan>
+        || t = typeof<Guid>
+
+    let private unsupported (t: Type) =
+        NotSupportedException(
+            sprintf
+                "Diff.run: a value of type %s cannot be part of a program's value or cotangent; use tensors inside tuples, records, unions (lists, options) or one-dimensional arrays"
+                (t.ToString())
+        )
 
     /// The tensors of x, depth first, left to right.
     let rec leaves (x: objnull) : Tensor list =
         match x with
         | null -> []
         | :? Tensor as t -> [ t ]
-        | :? string -> []
         | :? Array as a ->
-            [ for e in a do
-                  yield! leaves e ]
+            let e = a.GetType().GetElementType() |> nonNull
+
+            if a.Rank <> 1 && not (isConstant e) then
+                raise (unsupported (a.GetType()))
+            elif isConstant e then
+                []
+            else
+                [ for e in a do
+                      yield! leaves e ]
         | x ->
             let t = x.GetType()
 
-            if FSharpType.IsTuple t then
+            if isConstant t then
+                []
+            elif FSharpType.IsTuple t then
                 FSharpValue.GetTupleFields x |> Seq.collect leaves |> List.ofSeq
             elif FSharpType.IsRecord(t, true) then
                 FSharpValue.GetRecordFields(x, true) |> Seq.collect leaves |> List.ofSeq
@@ -38,7 +65,7 @@ module internal Tree =
                 let _, fields = FSharpValue.GetUnionFields(x, t, true)
                 fields |> Seq.collect leaves |> List.ofSeq
             else
-                []
+                raise (unsupported t)
 
     /// The tensors of x as an array; a tensor alone takes no walk.
     let leafArray (x: objnull) : Tensor[] =
@@ -52,7 +79,7 @@ module internal Tree =
             match x with
             | null -> null
             | :? Tensor as t -> box (f t)
-            | :? string -> x
+            | :? Array as a when isConstant (a.GetType().GetElementType() |> nonNull) -> x
             | :? Array as a when a.Rank = 1 ->
                 let b = Array.CreateInstance(a.GetType().GetElementType() |> nonNull, a.Length)
 
@@ -81,8 +108,10 @@ module internal Tree =
                 elif FSharpType.IsUnion(t, true) then
                     let case, fields = FSharpValue.GetUnionFields(x, t, true)
                     FSharpValue.MakeUnion(case, fields |> Array.map go, true)
-                else
+                elif isConstant t then
                     x
+                else
+                    raise (unsupported t)
 
         match box x with
         | :? Tensor as t -> unbox<'T> (box (f t))

@@ -213,12 +213,27 @@ let computationExpression =
               let _, pullback = Diff.run (Diff.relu (w * 2.0 - 1.0))
               near 0.0 [| 0.0; 2.0 |] (pullback (f64 [ 1.0; 1.0 ])).[w] "relu'(2w − 1) · 2"
           }
-          test "tensors the program ignores get zeros; TryFind says so" {
-              let x, other = f64 [ 1.0 ], f64 [ 2.0; 3.0 ]
-              let _, pullback = Diff.run (Diff.tanh x)
+          test "a tensor the program treats as a constant has no gradient: asking raises, TryFind says None" {
+              let x, other = f64 [ 1.0 ], f64 [ 2.0 ]
+              // other is used, but by plain code and without requiring grad: a constant, whose
+              // true derivative (tanh 1) a zero would silently misstate
+              let _, pullback =
+                  Diff.run (
+                      diff {
+                          let! h = Diff.tanh x
+                          return h * other
+                      }
+                  )
+
               let g = pullback (f64 [ 1.0 ])
-              near 0.0 [| 0.0; 0.0 |] g.[other] "zeros"
+              throwsWith<ArgumentException, _> (fun () -> g.[other]) [ "Diff.run:"; "constant"; "Diff.input" ]
               Expect.isNone (g.TryFind other) "not an input"
+              near 1e-15 [| 2.0 * (1.0 - tanh 1.0 ** 2.0) |] g.[x] "the input's gradient is there"
+          }
+          test "a leaf that requires grad and that the program never reaches gets zeros" {
+              let x, unused = f64 [ 1.0 ], leaf [ 2.0; 3.0 ]
+              let _, pullback = Diff.run (Diff.tanh x)
+              near 0.0 [| 0.0; 0.0 |] (pullback (f64 [ 1.0 ])).[unused] "zeros of its shape"
           }
           test "a custom step uses its hand-written VJP" {
               let x = f64 [ 3.0; -2.0 ]

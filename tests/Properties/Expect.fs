@@ -2,6 +2,7 @@
 module Cotangent.Tests.Check
 
 open System
+open System.Text.RegularExpressions
 open Expecto
 open Cotangent
 
@@ -42,3 +43,25 @@ let f64 (values: float list) =
 
 let f64s (shape: int list) (values: float list) =
     Tensor.FromArray(Array.ofList values, Array.ofList shape)
+
+/// The exceptions a refusal may take: the library's op errors, index errors (PyTorch's
+/// IndexError) and state errors (a freed graph, a non-scalar backward). Anything else — a
+/// NullReference, an Overflow, a DivideByZero, an IndexOutOfRange from an array — escaped raw,
+/// and so did an index or state error whose message does not start with the op's name
+/// ("Sequence contains no elements" is the runtime's, "grad: …" is ours).
+let refusal (e: exn) =
+    let named = Regex.IsMatch(e.Message, @"^[A-Za-z_][A-Za-z0-9_.]*: ")
+
+    match e with
+    | :? OpArgumentException -> true
+    | :? IndexOutOfRangeException
+    | :? InvalidOperationException -> named
+    | _ -> false
+
+/// Runs f; None when it worked, Some the exception when it refused.
+let attempt f =
+    try
+        f () |> ignore
+        None
+    with e ->
+        Some e

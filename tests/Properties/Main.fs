@@ -64,8 +64,10 @@ let main argv =
               TensorTests.tests
               ErrorTests.tests
               BadInputTests.tests
+              SilentTests.tests
               ChainRuleTests.tests
               NestedTests.tests
+              DiffTests.tests
               DslTests.tests
               NnTests.tests
               CheckpointTests.tests

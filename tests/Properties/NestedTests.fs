@@ -1,7 +1,7 @@
 /// Higher-order differentiation that never loses a derivative: transforms nested two and three
 /// deep over closures of the outer variables, against nested finite differences; the classic
-/// cases of the nested-AD literature against closed forms; and diff { } programs whose pullback
-/// is itself differentiated, against differences, the imperative face and closed forms.
+/// cases of the nested-AD literature against closed forms. (diff { } programs differentiated
+/// through their pullbacks are DiffTests.)
 module Cotangent.Tests.NestedTests
 
 open System
@@ -18,14 +18,11 @@ let private config =
     { FsCheckConfig.defaultConfig with
         maxTest = 25 }
 
-let private f64 (xs: float list) =
-    Tensor.FromArray(Array.ofList xs, [| xs.Length |])
-
-let private like (seed: int) (shape: int[]) =
+let internal like (seed: int) (shape: int[]) =
     Sampling.tensorIn (Random seed) Sampling.Real shape
 
 /// Σ rᵢ yᵢ with weights r drawn from the seed for y's shape: a scalar that depends on every output.
-let private wsum seed (y: Tensor) = (y * like seed y.Shape).Sum()
+let internal wsum seed (y: Tensor) = (y * like seed y.Shape).Sum()
 
 /// f(x + k·h·t), as float64 values, with nothing recorded.
 let private shifted (f: Tensor -> Tensor) (x: Tensor) (t: Tensor) k h =
@@ -33,7 +30,7 @@ let private shifted (f: Tensor -> Tensor) (x: Tensor) (t: Tensor) k h =
 
 /// The derivative of f along t by the five-point stencil, error O(h⁴): accurate enough to be
 /// nested three deep in float64.
-let private along (f: Tensor -> Tensor) (x: Tensor) (t: Tensor) =
+let internal along (f: Tensor -> Tensor) (x: Tensor) (t: Tensor) =
     let h = 2e-3
     let p1, m1 = shifted f x t 1.0 h, shifted f x t -1.0 h
     let p2, m2 = shifted f x t 2.0 h, shifted f x t -2.0 h
@@ -214,6 +211,12 @@ let classics =
               for x in [ 1.0; 2.5 ] do
                   near 1e-12 [| 1.0 |] (perturbationConfusion x) (sprintf "at %g" x)
           }
+          test "a transform run in a task its function started is still inside it: d/dx [x · d/dy (x·y)] = 2x" {
+              let inner (x: Tensor) =
+                  Threading.Tasks.Task.Run(fun () -> grad (fun y -> sum (x * y)) (f64 [ 7.0 ])).Result
+
+              near 1e-12 [| 3.0 |] (grad (fun x -> sum (x * inner x)) (f64 [ 1.5 ])) "at 1.5"
+          }
           test "Newton's method through grad, differentiated: d/dx argmin_y (cosh y − x·y) = 1/√(1 + x²)" {
               // f(x, y) = cosh y − x·y has its minimum where sinh y = x: y*(x) = asinh x.
               // Newton on y uses f_y and f_yy, each a grad over a closure of x; unrolled to
@@ -276,249 +279,4 @@ let classics =
           nestProperty 2 1e-6
           nestProperty 3 1e-5 ]
 
-/// A program's gradient through diff { }: the pullback of ones, for the tensor that entered.
-let private diffGrad (program: Tensor -> Diff<Tensor>) (x: Tensor) =
-    let y, pullback = Diff.run (program x)
-    (pullback (Tensor.OnesLike y)).[x]
-
-let private asProgram (p: Program) (x: Tensor) =
-    Diff.fold (fun h (s: ProgramStep) -> Diff.lift1 s.Apply h) x p.Steps
-
-/// The program as diff { } steps, ending in a weighted sum: a scalar program of x.
-let private scalarProgram (p: Program) seed (x: Tensor) =
-    diff {
-        let! h = asProgram p x
-        return! Diff.lift1 (wsum seed) h
-    }
-
-let diffComposes =
-    testList
-        "diff { } pullbacks are differentiable"
-        [ test "grad through Diff.run's pullback is the second derivative (was a silent zero)" {
-              // f(x) = Σ x³ as two steps: the pullback gives 3x², its gradient 6x, and again 6
-              let cube x =
-                  diff {
-                      let! sq = Diff.lift1 (fun t -> t * t) x
-                      return! Diff.lift2 (*) sq x
-                  }
-
-              let x = f64 [ 0.5; -2.0; 1.5 ]
-              near 1e-12 (values (3.0 * x * x)) (diffGrad cube x) "first order: 3x²"
-              near 1e-12 (values (6.0 * x)) (grad (fun x -> sum (diffGrad cube x)) x) "second order: 6x"
-
-              near
-                  1e-12
-                  [| 6.0; 6.0; 6.0 |]
-                  (grad (fun x -> sum (grad (fun x -> sum (diffGrad cube x)) x)) x)
-                  "third order: 6"
-          }
-          test "a pullback called under NoGrad records nothing" {
-              let x = f64 [ 0.3; 0.7 ] |> requiresGrad
-              let _, pullback = Diff.run (Diff.tanh x)
-
-              let g = noGrad (fun () -> (pullback (f64 [ 1.0; 1.0 ])).[x])
-
-              Expect.isFalse g.RequiresGrad "no graph"
-              Expect.isNull g.GradFn "no grad_fn"
-          }
-          testPropertyWithConfig
-              config
-              "Hessian-vector products through diff { } equal differences of its gradients"
-              (Prop.forAll (Arbs.withSeed (Programs.arbitrary 1 4)) (fun (p, seed) ->
-                  let g = diffGrad (scalarProgram p seed)
-                  let x = p.Input
-                  let v = like (seed + 1) x.Shape
-                  let _, pb = vjp g x
-                  expectClose "H·v through the CE" 1e-6 (along g x v) (toF (pb v))))
-          testPropertyWithConfig
-              config
-              "second order through diff { } equals the imperative and the functional faces to 1e-10"
-              (Prop.forAll (Arbs.withSeed (Programs.arbitrary 1 4)) (fun (p, seed) ->
-                  let x = p.Input
-                  let v = like (seed + 1) x.Shape
-                  let f = Programs.apply p >> wsum seed
-                  let throughDiff = snd (vjp (diffGrad (scalarProgram p seed)) x) v
-                  let functional = hvp f x v
-                  // imperative: Backward with createGraph, then the gradient of ⟨∇f, v⟩
-                  let leaf = x.Detach().RequireGrad()
-                  (f leaf).Backward(createGraph = true)
-                  let gv = (leaf.Grad * v).Sum()
-                  // a linear program's gradient is a constant, with no graph: its Hessian is 0
-                  let imperative =
-                      if gv.RequiresGrad then
-                          Autograd.Grad([| gv |], [| leaf |], allowUnused = true).[0]
-                      else
-                          Tensor.ZerosLike leaf
-
-                  expectClose "diff { } against hvp" 1e-10 (toF functional) (toF throughDiff)
-                  expectClose "diff { } against Backward(createGraph)" 1e-10 (toF imperative) (toF throughDiff)))
-          test "a transform inside imperative code keeps the derivative through what it closed over" {
-              let y0 = f64 [ 1.5; -2.0 ]
-              // g = ∇_y Σ w y² = 2 w y₀; Σ g² = 4 Σ w² y₀²; ∂/∂w = 8 w y₀²
-              let w = (f64 [ 0.5; -1.0 ]).RequireGrad()
-              let g = grad (fun y -> sum (w * y * y)) y0
-              (sum (g * g)).Backward()
-              near 1e-12 (values (8.0 * w.Detach() * y0 * y0)) w.Grad "through grad"
-              let w2 = (f64 [ 0.5; -1.0 ]).RequireGrad()
-              let _, pullback = Diff.run (Diff.lift1 (fun y -> sum (w2 * y * y)) y0)
-              let gd = (pullback (Tensor.Scalar(1.0, DType.Float64))).[y0]
-              (sum (gd * gd)).Backward()
-              near 1e-12 (values (8.0 * w2.Detach() * y0 * y0)) w2.Grad "through a diff { } pullback"
-              // and at the top level, a transform of its own input carries no graph
-              let x = (f64 [ 1.0 ]).RequireGrad()
-              Expect.isFalse (grad (fun x -> sum (x * x)) x).RequiresGrad "no graph to its own input"
-          }
-          testPropertyWithConfig
-              config
-              "values that come back into a program (its views, steps' outputs, plain code) keep one chain"
-              (Prop.forAll (Arbs.withSeed (Programs.arbitrary 1 4)) (fun (p, seed) ->
-                  let x = p.Input
-                  let r = Random seed
-
-                  let program =
-                      diff {
-                          let! i = Diff.input x
-                          let! h = asProgram p i
-                          // the view of x, a step's output and plain code on both, all entering again
-                          let mixed = wsum seed h + (i * i).Sum() * 0.5
-                          let! a = Diff.lift2 (fun u w -> u + (w * 0.25).Sum()) mixed i
-                          return! Diff.lift2 (fun u w -> u * 0.5 + wsum (seed + 1) w) a h
-                      }
-
-                  let plain (z: Tensor) =
-                      let h = Programs.apply p z
-                      let mixed = wsum seed h + (z * z).Sum() * 0.5
-                      let a = mixed + (z * 0.25).Sum()
-                      a * 0.5 + wsum (seed + 1) h
-
-                  let _, pullback = Diff.run program
-                  let v = Tensor.Scalar(r.NextDouble() + 0.5, DType.Float64)
-                  let _, pb = vjp plain x
-
-                  expectClose
-                      "the program's pullback against vjp of the same function"
-                      1e-12
-                      (toF (pb v))
-                      (toF (pullback v).[x])))
-          test "nested inside another transform, a program sees the outer variable it closes over" {
-              // d/dx Σ ∂/∂y (x·y)² at y = 2 = d/dx Σ 2x²y = 4xy = 8x
-              let g =
-                  grad
-                      (fun x ->
-                          let y = f64 [ 2.0; 2.0 ]
-                          sum (diffGrad (fun y -> Diff.lift1 (fun y -> sum ((x * y) ** 2.0)) y) y))
-                      (f64 [ 0.5; -1.0 ])
-
-              near 1e-12 [| 4.0; -8.0 |] g "8x"
-          } ]
-
-type private Pair = { Mean: Tensor; Spread: Tensor }
-
-let diffShapes =
-    testList
-        "diff { } programs of any shape"
-        [ test "a tuple, a record and a list of tensors, with cotangents of the same shape" {
-              let x = f64 [ 0.5; -1.0 ]
-
-              let tupled =
-                  diff {
-                      let! s = Diff.tanh x
-                      let! q = Diff.sigmoid x
-                      return s, q
-                  }
-
-              let (s, q), pullback = Diff.run tupled
-              near 1e-15 (values (tanh x)) s "first value"
-              near 1e-15 (values (x.Sigmoid())) q "second value"
-              let g = pullback (f64 [ 1.0; 0.0 ], f64 [ 0.0; 1.0 ])
-              let ts, sq = tanh x, x.Sigmoid()
-              near 1e-12 [| 1.0 - (values ts).[0] ** 2.0; (values sq).[1] * (1.0 - (values sq).[1]) |] g.[x] "both"
-
-              let recorded =
-                  diff {
-                      let! m = Diff.lift1 (fun t -> t.Mean()) x
-                      let! v = Diff.lift1 (fun t -> ((t - t.Mean()) ** 2.0).Mean()) x
-                      return { Mean = m; Spread = v }
-                  }
-
-              let r, pb = Diff.run recorded
-              near 1e-15 [| -0.25 |] r.Mean "the mean"
-              // ∂/∂x of the mean is 1/n; of the variance 2(x − μ)/n
-              near
-                  1e-12
-                  [| 0.5; 0.5 |]
-                  (pb
-                      { Mean = Tensor.Scalar(1.0, DType.Float64)
-                        Spread = Tensor.Scalar(0.0, DType.Float64) }).[x]
-                  "∂ mean"
-
-              near
-                  1e-12
-                  [| 0.75; -0.75 |]
-                  (pb
-                      { Mean = Tensor.Scalar(0.0, DType.Float64)
-                        Spread = Tensor.Scalar(1.0, DType.Float64) }).[x]
-                  "∂ spread"
-
-              let listed = diff { return! Diff.ret [ x * 2.0; x * 3.0 ] }
-
-              let _, pbl =
-                  Diff.run (
-                      diff {
-                          let! i = Diff.input x
-                          return [ i * 2.0; i * 3.0 ]
-                      }
-                  )
-
-              near 0.0 [| 5.0; 5.0 |] (pbl [ f64 [ 1.0; 1.0 ]; f64 [ 1.0; 1.0 ] ]).[x] "2 + 3"
-              Expect.equal (Diff.value listed |> List.length) 2 "a list value"
-
-              throwsWith<ArgumentException, _>
-                  (fun () -> pbl [ f64 [ 1.0; 1.0 ] ] |> ignore)
-                  [ "Diff.run"; "1 tensors"; "2" ]
-          }
-          test "use, try … with and try … finally work inside diff { }" {
-              let x = f64 [ 0.2; 0.4 ]
-              let mutable disposed = 0
-              let mutable finalized = 0
-
-              let prog =
-                  diff {
-                      use _ =
-                          { new IDisposable with
-                              member _.Dispose() = disposed <- disposed + 1 }
-
-                      try
-                          let! h = Diff.tanh x
-
-                          try
-                              let! bad = Diff.lift1 (fun _ -> failwith "a failing step") h
-                              return bad
-                          with _ ->
-                              return! Diff.sigmoid h
-                      finally
-                          finalized <- finalized + 1
-                  }
-
-              let y, pullback = Diff.run prog
-              Expect.equal (disposed, finalized) (1, 1) "disposed and finalized once"
-              let th = tanh x
-              near 1e-15 (values (th.Sigmoid())) y "the handler's step"
-              let s = th.Sigmoid()
-              near 1e-12 (values (s * (1.0 - s) * (1.0 - th * th))) (pullback (f64 [ 1.0; 1.0 ])).[x] "its pullback"
-          }
-          test "one reverse sweep per pullback, whatever the number of steps" {
-              // a program of 200 steps: its pullback runs the engine once (timed nowhere; counted)
-              let x = f64 [ 0.1 ]
-
-              let prog =
-                  Diff.fold (fun h _ -> Diff.lift1 (fun t -> t * 1.001 + 0.001) h) x [ 1..200 ]
-
-              let _, pullback = Diff.run prog
-              let before = Engine.Sweeps
-              let g = (pullback (f64 [ 1.0 ])).[x]
-              Expect.equal (Engine.Sweeps - before) 1L "one sweep"
-              near 1e-12 [| 1.001 ** 200.0 |] g "the chain"
-          } ]
-
-let tests = testList "higher order" [ classics; diffComposes; diffShapes ]
+let tests = testList "higher order" [ classics ]
