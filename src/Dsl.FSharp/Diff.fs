@@ -478,10 +478,10 @@ module Diff =
             for struct (outside, own, plain) in shares do
                 table.[outside] <-
                     match share own, share plain with
-                    | null, null -> Tensor.ZerosLike outside
-                    | g, null
-                    | null, g -> g
-                    | g, h -> g + h
+                    | NonNull g, NonNull h -> g + h
+                    | NonNull g, _
+                    | _, NonNull g -> g
+                    | _ -> Tensor.ZerosLike outside
         else
             for struct (outside, _) in entered do
                 table.[outside] <- Tensor.ZerosLike outside
