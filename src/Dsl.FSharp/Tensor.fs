@@ -35,6 +35,17 @@ module Tensor =
     let manualSeed (seed: uint64) = Tensor.ManualSeed seed
     /// The values converted to a dtype. Example: `x |> Tensor.toDType DType.Float64`.
     let toDType (dtype: DType) (x: Tensor) = x.To dtype
+    /// The tensor on a device (itself when already there); its gradient copies back.
+    /// Example: `x |> Tensor.toDevice (Device.Parse "cuda:0")`.
+    let toDevice (device: Device) (x: Tensor) = x.To device
+
+    /// Float32 zeros on a device. Example: `Tensor.zerosOn Device.Cpu [ 2; 3 ]`.
+    let zerosOn (device: Device) (shape: int list) =
+        Tensor.Zeros(arr shape, DType.Float32, device)
+
+    /// Standard normal float32 values on a device. Example: `Tensor.randnOn Device.Cpu [ 3 ]`.
+    let randnOn (device: Device) (shape: int list) =
+        Tensor.Randn(arr shape, DType.Float32, device = device)
 
     // ---- autograd, imperative ------------------------------------------------------------
 

@@ -95,7 +95,8 @@ let tests =
                 } ]
           testList
               "devices"
-              [ test "an op on a CUDA device says no backend is built yet" {
-                    Expect.equal (string (Device.Cuda 1)) "cuda:1" "spelling"
-                    Expect.equal (string Device.Cpu) "cpu" "spelling"
+              [ test "an op on a CUDA device says no backend serves it" {
+                    throwsWith<DeviceUnavailableException, _>
+                        (fun () -> Tensor.Zeros([| 2 |], device = Device.Cuda 1))
+                        [ "zeros:"; "cuda:1"; "not available" ]
                 } ] ]

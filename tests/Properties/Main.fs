@@ -63,6 +63,7 @@ let main argv =
               AutogradTests.tests
               TensorTests.tests
               ErrorTests.tests
+              DeviceTests.tests
               BadInputTests.tests
               SilentTests.tests
               ChainRuleTests.tests

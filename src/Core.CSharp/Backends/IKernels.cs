@@ -34,6 +34,9 @@ internal interface IKernels
     Storage Compare(CompareKind kind, Strided a, Strided b);
     Storage Where(Strided cond, Strided a, Strided b);
 
+    /// <summary>How many int64 elements of x lie outside [low, high): a check read as one number, wherever x lives.</summary>
+    long CountOutside(Strided x, long low, long high);
+
     /// <summary>Reduces the last <paramref name="trailing"/> axes of x (the op permutes reduced axes last).</summary>
     Storage Reduce(ReduceKind kind, Strided x, int trailing);
 
@@ -55,6 +58,9 @@ internal interface IKernels
 
     /// <summary>x [N, in] times wᵀ (w [out, in], read through its strides) plus b [out] when given: a dense layer in one pass.</summary>
     Storage Linear(Strided x, Strided w, Strided? b);
+
+    /// <summary>Whether <see cref="Linear"/> serves this dtype; otherwise the op composes matmul and add.</summary>
+    bool FusesLinear(DType dtype);
 
     /// <summary>y + α·x elementwise, for tensors of one shape (optimizer updates).</summary>
     Storage AddScaled(Strided y, double alpha, Strided x);

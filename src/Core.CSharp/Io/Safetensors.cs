@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Cotangent.Backends.Cpu;
+using Cotangent.Backends;
 
 namespace Cotangent.Io;
 
@@ -232,14 +232,15 @@ public static class Safetensors
 
     static Tensor Build(string path, Entry e, ReadOnlySpan<byte> bytes)
     {
-        Storage s = e.DType switch
+        Array data = e.DType switch
         {
-            DType.Float32 => new CpuStorage<float>(MemoryMarshal.Cast<byte, float>(bytes).ToArray()),
-            DType.Float64 => new CpuStorage<double>(MemoryMarshal.Cast<byte, double>(bytes).ToArray()),
-            DType.Int64 => new CpuStorage<long>(MemoryMarshal.Cast<byte, long>(bytes).ToArray()),
-            _ => new CpuStorage<bool>(Bools(path, e.Name, bytes)),
+            DType.Float32 => MemoryMarshal.Cast<byte, float>(bytes).ToArray(),
+            DType.Float64 => MemoryMarshal.Cast<byte, double>(bytes).ToArray(),
+            DType.Int64 => MemoryMarshal.Cast<byte, long>(bytes).ToArray(),
+            _ => Bools(path, e.Name, bytes),
         };
-        return Tensor.OfStorage(s, e.Shape);
+        // as safetensors' load_file: tensors load on the CPU; move them with To(device)
+        return Tensor.OfStorage(Backend.For(Device.Cpu, "load").Wrap(data), e.Shape);
     }
 
     static bool[] Bools(string path, string name, ReadOnlySpan<byte> bytes)

@@ -57,8 +57,10 @@ public sealed class DataLoader : IEnumerable<(Tensor Inputs, Tensor Targets)>
         {
             int size = Math.Min(batchSize, n - start);
             if (size < batchSize && last == LastBatch.Drop) yield break;
-            var idx = Tensor.FromArray(order[start..(start + size)], [size]);
-            yield return (inputs.IndexSelect(0, idx), targets.IndexSelect(0, idx));
+            // the indices live where the data does: a batch is cut on the data's device
+            var idx = Tensor.FromArray(order[start..(start + size)], [size], inputs.Device);
+            var tdx = targets.Device == inputs.Device ? idx : idx.To(targets.Device);
+            yield return (inputs.IndexSelect(0, idx), targets.IndexSelect(0, tdx));
         }
     }
 

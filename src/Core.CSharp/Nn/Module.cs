@@ -87,13 +87,30 @@ public abstract class Module
         foreach (var p in Parameters()) p.ZeroGrad();
     }
 
-    /// <summary>Moves every parameter to <paramref name="device"/> (PyTorch's <c>model.to(device)</c>); returns this module.</summary>
+    /// <summary>
+    /// Moves every parameter, with its accumulated gradient, to <paramref name="device"/>
+    /// (PyTorch's <c>model.to(device)</c>); returns this module. All or nothing: every copy is
+    /// made before any parameter changes. An optimizer over the parameters moves its state to
+    /// them at its next step.
+    /// </summary>
     public Module To(Device device)
     {
-        var moved = Parameters().Select(p => p.Value.To(device)).ToArray();   // all or nothing
-        foreach (var (p, v) in Parameters().Zip(moved)) if (!ReferenceEquals(p.Value, v)) p.Assign(v);
+        Backends.Backend.For(device, "module.to");
+        var ps = Parameters().ToArray();
+        var moved = new (Tensor Value, Tensor? Grad)[ps.Length];
+        using (Autograd.NoGrad())
+            for (int i = 0; i < ps.Length; i++)
+                moved[i] = (ps[i].Value.Detach().To(device), ps[i].Grad?.To(device));
+        for (int i = 0; i < ps.Length; i++)
+            if (ps[i].Value.Device != device) ps[i].MoveTo(moved[i].Value, moved[i].Grad);
         return this;
     }
+
+    /// <summary>Moves the module to the CPU (PyTorch's <c>model.cpu()</c>).</summary>
+    public Module Cpu() => To(Device.Cpu);
+
+    /// <summary>Moves the module to the CUDA device of that ordinal (PyTorch's <c>model.cuda(i)</c>).</summary>
+    public Module Cuda(int index = 0) => To(Device.Cuda(index));
 
     /// <summary>The parameters' current values by dotted name.</summary>
     public IReadOnlyDictionary<string, Tensor> StateDict() =>

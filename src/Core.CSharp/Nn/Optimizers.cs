@@ -75,6 +75,7 @@ public abstract class Optimizer
         {
             if (StepCount == long.MaxValue) throw new InvalidOperationException($"{op}: the step count {StepCount} cannot grow further");
             StepCount++;
+            FollowParameters();
             for (int i = 0; i < Parameters.Count; i++)
             {
                 var p = Parameters[i];
@@ -96,6 +97,18 @@ public abstract class Optimizer
             if (updates[i] is { } u) Parameters[i].Replace(u, made: UpdateMakesNewTensors);
         foreach (var t in released) t.Disown();
         released = null;
+    }
+
+    /// <summary>
+    /// State buffers follow their parameter to its device: after <c>module.To(device)</c> the
+    /// next step moves them (inside the step, so a failure restores the old ones).
+    /// </summary>
+    void FollowParameters()
+    {
+        foreach (var (_, buffers) in Buffers())
+            for (int i = 0; i < buffers.Length; i++)
+                if (buffers[i] is { } b && b.Device != Parameters[i].Value.Device)
+                    buffers[i] = b.To(Parameters[i].Value.Device).Retain();
     }
 
     /// <summary>State buffers a step replaced: given back only once the whole step succeeded.</summary>
@@ -314,7 +327,15 @@ public static class GradClip
         if (all.Any(p => p is null)) throw new ArgumentException("clip_grad_norm: a parameter is null", nameof(parameters));
         var ps = all.Where(p => p.Grad is not null).ToArray();
         using var _ = Autograd.NoGrad();
-        double total = Math.Sqrt(ps.Sum(p => { var g = p.Grad!; return (g * g).Sum().Item<double>(); }));
+        // Σ‖g‖² summed where the gradients live, in float64, and read once (not once per parameter)
+        Tensor? squares = null;
+        foreach (var p in ps)
+        {
+            var g = p.Grad!;
+            var s = (g * g).Sum().To(DType.Float64);
+            squares = squares is null ? s : squares + (s.Device == squares.Device ? s : s.To(squares.Device));
+        }
+        double total = squares is null ? 0 : Math.Sqrt(squares.Item<double>());
         if (total > maxNorm)
         {
             double scale = maxNorm / (total + 1e-6);

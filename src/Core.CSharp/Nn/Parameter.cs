@@ -52,6 +52,17 @@ public sealed class Parameter
         if (!ReferenceEquals(old.Storage, fresh.Storage)) old.Disown();   // an update that returned its input gives nothing up
     }
 
+    /// <summary>
+    /// Moves the parameter to the device of <paramref name="values"/> (its values there, copied
+    /// by the caller) with its accumulated gradient <paramref name="grad"/> (also moved, or null),
+    /// as PyTorch's <c>module.to(device)</c> moves <c>.data</c> and <c>.grad</c>.
+    /// </summary>
+    internal void MoveTo(Tensor values, Tensor? grad)
+    {
+        Value = values.Detach().RequireGrad().Keep();
+        if (grad is not null) Value.Accumulator!.Set(grad.Detach().Keep());
+    }
+
     /// <summary>Overwrites the accumulated gradient (gradient clipping, all-reduce).</summary>
     public void SetGrad(Tensor? grad)
     {

@@ -81,7 +81,11 @@ public sealed partial class Tensor
         if (scores.Rank != 2 || labels.Rank != 1 || labels.shape[0] != scores.shape[0])
             throw new ShapeMismatchException(op, $"{op}: expects {what} [N, C] and labels [N], got {ShapeMath.Format(scores.shape)} and {ShapeMath.Format(labels.shape)}");
         scores.RequireFloat(op);
+        SameDevice(op, scores, labels);
         int c = scores.shape[1];
+        // counted by the labels' backend and read as one number (on the CPU a scan of the
+        // buffer); the labels themselves are read only to name the first bad one
+        if (labels.Kernels.CountOutside(labels.View, 0, c) == 0) return;
         foreach (var l in labels.ToArray<long>())
             if (l < 0 || l >= c) throw OpCall.Index(op, $"{op}: label {l} is out of range for {c} classes");
     }

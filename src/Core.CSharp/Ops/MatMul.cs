@@ -67,7 +67,7 @@ public sealed partial class Tensor
                 _ => g2.Sum(0),
             };
         };
-        bool fast = x.DType == DType.Float32 && w.DType == DType.Float32 && (b is null || b.DType == DType.Float32) && x.Device == Device.Cpu;
+        bool fast = w.DType == x.DType && (b is null || b.DType == x.DType) && x.Kernels.FusesLinear(x.DType);
         if (!fast) return Fused("linear", () => b is null ? MatMul(x, w.T) : MatMul(x, w.T) + b, inputs, rule);
         var x2 = x.IsContiguous ? x.View : x.Contiguous().View;
         var flat = new Backends.Strided(x2.Storage, [ShapeMath.Numel(x.shape[..^1]), inF], [inF, 1], x2.Offset);

@@ -29,12 +29,14 @@ public sealed record OpInfo(string Name, OpKind Kind, IReadOnlyList<string> Memb
 /// <summary>
 /// Every op of the core, found from the <see cref="OpAttribute"/> on its definition, so the
 /// property suite enumerates ops rather than listing them by hand: an op the suite has no
-/// case for fails its meta-test.
+/// case for fails its meta-test. Ops may be defined on any public type of the core (device
+/// copies, collectives), not only on <see cref="Tensor"/>.
 /// </summary>
 public static class OpRegistry
 {
     static readonly Lazy<IReadOnlyList<OpInfo>> all = new(() =>
-        typeof(Tensor).GetMembers(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance)
+        typeof(Tensor).Assembly.GetExportedTypes()
+            .SelectMany(t => t.GetMembers(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly))
             .Select(m => (m, a: m.GetCustomAttribute<OpAttribute>()))
             .Where(p => p.a is not null)
             .GroupBy(p => p.a!.Name)

@@ -11,7 +11,8 @@ public enum DeviceType
 
 /// <summary>
 /// Where a tensor's storage lives, as PyTorch's <c>torch.device</c>: <c>Device.Cpu</c>, <c>Device.Cuda(0)</c>.
-/// Every tensor carries one; ops across devices fail with a message naming both.
+/// Every tensor carries one; ops across devices fail with a message naming both, and nothing is
+/// copied implicitly. Creation functions place tensors on <see cref="Default"/> unless told.
 /// </summary>
 public readonly record struct Device(DeviceType Type, int Index)
 {
@@ -21,8 +22,76 @@ public readonly record struct Device(DeviceType Type, int Index)
     /// <summary>The CUDA device with the given ordinal among the visible ones.</summary>
     public static Device Cuda(int index = 0)
     {
-        if (index < 0) throw new ArgumentOutOfRangeException(nameof(index), index, "a CUDA device ordinal is 0 or more");
+        if (index < 0) throw new OpArgumentException("device", $"device: a CUDA device ordinal is 0 or more, got {index}");
         return new Device(DeviceType.Cuda, index);
+    }
+
+    /// <summary>
+    /// A device from PyTorch's spelling: <c>cpu</c>, <c>cuda</c> (ordinal 0), <c>cuda:1</c>.
+    /// Parsing names a device; it does not check that the device exists.
+    /// </summary>
+    public static Device Parse(string name)
+    {
+        if (name is null) throw new OpArgumentException("device", "device: the name is null");
+        var s = name.Trim();
+        var colon = s.IndexOf(':');
+        var kind = (colon < 0 ? s : s[..colon]).ToLowerInvariant();
+        int index = 0;
+        if (colon >= 0 && !(int.TryParse(s.AsSpan(colon + 1), System.Globalization.NumberStyles.None, null, out index)))
+            throw new OpArgumentException("device", $"device: '{name}' has no valid ordinal after the colon (expected e.g. cuda:1)");
+        return kind switch
+        {
+            "cpu" when index == 0 => Cpu,
+            "cpu" => throw new OpArgumentException("device", $"device: there is one CPU device, cpu; '{name}' does not exist"),
+            "cuda" => Cuda(index),
+            _ => throw new OpArgumentException("device", $"device: '{name}' is not a device; expected cpu, cuda or cuda:N"),
+        };
+    }
+
+    // boxed, so a reader on another thread sees a whole device (a struct write could tear)
+    static volatile object global = Cpu;
+    static readonly FlowStack<DefaultScopeFrame> Scoped = new();
+
+    /// <summary>
+    /// Where creation functions (<c>Zeros</c>, <c>Randn</c>, <c>From</c>, …) put tensors when no
+    /// device is passed, as <c>torch.set_default_device</c>: the innermost open
+    /// <see cref="UseDefault"/> scope of this flow, else the process-wide setting (initially
+    /// <see cref="Cpu"/>). Setting it changes the process-wide value; the device must exist.
+    /// </summary>
+    public static Device Default
+    {
+        get => Scoped.Top?.Device ?? (Device)global;
+        set
+        {
+            Backends.Backend.For(value, "default_device");
+            global = value;
+        }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="device"/> the default for this flow (and the tasks it starts) until
+    /// the scope is disposed: for tests and services that must not change the process-wide
+    /// default. Example: <c>using var _ = Device.UseDefault(Device.Cpu);</c>
+    /// </summary>
+    public static IDisposable UseDefault(Device device)
+    {
+        Backends.Backend.For(device, "default_device");
+        var scope = new DefaultScopeFrame(device);
+        Scoped.Push(scope);
+        return scope;
+    }
+
+    sealed class DefaultScopeFrame(Device device) : IDisposable
+    {
+        bool done;
+        public Device Device { get; } = device;
+
+        public void Dispose()
+        {
+            if (done) return;
+            done = true;
+            Scoped.Remove(this);
+        }
     }
 
     /// <summary>PyTorch's spelling: <c>cpu</c>, <c>cuda:1</c>.</summary>

@@ -30,6 +30,12 @@ public class DTypeMismatchException(string op, string message) : OpArgumentExcep
 public class DeviceMismatchException(string op, string message) : OpArgumentException(op, message);
 
 /// <summary>
+/// A device that does not exist here, or that no backend of this build serves (a CUDA device on
+/// a machine without the driver). The message names the op and the device.
+/// </summary>
+public class DeviceUnavailableException(string op, string message) : OpArgumentException(op, message);
+
+/// <summary>
 /// A tensor's buffer could not be allocated: the memory the process may use is exhausted (a
 /// container's limit, or a GC heap limit). Nothing was changed and the process stays usable:
 /// free tensors (end a <see cref="TensorScope"/>, drop references) or use smaller batches.

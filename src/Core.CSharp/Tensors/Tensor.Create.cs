@@ -1,8 +1,12 @@
-using Cotangent.Backends.Cpu;
+using Cotangent.Backends;
 
 namespace Cotangent;
 
-/// <summary>Creation functions (as torch.zeros, torch.arange, ...) and read-out.</summary>
+/// <summary>
+/// Creation functions (as torch.zeros, torch.arange, ...) and read-out. Each takes an optional
+/// device and otherwise places its tensor on <see cref="Device.Default"/>; the values are made
+/// on the host and handed to that device's backend, which owns the storage.
+/// </summary>
 public sealed partial class Tensor
 {
     static Tensor Filled(string op, int[] shape, DType dtype, double value, Device? device = null)
@@ -12,7 +16,7 @@ public sealed partial class Tensor
         DTypes.Check(op, dtype);
         if (dtype == DType.Int64 && !DTypes.IsInt64(value))
             throw new OpArgumentException(op, $"{op}: {value} is not an int64 value (a whole number below 2⁶³ in magnitude); use a float dtype");
-        return new Tensor(KernelsFor(device ?? Device.Cpu).Full(dtype, ShapeMath.Numel(shape), value), [.. shape]);
+        return new Tensor(Backend.For(device ?? Device.Default, op).Full(dtype, ShapeMath.Numel(shape), value), [.. shape]);
     }
 
     /// <summary>Refuses a null shape, a negative size and more elements than one buffer holds.</summary>
@@ -26,14 +30,14 @@ public sealed partial class Tensor
 
     /// <summary>float32 zeros of the given shape.</summary>
     public static Tensor Zeros(params int[] shape) => Filled("zeros", shape, DType.Float32, 0);
-    /// <summary>Zeros of the given shape and dtype.</summary>
-    public static Tensor Zeros(int[] shape, DType dtype) => Filled("zeros", shape, dtype, 0);
+    /// <summary>Zeros of the given shape and dtype, on the device (the default device when null).</summary>
+    public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, Device? device = null) => Filled("zeros", shape, dtype, 0, device);
     /// <summary>float32 ones of the given shape.</summary>
     public static Tensor Ones(params int[] shape) => Filled("ones", shape, DType.Float32, 1);
-    /// <summary>Ones of the given shape and dtype.</summary>
-    public static Tensor Ones(int[] shape, DType dtype) => Filled("ones", shape, dtype, 1);
+    /// <summary>Ones of the given shape and dtype, on the device (the default device when null).</summary>
+    public static Tensor Ones(int[] shape, DType dtype = DType.Float32, Device? device = null) => Filled("ones", shape, dtype, 1, device);
     /// <summary>A tensor of the given shape with every element <paramref name="value"/>.</summary>
-    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32) => Filled("full", shape, dtype, value);
+    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, Device? device = null) => Filled("full", shape, dtype, value, device);
     /// <summary>Zeros with the shape, dtype and device of <paramref name="like"/>.</summary>
     public static Tensor ZerosLike(Tensor like) => Filled("zeros_like", Like("zeros_like", like).shape, like.DType, 0, like.Device);
     /// <summary>Ones with the shape, dtype and device of <paramref name="like"/>.</summary>
@@ -42,10 +46,10 @@ public sealed partial class Tensor
     static Tensor Like(string op, Tensor like) => like ?? throw new OpArgumentException(op, $"{op}: the tensor is null");
 
     /// <summary>A 0-d tensor holding <paramref name="value"/>.</summary>
-    public static Tensor Scalar(double value, DType dtype = DType.Float32) => Filled("scalar", [], dtype, value);
+    public static Tensor Scalar(double value, DType dtype = DType.Float32, Device? device = null) => Filled("scalar", [], dtype, value, device);
 
     /// <summary>Values start, start+step, ... below end (torch.arange). Start, end and step must be finite, step non-zero.</summary>
-    public static Tensor Arange(double start, double end, double step = 1, DType dtype = DType.Float32)
+    public static Tensor Arange(double start, double end, double step = 1, DType dtype = DType.Float32, Device? device = null)
     {
         using var _ = OpCall.Enter("arange");
         if (!double.IsFinite(start) || !double.IsFinite(end) || !double.IsFinite(step))
@@ -56,14 +60,14 @@ public sealed partial class Tensor
         if (n > Array.MaxLength) throw new OpArgumentException("arange", $"arange: [{start}, {end}) by {step} has {count:G6} elements, more than one buffer can hold");
         var v = new double[n];
         for (int i = 0; i < n; i++) v[i] = start + i * step;
-        return FromDoubles(v, [(int)n], dtype);
+        return FromDoubles("arange", v, [(int)n], dtype, device);
     }
 
     /// <summary>0, 1, ..., end−1 (torch.arange(end)).</summary>
-    public static Tensor Arange(int end, DType dtype = DType.Float32) => Arange(0, end, 1, dtype);
+    public static Tensor Arange(int end, DType dtype = DType.Float32, Device? device = null) => Arange(0, end, 1, dtype, device);
 
     /// <summary><paramref name="steps"/> evenly spaced values from start to end inclusive; start and end must be finite.</summary>
-    public static Tensor Linspace(double start, double end, int steps, DType dtype = DType.Float32)
+    public static Tensor Linspace(double start, double end, int steps, DType dtype = DType.Float32, Device? device = null)
     {
         using var _ = OpCall.Enter("linspace");
         if (!double.IsFinite(start) || !double.IsFinite(end))
@@ -72,28 +76,37 @@ public sealed partial class Tensor
         var v = new double[steps];
         double h = steps > 1 ? (end - start) / (steps - 1) : 0;
         for (int i = 0; i < steps; i++) v[i] = i == steps - 1 && steps > 1 ? end : start + i * h;
-        return FromDoubles(v, [steps], dtype);
+        return FromDoubles("linspace", v, [steps], dtype, device);
     }
 
     /// <summary>The n×m identity (m defaults to n).</summary>
-    public static Tensor Eye(int n, int? m = null, DType dtype = DType.Float32)
+    public static Tensor Eye(int n, int? m = null, DType dtype = DType.Float32, Device? device = null)
     {
         using var _ = OpCall.Enter("eye");
         int cols = m ?? n;
         CheckShape("eye", [n, cols]);
         var v = new double[n * cols];
         for (int i = 0; i < Math.Min(n, cols); i++) v[i * cols + i] = 1;
-        return FromDoubles(v, [n, cols], dtype);
+        return FromDoubles("eye", v, [n, cols], dtype, device);
     }
 
-    static Tensor FromDoubles(double[] v, int[] shape, DType dtype) => dtype switch
+    /// <summary>Host values, converted to the dtype, handed to the device's backend (which then owns the array).</summary>
+    static Tensor FromDoubles(string op, double[] v, int[] shape, DType dtype, Device? device)
     {
-        DType.Float64 => new Tensor(new CpuStorage<double>(v), shape),
-        DType.Float32 => new Tensor(new CpuStorage<float>(Array.ConvertAll(v, d => (float)d)), shape),
-        DType.Int64 => new Tensor(new CpuStorage<long>(Array.ConvertAll(v, d => (long)d)), shape),
-        DType.Bool => new Tensor(new CpuStorage<bool>(Array.ConvertAll(v, d => d != 0)), shape),
-        var t => throw new DTypeMismatchException(OpCall.Blame("dtype"), $"{OpCall.Blame("dtype")}: {(int)t} is not a dtype (float32, float64, int64 or bool)"),
-    };
+        var backend = Backend.For(device ?? Device.Default, op);
+        Array data = dtype switch
+        {
+            DType.Float64 => v,
+            DType.Float32 => Array.ConvertAll(v, d => (float)d),
+            DType.Int64 => Array.ConvertAll(v, d => (long)d),
+            DType.Bool => Array.ConvertAll(v, d => d != 0),
+            var t => throw new DTypeMismatchException(op, $"{op}: {(int)t} is not a dtype (float32, float64, int64 or bool)"),
+        };
+        return new Tensor(backend.Wrap(data), shape);
+    }
+
+    /// <summary>A host array the caller gives up, on the default device.</summary>
+    static Tensor Adopt(string op, Array data, int[] shape) => new(Backend.For(Device.Default, op).Wrap(data), shape);
 
     /// <summary>A 1-D float32 tensor of the values.</summary>
     public static Tensor From(params float[] values) => FromArray(values, [values?.Length ?? 0]);
@@ -124,7 +137,7 @@ public sealed partial class Tensor
         for (int i = 0; i < rows.Length; i++)
             if (rows[i].Length != cols)
                 throw new ShapeMismatchException("from_array", $"from_array: row {i} has {rows[i].Length} values, row 0 has {cols}; rows must have one length");
-        return new Tensor(new CpuStorage<T>(rows.SelectMany(r => r).ToArray()), [rows.Length, cols]);
+        return Adopt("from_array", rows.SelectMany(r => r).ToArray(), [rows.Length, cols]);
     }
 
     static Tensor FromGrid<T>(T[,] values) where T : unmanaged
@@ -133,11 +146,11 @@ public sealed partial class Tensor
         int r = values.GetLength(0), c = values.GetLength(1);
         var flat = new T[r * c];
         for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) flat[i * c + j] = values[i, j];
-        return new Tensor(new CpuStorage<T>(flat), [r, c]);
+        return Adopt("from_array", flat, [r, c]);
     }
 
-    /// <summary>A tensor of the given shape over a copy of the row-major values (float, double, long or bool).</summary>
-    public static Tensor FromArray<T>(T[] values, int[] shape) where T : unmanaged
+    /// <summary>A tensor of the given shape over a copy of the row-major values (float, double, long or bool), on the device (the default device when null).</summary>
+    public static Tensor FromArray<T>(T[] values, int[] shape, Device? device = null) where T : unmanaged
     {
         using var _ = OpCall.Enter("from_array");
         if (values is null) throw new OpArgumentException("from_array", "from_array: the values are null");
@@ -145,7 +158,7 @@ public sealed partial class Tensor
         if (ShapeMath.Numel(shape) != values.Length)
             throw new ShapeMismatchException("from_array", $"from_array: {values.Length} values do not fill shape {ShapeMath.Format(shape)} ({ShapeMath.Numel(shape)} elements)");
         DTypes.Of<T>("from_array");
-        return new Tensor(new CpuStorage<T>((T[])values.Clone()), [.. shape]);
+        return new Tensor(Backend.For(device ?? Device.Default, "from_array").Wrap((T[])values.Clone()), [.. shape]);
     }
 
     /// <summary>Reseeds <see cref="Generator.Default"/> (torch.manual_seed).</summary>
@@ -154,32 +167,33 @@ public sealed partial class Tensor
     /// <summary>Uniform values in [0, 1).</summary>
     public static Tensor Rand(params int[] shape) => Rand(shape, DType.Float32);
     /// <summary>Uniform values in [0, 1).</summary>
-    public static Tensor Rand(int[] shape, DType dtype, Generator? generator = null)
+    public static Tensor Rand(int[] shape, DType dtype = DType.Float32, Generator? generator = null, Device? device = null)
     {
         using var _ = OpCall.Enter("rand");
         CheckShape("rand", shape);
         RequireFloatDType("rand", dtype);
-        return FromDoubles((generator ?? Generator.Default).Uniform(ShapeMath.Numel(shape)), [.. shape], dtype);
+        return FromDoubles("rand", (generator ?? Generator.Default).Uniform(ShapeMath.Numel(shape)), [.. shape], dtype, device);
     }
 
     /// <summary>Standard normal values.</summary>
     public static Tensor Randn(params int[] shape) => Randn(shape, DType.Float32);
     /// <summary>Standard normal values.</summary>
-    public static Tensor Randn(int[] shape, DType dtype, Generator? generator = null)
+    public static Tensor Randn(int[] shape, DType dtype = DType.Float32, Generator? generator = null, Device? device = null)
     {
         using var _ = OpCall.Enter("randn");
         CheckShape("randn", shape);
         RequireFloatDType("randn", dtype);
-        return FromDoubles((generator ?? Generator.Default).Normal(ShapeMath.Numel(shape)), [.. shape], dtype);
+        return FromDoubles("randn", (generator ?? Generator.Default).Normal(ShapeMath.Numel(shape)), [.. shape], dtype, device);
     }
 
     /// <summary>int64 values uniform in [low, high).</summary>
-    public static Tensor Randint(long low, long high, int[] shape, Generator? generator = null)
+    public static Tensor Randint(long low, long high, int[] shape, Generator? generator = null, Device? device = null)
     {
         using var _ = OpCall.Enter("randint");
         CheckShape("randint", shape);
         if (high <= low) throw new OpArgumentException("randint", $"randint: high ({high}) must be greater than low ({low})");
-        return new Tensor(new CpuStorage<long>((generator ?? Generator.Default).Integers(low, high, ShapeMath.Numel(shape))), [.. shape]);
+        var backend = Backend.For(device ?? Device.Default, "randint");
+        return new Tensor(backend.Wrap((generator ?? Generator.Default).Integers(low, high, ShapeMath.Numel(shape))), [.. shape]);
     }
 
     static void RequireFloatDType(string op, DType dtype)

@@ -98,16 +98,26 @@ public sealed partial class Tensor : IIdentified
     }
 
     /// <summary>
-    /// This tensor on <paramref name="device"/> (torch's <c>x.to(device)</c>): itself when already there.
-    /// Only the CPU backend exists yet, so any other device is a clear error.
+    /// This tensor on <paramref name="device"/> (torch's <c>x.to(device)</c>): itself when already
+    /// there, else a copy whose VJP copies the cotangent back to this tensor's device. The only
+    /// way data crosses devices: ops never copy implicitly.
     /// </summary>
+    [Op("to_device")]
     public Tensor To(Device device)
     {
-        if (device.Type == DeviceType.Cpu && device.Index != 0)
-            throw new DeviceMismatchException("to", $"to: there is one CPU device, cpu; {device.Type} index {device.Index} does not exist");
-        return device == Device ? this : throw new NotSupportedException(
-            $"to: cannot move a tensor from {Device} to {device}: no backend for {device} is built yet (only the CPU backend exists)");
+        using var _ = OpCall.Enter("to_device", this);
+        var target = Backend.For(device, "to_device");
+        if (device == Device) return this;
+        var from = Device;
+        var data = Kernels.ToArray(View);
+        return Result("to_device", target.Wrap(data), shape, [this], (i, g, x, y) => g.To(from));
     }
+
+    /// <summary>This tensor on the CPU (torch's <c>x.cpu()</c>).</summary>
+    public Tensor Cpu() => To(Device.Cpu);
+
+    /// <summary>This tensor on the CUDA device of that ordinal (torch's <c>x.cuda(i)</c>).</summary>
+    public Tensor Cuda(int index = 0) => To(Device.Cuda(index));
 
     /// <summary>
     /// Opens a <see cref="TensorScope"/>: buffers of tensors made inside are recycled when it is
@@ -190,11 +200,9 @@ public sealed partial class Tensor : IIdentified
 
     internal Strided ViewAs(int[] target) => new(storage, target, ShapeMath.BroadcastStrides(shape, strides, target), offset);
 
-    internal IKernels Kernels => KernelsFor(Device);
+    internal IKernels Kernels => Backend.For(Device, "kernels");
 
-    internal static IKernels KernelsFor(Device d) => d.Type == DeviceType.Cpu
-        ? CpuKernels.Instance
-        : throw new NotSupportedException($"no backend for {d} yet: only the CPU backend is built");
+    internal static IKernels KernelsFor(Device d) => Backend.For(d, OpCall.Blame("device"));
 
     internal bool IsContiguous => ShapeMath.IsContiguous(shape, strides);
 

@@ -51,6 +51,15 @@ internal sealed partial class CpuKernels : IKernels
 
     public Storage Contiguous(Strided x) => Wrap(ToArray(x));
 
+    public bool FusesLinear(DType dtype) => dtype == DType.Float32;
+
+    public long CountOutside(Strided x, long low, long high)
+    {
+        long n = 0;
+        foreach (var v in Walk.Span<long>(x)) if (v < low || v >= high) n++;
+        return n;
+    }
+
     public Storage Cast(Strided x, DType to) => x.Storage.DType switch
     {
         DType.Float32 => CastFrom<float>(x, to),
