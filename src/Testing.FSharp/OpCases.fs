@@ -209,9 +209,16 @@ let all: OpCase list =
               (sprintf "where %s ? %s : %s" (shapeText sc) (shapeText sa) (shapeText sb))
               [ tensorIn r Real sa; tensorIn r Real sb ]
               (two (fun a b -> Tensor.Where(cond, a, b))))
-      // with the CPU the only device, a copy to where it already is returns itself; the
-      // simulated devices of the CUDA backend will make this case cross devices
-      unary "to_device" Real (fun x -> x.To(Device.Cpu))
+      // there and back: to another device (sim:1, or the CPU from a simulated one), a kernel
+      // there, and home, so both copies and their VJPs are in the chain
+      unary "to_device" Real (fun x ->
+          let away =
+              if x.Device = Device.Cpu then
+                  Device.Simulated 1
+              else
+                  Device.Cpu
+
+          (x.To away * 2.0).To x.Device)
       { case "cast" (fun r ->
             let s = shape r 0 3
             sample "cast float64 -> float32" [ tensorIn r Real s ] (one (fun x -> (x.To DType.Float32) * 3.0))) with
@@ -509,7 +516,9 @@ let all: OpCase list =
           // (layer norm does not change when its input is scaled)
           sample
               (sprintf "layer_norm %s over %d axes" (shapeText s) k)
-              [ tensorIn r Distinct s * 10.0; tensorIn r Real trailing; tensorIn r Real trailing ]
+              [ tensorIn r Distinct s * 10.0
+                tensorIn r Real trailing
+                tensorIn r Real trailing ]
               (fun xs -> Tensor.LayerNorm(xs.[0], k, xs.[1], xs.[2])))
       case "dropout" (fun r ->
           let s = shape r 1 3

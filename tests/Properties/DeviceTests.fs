@@ -102,4 +102,156 @@ let unavailable =
               Expect.isSome (OpRegistry.Find "to_device" |> Option.ofObj) "registered"
           } ]
 
-let tests = testList "devices" [ parsing; defaults; unavailable ]
+let private sim0, sim1 = Device.Simulated 0, Device.Simulated 1
+
+let private f64 (xs: float list) =
+    Tensor.FromArray(Array.ofList xs, [| xs.Length |])
+
+/// A small MLP and three SGD-with-momentum steps on a fixed batch, on the given device; the
+/// parameters after, read back as floats. `moveAfter` moves the model (and so the optimizer's
+/// state) to `device` after that many steps on the CPU.
+let private train (device: Device) (moveAfter: int) =
+    let net =
+        Sequential(
+            Linear(3, 4, generator = Generator 7UL, dtype = DType.Float64),
+            Tanh(),
+            Linear(4, 2, generator = Generator 8UL, dtype = DType.Float64)
+        )
+
+    let opt = Adam(net.Parameters(), 0.05, weightDecay = 0.01)
+    let x = Tensor.Randn([| 5; 3 |], DType.Float64, Generator 9UL)
+    let labels = Tensor.FromArray([| 0L; 1L; 1L; 0L; 1L |], [| 5 |])
+
+    for step in 0..3 do
+        if step = moveAfter then
+            net.To device |> ignore
+
+        let d = net.Parameters() |> Seq.head |> (fun p -> p.Value.Device)
+        opt.ZeroGrad()
+        let loss = Tensor.CrossEntropy(net.Forward(x.To d), labels.To d)
+        loss.Backward()
+        opt.Step()
+
+    net.Parameters() |> Seq.map (fun p -> p.Value.ToArray<float>()) |> Array.concat
+
+let simulated =
+    testList
+        "simulated devices"
+        [ test "are spelled sim:N, eight of them" {
+              Expect.equal (Device.Parse "sim:3") (Device.Simulated 3) "parse"
+              Expect.equal (string (Device.Simulated 3)) "sim:3" "print"
+              throwsWith<OpArgumentException, _> (fun () -> Device.Simulated 8) [ "device:"; "0 to 7" ]
+              throwsWith<OpArgumentException, _> (fun () -> Device.Parse "sim:8") [ "device:" ]
+          }
+          test "every dtype goes there and back unchanged, strided views included" {
+              let cases =
+                  [ Tensor.From(1.5f, -2.25f, 3e-38f)
+                    Tensor.From(Math.PI, -0.0, 1e300)
+                    Tensor.From(Int64.MaxValue, Int64.MinValue, 0L)
+                    Tensor.From(true, false, true)
+                    Tensor.Arange(6.0, 0.0, -1.0, DType.Float64).Reshape(2, 3).T ]
+
+              for x in cases do
+                  let back = x.To(sim0).To(sim1).Cpu()
+                  Expect.equal back.DType x.DType "dtype"
+                  Expect.equal back.Shape x.Shape "shape"
+                  Expect.equal (back.ToArray()) (x.ToArray()) (sprintf "%O values" x.DType)
+                  Expect.equal (x.To(sim0).Device) sim0 "placed"
+          }
+          test "creation on a simulated device gives the values the CPU gets from the same seed" {
+              let a = Tensor.Randn([| 3; 2 |], DType.Float64, Generator 3UL, sim0)
+              let b = Tensor.Randn([| 3; 2 |], DType.Float64, Generator 3UL)
+              Expect.equal a.Device sim0 "there"
+              Expect.equal (a.ToArray<float>()) (b.ToArray<float>()) "same values"
+              Expect.equal (Tensor.Eye(2, device = sim1).ToArray<float32>()) [| 1f; 0f; 0f; 1f |] "eye"
+
+              using (Device.UseDefault sim1) (fun _ -> Expect.equal (Tensor.Zeros 2).Device sim1 "the default")
+
+              Expect.stringContains (string (Tensor.Ones([| 2 |], device = sim0))) "device=sim:0" "printed"
+          }
+          test "ops across devices are refused by name, with both devices; nothing is copied" {
+              let a, b = f64 [ 1.0; 2.0 ], (f64 [ 3.0; 4.0 ]).To sim0
+              throwsWith<DeviceMismatchException, _> (fun () -> a + b) [ "add:"; "cpu"; "sim:0" ]
+              throwsWith<DeviceMismatchException, _> (fun () -> b * b.To sim1) [ "mul:"; "sim:0"; "sim:1" ]
+
+              throwsWith<DeviceMismatchException, _>
+                  (fun () -> Tensor.MatMul(b.Reshape(1, 2), a.Reshape(2, 1)))
+                  [ "matmul:" ]
+          }
+          test "a backend refuses another device's buffer even where the simulator could read it" {
+              let onSim1 = (f64 [ 1.0 ]).To sim1
+              let kernels = Backends.Backend.For(sim0, "test")
+
+              throwsWith<DeviceMismatchException, _>
+                  (fun () -> kernels.Unary(Backends.UnaryKind.Exp, onSim1.View))
+                  [ "sim:1"; "sim:0" ]
+          }
+          test "to_device carries the gradient home: d/dx Σ exp(x) computed on sim:0 lands on the CPU" {
+              let x = (f64 [ 0.5; -1.0 ]).RequireGrad()
+              let y = x.To(sim0).Exp().Sum()
+              Expect.equal y.Device sim0 "computed there"
+              y.Backward()
+              Expect.equal x.Grad.Device Device.Cpu "gradient where x is"
+              Expect.equal (x.Grad.ToArray<float>()) [| exp 0.5; exp -1.0 |] "exp x"
+          }
+          test "a model trained on a simulated device, moved before or between steps, matches the CPU" {
+              let onCpu = train Device.Cpu 99
+              let there = train sim0 0
+              let movedLater = train sim1 2
+
+              for i in 0 .. onCpu.Length - 1 do
+                  Expect.floatClose Accuracy.veryHigh there.[i] onCpu.[i] (sprintf "parameter %d, trained there" i)
+
+                  Expect.floatClose
+                      Accuracy.veryHigh
+                      movedLater.[i]
+                      onCpu.[i]
+                      (sprintf "parameter %d, moved after two steps" i)
+          }
+          test "a checkpoint loads into a model that lives on a simulated device" {
+              let net = Linear(2, 2, generator = Generator 1UL)
+
+              let path =
+                  IO.Path.Combine(IO.Path.GetTempPath(), sprintf "cotangent-sim-%d.safetensors" (Random().Next()))
+
+              try
+                  Io.Checkpoint.Save(path, net.To sim0)
+                  let other = Linear(2, 2, generator = Generator 2UL).To sim0
+                  Io.Checkpoint.Load(path, other)
+
+                  for p, q in Seq.zip (net.Parameters()) (other.Parameters()) do
+                      Expect.equal q.Value.Device sim0 "stays there"
+                      Expect.equal (q.Value.ToArray<float32>()) (p.Value.ToArray<float32>()) "the saved values"
+              finally
+                  IO.File.Delete path
+          }
+          test "a data loader over data on a simulated device cuts its batches there" {
+              let x = Tensor.Arange(12, DType.Float64).Reshape(6, 2).To sim0
+              let y = Tensor.FromArray([| 0L; 1L; 0L; 1L; 0L; 1L |], [| 6 |], sim0)
+
+              for xb, yb in DataLoader(x, y, 4, shuffle = true, generator = Generator 4UL) do
+                  Expect.equal xb.Device sim0 "inputs"
+                  Expect.equal yb.Device sim0 "targets"
+          }
+          test "bad labels and indices on a simulated device are named as on the CPU" {
+              let scores = Tensor.Zeros([| 2; 3 |], device = sim0)
+
+              throwsWith<IndexOutOfRangeException, _>
+                  (fun () -> Tensor.CrossEntropy(scores, Tensor.FromArray([| 0L; 3L |], [| 2 |], sim0)))
+                  [ "cross_entropy:"; "label 3"; "3 classes" ]
+
+              throwsWith<IndexOutOfRangeException, _>
+                  (fun () -> scores.IndexSelect(1, Tensor.FromArray([| 5L |], [| 1 |], sim0)))
+                  [ "index_select:"; "index 5" ]
+          }
+          test "a scope gives back a step's buffers on a simulated device; kept ones stay readable" {
+              let kept, dropped =
+                  using (Tensor.Scope()) (fun _ ->
+                      let a = Tensor.Ones([| 1024 |], device = sim0)
+                      (a * 2.0).Keep(), a + 1.0)
+
+              Expect.equal (kept.ToArray<float32>() |> Array.distinct) [| 2f |] "kept"
+              throwsWith<ObjectDisposedException, _> (fun () -> dropped.ToArray<float32>()) [ "recycled" ]
+          } ]
+
+let tests = testList "devices" [ parsing; defaults; unavailable; simulated ]

@@ -64,6 +64,7 @@ let main argv =
               TensorTests.tests
               ErrorTests.tests
               DeviceTests.tests
+              DeviceOpTests.tests
               BadInputTests.tests
               SilentTests.tests
               ChainRuleTests.tests

@@ -234,10 +234,10 @@ public static class Autograd
         {
             var e = new double[m];
             e[j] = 1;
-            rows[j] = pb(Tensor.FromArray(e, y.Shape).To(y.DType)).Reshape(-1);
+            rows[j] = pb(Tensor.FromArray(e, y.Shape, y.Device).To(y.DType)).Reshape(-1);
         }
         int[] shape = [.. y.Shape, .. x.Shape];
-        return m == 0 ? Tensor.Zeros(shape, x.DType) : Tensor.Stack(rows).Reshape(shape);
+        return m == 0 ? Tensor.Zeros(shape, x.DType, x.Device) : Tensor.Stack(rows).Reshape(shape);
     }
 
     /// <summary>The Hessian of a scalar f at x: the Jacobian of its gradient, shape x.Shape ++ x.Shape.</summary>

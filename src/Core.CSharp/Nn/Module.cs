@@ -118,12 +118,19 @@ public abstract class Module
 
     /// <summary>
     /// Restores parameter values by name. Every entry is checked (names, shapes, dtypes) before
-    /// any parameter changes, so a bad state leaves the module as it was.
+    /// any parameter changes, so a bad state leaves the module as it was. As PyTorch's
+    /// <c>load_state_dict</c> copies into the parameters, values land on each parameter's device
+    /// (a checkpoint loads on the CPU; a model on another device takes it there).
     /// </summary>
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state)
     {
         CheckStateDict(state);
-        foreach (var (name, p) in NamedParameters()) p.Assign(state[name]);
+        var named = NamedParameters().ToArray();
+        var values = new Tensor[named.Length];
+        using (Autograd.NoGrad())
+            for (int i = 0; i < named.Length; i++)
+                values[i] = state[named[i].Name].Detach().To(named[i].Parameter.Value.Device);   // every copy before any change
+        for (int i = 0; i < named.Length; i++) named[i].Parameter.Assign(values[i]);
     }
 
     /// <summary>

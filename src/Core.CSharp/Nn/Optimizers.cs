@@ -143,7 +143,7 @@ public abstract class Optimizer
     /// <summary>The state: "step", and "{i}.{buffer}" for each parameter's buffers.</summary>
     public IReadOnlyDictionary<string, Tensor> StateDict()
     {
-        var d = new Dictionary<string, Tensor> { ["step"] = Tensor.From((long)StepCount) };
+        var d = new Dictionary<string, Tensor> { ["step"] = Tensor.FromArray([StepCount], [1], Device.Cpu) };
         foreach (var (name, buffers) in Buffers())
             for (int i = 0; i < buffers.Length; i++)
                 if (buffers[i] is { } b) d[$"{i}.{name}"] = b;

@@ -40,7 +40,7 @@ public sealed partial class Tensor
         RequireFloat("dropout");
         if (!training || p == 0) return this;
         if (p == 1) return this * 0.0;   // every element dropped; the gradient is 0 too
-        var keep = Rand(shape, DType, generator).Ge(p);
+        var keep = Rand(shape, DType, generator, Device).Ge(p);
         return Where(keep, this * (1 / (1 - p)), 0.0);
     }
 

@@ -130,7 +130,7 @@ public sealed partial class Tensor
         int[] lead = p.shape[..^trailing];
         int n = ShapeMath.Numel(p.shape.AsSpan(p.Rank - trailing));
         var rows = p.Reshape([.. lead, 1, n]).Expand([.. lead, n, n]);          // row j: the group
-        var self = Eye(n, null, DType.Bool);                                      // element j of row j
+        var self = Eye(n, null, DType.Bool, x.Device);                            // element j of row j
         var others = Where(self, 1.0, rows).Prod([-1]);                           // [..lead, n]
         return others.Reshape(p.shape).Permute(Inverse(perm));
     }
@@ -167,7 +167,7 @@ public sealed partial class Tensor
         RequireFloat("logsumexp");
         var ax = ShapeMath.Axes("logsumexp", axes, Rank);
         // no shift is needed (nor a max defined) when a reduced axis is empty: log 0 = −∞
-        var m = ax.Any(a => shape[a] == 0) ? Zeros(KeepShape(ax), DType) : Max(ax, keepDim: true).Detach();
+        var m = ax.Any(a => shape[a] == 0) ? Zeros(KeepShape(ax), DType, Device) : Max(ax, keepDim: true).Detach();
         m = Where(m.Abs().Lt(double.PositiveInfinity), m, 0.0);
         var r = (this - m).Exp().Sum(ax, keepDim: true).Log() + m;
         return keepDim ? r : r.Reshape(Enumerable.Range(0, Rank).Where(a => Array.IndexOf(ax, a) < 0).Select(a => shape[a]).ToArray());

@@ -5,8 +5,13 @@ public enum DeviceType
 {
     /// <summary>The host processor.</summary>
     Cpu,
-    /// <summary>An NVIDIA GPU (the CUDA backend arrives with its own issue).</summary>
+    /// <summary>An NVIDIA GPU.</summary>
     Cuda,
+    /// <summary>
+    /// A simulated GPU: ILGPU's CPU accelerator running the very kernels the CUDA backend runs,
+    /// with memory of its own that other devices refuse. Several stand in for several GPUs.
+    /// </summary>
+    Simulated,
 }
 
 /// <summary>
@@ -26,8 +31,23 @@ public readonly record struct Device(DeviceType Type, int Index)
         return new Device(DeviceType.Cuda, index);
     }
 
+    /// <summary>How many simulated devices a process may use: sim:0 … sim:7.</summary>
+    public const int SimulatedCount = 8;
+
     /// <summary>
-    /// A device from PyTorch's spelling: <c>cpu</c>, <c>cuda</c> (ordinal 0), <c>cuda:1</c>.
+    /// The simulated GPU of that ordinal (0 to 7), made on first use: ILGPU's CPU accelerator
+    /// running the CUDA backend's kernels, for tests and for trying device code without a GPU.
+    /// </summary>
+    public static Device Simulated(int index = 0)
+    {
+        if (index < 0 || index >= SimulatedCount)
+            throw new OpArgumentException("device", $"device: a simulated device ordinal is 0 to {SimulatedCount - 1}, got {index}");
+        return new Device(DeviceType.Simulated, index);
+    }
+
+    /// <summary>
+    /// A device from PyTorch's spelling: <c>cpu</c>, <c>cuda</c> (ordinal 0), <c>cuda:1</c>, and
+    /// <c>sim:N</c> for a simulated device.
     /// Parsing names a device; it does not check that the device exists.
     /// </summary>
     public static Device Parse(string name)
@@ -44,7 +64,8 @@ public readonly record struct Device(DeviceType Type, int Index)
             "cpu" when index == 0 => Cpu,
             "cpu" => throw new OpArgumentException("device", $"device: there is one CPU device, cpu; '{name}' does not exist"),
             "cuda" => Cuda(index),
-            _ => throw new OpArgumentException("device", $"device: '{name}' is not a device; expected cpu, cuda or cuda:N"),
+            "sim" => Simulated(index),
+            _ => throw new OpArgumentException("device", $"device: '{name}' is not a device; expected cpu, cuda, cuda:N or sim:N"),
         };
     }
 
@@ -94,6 +115,11 @@ public readonly record struct Device(DeviceType Type, int Index)
         }
     }
 
-    /// <summary>PyTorch's spelling: <c>cpu</c>, <c>cuda:1</c>.</summary>
-    public override string ToString() => Type == DeviceType.Cpu ? "cpu" : $"cuda:{Index}";
+    /// <summary>PyTorch's spelling: <c>cpu</c>, <c>cuda:1</c>; <c>sim:0</c> for a simulated device.</summary>
+    public override string ToString() => Type switch
+    {
+        DeviceType.Cpu => "cpu",
+        DeviceType.Cuda => $"cuda:{Index}",
+        _ => $"sim:{Index}",
+    };
 }

@@ -40,9 +40,12 @@ public class DeviceUnavailableException(string op, string message) : OpArgumentE
 /// container's limit, or a GC heap limit). Nothing was changed and the process stays usable:
 /// free tensors (end a <see cref="TensorScope"/>, drop references) or use smaller batches.
 /// </summary>
-public sealed class TensorOutOfMemoryException(string op, long bytes, Exception inner)
-    : OutOfMemoryException($"{op}: cannot allocate {bytes / 1048576.0:N1} MiB for a tensor on cpu: out of memory", inner)
+public sealed class TensorOutOfMemoryException(string op, long bytes, Exception inner, Device? device = null)
+    : OutOfMemoryException($"{op}: cannot allocate {bytes / 1048576.0:N1} MiB for a tensor on {device ?? Device.Cpu}: out of memory ({inner.Message})", inner)
 {
+    /// <summary>The device whose memory ran out.</summary>
+    public Device Device { get; } = device ?? Device.Cpu;
+
     /// <summary>The op whose output could not be allocated.</summary>
     public string Op { get; } = op;
 

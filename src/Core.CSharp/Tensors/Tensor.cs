@@ -173,7 +173,7 @@ public sealed partial class Tensor : IIdentified
         {
             if (Numel != 1)
                 throw new InvalidOperationException($"backward: grad can be implicitly created only for scalar outputs, but this tensor has shape {ShapeMath.Format(shape)}; pass v of that shape to compute Jᵀv");
-            v = Tensor.Ones(shape, DType);
+            v = Tensor.Ones(shape, DType, Device);
         }
         v = CheckSeed("backward", this, v);
         // as PyTorch: a graph of the gradient refers to the forward graph, so createGraph retains it
