@@ -1,6 +1,6 @@
 // Trains an MLP on a generated three-arm spiral (no downloads), with a progress bar, a
 // loss-curve PNG and a checkpoint; exits non-zero below 95% held-out accuracy.
-//   dotnet run --project examples/TrainMlp -- [output folder, default out/]
+//   dotnet run --project examples/TrainMlp -- [output folder, default out/] [--device cpu|cuda:N|sim:N]
 open System
 open System.IO
 open Cotangent
@@ -36,9 +36,23 @@ let accuracy (net: Module) (x: Tensor) (y: Tensor) =
 
         predicted.To(DType.Float64).Mean().Item<float>())
 
+/// The output folder (the first argument that is not an option) and the device (`--device d`).
+let parseArgs (argv: string[]) =
+    let rec go i (dir: string option) (device: Device) =
+        if i >= argv.Length then
+            defaultArg dir "out", device
+        elif argv.[i] = "--device" && i + 1 < argv.Length then
+            go (i + 2) dir (Device.Parse argv.[i + 1])
+        elif argv.[i] = "--device" then
+            failwith "--device needs a device: cpu, cuda:N or sim:N"
+        else
+            go (i + 1) (Some(defaultArg dir argv.[i])) device
+
+    go 0 None Device.Cpu
+
 [<EntryPoint>]
 let main argv =
-    let outDir = if argv.Length > 0 then argv.[0] else "out"
+    let outDir, device = parseArgs argv
     // a progress bar on a terminal; plain lines in a log or a pipe
     let interactive =
         not Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive
@@ -55,6 +69,9 @@ let main argv =
     let nTest = x.Size 0 / 5
     let xTest, yTest = xAll.Slice(0, 0, nTest), yAll.Slice(0, 0, nTest)
     let xTrain, yTrain = xAll.Slice(0, nTest, x.Size 0), yAll.Slice(0, nTest, x.Size 0)
+    // data and model on the device; the optimizer's state and every step's tensors follow them
+    let xTest, yTest, xTrain, yTrain =
+        xTest.To device, yTest.To device, xTrain.To device, yTrain.To device
 
     let net =
         Sequential(
@@ -64,6 +81,8 @@ let main argv =
             ReLU(),
             Linear(64, 3, generator = gen)
         )
+            .To
+            device
 
     let epochs = 100
     let opt = Adam(net.Parameters(), 0.01)
@@ -142,9 +161,10 @@ let main argv =
         )
     else
         printfn
-            "held-out accuracy %.1f%% on %d points; loss curve %s; checkpoint %s"
+            "held-out accuracy %.1f%% on %d points (trained on %O); loss curve %s; checkpoint %s"
             (100.0 * testAccuracy)
             nTest
+            device
             png
             ckpt
 

@@ -254,4 +254,122 @@ let simulated =
               throwsWith<ObjectDisposedException, _> (fun () -> dropped.ToArray<float32>()) [ "recycled" ]
           } ]
 
-let tests = testList "devices" [ parsing; defaults; unavailable; simulated ]
+let private mib = 1L <<< 20
+
+/// Training steps of a small MLP on the device, each in a scope.
+let private scopedSteps (device: Device) (steps: int) (after: int -> unit) =
+    let net =
+        Sequential(Linear(4, 8, generator = Generator 3UL), ReLU(), Linear(8, 2, generator = Generator 4UL)).To device
+
+    let opt = Sgd(net.Parameters(), 0.05, momentum = 0.9)
+    let x = Tensor.Randn([| 8; 4 |], DType.Float32, Generator 5UL, device)
+    let y = Tensor.FromArray([| 0L; 1L; 1L; 0L; 1L; 0L; 0L; 1L |], [| 8 |], device)
+
+    for step in 1..steps do
+        using (Tensor.Scope()) (fun _ ->
+            opt.ZeroGrad()
+            Tensor.CrossEntropy(net.Forward x, y).Backward()
+            opt.Step())
+
+        after step
+
+    // the callback reads counters that count these: they must not be collected before it runs
+    GC.KeepAlive net
+    GC.KeepAlive opt
+    GC.KeepAlive(x, y)
+
+// each test has a simulated device of its own: counters are per device, and tests run in parallel
+let memory =
+    testList
+        "device memory"
+        [ test "counters follow tensors, round to 512 bytes, and a scope brings them back" {
+              let d = Device.Simulated 7
+              let before, reserved0 = d.MemoryAllocated, d.MemoryReserved
+
+              using (Tensor.Scope()) (fun _ ->
+                  let t = Tensor.Zeros([| 1000 |], device = d)
+                  Expect.equal (d.MemoryAllocated - before) 4096L "4000 bytes take 4096"
+                  Expect.isGreaterThanOrEqual (d.MemoryReserved - reserved0) 0L "a segment, or one cached"
+                  Expect.isGreaterThanOrEqual d.MaxMemoryAllocated (before + 4096L) "the peak saw it"
+                  t |> ignore)
+
+              Expect.equal d.MemoryAllocated before "given back at the scope's end"
+          }
+          test "freed memory is reused, and emptying the cache returns it to the driver" {
+              let d = Device.Simulated 6
+              d.EmptyCache()
+              let reserved0 = d.MemoryReserved
+
+              for _ in 1..5 do
+                  using (Tensor.Scope()) (fun _ -> Tensor.Zeros([| 3 * 262144 |], device = d) |> ignore)
+
+              Expect.equal (d.MemoryReserved - reserved0) (20L * mib) "one 20 MiB segment for a 3 MiB request, reused"
+              d.EmptyCache()
+              Expect.equal d.MemoryReserved reserved0 "all given back"
+          }
+          test
+              "past the limit: the cache is emptied and the request retried, then a clear error; smaller ones still work" {
+              let d = Device.Simulated 5
+              d.SetMemoryLimit(Nullable(8L * mib))
+
+              try
+                  // cached, wholly free segments are what the retry gives back
+                  using (Tensor.Scope()) (fun _ -> Tensor.Zeros([| 1024 * 1024 |], device = d) |> ignore)
+                  let kept = Tensor.Zeros([| 1024 * 1024 |], device = d)
+
+                  let e =
+                      Expect.throwsC (fun () -> Tensor.Zeros([| 10 * 262144 |], device = d) |> ignore) id
+
+                  match e with
+                  | :? OutOfDeviceMemoryException as oom ->
+                      Expect.stringContains oom.Message "zeros: out of memory on sim:5" "names the op and device"
+                      Expect.stringContains oom.Message "tried to allocate 10.00 MiB" "the request"
+                      Expect.equal oom.Requested (10L * mib) "requested"
+                  | other -> failtestf "expected OutOfDeviceMemoryException, got %O" other
+
+                  let small = Tensor.Ones([| 1000 |], device = d)
+                  Expect.equal (small.Sum().Item<float32>()) 1000f "the device still works"
+                  kept |> ignore
+              finally
+                  d.SetMemoryLimit(Nullable())
+          }
+          test "1,000 scoped training steps leave allocated and reserved memory flat" {
+              let d = Device.Simulated 4
+              let mutable at10 = (0L, 0L)
+              let mutable atEnd = (-1L, -1L)
+              let mutable peak = 0L
+
+              // what is live: a buffer no scope owns (the first momentum buffer, which is the
+              // first gradient and so kept) goes back when the GC finalizes its tensor
+              let live () =
+                  GC.Collect()
+                  GC.WaitForPendingFinalizers()
+                  GC.Collect()
+                  d.MemoryAllocated, d.MemoryReserved
+
+              scopedSteps d 1000 (fun step ->
+                  if step = 10 then
+                      at10 <- live ()
+                      d.ResetPeakMemory()
+
+                  if step > 10 then
+                      peak <- max peak d.MaxMemoryAllocated
+
+                  // read while the model and the optimizer are still alive
+                  if step = 1000 then
+                      atEnd <- live ())
+
+              Expect.equal atEnd at10 "the same at step 1,000 as at step 10"
+              Expect.isLessThan peak (fst at10 + mib) "no step's intermediates pile up"
+          }
+          test "the CPU keeps no device counters and says so" {
+              throwsWith<InvalidOperationException, _>
+                  (fun () -> Device.Cpu.MemoryAllocated)
+                  [ "memory_allocated:"; "cpu" ]
+
+              throwsWith<OpArgumentException, _>
+                  (fun () -> (Device.Simulated 3).SetMemoryLimit(Nullable -1L))
+                  [ "set_memory_limit:" ]
+          } ]
+
+let tests = testList "devices" [ parsing; defaults; unavailable; simulated; memory ]

@@ -18,6 +18,16 @@ internal static class Backend
         DeviceType.Simulated when device.Index is >= 0 and < Device.SimulatedCount =>
             Simulated[device.Index] ??= new Gpu.GpuKernels(Gpu.GpuDevice.Simulated(device.Index)),
         DeviceType.Cpu => throw new DeviceUnavailableException(op, $"{op}: there is one CPU device, cpu; {device.Type} index {device.Index} does not exist"),
+        DeviceType.Simulated => throw new DeviceUnavailableException(op, $"{op}: {device} does not exist: simulated devices are sim:0 to sim:{Device.SimulatedCount - 1}"),
         _ => throw new DeviceUnavailableException(op, $"{op}: {device} is not available: Cotangent's CUDA backend is not built yet, so only cpu exists"),
     };
+
+    /// <summary>The caching allocator of a GPU device (simulated or CUDA); the CPU has none.</summary>
+    public static Gpu.CachingAllocator Memory(Device device, string op)
+    {
+        For(device, op);
+        if (device.Type == DeviceType.Cpu)
+            throw new InvalidOperationException($"{op}: cpu keeps no device memory counters: host tensors live in managed arrays, pooled by Tensor.Scope and freed by the GC");
+        return Gpu.GpuDevice.Simulated(device.Index).Allocator;
+    }
 }

@@ -115,6 +115,37 @@ public readonly record struct Device(DeviceType Type, int Index)
         }
     }
 
+    // ---- memory (torch.cuda.memory_allocated and friends) -----------------------------
+
+    /// <summary>Bytes held by tensors on this GPU device (torch.cuda.memory_allocated); the CPU keeps no such counter and raises.</summary>
+    public long MemoryAllocated => Backends.Backend.Memory(this, "memory_allocated").Allocated;
+
+    /// <summary>Bytes the device's caching allocator holds from the driver, in use or cached (torch.cuda.memory_reserved).</summary>
+    public long MemoryReserved => Backends.Backend.Memory(this, "memory_reserved").Reserved;
+
+    /// <summary>The most bytes tensors held at once since the start or <see cref="ResetPeakMemory"/> (torch.cuda.max_memory_allocated).</summary>
+    public long MaxMemoryAllocated => Backends.Backend.Memory(this, "max_memory_allocated").MaxAllocated;
+
+    /// <summary>The most bytes the allocator may hold from the driver, or null for no limit but the device's.</summary>
+    public long? MemoryLimit => Backends.Backend.Memory(this, "memory_limit").Limit;
+
+    /// <summary>Starts <see cref="MaxMemoryAllocated"/> again from what is allocated now.</summary>
+    public void ResetPeakMemory() => Backends.Backend.Memory(this, "reset_peak_memory").ResetPeak();
+
+    /// <summary>Returns the cached memory no tensor uses to the driver (torch.cuda.empty_cache).</summary>
+    public void EmptyCache() => Backends.Backend.Memory(this, "empty_cache").EmptyCache();
+
+    /// <summary>
+    /// Caps what the allocator may hold from the driver (for tests, and for sharing a GPU; as
+    /// torch.cuda.set_per_process_memory_fraction, but in bytes); null lifts the cap. A request
+    /// past it empties the cache, retries, then raises <see cref="OutOfDeviceMemoryException"/>.
+    /// </summary>
+    public void SetMemoryLimit(long? bytes)
+    {
+        if (bytes is < 0) throw new OpArgumentException("set_memory_limit", $"set_memory_limit: the limit is a number of bytes, 0 or more, got {bytes}");
+        Backends.Backend.Memory(this, "set_memory_limit").Limit = bytes;
+    }
+
     /// <summary>PyTorch's spelling: <c>cpu</c>, <c>cuda:1</c>; <c>sim:0</c> for a simulated device.</summary>
     public override string ToString() => Type switch
     {

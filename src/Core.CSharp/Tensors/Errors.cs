@@ -54,6 +54,32 @@ public sealed class TensorOutOfMemoryException(string op, long bytes, Exception 
 }
 
 /// <summary>
+/// A device's memory could not hold a tensor, even after its cache was emptied and the request
+/// retried (torch.OutOfMemoryError). The message names the op, the device, the request and the
+/// device's counters; the process and the device stay usable, and a smaller request may succeed.
+/// </summary>
+public sealed class OutOfDeviceMemoryException(string op, Device device, long requested, long allocated, long reserved, long? free)
+    : OutOfMemoryException($"{op}: out of memory on {device}: tried to allocate {Mib(requested)} with {Mib(allocated)} allocated by tensors and {Mib(reserved)} reserved by the allocator{(free is { } f ? $", {Mib(f)} free" : "")}")
+{
+    static string Mib(long bytes) => $"{bytes / 1048576.0:N2} MiB";
+
+    /// <summary>The op whose output could not be allocated.</summary>
+    public string Op { get; } = op;
+
+    /// <summary>The device.</summary>
+    public Device Device { get; } = device;
+
+    /// <summary>The bytes asked for.</summary>
+    public long Requested { get; } = requested;
+
+    /// <summary>Bytes in tensors on the device when it failed.</summary>
+    public long Allocated { get; } = allocated;
+
+    /// <summary>Bytes the allocator held from the device when it failed.</summary>
+    public long Reserved { get; } = reserved;
+}
+
+/// <summary>
 /// The public op the user called, while it runs. Many ops are built on others (mse_loss on sub
 /// and mean, conv2d on unfold and matmul, zeros on full); when one of those inner ops refuses
 /// its arguments, the error must still name the op the user called and the operands they

@@ -37,8 +37,15 @@ public abstract class Storage
     {
         if (Pinned || !Kept) return;
         Kept = false;
-        if (Length >= Buffers.MinPooled) TensorScope.Current?.Own(this);
+        if (Length >= Buffers.MinPooled || ScopeOwnsAnySize) TensorScope.Current?.Own(this);
     }
+
+    /// <summary>
+    /// True when a scope takes this buffer back whatever its size (device memory, whose counters
+    /// must return to where a step began); host buffers below <see cref="Buffers.MinPooled"/> are
+    /// left to the GC.
+    /// </summary>
+    internal virtual bool ScopeOwnsAnySize => false;
 
     /// <summary>Gives the buffer back to the pool unless kept; true when it did.</summary>
     internal abstract bool Release();

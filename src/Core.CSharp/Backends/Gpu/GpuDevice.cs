@@ -20,7 +20,11 @@ internal sealed class GpuDevice
         Device = device;
         Accelerator = accelerator;
         (Groups, GroupSize) = (groups, groupSize);
+        Allocator = new CachingAllocator(device, accelerator, Gate);
     }
+
+    /// <summary>The device's memory.</summary>
+    public CachingAllocator Allocator { get; }
 
     /// <summary>The device this accelerator is.</summary>
     public Device Device { get; }

@@ -13,23 +13,8 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
 {
     // ---- memory ------------------------------------------------------------------------
 
-    GpuStorage<T> Alloc<T>(DType dtype, int n) where T : unmanaged
-    {
-        lock (dev.Gate)
-        {
-            var buffer = Allocate<T>(n);
-            return new GpuStorage<T>(dev, dtype, buffer, n);
-        }
-    }
-
-    MemoryBuffer1D<T, Stride1D.Dense> Allocate<T>(int n) where T : unmanaged
-    {
-        try { return dev.Accelerator.Allocate1D<T>(Math.Max(n, 1)); }
-        catch (Exception e) when (e is OutOfMemoryException or AcceleratorException)
-        {
-            throw new TensorOutOfMemoryException(OpCall.Blame("alloc"), (long)n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>(), e, dev.Device);
-        }
-    }
+    GpuStorage<T> Alloc<T>(DType dtype, int n) where T : unmanaged =>
+        new(dev, dtype, dev.Allocator.Allocate((long)n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>(), OpCall.Blame("alloc")), n);
 
     GpuStorage<T> Own<T>(Strided x) where T : unmanaged
     {

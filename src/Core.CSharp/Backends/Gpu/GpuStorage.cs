@@ -4,45 +4,52 @@ using ILGPU.Runtime;
 namespace Cotangent.Backends.Gpu;
 
 /// <summary>
-/// Memory of one accelerator: a buffer of float, double or long elements, or of bytes (0 or 1)
-/// for a bool tensor. A scope that ends gives the buffer back (it is freed); a kept one lives
-/// until it is collected.
+/// Memory of one accelerator: a block from its caching allocator, read as float, double or long
+/// elements, or as bytes (0 or 1) for a bool tensor. A scope that ends gives the block back, any
+/// size (counters must come back to where a step started); a tensor kept past its scope gives
+/// it back when collected, from its finalizer, which makes no driver call.
 /// </summary>
 internal sealed class GpuStorage<T> : Storage where T : unmanaged
 {
-    MemoryBuffer1D<T, Stride1D.Dense>? buffer;
+    Block? block;
+    readonly ArrayView1D<T, Stride1D.Dense> view;
     readonly int length;
 
-    public GpuStorage(GpuDevice owner, DType dtype, MemoryBuffer1D<T, Stride1D.Dense> buffer, int length)
+    public GpuStorage(GpuDevice owner, DType dtype, Block block, int length)
     {
         Owner = owner;
         DType = dtype;
-        this.buffer = buffer;
+        this.block = block;
         this.length = length;
-        if (length >= Buffers.MinPooled) TensorScope.Current?.Own(this);
+        long bytes = (long)length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        view = block.Segment.Buffer.View.SubView(block.Offset, Math.Max(bytes, 0)).AsContiguous().Cast<T>();
+        TensorScope.Current?.Own(this);
+    }
+
+    ~GpuStorage()
+    {
+        if (block is { } b) Owner.Allocator.Free(b);
     }
 
     /// <summary>The accelerator whose memory this is.</summary>
     public GpuDevice Owner { get; }
 
-    /// <summary>The elements; throws once the buffer went back at the end of a scope.</summary>
-    public ArrayView1D<T, Stride1D.Dense> View => buffer is { } b
-        ? b.View.SubView(0, Math.Max(length, 0))
-        : throw CpuStorage<float>.Recycled("tensor");
+    /// <summary>The elements; throws once the block went back at the end of a scope.</summary>
+    public ArrayView1D<T, Stride1D.Dense> View => block is not null ? view : throw CpuStorage<float>.Recycled("tensor");
 
     public override DType DType { get; }
     public override int Length => length;
     public override Device Device => Owner.Device;
-    internal override bool IsRecycled => buffer is null;
+    internal override bool IsRecycled => block is null;
+    internal override bool ScopeOwnsAnySize => true;
 
     internal override bool Release()
     {
-        if (Kept || buffer is null) return false;
-        lock (Owner.Gate)
-        {
-            buffer.Dispose();
-            buffer = null;
-        }
+        if (Kept || block is null) return false;
+        var b = block;
+        block = null;
+        Owner.Allocator.Free(b);
+        GC.SuppressFinalize(this);
         return true;
     }
 }
