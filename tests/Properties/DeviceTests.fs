@@ -9,7 +9,9 @@ open Cotangent
 open Cotangent.Nn
 open Cotangent.Tests.Check
 
-let private cuda0 = Device.Cuda 0
+/// A CUDA device this machine does not have (every one, where there is no driver).
+let private missing = Device.Cuda Device.CudaCount
+let private missingName = string missing
 
 let parsing =
     testList
@@ -28,6 +30,43 @@ let parsing =
               throwsWith<OpArgumentException, _> (fun () -> Device.Cuda -1) [ "device:"; "-1" ]
           } ]
 
+let cuda =
+    testList
+        "CUDA devices"
+        [ test "CUDA_VISIBLE_DEVICES reads as CUDA reads it" {
+              let visible v n =
+                  Backends.Gpu.CudaDevices.Visible(v, n) |> List.ofArray
+
+              Expect.equal (visible null 3) [ 0; 1; 2 ] "unset: every device"
+              Expect.equal (visible "" 3) [] "empty: none"
+              Expect.equal (visible "2,0" 3) [ 2; 0 ] "a list renumbers: cuda:0 is the third"
+              Expect.equal (visible " 1 , 2" 3) [ 1; 2 ] "spaces"
+              Expect.equal (visible "1,-1,0" 3) [ 1 ] "an invalid entry hides the rest"
+              Expect.equal (visible "0,gpu,1" 3) [ 0 ] "a word too"
+              Expect.equal (visible "1,5,0" 3) [ 1 ] "so does an ordinal past the machine's"
+              Expect.equal (visible "0,1,0" 3) [] "a repeated ordinal hides every device"
+              Expect.equal (visible "1abc,2" 3) [ 1; 2 ] "entries are read by their leading digits"
+              Expect.equal (visible "GPU-5e3f,0" 3) [] "a UUID needs the driver: it ends the list"
+          }
+          test "the count is what the driver shows, and every device beyond it is refused with the reason" {
+              Expect.isGreaterThanOrEqual Device.CudaCount 0 "a count"
+
+              Expect.equal
+                  (Device.Available |> Seq.filter (fun d -> d.Type = DeviceType.Cuda) |> Seq.length)
+                  Device.CudaCount
+                  "listed"
+
+              Expect.equal Device.Available.[0] Device.Cpu "the CPU first"
+
+              let e =
+                  Expect.throwsC (fun () -> Tensor.Zeros([| 1 |], device = missing) |> ignore) id
+
+              Expect.stringContains e.Message (sprintf "zeros: %s is not available: " missingName) "names op and device"
+
+              if Device.CudaCount = 0 then
+                  Expect.stringContains e.Message "no CUDA driver" "and why, on a machine without one"
+          } ]
+
 let defaults =
     testList
         "the default device"
@@ -41,8 +80,8 @@ let defaults =
               Expect.equal Device.Default Device.Cpu "after"
           }
           test "a device that does not exist cannot become the default" {
-              throwsWith<DeviceUnavailableException, _> (fun () -> Device.UseDefault cuda0) [ "cuda:0" ]
-              throwsWith<DeviceUnavailableException, _> (fun () -> Device.Default <- cuda0) [ "cuda:0" ]
+              throwsWith<DeviceUnavailableException, _> (fun () -> Device.UseDefault missing) [ missingName ]
+              throwsWith<DeviceUnavailableException, _> (fun () -> Device.Default <- missing) [ missingName ]
               Expect.equal Device.Default Device.Cpu "unchanged"
           } ]
 
@@ -51,49 +90,56 @@ let unavailable =
         "a device that does not exist here"
         [ test "creation functions name themselves and the device" {
               let cases: (string * (unit -> Tensor)) list =
-                  [ "zeros", (fun () -> Tensor.Zeros([| 2 |], device = cuda0))
-                    "ones", (fun () -> Tensor.Ones([| 2 |], DType.Float64, cuda0))
-                    "full", (fun () -> Tensor.Full([| 2 |], 3.0, device = cuda0))
-                    "scalar", (fun () -> Tensor.Scalar(1.0, device = cuda0))
-                    "arange", (fun () -> Tensor.Arange(5, device = cuda0))
-                    "linspace", (fun () -> Tensor.Linspace(0.0, 1.0, 3, device = cuda0))
-                    "eye", (fun () -> Tensor.Eye(2, device = cuda0))
-                    "rand", (fun () -> Tensor.Rand([| 2 |], device = cuda0))
-                    "randn", (fun () -> Tensor.Randn([| 2 |], device = cuda0))
-                    "randint", (fun () -> Tensor.Randint(0L, 5L, [| 2 |], device = cuda0))
-                    "from_array", (fun () -> Tensor.FromArray([| 1.0; 2.0 |], [| 2 |], cuda0)) ]
+                  [ "zeros", (fun () -> Tensor.Zeros([| 2 |], device = missing))
+                    "ones", (fun () -> Tensor.Ones([| 2 |], DType.Float64, missing))
+                    "full", (fun () -> Tensor.Full([| 2 |], 3.0, device = missing))
+                    "scalar", (fun () -> Tensor.Scalar(1.0, device = missing))
+                    "arange", (fun () -> Tensor.Arange(5, device = missing))
+                    "linspace", (fun () -> Tensor.Linspace(0.0, 1.0, 3, device = missing))
+                    "eye", (fun () -> Tensor.Eye(2, device = missing))
+                    "rand", (fun () -> Tensor.Rand([| 2 |], device = missing))
+                    "randn", (fun () -> Tensor.Randn([| 2 |], device = missing))
+                    "randint", (fun () -> Tensor.Randint(0L, 5L, [| 2 |], device = missing))
+                    "from_array", (fun () -> Tensor.FromArray([| 1.0; 2.0 |], [| 2 |], missing)) ]
 
               for name, make in cases do
-                  throwsWith<DeviceUnavailableException, _> make [ name + ":"; "cuda:0" ]
+                  throwsWith<DeviceUnavailableException, _> make [ name + ":"; missingName ]
           }
           test "a copy to it names to_device; a copy to where a tensor is returns the tensor itself" {
               let x = Tensor.From(1.0, 2.0)
-              throwsWith<DeviceUnavailableException, _> (fun () -> x.To cuda0) [ "to_device:"; "cuda:0" ]
-              throwsWith<DeviceUnavailableException, _> (fun () -> x.Cuda 1) [ "to_device:"; "cuda:1" ]
+              throwsWith<DeviceUnavailableException, _> (fun () -> x.To missing) [ "to_device:"; missingName ]
+
+              throwsWith<DeviceUnavailableException, _>
+                  (fun () -> x.Cuda(Device.CudaCount + 1))
+                  [ "to_device:"; string (Device.Cuda(Device.CudaCount + 1)) ]
+
               Expect.isTrue (obj.ReferenceEquals(x.To Device.Cpu, x)) "torch returns self"
               Expect.isTrue (obj.ReferenceEquals(x.Cpu(), x)) "cpu()"
           }
           test "moving a module there changes no parameter, and an empty module is refused too" {
               let net = Sequential(Linear(2, 3), ReLU(), Linear(3, 1))
               let before = net.Parameters() |> Seq.map (fun p -> p.Value) |> Array.ofSeq
-              throwsWith<DeviceUnavailableException, _> (fun () -> net.To cuda0) [ "cuda:0" ]
+              throwsWith<DeviceUnavailableException, _> (fun () -> net.To missing) [ missingName ]
               let after = net.Parameters() |> Seq.map (fun p -> p.Value) |> Array.ofSeq
               Expect.isTrue (Array.forall2 (fun a b -> obj.ReferenceEquals(a, b)) before after) "untouched"
-              throwsWith<DeviceUnavailableException, _> (fun () -> Sequential().Cuda()) [ "module.to:"; "cuda:0" ]
+
+              throwsWith<DeviceUnavailableException, _>
+                  (fun () -> Sequential().Cuda Device.CudaCount)
+                  [ "module.to:"; missingName ]
           }
           test "the F# functions refuse it as the C# ones do" {
               throwsWith<DeviceUnavailableException, _>
-                  (fun () -> Cotangent.FSharp.Tensor.zerosOn cuda0 [ 2 ])
+                  (fun () -> Cotangent.FSharp.Tensor.zerosOn missing [ 2 ])
                   [ "zeros:" ]
 
               throwsWith<DeviceUnavailableException, _>
-                  (fun () -> Cotangent.FSharp.Tensor.randnOn cuda0 [ 2 ])
+                  (fun () -> Cotangent.FSharp.Tensor.randnOn missing [ 2 ])
                   [ "randn:" ]
 
               let x = Tensor.From(1.0f)
 
               throwsWith<DeviceUnavailableException, _>
-                  (fun () -> Cotangent.FSharp.Tensor.toDevice cuda0 x)
+                  (fun () -> Cotangent.FSharp.Tensor.toDevice missing x)
                   [ "to_device:" ]
 
               Expect.isTrue (obj.ReferenceEquals(Cotangent.FSharp.Tensor.toDevice Device.Cpu x, x)) "itself"
@@ -372,4 +418,5 @@ let memory =
                   [ "set_memory_limit:" ]
           } ]
 
-let tests = testList "devices" [ parsing; defaults; unavailable; simulated; memory ]
+let tests =
+    testList "devices" [ parsing; cuda; defaults; unavailable; simulated; memory ]

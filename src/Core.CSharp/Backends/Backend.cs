@@ -10,6 +10,7 @@ namespace Cotangent.Backends;
 internal static class Backend
 {
     static readonly IKernels?[] Simulated = new IKernels?[Device.SimulatedCount];
+    static readonly Lazy<IKernels?[]> Cuda = new(() => new IKernels?[Gpu.CudaDevices.Count]);
 
     /// <summary>The kernels of <paramref name="device"/>; a device no backend serves is an error naming <paramref name="op"/>.</summary>
     public static IKernels For(Device device, string op) => device.Type switch
@@ -17,9 +18,11 @@ internal static class Backend
         DeviceType.Cpu when device.Index == 0 => CpuKernels.Instance,
         DeviceType.Simulated when device.Index is >= 0 and < Device.SimulatedCount =>
             Simulated[device.Index] ??= new Gpu.GpuKernels(Gpu.GpuDevice.Simulated(device.Index)),
+        DeviceType.Cuda when device.Index >= 0 && device.Index < Gpu.CudaDevices.Count =>
+            Cuda.Value[device.Index] ??= new Gpu.GpuKernels(Gpu.CudaDevices.Get(device.Index)),
         DeviceType.Cpu => throw new DeviceUnavailableException(op, $"{op}: there is one CPU device, cpu; {device.Type} index {device.Index} does not exist"),
         DeviceType.Simulated => throw new DeviceUnavailableException(op, $"{op}: {device} does not exist: simulated devices are sim:0 to sim:{Device.SimulatedCount - 1}"),
-        _ => throw new DeviceUnavailableException(op, $"{op}: {device} is not available: Cotangent's CUDA backend is not built yet, so only cpu exists"),
+        _ => throw new DeviceUnavailableException(op, $"{op}: {device} is not available: {Gpu.CudaDevices.Why}"),
     };
 
     /// <summary>The caching allocator of a GPU device (simulated or CUDA); the CPU has none.</summary>
@@ -28,6 +31,6 @@ internal static class Backend
         For(device, op);
         if (device.Type == DeviceType.Cpu)
             throw new InvalidOperationException($"{op}: cpu keeps no device memory counters: host tensors live in managed arrays, pooled by Tensor.Scope and freed by the GC");
-        return Gpu.GpuDevice.Simulated(device.Index).Allocator;
+        return device.Type == DeviceType.Cuda ? Gpu.CudaDevices.Get(device.Index).Allocator : Gpu.GpuDevice.Simulated(device.Index).Allocator;
     }
 }

@@ -31,6 +31,15 @@ public readonly record struct Device(DeviceType Type, int Index)
         return new Device(DeviceType.Cuda, index);
     }
 
+    /// <summary>
+    /// How many CUDA devices this process sees (torch.cuda.device_count): those the driver shows
+    /// under <c>CUDA_VISIBLE_DEVICES</c>, renumbered from 0; 0 on a machine without the driver.
+    /// </summary>
+    public static int CudaCount => Backends.Gpu.CudaDevices.Count;
+
+    /// <summary>The devices this process can use without asking: the CPU and every visible CUDA device (simulated ones are made on request).</summary>
+    public static IReadOnlyList<Device> Available => [Cpu, .. Enumerable.Range(0, CudaCount).Select(i => new Device(DeviceType.Cuda, i))];
+
     /// <summary>How many simulated devices a process may use: sim:0 … sim:7.</summary>
     public const int SimulatedCount = 8;
 

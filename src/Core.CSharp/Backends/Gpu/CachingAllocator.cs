@@ -125,7 +125,11 @@ internal sealed class CachingAllocator(Device device, Accelerator accelerator, o
     MemoryBuffer1D<byte, Stride1D.Dense>? TryReserve(long bytes)
     {
         if (Limit is { } limit && Reserved + bytes > limit) return null;
-        try { return accelerator.Allocate1D<byte>(bytes); }
+        try
+        {
+            accelerator.Bind();
+            return accelerator.Allocate1D<byte>(bytes);
+        }
         catch (Exception e) when (e is OutOfMemoryException or AcceleratorException) { return null; }
     }
 
@@ -172,6 +176,7 @@ internal sealed class CachingAllocator(Device device, Accelerator accelerator, o
             var whole = new Block { Segment = s, Offset = 0, Size = s.Size };
             if (!pool.TryGetValue(whole, out var b) || b.Prev is not null || b.Next is not null) continue;
             pool.Remove(b);
+            accelerator.Bind();
             accelerator.Synchronize();
             s.Buffer.Dispose();
             Reserved -= s.Size;

@@ -26,6 +26,28 @@ internal sealed class GpuDevice
     /// <summary>The device's memory.</summary>
     public CachingAllocator Allocator { get; }
 
+    /// <summary>A device around an accelerator made elsewhere (CUDA's).</summary>
+    public static GpuDevice Create(Device device, Accelerator accelerator, int groups, int groupSize) =>
+        new(device, accelerator, groups, groupSize);
+
+    /// <summary>
+    /// Takes the gate and binds the accelerator to this thread (a CUDA accelerator has a context
+    /// of its own, which every thread that drives it must make current); dispose to leave.
+    /// </summary>
+    public Guard Enter()
+    {
+        Monitor.Enter(Gate);
+        try { Accelerator.Bind(); }
+        catch { Monitor.Exit(Gate); throw; }
+        return new Guard(Gate);
+    }
+
+    /// <summary>Leaves the gate.</summary>
+    public readonly struct Guard(object gate) : IDisposable
+    {
+        public void Dispose() => Monitor.Exit(gate);
+    }
+
     /// <summary>The device this accelerator is.</summary>
     public Device Device { get; }
 
@@ -65,7 +87,7 @@ internal sealed class GpuDevice
     public TKernel Kernel<TKernel>((string, Type, Type, Type) key, Func<Accelerator, TKernel> load) where TKernel : Delegate
     {
         if (kernels.TryGetValue(key, out var k)) return (TKernel)k;
-        lock (Gate) return (TKernel)kernels.GetOrAdd(key, _ => load(Accelerator));
+        using (Enter()) return (TKernel)kernels.GetOrAdd(key, _ => load(Accelerator));
     }
 
     /// <summary>A grid-stride launch over n work items: at most <see cref="Groups"/> groups.</summary>

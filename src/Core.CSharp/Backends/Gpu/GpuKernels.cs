@@ -42,7 +42,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         var o = Alloc<T>(dtype, n);
         if (n == 0) return o;
         var k = dev.Kernel(Key("fill", typeof(T)), a => a.LoadStreamKernel<ArrayView<T>, T, int>(Kernels.Fill));
-        lock (dev.Gate) k(dev.Config(n), o.View, v, n);
+        using (dev.Enter()) k(dev.Config(n), o.View, v, n);
         return o;
     }
 
@@ -59,7 +59,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
     {
         var o = Alloc<T>(dtype, values.Length);
         if (values.Length > 0)
-            lock (dev.Gate) o.View.CopyFromCPU(values);
+            using (dev.Enter()) o.View.CopyFromCPU(values);
         return o;
     }
 
@@ -79,7 +79,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         var o = new T[n];
         if (x.IsContiguous)
         {
-            lock (dev.Gate)
+            using (dev.Enter())
             {
                 dev.Accelerator.Synchronize();
                 src.View.SubView(x.Offset, n).CopyToCPU(o);
@@ -87,7 +87,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
             return o;
         }
         var dense = (GpuStorage<T>)Contiguous(x);
-        lock (dev.Gate)
+        using (dev.Enter())
         {
             dev.Accelerator.Synchronize();
             dense.View.CopyToCPU(o);
@@ -111,7 +111,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         var o = Alloc<T>(x.Storage.DType, n);
         if (n == 0) return o;
         var k = dev.Kernel(Key("copy", typeof(T)), a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, int>(Kernels.Copy));
-        lock (dev.Gate) k(dev.Config(n), src, L(x), o.View, n);
+        using (dev.Enter()) k(dev.Config(n), src, L(x), o.View, n);
         return o;
     }
 
@@ -140,7 +140,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         if (n == 0) return o;
         var k = dev.Kernel(Key("convert", typeof(TF), typeof(TT)),
             a => a.LoadStreamKernel<ArrayView<TF>, Layout, ArrayView<TT>, int>(Kernels.Convert<TF, NF, TT, NT>));
-        lock (dev.Gate) k(dev.Config(n), src, L(x), o.View, n);
+        using (dev.Enter()) k(dev.Config(n), src, L(x), o.View, n);
         return o;
     }
 
@@ -181,7 +181,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
             UnaryKind.Erf => Kernels.Erf,
             _ => Kernels.Sign,
         };
-        lock (dev.Gate) k(dev.Config(n), src, L(x), o.View, n, code);
+        using (dev.Enter()) k(dev.Config(n), src, L(x), o.View, n, code);
         return o;
     }
 
@@ -214,7 +214,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
             BinaryKind.ReluGrad => Kernels.ReluGrad,
             _ => Kernels.FloorDiv,
         };
-        lock (dev.Gate) k(dev.Config(n), u, L(x), v, L(y), o.View, n, code);
+        using (dev.Enter()) k(dev.Config(n), u, L(x), v, L(y), o.View, n, code);
         return o;
     }
 
@@ -234,7 +234,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         if (n == 0) return o;
         var k = dev.Kernel(Key("compare", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<byte>, int, int>(Kernels.Compare<T, N>));
-        lock (dev.Gate) k(dev.Config(n), u, L(x), v, L(y), o.View, n, (int)kind);
+        using (dev.Enter()) k(dev.Config(n), u, L(x), v, L(y), o.View, n, (int)kind);
         return o;
     }
 
@@ -254,7 +254,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         if (n == 0) return o;
         var k = dev.Kernel(Key("where", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<byte>, Layout, ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, int>(Kernels.Where));
-        lock (dev.Gate) k(dev.Config(n), m, L(c), u, L(x), v, L(y), o.View, n);
+        using (dev.Enter()) k(dev.Config(n), m, L(c), u, L(x), v, L(y), o.View, n);
         return o;
     }
 
@@ -268,7 +268,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         var k = dev.Kernel(Key("count_outside", typeof(long)),
             a => a.LoadStreamKernel<ArrayView<long>, Layout, long, long, ArrayView<int>, int>(Kernels.CountOutside));
         int[] host = new int[counts.Length];
-        lock (dev.Gate)
+        using (dev.Enter())
         {
             k(config, src, L(x), low, high, counts.View, n);
             dev.Accelerator.Synchronize();
@@ -295,7 +295,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         if (n == 0) return o;
         var k = dev.Kernel(Key("add_scaled", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, T, ArrayView<T>, Layout, ArrayView<T>, int>(Kernels.AddScaled<T, N>));
-        lock (dev.Gate) k(dev.Config(n), u, L(y), alpha, v, L(x), o.View, n);
+        using (dev.Enter()) k(dev.Config(n), u, L(y), alpha, v, L(x), o.View, n);
         return o;
     }
 
@@ -326,7 +326,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         var k = dev.Kernel(Key("reduce", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, int, int, int>(Kernels.Reduce<T, N>));
         int code = kind switch { ReduceKind.Sum => Kernels.Sum, ReduceKind.Max => Kernels.RMax, ReduceKind.Min => Kernels.RMin, _ => Kernels.Prod };
-        lock (dev.Gate) k(dev.Config(groups), src, L(x), o.View, groups, group, code);
+        using (dev.Enter()) k(dev.Config(groups), src, L(x), o.View, groups, group, code);
         return o;
     }
 
@@ -346,7 +346,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         if (x.Numel == 0) return o;
         var k = dev.Kernel(Key("prod_of_others", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, int, int>(Kernels.ProdOfOthers<T, N>));
-        lock (dev.Gate) k(dev.Config(groups), src, L(x), o.View, groups, group);
+        using (dev.Enter()) k(dev.Config(groups), src, L(x), o.View, groups, group);
         return o;
     }
 
@@ -366,7 +366,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         int rows = n / len;
         var k = dev.Kernel(Key("log_softmax", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, int, int>(Kernels.LogSoftmax<T, N>));
-        lock (dev.Gate) k(dev.Config(rows), src, L(x), o.View, rows, len);
+        using (dev.Enter()) k(dev.Config(rows), src, L(x), o.View, rows, len);
         return o;
     }
 
@@ -390,7 +390,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         var kernel = dev.Kernel(Key("matmul", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, Dims>(Kernels.MatMul<T, N>));
         var d = new Dims { A = nb, B = m, C = k, D = n, E = x.Strides[r - 2], F = x.Strides[r - 1], G = y.Strides[r - 2], H = y.Strides[r - 1] };
-        lock (dev.Gate) kernel(dev.Config(o.Length), u, L(x), v, L(y), o.View, d);
+        using (dev.Enter()) kernel(dev.Config(o.Length), u, L(x), v, L(y), o.View, d);
         return o;
     }
 
@@ -436,7 +436,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         if (o.Length == 0) return o;
         var k = dev.Kernel(Key("index_select", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<long>, Layout, ArrayView<T>, Dims>(Kernels.IndexSelect));
-        lock (dev.Gate) k(dev.Config(o.Length), src, L(x), ix, L(index), o.View, new Dims { A = outer, B = dim, C = inner, D = len });
+        using (dev.Enter()) k(dev.Config(o.Length), src, L(x), ix, L(index), o.View, new Dims { A = outer, B = dim, C = inner, D = len });
         return o;
     }
 
@@ -457,7 +457,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         if (o.Length == 0) return o;
         var k = dev.Kernel(Key("index_add", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<long>, Layout, ArrayView<T>, Dims>(Kernels.IndexAdd<T, N>));
-        lock (dev.Gate) k(dev.Config(o.Length), s, L(src), ix, L(index), o.View, new Dims { A = outer, B = dim, C = inner, D = index.Numel });
+        using (dev.Enter()) k(dev.Config(o.Length), s, L(src), ix, L(index), o.View, new Dims { A = outer, B = dim, C = inner, D = index.Numel });
         return o;
     }
 
@@ -479,7 +479,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         if (o.Length == 0) return o;
         var k = dev.Kernel(Key("gather", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<long>, Layout, ArrayView<T>, Dims>(Kernels.Gather));
-        lock (dev.Gate) k(dev.Config(o.Length), src, L(x), ix, L(index), o.View, new Dims { A = outer, B = dim, C = inner, D = len });
+        using (dev.Enter()) k(dev.Config(o.Length), src, L(x), ix, L(index), o.View, new Dims { A = outer, B = dim, C = inner, D = len });
         return o;
     }
 
@@ -501,7 +501,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         if (o.Length == 0) return o;
         var k = dev.Kernel(Key("scatter_add", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<long>, Layout, ArrayView<T>, Dims>(Kernels.ScatterAdd<T, N>));
-        lock (dev.Gate) k(dev.Config(o.Length), s, L(src), ix, L(index), o.View, new Dims { A = outer, B = dim, C = inner, D = len });
+        using (dev.Enter()) k(dev.Config(o.Length), s, L(src), ix, L(index), o.View, new Dims { A = outer, B = dim, C = inner, D = len });
         return o;
     }
 
@@ -524,7 +524,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         var k = dev.Kernel(Key("slice_scatter", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Dims>(Kernels.SliceScatter<T, N>));
         var d = new Dims { A = outer, B = dim, C = inner, D = start, E = step, F = src.Rank == 0 ? 1 : src.Shape[axis] };
-        lock (dev.Gate) k(dev.Config(o.Length), s, L(src), o.View, d);
+        using (dev.Enter()) k(dev.Config(o.Length), s, L(src), o.View, d);
         return o;
     }
 
@@ -550,7 +550,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
             var p = parts[i];
             int n = p.Numel, size = p.Shape[axis];
             if (n > 0)
-                lock (dev.Gate) k(dev.Config(n), views[i], L(p), o.View, new Dims { A = size, B = inner, C = dim, D = at, E = n });
+                using (dev.Enter()) k(dev.Config(n), views[i], L(p), o.View, new Dims { A = size, B = inner, C = dim, D = at, E = n });
             at += size;
         }
         return o;
@@ -577,7 +577,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         if (o.Length == 0) return o;
         var k = dev.Kernel(Key("unfold", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Dims, int, int>(Kernels.Unfold<T, N>));
-        lock (dev.Gate) k(dev.Config(o.Length), src, L(x), o.View, Geometry(x.Shape, w), oh, ow);
+        using (dev.Enter()) k(dev.Config(o.Length), src, L(x), o.View, Geometry(x.Shape, w), oh, ow);
         return o;
     }
 
@@ -597,7 +597,7 @@ internal sealed class GpuKernels(GpuDevice dev) : IKernels
         if (o.Length == 0) return o;
         var k = dev.Kernel(Key("fold", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Dims, int, int>(Kernels.Fold<T, N>));
-        lock (dev.Gate) k(dev.Config(o.Length), src, L(cols), o.View, Geometry(shape, w), oh, ow);
+        using (dev.Enter()) k(dev.Config(o.Length), src, L(cols), o.View, Geometry(shape, w), oh, ow);
         return o;
     }
 }
