@@ -108,7 +108,7 @@ public abstract class Optimizer
         foreach (var (_, buffers) in Buffers())
             for (int i = 0; i < buffers.Length; i++)
                 if (buffers[i] is { } b && b.Device != Parameters[i].Value.Device)
-                    buffers[i] = b.To(Parameters[i].Value.Device).Retain();
+                    buffers[i] = Hold(b, b.To(Parameters[i].Value.Device));
     }
 
     /// <summary>State buffers a step replaced: given back only once the whole step succeeded.</summary>
@@ -327,7 +327,7 @@ public static class GradClip
         if (all.Any(p => p is null)) throw new ArgumentException("clip_grad_norm: a parameter is null", nameof(parameters));
         var ps = all.Where(p => p.Grad is not null).ToArray();
         using var _ = Autograd.NoGrad();
-        // Σ‖g‖² summed where the gradients live, in float64, and read once (not once per parameter)
+        // each ‖g‖² summed in its own dtype on its own device, the sums added in float64 and read once (not once per parameter)
         Tensor? squares = null;
         foreach (var p in ps)
         {

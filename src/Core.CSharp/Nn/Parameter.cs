@@ -59,8 +59,13 @@ public sealed class Parameter
     /// </summary>
     internal void MoveTo(Tensor values, Tensor? grad)
     {
+        var old = Value;
+        var oldGrad = old.Accumulator?.Value;
         Value = values.Detach().RequireGrad().Keep();
         if (grad is not null) Value.Accumulator!.Set(grad.Detach().Keep());
+        // the copies left behind go back to the allocator of their device (pinned ones stay)
+        old.Disown();
+        oldGrad?.Disown();
     }
 
     /// <summary>Overwrites the accumulated gradient (gradient clipping, all-reduce).</summary>

@@ -77,6 +77,9 @@ public sealed class OutOfDeviceMemoryException(string op, Device device, long re
 
     /// <summary>Bytes the allocator held from the device when it failed.</summary>
     public long Reserved { get; } = reserved;
+
+    /// <summary>Bytes still free under the limit, or on the device as its driver reports; null where neither is known.</summary>
+    public long? Free { get; } = free;
 }
 
 /// <summary>

@@ -30,7 +30,12 @@ internal sealed class Segment
 /// nothing in the next. A request the device (or the set limit) cannot meet first empties the
 /// cache (segments wholly free go back to the driver) and retries once, then raises
 /// <see cref="OutOfDeviceMemoryException"/>; the allocator stays usable. Thread-safe: every
-/// call takes the device's gate, and a block freed by a finalizer makes no driver call.
+/// call takes the device's gate, except <see cref="FreeLater"/>, which a finalizer calls: it
+/// only queues the block (a finalizer that waited on the gate could stall the finalizer thread
+/// behind a long launch, or deadlock a thread that waits for finalizers while holding it); the
+/// queue is drained by the next call that holds the gate. Before the out-of-memory error, the
+/// allocator also collects garbage once: tensors kept past their scope and dropped give their
+/// blocks back only when finalized.
 /// </summary>
 internal sealed class CachingAllocator(Device device, Accelerator accelerator, object gate)
 {
@@ -53,15 +58,27 @@ internal sealed class CachingAllocator(Device device, Accelerator accelerator, o
     readonly List<Segment> segments = [];
     int nextSegment;
     readonly Segment probeSegment = new() { Buffer = null!, Id = -1 };
+    readonly System.Collections.Concurrent.ConcurrentQueue<Block> finalized = new();
 
-    /// <summary>Bytes in blocks handed out.</summary>
-    public long Allocated { get; private set; }
+    long allocated, reserved, maxAllocated;
+
+    /// <summary>Bytes in blocks handed out (blocks finalized since the last call counted back first).</summary>
+    public long Allocated => Read(ref allocated);
 
     /// <summary>Bytes held from the device (segments).</summary>
-    public long Reserved { get; private set; }
+    public long Reserved => Read(ref reserved);
 
     /// <summary>The most bytes handed out at once since the last reset.</summary>
-    public long MaxAllocated { get; private set; }
+    public long MaxAllocated => Read(ref maxAllocated);
+
+    long Read(ref long counter)
+    {
+        lock (gate)
+        {
+            DrainFinalized();
+            return counter;
+        }
+    }
 
     /// <summary>The most bytes this allocator may hold from the device; null for no limit but the device's.</summary>
     public long? Limit { get; set; }
@@ -70,26 +87,52 @@ internal sealed class CachingAllocator(Device device, Accelerator accelerator, o
     public Block Allocate(long bytes, string op)
     {
         long size = Math.Max(Round, (bytes + Round - 1) / Round * Round);
-        bool small = size <= SmallRequest;
         lock (gate)
+            if (TryAllocate(size) is { } block) return block;
+        // what is unreachable but not yet finalized still holds blocks: collect, then try again
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        lock (gate)
+            return TryAllocate(size)
+                ?? throw new OutOfDeviceMemoryException(op, device, bytes, allocated, reserved, FreeBytes());
+    }
+
+    /// <summary>What is left under the limit, or what the driver says is free; null on the CPU accelerator without a limit.</summary>
+    long? FreeBytes()
+    {
+        long? device = null;
+        if (accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda)
+            try { device = cuda.GetFreeMemory(); }
+            catch (AcceleratorException) { }   // only for the message: the request failed either way
+        long? underLimit = Limit is { } l ? Math.Max(0, l - reserved) : null;
+        return (device, underLimit) switch
         {
-            var block = BestFit(small ? smallFree : largeFree, size) ?? FromNewSegment(size, small, bytes, op);
-            var pool = small ? smallFree : largeFree;
-            pool.Remove(block);
-            long rest = block.Size - size;
-            if (small ? rest >= Round : rest > SmallRequest)
-            {
-                var tail = new Block { Segment = block.Segment, Offset = block.Offset + size, Size = rest, Free = true, Prev = block, Next = block.Next };
-                if (block.Next is { } n) n.Prev = tail;
-                block.Next = tail;
-                block.Size = size;
-                pool.Add(tail);
-            }
-            block.Free = false;
-            Allocated += block.Size;
-            MaxAllocated = Math.Max(MaxAllocated, Allocated);
-            return block;
+            ({ } d, { } u) => Math.Min(d, u),
+            _ => device ?? underLimit,
+        };
+    }
+
+    Block? TryAllocate(long size)
+    {
+        DrainFinalized();
+        bool small = size <= SmallRequest;
+        var pool = small ? smallFree : largeFree;
+        var block = BestFit(pool, size) ?? FromNewSegment(size, small);
+        if (block is null) return null;
+        pool.Remove(block);
+        long rest = block.Size - size;
+        if (small ? rest >= Round : rest > SmallRequest)
+        {
+            var tail = new Block { Segment = block.Segment, Offset = block.Offset + size, Size = rest, Free = true, Prev = block, Next = block.Next };
+            if (block.Next is { } n) n.Prev = tail;
+            block.Next = tail;
+            block.Size = size;
+            pool.Add(tail);
         }
+        block.Free = false;
+        allocated += block.Size;
+        maxAllocated = Math.Max(maxAllocated, allocated);
+        return block;
     }
 
     Block? BestFit(SortedSet<Block> pool, long size)
@@ -99,7 +142,8 @@ internal sealed class CachingAllocator(Device device, Accelerator accelerator, o
         return pool.GetViewBetween(probe, pool.Max).Min;
     }
 
-    Block FromNewSegment(long size, bool small, long requested, string op)
+    /// <summary>A free block spanning a new segment, or null where neither the device nor the limit has room even after emptying the cache.</summary>
+    Block? FromNewSegment(long size, bool small)
     {
         // PyTorch's segment sizes; where one does not fit (near the device's end, or a limit), a
         // segment of just the request (2 MiB-rounded) still may: PyTorch would raise there
@@ -112,11 +156,10 @@ internal sealed class CachingAllocator(Device device, Accelerator accelerator, o
             EmptyCacheLocked();
             buffer = TryReserve(segmentSize = preferred) ?? (fitted < preferred ? TryReserve(segmentSize = fitted) : null);
         }
-        if (buffer is null)
-            throw new OutOfDeviceMemoryException(op, device, requested, Allocated, Reserved, Limit is { } l ? Math.Max(0, l - Reserved) : null);
+        if (buffer is null) return null;
         var segment = new Segment { Buffer = buffer, Size = segmentSize, Small = small, Id = nextSegment++ };
         segments.Add(segment);
-        Reserved += segmentSize;
+        reserved += segmentSize;
         var block = new Block { Segment = segment, Offset = 0, Size = segmentSize, Free = true };
         (small ? smallFree : largeFree).Add(block);
         return block;
@@ -124,41 +167,54 @@ internal sealed class CachingAllocator(Device device, Accelerator accelerator, o
 
     MemoryBuffer1D<byte, Stride1D.Dense>? TryReserve(long bytes)
     {
-        if (Limit is { } limit && Reserved + bytes > limit) return null;
+        if (Limit is { } limit && reserved + bytes > limit) return null;
         try
         {
             accelerator.Bind();
             return accelerator.Allocate1D<byte>(bytes);
         }
-        catch (Exception e) when (e is OutOfMemoryException or AcceleratorException) { return null; }
+        // the CPU accelerator's Marshal.AllocHGlobal, or the driver's own out-of-memory code;
+        // any other driver error is not a full device and must surface as itself
+        catch (OutOfMemoryException) { return null; }
+        catch (ILGPU.Runtime.Cuda.CudaException e) when (e.Error == "CUDA_ERROR_OUT_OF_MEMORY") { return null; }
     }
 
     /// <summary>Gives a block back; it merges with free neighbours in its segment.</summary>
     public void Free(Block block)
     {
-        lock (gate)
+        lock (gate) FreeLocked(block);
+    }
+
+    /// <summary>Queues a block to be given back by the next call that holds the gate (for finalizers).</summary>
+    public void FreeLater(Block block) => finalized.Enqueue(block);
+
+    void DrainFinalized()
+    {
+        while (finalized.TryDequeue(out var b)) FreeLocked(b);
+    }
+
+    void FreeLocked(Block block)
+    {
+        if (block.Free) return;
+        var pool = block.Segment.Small ? smallFree : largeFree;
+        allocated -= block.Size;
+        block.Free = true;
+        if (block.Prev is { Free: true } p)
         {
-            if (block.Free) return;
-            var pool = block.Segment.Small ? smallFree : largeFree;
-            Allocated -= block.Size;
-            block.Free = true;
-            if (block.Prev is { Free: true } p)
-            {
-                pool.Remove(p);
-                p.Size += block.Size;
-                p.Next = block.Next;
-                if (block.Next is { } n) n.Prev = p;
-                block = p;
-            }
-            if (block.Next is { Free: true } next)
-            {
-                pool.Remove(next);
-                block.Size += next.Size;
-                block.Next = next.Next;
-                if (next.Next is { } nn) nn.Prev = block;
-            }
-            pool.Add(block);
+            pool.Remove(p);
+            p.Size += block.Size;
+            p.Next = block.Next;
+            if (block.Next is { } n) n.Prev = p;
+            block = p;
         }
+        if (block.Next is { Free: true } next)
+        {
+            pool.Remove(next);
+            block.Size += next.Size;
+            block.Next = next.Next;
+            if (next.Next is { } nn) nn.Prev = block;
+        }
+        pool.Add(block);
     }
 
     /// <summary>Returns every wholly free segment to the device (torch.cuda.empty_cache).</summary>
@@ -169,6 +225,7 @@ internal sealed class CachingAllocator(Device device, Accelerator accelerator, o
 
     void EmptyCacheLocked()
     {
+        DrainFinalized();
         for (int i = segments.Count - 1; i >= 0; i--)
         {
             var s = segments[i];
@@ -179,7 +236,7 @@ internal sealed class CachingAllocator(Device device, Accelerator accelerator, o
             accelerator.Bind();
             accelerator.Synchronize();
             s.Buffer.Dispose();
-            Reserved -= s.Size;
+            reserved -= s.Size;
             segments.RemoveAt(i);
         }
     }
@@ -187,6 +244,10 @@ internal sealed class CachingAllocator(Device device, Accelerator accelerator, o
     /// <summary>Starts <see cref="MaxAllocated"/> again from what is allocated now.</summary>
     public void ResetPeak()
     {
-        lock (gate) MaxAllocated = Allocated;
+        lock (gate)
+        {
+            DrainFinalized();
+            maxAllocated = allocated;
+        }
     }
 }
