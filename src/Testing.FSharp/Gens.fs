@@ -55,7 +55,7 @@ module Arbs =
         let v = x.ToArray<float>()
 
         let make (w: float[]) =
-            Tensor.FromArray(w, x.Shape).To(x.DType)
+            Tensor.FromArray(w, x.Shape, x.Device).To(x.DType)
 
         seq {
             match domain with

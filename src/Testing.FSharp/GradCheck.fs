@@ -56,7 +56,7 @@ let eval (f: Tensor list -> Tensor) xs =
     f xs
 
 let private shifted (x: Tensor) (d: float[]) h =
-    Tensor.FromArray(Array.map2 (fun v dv -> v + h * dv) (toF x) d, x.Shape).To(x.DType)
+    Tensor.FromArray(Array.map2 (fun v dv -> v + h * dv) (toF x) d, x.Shape, x.Device).To(x.DType)
 
 /// (f(x + εt) − f(x − εt)) / 2ε: the directional derivative J·t, with error O(ε²).
 let directional f (xs: Tensor list) (ts: float[] list) eps =
@@ -93,7 +93,7 @@ let private within (xs: Tensor list) check =
         raise (GradCheckException(e.Message + "\n" + describe xs))
 
 let private randomLike (r: Random) (t: Tensor) =
-    Tensor.FromArray(Array.init t.Numel (fun _ -> r.NextDouble() * 2.0 - 1.0), t.Shape).To(t.DType)
+    Tensor.FromArray(Array.init t.Numel (fun _ -> r.NextDouble() * 2.0 - 1.0), t.Shape, t.Device).To(t.DType)
 
 /// The largest input, in elements, for which a failure report also shows the full Jᵀv from
 /// both sides (it costs one pair of evaluations of f per element).

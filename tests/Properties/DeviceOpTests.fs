@@ -15,8 +15,6 @@ open Cotangent.Testing.Sampling
 open Cotangent.Testing.OpCases
 open Cotangent.Testing.GradCheck
 
-let private sim = Device.Simulated 0
-
 let private config =
     { FsCheckConfig.defaultConfig with
         maxTest = 8 }
@@ -45,9 +43,9 @@ let private runOn (device: Device) (c: OpCase) (dtype: DType) differentiable (se
     else
         [ toF (eval s.Apply xs) ]
 
-let private agrees (c: OpCase) (dtype: DType) differentiable tol seed =
+let private agrees (device: Device) (c: OpCase) (dtype: DType) differentiable tol seed =
     let onCpu = runOn Device.Cpu c dtype differentiable seed
-    let onSim = runOn sim c dtype differentiable seed
+    let onSim = runOn device c dtype differentiable seed
 
     List.zip onCpu onSim
     |> List.iteri (fun i (expected, actual) ->
@@ -57,20 +55,26 @@ let private agrees (c: OpCase) (dtype: DType) differentiable tol seed =
             else
                 sprintf "Jᵀv for input %d" (i - 1)
 
-        expectClose (sprintf "%s on %O vs cpu, %s" c.Name sim what) tol expected actual)
+        expectClose (sprintf "%s on %O vs cpu, %s" c.Name device what) tol expected actual)
 
-let tests =
+/// The suite on one device: a simulated one in CI, cuda:0 in the GPU check.
+let on (device: Device) =
     testList
-        "ops on a simulated device"
+        (sprintf "ops on %O" device)
         [ for op in OpRegistry.All do
               match Map.tryFind op.Name byName with
-              | None -> ()
+              | None ->
+                  test op.Name {
+                      failtestf "%s is registered but has no case in OpCases, so nothing checks it on %O" op.Name device
+                  }
               | Some c ->
                   let differentiable = op.Kind <> OpKind.NonDifferentiable
 
                   testList
                       op.Name
                       [ testPropertyWithConfig config "float64 as on cpu" (fun (NonNegativeInt seed) ->
-                            agrees c DType.Float64 differentiable 1e-10 seed)
+                            agrees device c DType.Float64 differentiable 1e-10 seed)
                         testPropertyWithConfig config "float32 as on cpu" (fun (NonNegativeInt seed) ->
-                            agrees c DType.Float32 differentiable 1e-4 seed) ] ]
+                            agrees device c DType.Float32 differentiable 1e-4 seed) ] ]
+
+let tests = on (Device.Simulated 0)

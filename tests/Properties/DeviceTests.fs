@@ -13,6 +13,11 @@ open Cotangent.Tests.Check
 let private missing = Device.Cuda Device.CudaCount
 let private missingName = string missing
 
+/// Makes a tensor outside any scope and drops it: only the GC can give its memory back.
+[<System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)>]
+let private dropOne (d: Device) (n: int) =
+    Tensor.Zeros([| n |], device = d) |> ignore
+
 let parsing =
     testList
         "device names"
@@ -48,9 +53,16 @@ let cuda =
               Expect.equal (visible "1abc,2" 3) [ 1; 2 ] "entries are read by their leading digits"
               Expect.equal (visible "GPU-5e3f,0" 3) [] "a UUID needs the driver: it ends the list"
           }
-          test "the count is what the driver shows, and every device beyond it is refused with the reason" {
-              Expect.isGreaterThanOrEqual Device.CudaCount 0 "a count"
+          test "an error explains what CUDA_VISIBLE_DEVICES leaves" {
+              Expect.stringContains
+                  (Backends.Gpu.CudaDevices.Explain "1,0,x,2")
+                  "physical devices 1, 0, renumbered"
+                  "the list up to the bad entry"
 
+              Expect.stringContains (Backends.Gpu.CudaDevices.Explain "") "hides every device" "empty"
+              Expect.stringContains (Backends.Gpu.CudaDevices.Explain "0,0") "hides every device" "repeated"
+          }
+          test "the count is what the driver shows, and every device beyond it is refused with the reason" {
               Expect.equal
                   (Device.Available |> Seq.filter (fun d -> d.Type = DeviceType.Cuda) |> Seq.length)
                   Device.CudaCount
@@ -203,6 +215,22 @@ let simulated =
                   Expect.equal back.Shape x.Shape "shape"
                   Expect.equal (back.ToArray()) (x.ToArray()) (sprintf "%O values" x.DType)
                   Expect.equal (x.To(sim0).Device) sim0 "placed"
+
+              // a view made on the device is read back through its strides, bit for bit (−0.0 too)
+              let values = [| 0.5; -0.0; Double.Epsilon; -1e308; 7.0; Double.NaN |]
+              let onSim = Tensor.FromArray(values, [| 2; 3 |], sim0).T
+
+              let expected =
+                  [| values.[0]; values.[3]; values.[1]; values.[4]; values.[2]; values.[5] |]
+
+              let bits (a: float[]) =
+                  a |> Array.map BitConverter.DoubleToInt64Bits
+
+              Expect.equal (bits (onSim.ToArray<float>())) (bits expected) "transposed on sim:0"
+              Expect.equal (bits (onSim.Cpu().ToArray<float>())) (bits expected) "moved as a view"
+
+              let narrow = Tensor.Arange(10, DType.Int64, sim1).Slice(0, 1, 9, 3)
+              Expect.equal (narrow.ToArray<int64>()) [| 1L; 4L; 7L |] "a stepped slice"
           }
           test "creation on a simulated device gives the values the CPU gets from the same seed" {
               let a = Tensor.Randn([| 3; 2 |], DType.Float64, Generator 3UL, sim0)
@@ -335,7 +363,7 @@ let memory =
               using (Tensor.Scope()) (fun _ ->
                   let t = Tensor.Zeros([| 1000 |], device = d)
                   Expect.equal (d.MemoryAllocated - before) 4096L "4000 bytes take 4096"
-                  Expect.isGreaterThanOrEqual (d.MemoryReserved - reserved0) 0L "a segment, or one cached"
+                  Expect.isGreaterThanOrEqual d.MemoryReserved d.MemoryAllocated "reserved segments hold every block"
                   Expect.isGreaterThanOrEqual d.MaxMemoryAllocated (before + 4096L) "the peak saw it"
                   t |> ignore)
 
@@ -353,29 +381,59 @@ let memory =
               d.EmptyCache()
               Expect.equal d.MemoryReserved reserved0 "all given back"
           }
-          test
-              "past the limit: the cache is emptied and the request retried, then a clear error; smaller ones still work" {
+          test "past the limit, the cache is emptied and the request retried" {
               let d = Device.Simulated 5
+              d.EmptyCache()
               d.SetMemoryLimit(Nullable(8L * mib))
 
               try
-                  // cached, wholly free segments are what the retry gives back
+                  // a scope leaves a wholly free 4 MiB segment cached
                   using (Tensor.Scope()) (fun _ -> Tensor.Zeros([| 1024 * 1024 |], device = d) |> ignore)
-                  let kept = Tensor.Zeros([| 1024 * 1024 |], device = d)
+                  Expect.equal d.MemoryReserved (4L * mib) "cached"
+                  // 4 + 6 > 8: only after the cached segment goes back does a 6 MiB one fit
+                  let six = Tensor.Zeros([| 1536 * 1024 |], device = d)
+                  Expect.equal d.MemoryReserved (6L * mib) "the cached segment was returned, the new one made"
+                  Expect.equal (six.Sum().Item<float32>()) 0f "and it works"
+              finally
+                  d.SetMemoryLimit(Nullable())
+          }
+          test "memory held only by unreachable tensors is collected before giving up" {
+              let d = Device.Simulated 5
+              d.EmptyCache()
+              d.SetMemoryLimit(Nullable(8L * mib))
+
+              try
+                  // made outside any scope and dropped: its block goes back only when the GC finalizes it
+                  dropOne d (1536 * 1024)
+                  let again = Tensor.Zeros([| 1536 * 1024 |], device = d)
+                  Expect.equal again.Shape [| 1536 * 1024 |] "the second fits once the first is collected"
+              finally
+                  d.SetMemoryLimit(Nullable())
+          }
+          test "then a clear error naming the request and what is held; smaller requests still work" {
+              let d = Device.Simulated 5
+              d.EmptyCache()
+              d.SetMemoryLimit(Nullable(8L * mib))
+
+              try
+                  let kept = Tensor.Zeros([| 1536 * 1024 |], device = d)
 
                   let e =
-                      Expect.throwsC (fun () -> Tensor.Zeros([| 10 * 262144 |], device = d) |> ignore) id
+                      Expect.throwsC (fun () -> Tensor.Zeros([| 1024 * 1024 |], device = d) |> ignore) id
 
                   match e with
                   | :? OutOfDeviceMemoryException as oom ->
                       Expect.stringContains oom.Message "zeros: out of memory on sim:5" "names the op and device"
-                      Expect.stringContains oom.Message "tried to allocate 10.00 MiB" "the request"
-                      Expect.equal oom.Requested (10L * mib) "requested"
+                      Expect.stringContains oom.Message "tried to allocate 4.00 MiB" "the request"
+                      Expect.equal oom.Requested (4L * mib) "requested"
+                      Expect.equal oom.Allocated (6L * mib) "allocated"
+                      Expect.equal oom.Reserved (6L * mib) "reserved"
+                      Expect.equal oom.Free (Nullable(2L * mib)) "free under the limit"
                   | other -> failtestf "expected OutOfDeviceMemoryException, got %O" other
 
                   let small = Tensor.Ones([| 1000 |], device = d)
                   Expect.equal (small.Sum().Item<float32>()) 1000f "the device still works"
-                  kept |> ignore
+                  Expect.equal (kept.Sum().Item<float32>()) 0f "and what it held is intact"
               finally
                   d.SetMemoryLimit(Nullable())
           }
@@ -418,5 +476,91 @@ let memory =
                   [ "set_memory_limit:" ]
           } ]
 
+/// Long rows, many indices, empty products: the paths the op suite's small cases do not reach,
+/// against the CPU, and run twice for the same bits.
+let kernels =
+    let sim = Device.Simulated 2
+    let r = Random 11
+
+    let data (shape: int[]) =
+        Tensor.FromArray(Array.init (Array.reduce (*) shape) (fun _ -> r.NextDouble() * 4.0 - 2.0), shape)
+
+    let bits (t: Tensor) =
+        t.ToArray<float>() |> Array.map BitConverter.DoubleToInt64Bits
+
+    let same name (f: Tensor -> Tensor) (x: Tensor) =
+        let cpu = f x
+        let once, twice = f (x.To sim), f (x.To sim)
+        Expect.equal once.Device sim (name + ": stays on the device")
+        near 1e-12 (values cpu) once (name + " on sim vs cpu")
+        Expect.equal (bits twice) (bits once) (name + ": the same bits on every run")
+
+    testList
+        "device kernels at size"
+        [ test "reductions of long rows, whole tensors and few rows, in a fixed order" {
+              let x = data [| 3; 5000 |]
+              same "sum of everything" (fun t -> t.Sum()) x
+              same "sum of each row" (fun t -> t.Sum(1)) x
+              same "max of each row" (fun t -> t.Max(1)) x
+              same "min of everything" (fun t -> t.Min()) x
+              same "prod of each column" (fun t -> (t * 0.001 + 1.0).Prod(0)) x
+              same "mean of 40,000" (fun t -> t.Mean()) (data [| 40000 |])
+          }
+          test "log_softmax and softmax of long rows, their gradient too" {
+              let x = data [| 4; 1000 |]
+              same "log_softmax" (fun t -> t.LogSoftmax(1)) x
+              same "softmax over the first axis" (fun t -> t.Softmax(0)) x
+              same "log_softmax's Jᵀv" (fun t -> Autograd.Grad((fun (z: Tensor) -> (z.LogSoftmax(1) * z).Sum()), t)) x
+          }
+          test "index_add with many repeated indices adds in index order" {
+              let src = data [| 2; 500; 3 |]
+
+              let index =
+                  Tensor.FromArray(Array.init 500 (fun i -> int64 ((i * 7 + i / 3) % 9)), [| 500 |])
+
+              let cpu = Tensor.IndexAdd([| 2; 9; 3 |], 1, index, src)
+
+              let run () =
+                  Tensor.IndexAdd([| 2; 9; 3 |], 1, index.To sim, src.To sim)
+
+              near 1e-12 (values cpu) (run ()) "index_add on sim vs cpu"
+              Expect.equal (bits (run ())) (bits (run ())) "the same bits on every run"
+
+              throwsWith<IndexOutOfRangeException, _>
+                  (fun () -> Tensor.IndexAdd([| 2; 8; 3 |], 1, index.To sim, src.To sim))
+                  [ "index_add:"; "index 8"; "size 8" ]
+          }
+          test "an embedding's gradient on the device: rows picked many times" {
+              let weight = data [| 50; 4 |]
+              let ids = Tensor.FromArray(Array.init 300 (fun i -> int64 (i * i % 50)), [| 300 |])
+
+              let g (w: Tensor) (i: Tensor) =
+                  Autograd.Grad((fun (z: Tensor) -> (z.IndexSelect(0, i) * 3.0).Sum()), w)
+
+              let cpu = g weight ids
+              let onSim = g (weight.To sim) (ids.To sim)
+              near 1e-12 (values cpu) onSim "embedding gradient"
+          }
+          test "a product over an empty inner axis is zeros, transposed operands too" {
+              let a = Tensor.Zeros([| 0; 3 |], DType.Float64, sim).T
+              let b = Tensor.Zeros([| 0; 2 |], DType.Float64, sim)
+              let c = Tensor.MatMul(a, b)
+              Expect.equal c.Shape [| 3; 2 |] "shape"
+              Expect.equal (c.ToArray<float>()) (Array.zeroCreate 6) "zeros"
+          }
+          test "casts and int64 edge cases match the CPU's .NET semantics" {
+              let big = 9007199791611905L // 2⁵³ + 2²⁹ + 1: one rounding to float32 differs from two
+              let onSim = Tensor.From(big, -big).To(sim).To(DType.Float32).ToArray<float32>()
+              Expect.equal onSim [| float32 big; float32 -big |] "int64 → float32 rounds once"
+              let abs = Tensor.From(Int64.MinValue, -3L).To(sim).Abs().ToArray<int64>()
+              Expect.equal abs [| Int64.MinValue; 3L |] "|least| wraps, as in PyTorch"
+              Expect.equal (Tensor.From(Int64.MinValue).Abs().Item<int64>()) Int64.MinValue "on the CPU too"
+
+              let fd =
+                  Tensor.FloorDivide(Tensor.From(1.0f, -7.5f).To sim, Tensor.From(0.1f, 2f).To sim).ToArray<float32>()
+
+              Expect.equal fd [| 9f; -4f |] "float32 floor division floors the exact quotient"
+          } ]
+
 let tests =
-    testList "devices" [ parsing; cuda; defaults; unavailable; simulated; memory ]
+    testList "devices" [ kernels; parsing; cuda; defaults; unavailable; simulated; memory ]

@@ -98,6 +98,20 @@ public readonly record struct Device(DeviceType Type, int Index)
         }
     }
 
+    static volatile bool allowTf32;
+
+    /// <summary>
+    /// Whether float32 matrix products on CUDA devices may use TF32 tensor cores (about 10 bits
+    /// of mantissa in the products, much faster), as PyTorch's
+    /// <c>torch.backends.cuda.matmul.allow_tf32</c>; off by default, so float32 means float32.
+    /// Process-wide; simulated devices and the CPU ignore it.
+    /// </summary>
+    public static bool AllowTf32
+    {
+        get => allowTf32;
+        set => allowTf32 = value;
+    }
+
     /// <summary>
     /// Makes <paramref name="device"/> the default for this flow (and the tasks it starts) until
     /// the scope is disposed: for tests and services that must not change the process-wide

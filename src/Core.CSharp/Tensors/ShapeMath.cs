@@ -25,6 +25,15 @@ public static class ShapeMath
         return n.ToString("N0");
     }
 
+    /// <summary>A shape seen around one axis: the product of the sizes before it, its size (1 for a scalar), the product after it.</summary>
+    public static (int Outer, int Size, int Inner) AroundAxis(int[] shape, int axis)
+    {
+        int outer = 1, inner = 1;
+        for (int i = 0; i < axis; i++) outer *= shape[i];
+        for (int i = axis + 1; i < shape.Length; i++) inner *= shape[i];
+        return (outer, shape.Length == 0 ? 1 : shape[axis], inner);
+    }
+
     /// <summary>Row-major strides of a contiguous tensor.</summary>
     public static int[] ContiguousStrides(ReadOnlySpan<int> shape)
     {

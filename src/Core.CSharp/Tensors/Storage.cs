@@ -52,6 +52,10 @@ public abstract class Storage
 
     /// <summary>True once the buffer went back to the pool: the tensors over it can no longer be read.</summary>
     internal abstract bool IsRecycled { get; }
+
+    /// <summary>The error for reading a buffer that went back at the end of its scope.</summary>
+    internal static ObjectDisposedException RecycledError(string op) => new(op,
+        $"{op}: this tensor's buffer was recycled when its Tensor.Scope() ended; call Keep() on tensors that must outlive the scope");
 }
 
 /// <summary>Host memory: a managed array.</summary>
@@ -68,12 +72,9 @@ internal sealed class CpuStorage<T> : Storage where T : unmanaged
     }
 
     /// <summary>The elements; throws once the buffer went back to the pool at the end of a scope.</summary>
-    public T[] Data => data ?? throw Recycled("tensor");
+    public T[] Data => data ?? throw RecycledError("tensor");
 
     internal override bool IsRecycled => data is null;
-
-    internal static ObjectDisposedException Recycled(string op) => new(op,
-        $"{op}: this tensor's buffer was recycled when its Tensor.Scope() ended; call Keep() on tensors that must outlive the scope");
 
     public override DType DType { get; } = DTypes.Of<T>();
     public override int Length => length;

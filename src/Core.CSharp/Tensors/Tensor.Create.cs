@@ -106,7 +106,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>A host array the caller gives up, on the default device.</summary>
-    static Tensor Adopt(string op, Array data, int[] shape) => new(Backend.For(Device.Default, op).Wrap(data), shape);
+    static Tensor Adopt(string op, Array data, int[] shape, Device? device) => new(Backend.For(device ?? Device.Default, op).Wrap(data), shape);
 
     /// <summary>A 1-D float32 tensor of the values.</summary>
     public static Tensor From(params float[] values) => FromArray(values, [values?.Length ?? 0]);
@@ -116,37 +116,37 @@ public sealed partial class Tensor
     public static Tensor From(params long[] values) => FromArray(values, [values?.Length ?? 0]);
     /// <summary>A 1-D bool tensor of the values.</summary>
     public static Tensor From(params bool[] values) => FromArray(values, [values?.Length ?? 0]);
-    /// <summary>A 2-D float32 tensor of the values.</summary>
-    public static Tensor From(float[,] values) => FromGrid(values);
-    /// <summary>A 2-D float64 tensor of the values.</summary>
-    public static Tensor From(double[,] values) => FromGrid(values);
-    /// <summary>A 2-D int64 tensor of the values.</summary>
-    public static Tensor From(long[,] values) => FromGrid(values);
+    /// <summary>A 2-D float32 tensor of the values, on the device (the default device when null).</summary>
+    public static Tensor From(float[,] values, Device? device = null) => FromGrid(values, device);
+    /// <summary>A 2-D float64 tensor of the values, on the device (the default device when null).</summary>
+    public static Tensor From(double[,] values, Device? device = null) => FromGrid(values, device);
+    /// <summary>A 2-D int64 tensor of the values, on the device (the default device when null).</summary>
+    public static Tensor From(long[,] values, Device? device = null) => FromGrid(values, device);
 
-    /// <summary>A 2-D float32 tensor from rows of equal length.</summary>
-    public static Tensor From(float[][] rows) => FromRows(rows);
-    /// <summary>A 2-D float64 tensor from rows of equal length.</summary>
-    public static Tensor From(double[][] rows) => FromRows(rows);
-    /// <summary>A 2-D int64 tensor from rows of equal length.</summary>
-    public static Tensor From(long[][] rows) => FromRows(rows);
+    /// <summary>A 2-D float32 tensor from rows of equal length, on the device (the default device when null).</summary>
+    public static Tensor From(float[][] rows, Device? device = null) => FromRows(rows, device);
+    /// <summary>A 2-D float64 tensor from rows of equal length, on the device (the default device when null).</summary>
+    public static Tensor From(double[][] rows, Device? device = null) => FromRows(rows, device);
+    /// <summary>A 2-D int64 tensor from rows of equal length, on the device (the default device when null).</summary>
+    public static Tensor From(long[][] rows, Device? device = null) => FromRows(rows, device);
 
-    static Tensor FromRows<T>(T[][] rows) where T : unmanaged
+    static Tensor FromRows<T>(T[][] rows, Device? device) where T : unmanaged
     {
         if (rows is null || rows.Any(r => r is null)) throw new OpArgumentException("from_array", "from_array: the rows (or one of them) are null");
         int cols = rows.Length == 0 ? 0 : rows[0].Length;
         for (int i = 0; i < rows.Length; i++)
             if (rows[i].Length != cols)
                 throw new ShapeMismatchException("from_array", $"from_array: row {i} has {rows[i].Length} values, row 0 has {cols}; rows must have one length");
-        return Adopt("from_array", rows.SelectMany(r => r).ToArray(), [rows.Length, cols]);
+        return Adopt("from_array", rows.SelectMany(r => r).ToArray(), [rows.Length, cols], device);
     }
 
-    static Tensor FromGrid<T>(T[,] values) where T : unmanaged
+    static Tensor FromGrid<T>(T[,] values, Device? device) where T : unmanaged
     {
         if (values is null) throw new OpArgumentException("from_array", "from_array: the values are null");
         int r = values.GetLength(0), c = values.GetLength(1);
         var flat = new T[r * c];
         for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) flat[i * c + j] = values[i, j];
-        return Adopt("from_array", flat, [r, c]);
+        return Adopt("from_array", flat, [r, c], device);
     }
 
     /// <summary>A tensor of the given shape over a copy of the row-major values (float, double, long or bool), on the device (the default device when null).</summary>

@@ -146,7 +146,7 @@ public sealed partial class Tensor : IIdentified
     /// </summary>
     internal void CheckAlive(string op)
     {
-        if (storage.IsRecycled) throw CpuStorage<float>.Recycled(op);
+        if (storage.IsRecycled) throw Storage.RecycledError(op);
     }
 
     /// <summary>The holder lets go of a buffer it retained: see <see cref="Storage.Disown"/>.</summary>

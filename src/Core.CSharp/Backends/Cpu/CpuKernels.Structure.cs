@@ -260,14 +260,6 @@ internal sealed partial class CpuKernels
     // ---- indexing ----------------------------------------------------------------------
 
     /// <summary>Views a contiguous shape as [outer, size of axis, inner].</summary>
-    static (int outer, int dim, int inner) Split3(int[] shape, int axis)
-    {
-        int outer = 1, inner = 1;
-        for (int i = 0; i < axis; i++) outer *= shape[i];
-        for (int i = axis + 1; i < shape.Length; i++) inner *= shape[i];
-        return (outer, shape.Length == 0 ? 1 : shape[axis], inner);
-    }
-
     static ReadOnlySpan<long> CheckedIndex(string op, Strided index, int size, int axis)
     {
         var ix = Walk.Span<long>(index);
@@ -287,7 +279,7 @@ internal sealed partial class CpuKernels
 
     static Storage IndexSelectT<T>(Strided x, int axis, Strided index) where T : unmanaged
     {
-        var (outer, dim, inner) = Split3(x.Shape, axis);
+        var (outer, dim, inner) = ShapeMath.AroundAxis(x.Shape, axis);
         var ix = CheckedIndex("index_select", index, dim, axis);
         var s = Walk.Span<T>(x);
         int len = ix.Length;
@@ -308,7 +300,7 @@ internal sealed partial class CpuKernels
 
     static Storage IndexAddT<T>(int[] shape, int axis, Strided index, Strided src) where T : unmanaged, INumber<T>
     {
-        var (outer, dim, inner) = Split3(shape, axis);
+        var (outer, dim, inner) = ShapeMath.AroundAxis(shape, axis);
         var ix = CheckedIndex("index_add", index, dim, axis);
         var s = Walk.Span<T>(src);
         int len = ix.Length;
@@ -332,7 +324,7 @@ internal sealed partial class CpuKernels
 
     static Storage GatherT<T>(Strided x, int axis, Strided index) where T : unmanaged
     {
-        var (outer, dim, inner) = Split3(x.Shape, axis);
+        var (outer, dim, inner) = ShapeMath.AroundAxis(x.Shape, axis);
         var ix = CheckedIndex("gather", index, dim, axis);
         int len = index.Rank == 0 ? 1 : index.Shape[axis];
         var s = Walk.Span<T>(x);
@@ -357,7 +349,7 @@ internal sealed partial class CpuKernels
 
     static Storage ScatterAddT<T>(int[] shape, int axis, Strided index, Strided src) where T : unmanaged, INumber<T>
     {
-        var (outer, dim, inner) = Split3(shape, axis);
+        var (outer, dim, inner) = ShapeMath.AroundAxis(shape, axis);
         var ix = CheckedIndex("scatter_add", index, dim, axis);
         int len = index.Rank == 0 ? 1 : index.Shape[axis];
         var s = Walk.Span<T>(src);

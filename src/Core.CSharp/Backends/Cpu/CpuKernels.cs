@@ -140,7 +140,8 @@ internal sealed partial class CpuKernels : IKernels
         switch (kind)
         {
             case UnaryKind.Neg: TensorPrimitives.Negate(s, o); break;
-            case UnaryKind.Abs: TensorPrimitives.Abs(s, o); break;
+            // TensorPrimitives.Abs throws on the least value; PyTorch wraps it to itself, as two's complement does
+            case UnaryKind.Abs: for (int i = 0; i < s.Length; i++) o[i] = T.IsNegative(s[i]) ? T.Zero - s[i] : s[i]; break;
             case UnaryKind.Relu: TensorPrimitives.Max(s, T.Zero, o); break;
             case UnaryKind.Sign: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Sign(s[i]); break;
             default: throw new DTypeMismatchException(kind.ToString().ToLowerInvariant(), $"{kind.ToString().ToLowerInvariant()}: not defined for int64; cast to a float dtype first");

@@ -12,6 +12,12 @@ internal interface IArith<T> where T : unmanaged
 {
     T Zero();
     T One();
+
+    /// <summary>The identity of max: −∞, or the type's least value.</summary>
+    T Lowest();
+
+    /// <summary>The identity of min: +∞, or the type's greatest value.</summary>
+    T Highest();
     T Add(T a, T b);
     T Sub(T a, T b);
     T Mul(T a, T b);
@@ -35,7 +41,13 @@ internal interface IArith<T> where T : unmanaged
     T FromDouble(double d);
 }
 
-/// <summary>Scalar math shared by the float types, in float64.</summary>
+/// <summary>
+/// Scalar math for kernels, in float64. These restate the CPU's <c>Scalar.Erf</c>,
+/// <c>Softplus</c>, <c>Gelu</c> and <c>FloorDivFloatOp</c> rather than call them: a kernel can
+/// only call code ILGPU compiles for the device (no generic math interfaces, no spans), so the
+/// same formulas are written out here, term for term, and the device op suite holds them to the
+/// CPU's results.
+/// </summary>
 internal static class GpuMath
 {
     /// <summary>erf to double precision: the CPU kernel's series below 3, its continued fraction above.</summary>
@@ -91,6 +103,8 @@ internal readonly struct F32 : IArith<float>
 {
     public float Zero() => 0f;
     public float One() => 1f;
+    public float Lowest() => float.NegativeInfinity;
+    public float Highest() => float.PositiveInfinity;
     public float Add(float a, float b) => a + b;
     public float Sub(float a, float b) => a - b;
     public float Mul(float a, float b) => a * b;
@@ -101,7 +115,17 @@ internal readonly struct F32 : IArith<float>
     public float Max(float a, float b) => float.IsNaN(a) ? a : float.IsNaN(b) ? b : a == b ? (GpuMath.NegativeZero(a) ? b : a) : a > b ? a : b;
     public float Min(float a, float b) => float.IsNaN(a) ? a : float.IsNaN(b) ? b : a == b ? (GpuMath.NegativeZero(a) ? a : b) : a < b ? a : b;
     public float Pow(float a, float b) => MathF.Pow(a, b);
-    public float FloorDiv(float a, float b) => (float)GpuMath.FloorDiv(a, b);
+    /// <summary>In float32, as the CPU's FloorDivFloatOp&lt;float&gt;: through float64 the quotient would round differently.</summary>
+    public float FloorDiv(float a, float b)
+    {
+        if (b == 0) return a / b;
+        float mod = a % b;
+        float div = (a - mod) / b;
+        if (mod != 0 && (b < 0) != (mod < 0)) div -= 1f;
+        if (div == 0) return a / b < 0 || (a / b == 0 && 1f / (a / b) < 0) ? -0f : 0f;
+        float floor = MathF.Floor(div);
+        return div - floor > 0.5f ? floor + 1f : floor;
+    }
     public float Exp(float a) => MathF.Exp(a);
     public float Log(float a) => MathF.Log(a);
     public float Sqrt(float a) => MathF.Sqrt(a);
@@ -118,6 +142,8 @@ internal readonly struct F64 : IArith<double>
 {
     public double Zero() => 0.0;
     public double One() => 1.0;
+    public double Lowest() => double.NegativeInfinity;
+    public double Highest() => double.PositiveInfinity;
     public double Add(double a, double b) => a + b;
     public double Sub(double a, double b) => a - b;
     public double Mul(double a, double b) => a * b;
@@ -145,6 +171,8 @@ internal readonly struct I64 : IArith<long>
 {
     public long Zero() => 0L;
     public long One() => 1L;
+    public long Lowest() => long.MinValue;
+    public long Highest() => long.MaxValue;
     public long Add(long a, long b) => a + b;
     public long Sub(long a, long b) => a - b;
     public long Mul(long a, long b) => a * b;
@@ -164,7 +192,8 @@ internal readonly struct I64 : IArith<long>
     public long Exp(long a) => 0;
     public long Log(long a) => 0;
     public long Sqrt(long a) => 0;
-    public long Abs(long a) => a < 0 ? -a : a;
+    /// <summary>|long.MinValue| wraps to itself, as in PyTorch and the CPU kernel.</summary>
+    public long Abs(long a) => a < 0 ? unchecked(-a) : a;
     public long Sin(long a) => 0;
     public long Cos(long a) => 0;
     public long Tanh(long a) => 0;
@@ -175,11 +204,13 @@ internal readonly struct I64 : IArith<long>
     public long FromDouble(double d) => double.IsNaN(d) ? 0 : d >= 9.2233720368547758e18 ? long.MaxValue : d <= -9.2233720368547758e18 ? long.MinValue : (long)d;
 }
 
-/// <summary>A bool element, stored as a byte 0 or 1.</summary>
-internal readonly struct U8 : IArith<byte>
+/// <summary>A bool element, stored as a byte 0 or 1: add is or, multiply is and.</summary>
+internal readonly struct Bool8 : IArith<byte>
 {
     public byte Zero() => 0;
     public byte One() => 1;
+    public byte Lowest() => 0;
+    public byte Highest() => 1;
     public byte Add(byte a, byte b) => (byte)(a | b);
     public byte Sub(byte a, byte b) => 0;
     public byte Mul(byte a, byte b) => (byte)(a & b);

@@ -36,15 +36,16 @@ internal static class CudaDevices
         {
             if (all[index] is { } again) return again;
             var acc = f.Devices[index].CreateCudaAccelerator(f.Context!);
+            acc.Bind();   // cuBLAS makes its handle in the current context
             // grid-stride kernels: 256 threads a group, enough groups to fill every multiprocessor several times
-            return all[index] = GpuDevice.Create(Device.Cuda(index), acc, acc.NumMultiprocessors * 8, 256);
+            return all[index] = GpuDevice.Create(Device.Cuda(index), acc, acc.NumMultiprocessors * 8, 256, Cublas.Create());
         }
     }
 
     static Found Discover()
     {
         MapDriverLibrary();
-        string visible = Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES") is { } v ? $" (CUDA_VISIBLE_DEVICES={v})" : "";
+        string visible = Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES") is { } v ? $" ({Explain(v)})" : "";
         if (!NativeLibrary.TryLoad("libcuda.so.1", out _) && !NativeLibrary.TryLoad("libcuda.so", out _) && !NativeLibrary.TryLoad("nvcuda.dll", out _))
             return new(null, [], "this machine has no CUDA driver (libcuda.so.1 was not found)");
         try
@@ -83,6 +84,13 @@ internal static class CudaDevices
             // a resolver is already set for ILGPU (its own, under WSL)
         }
     }
+
+    /// <summary>What a CUDA_VISIBLE_DEVICES value leaves visible, whatever the machine has: for error messages.</summary>
+    internal static string Explain(string value) => Visible(value, int.MaxValue) switch
+    {
+        [] => $"CUDA_VISIBLE_DEVICES=\"{value}\" hides every device",
+        var shown => $"CUDA_VISIBLE_DEVICES=\"{value}\" shows at most physical device{(shown.Length == 1 ? "" : "s")} {string.Join(", ", shown)}, renumbered from 0",
+    };
 
     /// <summary>
     /// The physical ordinals CUDA exposes for a <c>CUDA_VISIBLE_DEVICES</c> value, in the order

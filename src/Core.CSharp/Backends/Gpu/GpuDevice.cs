@@ -15,9 +15,11 @@ internal sealed class GpuDevice
 {
     readonly ConcurrentDictionary<(string Kernel, Type A, Type B, Type C), Delegate> kernels = new();
 
-    GpuDevice(Device device, Accelerator accelerator, int groups, int groupSize)
+    GpuDevice(Device device, Accelerator accelerator, int groups, int groupSize, Cublas? blas = null)
     {
+        if (groupSize < 1) throw new ArgumentOutOfRangeException(nameof(groupSize), $"{device}: a thread group needs at least one thread");
         Device = device;
+        Blas = blas;
         Accelerator = accelerator;
         (Groups, GroupSize) = (groups, groupSize);
         Allocator = new CachingAllocator(device, accelerator, Gate);
@@ -26,9 +28,12 @@ internal sealed class GpuDevice
     /// <summary>The device's memory.</summary>
     public CachingAllocator Allocator { get; }
 
-    /// <summary>A device around an accelerator made elsewhere (CUDA's).</summary>
-    public static GpuDevice Create(Device device, Accelerator accelerator, int groups, int groupSize) =>
-        new(device, accelerator, groups, groupSize);
+    /// <summary>A device around an accelerator made elsewhere (CUDA's), with cuBLAS where it loaded.</summary>
+    public static GpuDevice Create(Device device, Accelerator accelerator, int groups, int groupSize, Cublas? blas) =>
+        new(device, accelerator, groups, groupSize, blas);
+
+    /// <summary>cuBLAS for this device's GEMMs; null on a simulated device or without the library.</summary>
+    public Cublas? Blas { get; }
 
     /// <summary>
     /// Takes the gate and binds the accelerator to this thread (a CUDA accelerator has a context
@@ -89,6 +94,13 @@ internal sealed class GpuDevice
         if (kernels.TryGetValue(key, out var k)) return (TKernel)k;
         using (Enter()) return (TKernel)kernels.GetOrAdd(key, _ => load(Accelerator));
     }
+
+    /// <summary>
+    /// A launch of one thread group per work item (a row, or a piece of one), at most
+    /// <see cref="Groups"/> groups, each with shared memory for one <typeparamref name="T"/> a thread.
+    /// </summary>
+    public KernelConfig GroupConfig<T>(long items) where T : unmanaged =>
+        new(new Index1D((int)Math.Clamp(items, 1, Groups)), new Index1D(GroupSize), SharedMemoryConfig.RequestDynamic<T>(GroupSize));
 
     /// <summary>A grid-stride launch over n work items: at most <see cref="Groups"/> groups.</summary>
     public KernelConfig Config(long n)

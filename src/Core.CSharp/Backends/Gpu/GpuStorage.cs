@@ -28,14 +28,24 @@ internal sealed class GpuStorage<T> : Storage where T : unmanaged
 
     ~GpuStorage()
     {
-        if (block is { } b) Owner.Allocator.Free(b);
+        if (block is { } b) Owner.Allocator.FreeLater(b);
     }
+
+    /// <summary>The device address of element 0 (for cuBLAS); throws once the block went back.</summary>
+    public IntPtr DevicePointer => block is { } b ? b.Segment.Buffer.NativePtr + (nint)b.Offset : throw Storage.RecycledError("tensor");
 
     /// <summary>The accelerator whose memory this is.</summary>
     public GpuDevice Owner { get; }
 
     /// <summary>The elements; throws once the block went back at the end of a scope.</summary>
-    public ArrayView1D<T, Stride1D.Dense> View => block is not null ? view : throw CpuStorage<float>.Recycled("tensor");
+    public ArrayView1D<T, Stride1D.Dense> View => block is not null ? view : throw Storage.RecycledError("tensor");
+
+    /// <summary>
+    /// A contiguous stretch of this (immutable) int64 buffer already checked to hold only values
+    /// in [Low, High): cross-entropy's label check, its gather and the gather's VJP then read the
+    /// device once between them, not three times.
+    /// </summary>
+    internal (int Offset, int Numel, long Low, long High)? CheckedRange { get; set; }
 
     public override DType DType { get; }
     public override int Length => length;

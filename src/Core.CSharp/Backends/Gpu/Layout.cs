@@ -25,11 +25,15 @@ internal struct Layout
         for (int d = Rank - 1; d >= 0; d--)
         {
             int s = Size(d);
+            if (s <= 1) continue;   // a unit axis adds nothing; a size-0 one holds no element (and must not divide)
             at += linear % s * Stride(d);
             linear /= s;
         }
         return at;
     }
+
+    /// <summary>A dense vector of n elements from the buffer's start.</summary>
+    public static Layout Dense(int n) => new() { Rank = 1, Contiguous = 1, S0 = n, T0 = 1 };
 
     /// <summary>The layout of a view; more than eight axes is an error naming the op.</summary>
     public static Layout Of(Strided x, string op) => Of(x.Shape, x.Strides, x.Offset, op);

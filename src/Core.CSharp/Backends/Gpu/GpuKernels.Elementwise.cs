@@ -1,0 +1,153 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Cotangent.Backends.Gpu;
+
+internal sealed partial class GpuKernels
+{
+    public Storage Unary(UnaryKind kind, Strided x) => x.Storage.DType switch
+    {
+        DType.Float32 => UnaryT<float, F32>(kind, x),
+        DType.Float64 => UnaryT<double, F64>(kind, x),
+        DType.Int64 when kind is UnaryKind.Neg or UnaryKind.Abs or UnaryKind.Relu or UnaryKind.Sign => UnaryT<long, I64>(kind, x),
+        DType.Int64 => throw new DTypeMismatchException(Name(kind), $"{Name(kind)}: not defined for int64; cast to a float dtype first"),
+        var t => throw NoKernel(Name(kind), t),
+    };
+
+    static int Code(UnaryKind kind) => kind switch
+    {
+        UnaryKind.Neg => DeviceCode.Neg,
+        UnaryKind.Exp => DeviceCode.Exp,
+        UnaryKind.Log => DeviceCode.Log,
+        UnaryKind.Sqrt => DeviceCode.Sqrt,
+        UnaryKind.Abs => DeviceCode.Abs,
+        UnaryKind.Sin => DeviceCode.Sin,
+        UnaryKind.Cos => DeviceCode.Cos,
+        UnaryKind.Tanh => DeviceCode.Tanh,
+        UnaryKind.Sigmoid => DeviceCode.Sigmoid,
+        UnaryKind.Relu => DeviceCode.Relu,
+        UnaryKind.Softplus => DeviceCode.Softplus,
+        UnaryKind.Gelu => DeviceCode.Gelu,
+        UnaryKind.Erf => DeviceCode.Erf,
+        UnaryKind.Sign => DeviceCode.Sign,
+        _ => throw new InvalidOperationException($"{Name(kind)}: the GPU backend has no kernel for this unary op"),
+    };
+
+    static int Code(BinaryKind kind) => kind switch
+    {
+        BinaryKind.Add => DeviceCode.Add,
+        BinaryKind.Sub => DeviceCode.Sub,
+        BinaryKind.Mul => DeviceCode.Mul,
+        BinaryKind.Div => DeviceCode.Div,
+        BinaryKind.Pow => DeviceCode.Pow,
+        BinaryKind.Max => DeviceCode.Max,
+        BinaryKind.Min => DeviceCode.Min,
+        BinaryKind.ReluGrad => DeviceCode.ReluGrad,
+        BinaryKind.FloorDiv => DeviceCode.FloorDiv,
+        _ => throw new InvalidOperationException($"{Name(kind)}: the GPU backend has no kernel for this binary op"),
+    };
+
+    static int Code(CompareKind kind) => kind switch
+    {
+        CompareKind.Eq => DeviceCode.Eq,
+        CompareKind.Ne => DeviceCode.Ne,
+        CompareKind.Lt => DeviceCode.Lt,
+        CompareKind.Le => DeviceCode.Le,
+        CompareKind.Gt => DeviceCode.Gt,
+        CompareKind.Ge => DeviceCode.Ge,
+        _ => throw new InvalidOperationException($"{Name(kind)}: the GPU backend has no kernel for this comparison"),
+    };
+
+    GpuStorage<T> UnaryT<T, N>(UnaryKind kind, Strided x) where T : unmanaged where N : struct, IArith<T>
+    {
+        int n = x.Numel, code = Code(kind);
+        var src = Input<T>(x);
+        var o = NewStorage<T>(x.Storage.DType, n);
+        if (n == 0) return o;
+        var k = dev.Kernel(Key("unary", typeof(T)), a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, int, int>(DeviceCode.Unary<T, N>));
+        using (dev.Enter()) k(dev.Config(n), src, LayoutOf(x), o.View, n, code);
+        return o;
+    }
+
+    public Storage Binary(BinaryKind kind, Strided a, Strided b) => a.Storage.DType switch
+    {
+        DType.Float32 => BinaryT<float, F32>(kind, a, b),
+        DType.Float64 => BinaryT<double, F64>(kind, a, b),
+        DType.Int64 when kind != BinaryKind.Pow => BinaryT<long, I64>(kind, a, b),
+        DType.Int64 => throw new DTypeMismatchException("pow", "pow: not defined for int64; cast to a float dtype first"),
+        var t => throw NoKernel(Name(kind), t),
+    };
+
+    GpuStorage<T> BinaryT<T, N>(BinaryKind kind, Strided x, Strided y) where T : unmanaged where N : struct, IArith<T>
+    {
+        int n = x.Numel, code = Code(kind);
+        var (u, v) = (Input<T>(x), Input<T>(y));
+        var o = NewStorage<T>(x.Storage.DType, n);
+        if (n == 0) return o;
+        var k = dev.Kernel(Key("binary", typeof(T)),
+            a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, int, int>(DeviceCode.Binary<T, N>));
+        using (dev.Enter()) k(dev.Config(n), u, LayoutOf(x), v, LayoutOf(y), o.View, n, code);
+        return o;
+    }
+
+    public Storage Compare(CompareKind kind, Strided a, Strided b) => a.Storage.DType switch
+    {
+        DType.Float32 => CompareT<float, F32>(kind, a, b),
+        DType.Float64 => CompareT<double, F64>(kind, a, b),
+        DType.Int64 => CompareT<long, I64>(kind, a, b),
+        DType.Bool => CompareT<byte, Bool8>(kind, a, b),
+        var t => throw NoKernel(Name(kind), t),
+    };
+
+    GpuStorage<byte> CompareT<T, N>(CompareKind kind, Strided x, Strided y) where T : unmanaged where N : struct, IArith<T>
+    {
+        int n = x.Numel, code = Code(kind);
+        var (u, v) = (Input<T>(x), Input<T>(y));
+        var o = NewStorage<byte>(DType.Bool, n);
+        if (n == 0) return o;
+        var k = dev.Kernel(Key("compare", typeof(T)),
+            a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<byte>, int, int>(DeviceCode.Compare<T, N>));
+        using (dev.Enter()) k(dev.Config(n), u, LayoutOf(x), v, LayoutOf(y), o.View, n, code);
+        return o;
+    }
+
+    public Storage Where(Strided cond, Strided a, Strided b) => a.Storage.DType switch
+    {
+        DType.Float32 => WhereT<float>(cond, a, b),
+        DType.Float64 => WhereT<double>(cond, a, b),
+        DType.Int64 => WhereT<long>(cond, a, b),
+        DType.Bool => WhereT<byte>(cond, a, b),
+        var t => throw NoKernel("where", t),
+    };
+
+    GpuStorage<T> WhereT<T>(Strided c, Strided x, Strided y) where T : unmanaged
+    {
+        int n = x.Numel;
+        var (m, u, v) = (Input<byte>(c), Input<T>(x), Input<T>(y));
+        var o = NewStorage<T>(x.Storage.DType, n);
+        if (n == 0) return o;
+        var k = dev.Kernel(Key("where", typeof(T)),
+            a => a.LoadStreamKernel<ArrayView<byte>, Layout, ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, int>(DeviceCode.Where));
+        using (dev.Enter()) k(dev.Config(n), m, LayoutOf(c), u, LayoutOf(x), v, LayoutOf(y), o.View, n);
+        return o;
+    }
+
+    public Storage AddScaled(Strided y, double alpha, Strided x) => y.Storage.DType switch
+    {
+        DType.Float32 => AddScaledT<float, F32>(y, (float)alpha, x),
+        DType.Float64 => AddScaledT<double, F64>(y, alpha, x),
+        var t => throw NoKernel("add_scaled", t),
+    };
+
+    GpuStorage<T> AddScaledT<T, N>(Strided y, T alpha, Strided x) where T : unmanaged where N : struct, IArith<T>
+    {
+        int n = y.Numel;
+        var (u, v) = (Input<T>(y), Input<T>(x));
+        var o = NewStorage<T>(y.Storage.DType, n);
+        if (n == 0) return o;
+        var k = dev.Kernel(Key("add_scaled", typeof(T)),
+            a => a.LoadStreamKernel<ArrayView<T>, Layout, T, ArrayView<T>, Layout, ArrayView<T>, int>(DeviceCode.AddScaled<T, N>));
+        using (dev.Enter()) k(dev.Config(n), u, LayoutOf(y), alpha, v, LayoutOf(x), o.View, n);
+        return o;
+    }
+}
