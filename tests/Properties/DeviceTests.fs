@@ -232,6 +232,20 @@ let simulated =
               let narrow = Tensor.Arange(10, DType.Int64, sim1).Slice(0, 1, 9, 3)
               Expect.equal (narrow.ToArray<int64>()) [| 1L; 4L; 7L |] "a stepped slice"
           }
+          test "a device names itself and waits for its queued kernels" {
+              Expect.equal Device.Cpu.Name "cpu" "cpu"
+              Expect.stringContains sim0.Name "simulated GPU" "a simulated one says so"
+              let y = (Tensor.Ones([| 1000 |], device = sim0) * 2.0).Sum()
+              sim0.Synchronize()
+              Expect.equal (y.Item<float32>()) 2000f "the queued work is done"
+              Device.Cpu.Synchronize()
+
+              throwsWith<DeviceUnavailableException, _>
+                  (fun () -> missing.Synchronize())
+                  [ "synchronize:"; missingName ]
+
+              throwsWith<DeviceUnavailableException, _> (fun () -> missing.Name) [ "device_name:"; missingName ]
+          }
           test "creation on a simulated device gives the values the CPU gets from the same seed" {
               let a = Tensor.Randn([| 3; 2 |], DType.Float64, Generator 3UL, sim0)
               let b = Tensor.Randn([| 3; 2 |], DType.Float64, Generator 3UL)
@@ -476,91 +490,5 @@ let memory =
                   [ "set_memory_limit:" ]
           } ]
 
-/// Long rows, many indices, empty products: the paths the op suite's small cases do not reach,
-/// against the CPU, and run twice for the same bits.
-let kernels =
-    let sim = Device.Simulated 2
-    let r = Random 11
-
-    let data (shape: int[]) =
-        Tensor.FromArray(Array.init (Array.reduce (*) shape) (fun _ -> r.NextDouble() * 4.0 - 2.0), shape)
-
-    let bits (t: Tensor) =
-        t.ToArray<float>() |> Array.map BitConverter.DoubleToInt64Bits
-
-    let same name (f: Tensor -> Tensor) (x: Tensor) =
-        let cpu = f x
-        let once, twice = f (x.To sim), f (x.To sim)
-        Expect.equal once.Device sim (name + ": stays on the device")
-        near 1e-12 (values cpu) once (name + " on sim vs cpu")
-        Expect.equal (bits twice) (bits once) (name + ": the same bits on every run")
-
-    testList
-        "device kernels at size"
-        [ test "reductions of long rows, whole tensors and few rows, in a fixed order" {
-              let x = data [| 3; 5000 |]
-              same "sum of everything" (fun t -> t.Sum()) x
-              same "sum of each row" (fun t -> t.Sum(1)) x
-              same "max of each row" (fun t -> t.Max(1)) x
-              same "min of everything" (fun t -> t.Min()) x
-              same "prod of each column" (fun t -> (t * 0.001 + 1.0).Prod(0)) x
-              same "mean of 40,000" (fun t -> t.Mean()) (data [| 40000 |])
-          }
-          test "log_softmax and softmax of long rows, their gradient too" {
-              let x = data [| 4; 1000 |]
-              same "log_softmax" (fun t -> t.LogSoftmax(1)) x
-              same "softmax over the first axis" (fun t -> t.Softmax(0)) x
-              same "log_softmax's Jᵀv" (fun t -> Autograd.Grad((fun (z: Tensor) -> (z.LogSoftmax(1) * z).Sum()), t)) x
-          }
-          test "index_add with many repeated indices adds in index order" {
-              let src = data [| 2; 500; 3 |]
-
-              let index =
-                  Tensor.FromArray(Array.init 500 (fun i -> int64 ((i * 7 + i / 3) % 9)), [| 500 |])
-
-              let cpu = Tensor.IndexAdd([| 2; 9; 3 |], 1, index, src)
-
-              let run () =
-                  Tensor.IndexAdd([| 2; 9; 3 |], 1, index.To sim, src.To sim)
-
-              near 1e-12 (values cpu) (run ()) "index_add on sim vs cpu"
-              Expect.equal (bits (run ())) (bits (run ())) "the same bits on every run"
-
-              throwsWith<IndexOutOfRangeException, _>
-                  (fun () -> Tensor.IndexAdd([| 2; 8; 3 |], 1, index.To sim, src.To sim))
-                  [ "index_add:"; "index 8"; "size 8" ]
-          }
-          test "an embedding's gradient on the device: rows picked many times" {
-              let weight = data [| 50; 4 |]
-              let ids = Tensor.FromArray(Array.init 300 (fun i -> int64 (i * i % 50)), [| 300 |])
-
-              let g (w: Tensor) (i: Tensor) =
-                  Autograd.Grad((fun (z: Tensor) -> (z.IndexSelect(0, i) * 3.0).Sum()), w)
-
-              let cpu = g weight ids
-              let onSim = g (weight.To sim) (ids.To sim)
-              near 1e-12 (values cpu) onSim "embedding gradient"
-          }
-          test "a product over an empty inner axis is zeros, transposed operands too" {
-              let a = Tensor.Zeros([| 0; 3 |], DType.Float64, sim).T
-              let b = Tensor.Zeros([| 0; 2 |], DType.Float64, sim)
-              let c = Tensor.MatMul(a, b)
-              Expect.equal c.Shape [| 3; 2 |] "shape"
-              Expect.equal (c.ToArray<float>()) (Array.zeroCreate 6) "zeros"
-          }
-          test "casts and int64 edge cases match the CPU's .NET semantics" {
-              let big = 9007199791611905L // 2⁵³ + 2²⁹ + 1: one rounding to float32 differs from two
-              let onSim = Tensor.From(big, -big).To(sim).To(DType.Float32).ToArray<float32>()
-              Expect.equal onSim [| float32 big; float32 -big |] "int64 → float32 rounds once"
-              let abs = Tensor.From(Int64.MinValue, -3L).To(sim).Abs().ToArray<int64>()
-              Expect.equal abs [| Int64.MinValue; 3L |] "|least| wraps, as in PyTorch"
-              Expect.equal (Tensor.From(Int64.MinValue).Abs().Item<int64>()) Int64.MinValue "on the CPU too"
-
-              let fd =
-                  Tensor.FloorDivide(Tensor.From(1.0f, -7.5f).To sim, Tensor.From(0.1f, 2f).To sim).ToArray<float32>()
-
-              Expect.equal fd [| 9f; -4f |] "float32 floor division floors the exact quotient"
-          } ]
-
 let tests =
-    testList "devices" [ kernels; parsing; cuda; defaults; unavailable; simulated; memory ]
+    testList "devices" [ parsing; cuda; defaults; unavailable; simulated; memory ]

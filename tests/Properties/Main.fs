@@ -65,6 +65,7 @@ let main argv =
               ErrorTests.tests
               DeviceTests.tests
               DeviceOpTests.tests
+              DeviceKernelTests.on (Cotangent.Device.Simulated 2)
               BadInputTests.tests
               SilentTests.tests
               ChainRuleTests.tests

@@ -33,4 +33,26 @@ internal static class Backend
             throw new InvalidOperationException($"{op}: cpu keeps no device memory counters: host tensors live in managed arrays, pooled by Tensor.Scope and freed by the GC");
         return device.Type == DeviceType.Cuda ? Gpu.CudaDevices.Get(device.Index).Allocator : Gpu.GpuDevice.Simulated(device.Index).Allocator;
     }
+
+    static Gpu.GpuDevice? GpuOf(Device device, string op)
+    {
+        For(device, op);
+        return device.Type switch
+        {
+            DeviceType.Cuda => Gpu.CudaDevices.Get(device.Index),
+            DeviceType.Simulated => Gpu.GpuDevice.Simulated(device.Index),
+            _ => null,
+        };
+    }
+
+    /// <summary>Waits for a GPU device's queued kernels; nothing to wait for on the CPU.</summary>
+    public static void Synchronize(Device device, string op)
+    {
+        if (GpuOf(device, op) is not { } gpu) return;
+        using (gpu.Enter()) gpu.Accelerator.Synchronize();
+    }
+
+    /// <summary>The device's name as its driver reports it.</summary>
+    public static string Name(Device device, string op) =>
+        GpuOf(device, op) is { } gpu ? (device.Type == DeviceType.Simulated ? $"simulated GPU on {gpu.Accelerator.Name}" : gpu.Accelerator.Name) : "cpu";
 }

@@ -140,6 +140,16 @@ public readonly record struct Device(DeviceType Type, int Index)
 
     // ---- memory (torch.cuda.memory_allocated and friends) -----------------------------
 
+    /// <summary>
+    /// Waits until every kernel queued on this device has finished (<c>torch.cuda.synchronize</c>):
+    /// GPU launches return before they run, so time a GPU op between two of these. The CPU runs
+    /// its ops as they are called; there it returns at once. A device that does not exist is an error.
+    /// </summary>
+    public void Synchronize() => Backends.Backend.Synchronize(this, "synchronize");
+
+    /// <summary>What the device is, as its driver names it (<c>torch.cuda.get_device_name</c>): the GPU's model, or the simulator's accelerator.</summary>
+    public string Name => Backends.Backend.Name(this, "device_name");
+
     /// <summary>Bytes held by tensors on this GPU device (torch.cuda.memory_allocated); the CPU keeps no such counter and raises.</summary>
     public long MemoryAllocated => Backends.Backend.Memory(this, "memory_allocated").Allocated;
 
