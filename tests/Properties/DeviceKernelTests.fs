@@ -17,12 +17,14 @@ let on (sim: Device) =
     let bits (t: Tensor) =
         t.ToArray<float>() |> Array.map BitConverter.DoubleToInt64Bits
 
-    let same name (f: Tensor -> Tensor) (x: Tensor) =
+    let within tol name (f: Tensor -> Tensor) (x: Tensor) =
         let cpu = f x
         let once, twice = f (x.To sim), f (x.To sim)
         Expect.equal once.Device sim (name + ": stays on the device")
-        near 1e-12 (values cpu) once (sprintf "%s on %O vs cpu" name sim)
+        near tol (values cpu) once (sprintf "%s on %O vs cpu" name sim)
         Expect.equal (bits twice) (bits once) (name + ": the same bits on every run")
+
+    let same = within 1e-12
 
     testList
         (sprintf "kernels at size on %O" sim)
@@ -69,6 +71,23 @@ let on (sim: Device) =
               let cpu = g weight ids
               let onSim = g (weight.To sim) (ids.To sim)
               near 1e-12 (values cpu) onSim "embedding gradient"
+          }
+          test "products past one tile: batched, transposed, ragged edges" {
+              let a = data [| 3; 37; 45 |]
+              let b = data [| 3; 45; 21 |]
+              same "batched matmul" (fun t -> Tensor.MatMul(t, b.To t.Device)) a
+              same "with a transposed right side" (fun t -> Tensor.MatMul(t, (data [| 21; 45 |]).To(t.Device).T)) a
+
+              same
+                  "with a transposed left side"
+                  (fun t -> Tensor.MatMul(t.Transpose(1, 2), (data [| 37; 16 |]).To t.Device))
+                  a
+
+              within
+                  1e-5
+                  "float32 as well"
+                  (fun t -> Tensor.MatMul(t.To DType.Float32, (b.To t.Device).To DType.Float32).To DType.Float64)
+                  a
           }
           test "a product over an empty inner axis is zeros, transposed operands too" {
               let a = Tensor.Zeros([| 0; 3 |], DType.Float64, sim).T

@@ -33,9 +33,18 @@ internal sealed partial class GpuKernels
             BlasGemm<T>(blas, x, y, o, nb, m, k, n);
             return o;
         }
+        var d = new ProductShape { Batches = nb, M = m, K = k, N = n, RowA = x.Strides[r - 2], ColA = x.Strides[r - 1], RowB = y.Strides[r - 2], ColB = y.Strides[r - 1] };
+        // register blocks pay off once a product has whole blocks; thin ones take one thread an output
+        if (m >= 2 * DeviceCode.Tile && n >= 2 * DeviceCode.Tile)
+        {
+            var tiled = dev.Kernel(Key("matmul_tiled", typeof(T)),
+                a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, ProductShape>(DeviceCode.TiledMatMul<T, N>));
+            long blocks = (long)nb * ((m + DeviceCode.Tile - 1) / DeviceCode.Tile) * ((n + DeviceCode.Tile - 1) / DeviceCode.Tile);
+            using (dev.Enter()) tiled(dev.Config(blocks), u, LayoutOf(x), v, LayoutOf(y), o.View, d);
+            return o;
+        }
         var kernel = dev.Kernel(Key("matmul", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, ProductShape>(DeviceCode.MatMul<T, N>));
-        var d = new ProductShape { Batches = nb, M = m, K = k, N = n, RowA = x.Strides[r - 2], ColA = x.Strides[r - 1], RowB = y.Strides[r - 2], ColB = y.Strides[r - 1] };
         using (dev.Enter()) kernel(dev.Config(o.Length), u, LayoutOf(x), v, LayoutOf(y), o.View, d);
         return o;
     }
