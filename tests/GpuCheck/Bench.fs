@@ -265,6 +265,15 @@ let report
     | Ok _ -> ()
     | Error why -> line $"PyTorch: not measured ({why})."
 
+    let gemm =
+        match device.Type with
+        | DeviceType.Cuda ->
+            match Backends.Gpu.CudaDevices.Get(device.Index).Blas with
+            | null -> "the ILGPU kernel (cuBLAS did not load or start)"
+            | blas -> "cuBLAS (" + blas.LibraryName + ")"
+        | _ -> "the ILGPU kernel"
+
+    line $"Matrix products ran through {gemm}."
     line ""
     line $"## Op suite on {device} against the CPU"
     line ""

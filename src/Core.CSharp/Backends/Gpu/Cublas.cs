@@ -20,9 +20,10 @@ internal sealed unsafe class Cublas
     /// <summary>cublasMath_t: plain fp32 (CUBLAS_DEFAULT_MATH), or TF32 tensor cores for fp32 (CUBLAS_TF32_TENSOR_OP_MATH).</summary>
     public const int DefaultMath = 0, Tf32Math = 3;
 
-    static readonly Lazy<IntPtr> Library = new(Load);
-
     readonly IntPtr handle;
+
+    /// <summary>The library this handle came from (for the GPU check's report).</summary>
+    public string LibraryName { get; private init; } = "";
     readonly delegate* unmanaged<IntPtr, int, int, int, int, int, float*, IntPtr, int, long, IntPtr, int, long, float*, IntPtr, int, long, int, int> sgemmBatched;
     readonly delegate* unmanaged<IntPtr, int, int, int, int, int, double*, IntPtr, int, long, IntPtr, int, long, double*, IntPtr, int, long, int, int> dgemmBatched;
     readonly delegate* unmanaged<IntPtr, int, int> setMathMode;
@@ -35,38 +36,51 @@ internal sealed unsafe class Cublas
         setMathMode = (delegate* unmanaged<IntPtr, int, int>)NativeLibrary.GetExport(lib, "cublasSetMathMode");
     }
 
-    /// <summary>Which library was loaded, for the GPU check's report; null where none was.</summary>
-    public static string? LoadedName { get; private set; }
-
-    static IntPtr Load()
-    {
-        foreach (var name in new[] { "libcublas.so.13", "libcublas.so.12", "libcublas.so" })
-            if (NativeLibrary.TryLoad(name, out var lib))
-            {
-                LoadedName = name;
-                return lib;
-            }
-        return IntPtr.Zero;
-    }
-
-    /// <summary>A handle for the device whose context is current on this thread, or null without cuBLAS (or when it cannot start).</summary>
+    /// <summary>
+    /// A handle for the device whose context is current on this thread, from the first of
+    /// <c>libcublas.so.13</c>, <c>.12</c> and the unversioned name that loads and starts (a
+    /// cuBLAS newer than the driver loads but fails to create a handle: the next is tried), or
+    /// null where none does. A handle that fails halfway is destroyed.
+    /// </summary>
     public static Cublas? Create()
     {
-        var lib = Library.Value;
-        if (lib == IntPtr.Zero) return null;
+        foreach (var name in new[] { "libcublas.so.13", "libcublas.so.12", "libcublas.so" })
+        {
+            if (!NativeLibrary.TryLoad(name, out var lib)) continue;
+            if (TryStart(lib, name) is { } blas) return blas;
+        }
+        return null;
+    }
+
+    static Cublas? TryStart(IntPtr lib, string name)
+    {
+        IntPtr h = IntPtr.Zero;
+        delegate* unmanaged<IntPtr, int> destroy = null;
         try
         {
             var create = (delegate* unmanaged<IntPtr*, int>)NativeLibrary.GetExport(lib, "cublasCreate_v2");
+            destroy = (delegate* unmanaged<IntPtr, int>)NativeLibrary.GetExport(lib, "cublasDestroy_v2");
             var setStream = (delegate* unmanaged<IntPtr, IntPtr, int>)NativeLibrary.GetExport(lib, "cublasSetStream_v2");
-            IntPtr h;
-            if (create(&h) != Success) return null;
-            if (setStream(h, IntPtr.Zero) != Success) return null;
-            var blas = new Cublas(lib, h);
-            return blas.SetMath(DefaultMath) ? blas : null;
+            if (create(&h) != Success)
+            {
+                h = IntPtr.Zero;
+                return null;
+            }
+            var blas = new Cublas(lib, h) { LibraryName = name };
+            if (setStream(h, IntPtr.Zero) == Success && blas.SetMath(DefaultMath))
+            {
+                h = IntPtr.Zero;   // owned by the handle object now: it lives as long as the process
+                return blas;
+            }
+            return null;
         }
         catch (EntryPointNotFoundException)
         {
             return null;
+        }
+        finally
+        {
+            if (h != IntPtr.Zero && destroy != null) destroy(h);
         }
     }
 

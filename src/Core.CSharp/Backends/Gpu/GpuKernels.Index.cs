@@ -60,6 +60,8 @@ internal sealed partial class GpuKernels
         var (s, ix) = (Input<T>(src), Input<long>(index));
         var o = NewStorage<T>(src.Storage.DType, outer * size * inner);
         if (o.Length == 0) return o;
+        if (count > 1 << 30)
+            throw new ShapeMismatchException("index_add", $"index_add: {count} indices; the GPU kernel sorts at most 2^30 of them");
         int padded = 1;
         while (padded < Math.Max(count, 1)) padded *= 2;
         var keys = NewStorage<long>(DType.Int64, padded);

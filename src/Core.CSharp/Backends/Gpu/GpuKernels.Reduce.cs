@@ -160,7 +160,7 @@ internal sealed partial class GpuKernels
             counts.Release();
             total.Release();
         }
-        if (host[0] == 0 && x.IsContiguous) s.CheckedRange = (x.Offset, n, low, high);
+        if (host[0] == 0 && x.IsContiguous) s.CheckedRange = new CheckedSpan(x.Offset, n, low, high);
         return host[0];
     }
 }

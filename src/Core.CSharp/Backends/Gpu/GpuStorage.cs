@@ -45,7 +45,7 @@ internal sealed class GpuStorage<T> : Storage where T : unmanaged
     /// in [Low, High): cross-entropy's label check, its gather and the gather's VJP then read the
     /// device once between them, not three times.
     /// </summary>
-    internal (int Offset, int Numel, long Low, long High)? CheckedRange { get; set; }
+    internal CheckedSpan? CheckedRange { get; set; }   // a reference: written and read whole, never torn across threads
 
     public override DType DType { get; }
     public override int Length => length;
@@ -63,3 +63,6 @@ internal sealed class GpuStorage<T> : Storage where T : unmanaged
         return true;
     }
 }
+
+/// <summary>A stretch of an int64 buffer whose values all lie in [Low, High).</summary>
+internal sealed record CheckedSpan(int Offset, int Numel, long Low, long High);
