@@ -73,6 +73,7 @@ let main argv =
               DiffTests.tests
               DslTests.tests
               NnTests.tests
+              DistributedTests.tests
               CheckpointTests.tests
               ServiceTests.tests ]
 

@@ -44,40 +44,96 @@ internal static class Engine
             else if (target.RequiresGrad) Sum(leafGrads, target, g);
         }
 
-        using (GradMode.Set(createGraph))
+        // leaves with a hook get their gradient as soon as the last node feeding them has run
+        var readyAfter = accumulate && wrt is null && reachedLeaves is null ? HookedLeaves(order) : null;
+        HashSet<IGradHook>? told = null;
+
+        void Ready(Tensor leaf)
         {
-            for (int r = 0; r < roots.Length; r++) Send(roots[r], seeds[r]);
-            foreach (var node in order)
-            {
-                if (!pending.Remove(node, out var g)) continue;
-                if (wanted.Contains(node)) captured![node] = g;
-                var edges = node.Edges;
-                for (int i = 0; i < edges.Length; i++)
-                {
-                    var e = edges[i];
-                    if (!e.RequiresGrad) continue;
-                    if (needed is not null && !(e.Fn is { } fn ? needed.Contains(fn) : e.Leaf is { } l && wanted.Contains(l))) continue;
-                    var gi = node.Vjp(i, g);
-                    if (gi is null) continue;
-                    gi = Fit(node.Name, gi, e);
-                    if (e.Fn is not null) Sum(pending, e.Fn, gi);
-                    else if (e.Leaf is not null) Sum(leafGrads, e.Leaf, gi);
-                }
-            }
-            if (!retainGraph) foreach (var node in order) node.Release();
-            var sharing = accumulate && wrt is null && !createGraph ? StorageUse(leafGrads) : null;
-            foreach (var (leaf, g) in leafGrads)
-            {
-                if (wanted.Contains(leaf)) captured![leaf] = g;
-                if (reachedLeaves is not null) reachedLeaves[leaf] = g;
-                if (accumulate) leaf.Accumulator!.Add(g, owned: sharing is not null && Exclusive(g, before, sharing));
-            }
+            if (!leafGrads.Remove(leaf, out var lg)) return;
+            leaf.Accumulator!.Add(lg);
+            var hook = leaf.Accumulator.Hook!;
+            (told ??= new(ReferenceEqualityComparer.Instance)).Add(hook);
+            hook.Ready(leaf);
         }
+
+        try
+        {
+            Sweep();
+        }
+        catch (Exception e) when (told is not null)
+        {
+            foreach (var hook in told) hook.Finished(e);
+            throw;
+        }
+        if (told is not null)
+            foreach (var hook in told) hook.Finished(null);
         if (wrt is null) return [];
         var result = new Tensor?[wrt.Length];
         for (int i = 0; i < wrt.Length; i++)
             result[i] = captured!.TryGetValue(wrt[i].GradFn is { } n ? n : wrt[i], out var g) ? g : null;
         return result;
+
+        void Sweep()
+        {
+            using (GradMode.Set(createGraph))
+            {
+                for (int r = 0; r < roots.Length; r++) Send(roots[r], seeds[r]);
+                if (readyAfter is not null)
+                    foreach (var leaf in readyAfter[0]) Ready(leaf);
+                for (int k = 0; k < order.Count; k++)
+                {
+                    var node = order[k];
+                    if (readyAfter is not null && k > 0)
+                        foreach (var leaf in readyAfter[k]) Ready(leaf);
+                    if (!pending.Remove(node, out var g)) continue;
+                    if (wanted.Contains(node)) captured![node] = g;
+                    var edges = node.Edges;
+                    for (int i = 0; i < edges.Length; i++)
+                    {
+                        var e = edges[i];
+                        if (!e.RequiresGrad) continue;
+                        if (needed is not null && !(e.Fn is { } fn ? needed.Contains(fn) : e.Leaf is { } l && wanted.Contains(l))) continue;
+                        var gi = node.Vjp(i, g);
+                        if (gi is null) continue;
+                        gi = Fit(node.Name, gi, e);
+                        if (e.Fn is not null) Sum(pending, e.Fn, gi);
+                        else if (e.Leaf is not null) Sum(leafGrads, e.Leaf, gi);
+                    }
+                }
+                if (readyAfter is not null)
+                    foreach (var leaf in readyAfter[order.Count]) Ready(leaf);
+                if (!retainGraph) foreach (var node in order) node.Release();
+                var sharing = accumulate && wrt is null && !createGraph ? StorageUse(leafGrads) : null;
+                foreach (var (leaf, g) in leafGrads)
+                {
+                    if (wanted.Contains(leaf)) captured![leaf] = g;
+                    if (reachedLeaves is not null) reachedLeaves[leaf] = g;
+                    if (accumulate) leaf.Accumulator!.Add(g, owned: sharing is not null && Exclusive(g, before, sharing));
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// For each step of the sweep, the hooked leaves whose gradient is complete once it is
+    /// reached: index k (1 ≤ k &lt; count) before node k runs, i.e. after the last node that
+    /// feeds them (order lists consumers first, so that is the last one listed); index 0 holds
+    /// roots that are hooked leaves themselves, index count those fed by the last node. Null
+    /// when no leaf in the graph has a hook, the common case.
+    /// </summary>
+    static List<Tensor>[]? HookedLeaves(List<Node> order)
+    {
+        Dictionary<Tensor, int>? last = null;
+        for (int k = 0; k < order.Count; k++)
+            foreach (var e in order[k].Edges)
+                if (e.RequiresGrad && e.Leaf is { Accumulator.Hook: not null } leaf)
+                    (last ??= new(ByIdentity.Instance))[leaf] = k + 1;
+        if (last is null) return null;
+        var at = new List<Tensor>[order.Count + 1];
+        for (int k = 0; k < at.Length; k++) at[k] = [];
+        foreach (var (leaf, k) in last) at[k].Add(leaf);
+        return at;
     }
 
     /// <summary>

@@ -83,11 +83,28 @@ public sealed class Node : IIdentified
 /// <summary>One input of a node: its backward function, or the leaf itself, and the shape and dtype its gradient must have.</summary>
 internal sealed record Edge(Node? Fn, Tensor? Leaf, int[] Shape, DType DType, bool RequiresGrad);
 
+/// <summary>
+/// Told when a leaf's gradient for the current backward pass is complete, before the rest of
+/// the pass runs (PyTorch's post-accumulate-grad hook): how DistributedDataParallel starts
+/// reducing a bucket of gradients while backward continues.
+/// </summary>
+internal interface IGradHook
+{
+    /// <summary>The leaf's gradient has been accumulated; no later node of this pass adds to it.</summary>
+    void Ready(Tensor leaf);
+
+    /// <summary>The pass that called <see cref="Ready"/> has ended; <paramref name="failure"/> is its error, if it failed.</summary>
+    void Finished(Exception? failure);
+}
+
 /// <summary>The gradient a leaf accumulates across backward passes (PyTorch's AccumulateGrad).</summary>
 internal sealed class GradAccumulator
 {
     readonly Lock gate = new();
     Tensor? value;
+
+    /// <summary>Told when this leaf's gradient of a Backward pass is complete; survives parameter updates, which share the accumulator.</summary>
+    public IGradHook? Hook { get; set; }
 
     public Tensor? Value { get { lock (gate) return value; } }
 

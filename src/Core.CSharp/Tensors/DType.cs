@@ -26,6 +26,15 @@ public static class DTypes
         _ => t.ToString(),
     };
 
+    /// <summary>Bytes an element takes (a bool takes one).</summary>
+    public static int Size(this DType t) => t switch
+    {
+        DType.Float32 => 4,
+        DType.Float64 or DType.Int64 => 8,
+        DType.Bool => 1,
+        _ => throw new DTypeMismatchException("dtype", $"dtype: {(int)t} is not a dtype"),
+    };
+
     /// <summary>True when <paramref name="v"/> is a whole number an int64 holds exactly (|v| &lt; 2⁶³).</summary>
     public static bool IsInt64(double v) => double.IsFinite(v) && v == Math.Floor(v) && v >= -9.2233720368547758e18 && v < 9.2233720368547758e18;
 

@@ -106,7 +106,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>A host array the caller gives up, on the default device.</summary>
-    static Tensor Adopt(string op, Array data, int[] shape, Device? device) => new(Backend.For(device ?? Device.Default, op).Wrap(data), shape);
+    internal static Tensor Adopt(string op, Array data, int[] shape, Device? device) => new(Backend.For(device ?? Device.Default, op).Wrap(data), shape);
 
     /// <summary>A 1-D float32 tensor of the values.</summary>
     public static Tensor From(params float[] values) => FromArray(values, [values?.Length ?? 0]);

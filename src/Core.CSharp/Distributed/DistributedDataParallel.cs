@@ -1,0 +1,273 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Text;
+using Cotangent.Nn;
+
+namespace Cotangent.Distributed;
+
+/// <summary>
+/// Data-parallel training over the ranks of a <see cref="ProcessGroup"/>, as PyTorch's
+/// <c>DistributedDataParallel</c>: each rank runs the same model on its own shard of the batch,
+/// and backward leaves on every rank the average of all ranks' gradients, so one optimizer step
+/// per rank keeps the replicas identical. At construction every rank must hold the same
+/// parameter names, shapes and dtypes (a mismatch names the parameter and the ranks), and rank
+/// 0's values are copied to all. Gradients are averaged in buckets of about
+/// <c>bucketCapMb</c> megabytes, parameters in reverse order (the order backward produces them);
+/// a bucket's all-reduce starts as soon as its last gradient is complete, while backward goes
+/// on, and buckets start in the same order on every rank. Inside <see cref="NoSync"/> gradients
+/// only accumulate locally; the next backward outside it averages the sums. Wrap after moving the
+/// module to its device (<c>module.To(group.LocalDevice)</c>).
+/// </summary>
+public sealed class DistributedDataParallel : Module, IGradHook
+{
+    readonly Parameter[] parameters;
+    readonly Bucket[] buckets;
+    readonly Dictionary<Tensor, (int Bucket, int Slot)> slots = new(ReferenceEqualityComparer.Instance);
+    readonly Dictionary<object, (int Bucket, int Slot)> byAccumulator = new(ReferenceEqualityComparer.Instance);
+    readonly bool overlap;
+    int next, noSync;
+    readonly Stopwatch waiting = new();
+
+    /// <summary>Wraps <paramref name="module"/> for the ranks of <paramref name="group"/>; every rank must construct it, with the same model.</summary>
+    public DistributedDataParallel(Module module, ProcessGroup group, double bucketCapMb = 25, bool overlap = true)
+    {
+        const string op = "distributed_data_parallel";
+        if (module is null) throw new OpArgumentException(op, $"{op}: the module is null");
+        if (group is null) throw new OpArgumentException(op, $"{op}: the process group is null");
+        if (!(bucketCapMb > 0) || double.IsInfinity(bucketCapMb))
+            throw new OpArgumentException(op, $"{op}: the bucket size must be a positive number of megabytes, got {bucketCapMb}");
+        Module = AddModule("module", module);
+        Group = group;
+        this.overlap = overlap;
+        var named = module.NamedParameters().ToArray();
+        parameters = [.. named.Select(p => p.Parameter)];
+        CheckSameEverywhere(op, group, named);
+        using (Autograd.NoGrad())
+            foreach (var p in parameters)
+                p.Assign(group.Broadcast(p.Value.Detach(), 0));
+        buckets = MakeBuckets(parameters, (long)(bucketCapMb * 1024 * 1024));
+        for (int b = 0; b < buckets.Length; b++)
+            for (int s = 0; s < buckets[b].Members.Length; s++)
+            {
+                var acc = buckets[b].Members[s].Value.Accumulator!;
+                if (acc.Hook is not null && !ReferenceEquals(acc.Hook, this))
+                    throw new InvalidOperationException($"{op}: a parameter is already wrapped by another DistributedDataParallel");
+                acc.Hook = this;
+                byAccumulator[acc] = (b, s);
+            }
+    }
+
+    /// <summary>The wrapped module (registered as the child "module", as PyTorch names it).</summary>
+    public Module Module { get; }
+
+    /// <summary>The ranks that average gradients.</summary>
+    public ProcessGroup Group { get; }
+
+    /// <summary>How many buckets the gradients travel in.</summary>
+    public int BucketCount => buckets.Length;
+
+    /// <summary>Time the last synchronised backward spent waiting for all-reduces after its own work was done.</summary>
+    public TimeSpan LastWait { get; private set; }
+
+    /// <summary>The wrapped module's forward.</summary>
+    public override Tensor Forward(Tensor input)
+    {
+        foreach (var p in parameters)
+            if (!ReferenceEquals(p.Value.Accumulator?.Hook, this))
+                throw new InvalidOperationException("distributed_data_parallel: a parameter was moved or replaced after wrapping (module.To?); move the module first, then wrap it");
+        return Module.Forward(input);
+    }
+
+    /// <summary>
+    /// Until disposed, backward only accumulates gradients on this rank (PyTorch's
+    /// <c>no_sync()</c>): for gradient accumulation over micro-batches, the last of which runs
+    /// outside the scope and averages the accumulated sums.
+    /// </summary>
+    public IDisposable NoSync()
+    {
+        Interlocked.Increment(ref noSync);
+        return new Scope(this);
+    }
+
+    sealed class Scope(DistributedDataParallel owner) : IDisposable
+    {
+        int done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref done, 1) == 0) Interlocked.Decrement(ref owner.noSync);
+        }
+    }
+
+    // ---- the hook --------------------------------------------------------------------------
+
+    void IGradHook.Ready(Tensor leaf)
+    {
+        if (Volatile.Read(ref noSync) > 0 || !byAccumulator.TryGetValue(leaf.Accumulator!, out var at)) return;
+        var bucket = buckets[at.Bucket];
+        if (!bucket.Ready[at.Slot])
+        {
+            bucket.Ready[at.Slot] = true;
+            bucket.ReadyCount++;
+        }
+        if (!overlap) return;
+        // buckets start in index order on every rank, so MPI sees the same sequence everywhere
+        while (next < buckets.Length && buckets[next].ReadyCount == buckets[next].Members.Length) Launch(buckets[next++]);
+        for (int b = 0; b < next; b++) buckets[b].Work?.Test();   // MPI progresses only when polled
+    }
+
+    void IGradHook.Finished(Exception? failure)
+    {
+        if (Volatile.Read(ref noSync) > 0) return;
+        if (failure is not null)
+        {
+            // the other ranks are waiting for this rank's buckets: stop them with the reason
+            Group.Abort($"backward failed on rank {Group.Rank}: {failure.Message}");
+            Reset();
+            return;
+        }
+        try
+        {
+            // a parameter this pass did not reach adds its current gradient (or zeros)
+            while (next < buckets.Length) Launch(buckets[next++]);
+            waiting.Restart();
+            foreach (var b in buckets) b.Work!.Wait();
+            waiting.Stop();
+            LastWait = waiting.Elapsed;
+            using (Autograd.NoGrad())
+                foreach (var b in buckets) b.Scatter();
+        }
+        finally
+        {
+            Reset();
+        }
+    }
+
+    void Reset()
+    {
+        next = 0;
+        foreach (var b in buckets)
+        {
+            Array.Clear(b.Ready);
+            b.ReadyCount = 0;
+            b.Work = null;
+        }
+    }
+
+    void Launch(Bucket b) => b.Work = b.Post(Group);
+
+    // ---- buckets ---------------------------------------------------------------------------
+
+    /// <summary>Parameters of one dtype and device, flattened into one host buffer for one all-reduce.</summary>
+    sealed class Bucket(Parameter[] members, DType dtype)
+    {
+        public readonly Parameter[] Members = members;
+        public readonly bool[] Ready = new bool[members.Length];
+        public int ReadyCount;
+        public CollectiveWork? Work;
+        Array? buffer;
+
+        public CollectiveWork Post(ProcessGroup group) => dtype switch
+        {
+            DType.Float32 => PostT<float>(group),
+            DType.Float64 => PostT<double>(group),
+            var t => throw new DTypeMismatchException("distributed_data_parallel", $"distributed_data_parallel: {t.Name()} parameters cannot be averaged"),
+        };
+
+        CollectiveWork PostT<T>(ProcessGroup group) where T : unmanaged, INumber<T>
+        {
+            int total = Members.Sum(p => ShapeMath.Numel(p.Shape));
+            var data = new T[total];
+            int at = 0;
+            foreach (var p in Members)
+            {
+                int n = ShapeMath.Numel(p.Shape);
+                if (p.Grad is { } g) g.ToArray<T>().CopyTo(data, at);
+                at += n;
+            }
+            buffer = data;
+            return group.PostAllReduce(data, ReduceOp.Average);
+        }
+
+        public void Scatter()
+        {
+            switch (buffer)
+            {
+                case float[] f: ScatterT(f); break;
+                case double[] d: ScatterT(d); break;
+            }
+            buffer = null;
+        }
+
+        void ScatterT<T>(T[] data) where T : unmanaged
+        {
+            int at = 0;
+            foreach (var p in Members)
+            {
+                int n = ShapeMath.Numel(p.Shape);
+                p.SetGrad(Tensor.FromArray(data.AsSpan(at, n).ToArray(), p.Shape, p.Value.Device));
+                at += n;
+            }
+        }
+    }
+
+    static Bucket[] MakeBuckets(Parameter[] ps, long cap)
+    {
+        var made = new List<Bucket>();
+        var open = new Dictionary<(DType, Device), (List<Parameter> Members, long Bytes)>();
+        // reverse registration order: the last layers' gradients are ready first
+        for (int i = ps.Length - 1; i >= 0; i--)
+        {
+            var p = ps[i];
+            var key = (p.Value.DType, p.Value.Device);
+            long bytes = (long)ShapeMath.Numel(p.Shape) * p.Value.DType.Size();
+            if (!open.TryGetValue(key, out var b)) b = ([], 0);
+            b.Members.Add(p);
+            b.Bytes += bytes;
+            if (b.Bytes >= cap)
+            {
+                made.Add(new Bucket([.. b.Members], key.Item1));
+                open.Remove(key);
+            }
+            else open[key] = b;
+        }
+        foreach (var (key, b) in open) made.Add(new Bucket([.. b.Members], key.Item1));
+        return [.. made];
+    }
+
+    // ---- the check at wrap time ------------------------------------------------------------
+
+    static void CheckSameEverywhere(string op, ProcessGroup group, (string Name, Parameter Parameter)[] named)
+    {
+        var mine = string.Join("\n", named.Select(p => $"{p.Name}\t{ShapeMath.Format(p.Parameter.Shape)} {p.Parameter.Value.DType.Name()}"));
+        var bytes = Encoding.UTF8.GetBytes(mine);
+        var lengths = group.AllGatherRaw(new long[] { bytes.Length }, op);
+        long longest = lengths.Max();
+        var padded = new long[longest];
+        for (int i = 0; i < bytes.Length; i++) padded[i] = bytes[i];
+        var all = group.AllGatherRaw(padded, op);
+        Dictionary<string, string> Read(int rank)
+        {
+            var b = new byte[lengths[rank]];
+            for (int i = 0; i < b.Length; i++) b[i] = (byte)all[rank * longest + i];
+            var text = Encoding.UTF8.GetString(b);
+            return text.Length == 0 ? [] : text.Split('\n').Select(l => l.Split('\t')).ToDictionary(l => l[0], l => l[1]);
+        }
+        var first = Read(0);
+        // every rank reads the same gathered lists, so every rank raises the same error
+        for (int r = 1; r < group.WorldSize; r++)
+        {
+            var other = Read(r);
+            foreach (var (name, what) in first)
+            {
+                if (!other.TryGetValue(name, out var theirs))
+                    throw new DistributedException($"{op}: parameter '{name}' ({what}) exists on rank 0 but not on rank {r}: every rank must wrap the same model");
+                if (theirs != what)
+                    throw new DistributedException($"{op}: parameter '{name}' is {what} on rank 0 but {theirs} on rank {r}: every rank must wrap the same model");
+            }
+            foreach (var (name, what) in other)
+                if (!first.ContainsKey(name))
+                    throw new DistributedException($"{op}: parameter '{name}' ({what}) exists on rank {r} but not on rank 0: every rank must wrap the same model");
+        }
+    }
+}
