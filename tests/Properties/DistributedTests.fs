@@ -186,7 +186,7 @@ let hooks =
           } ]
 
 /// A small float64 MLP with a fixed start, the same on every rank.
-let private modelOf (dtype: DType) (hidden: int) =
+let modelOf (dtype: DType) (hidden: int) =
     let gen = Generator 5UL
 
     Sequential(
@@ -195,20 +195,20 @@ let private modelOf (dtype: DType) (hidden: int) =
         Linear(hidden, 2, generator = gen, dtype = dtype)
     )
 
-let private model = modelOf DType.Float64
+let model = modelOf DType.Float64
 
-let private data (dtype: DType) =
+let data (dtype: DType) =
     let gen = Generator 9UL
     Tensor.Randn([| 12; 3 |], DType.Float64, gen).To dtype, Tensor.Randn([| 12; 2 |], DType.Float64, gen).To dtype
 
-let private mse (net: Module) (x: Tensor) (y: Tensor) =
+let mse (net: Module) (x: Tensor) (y: Tensor) =
     ((net.Forward x - y) * (net.Forward x - y)).Mean()
 
-let private values (net: Module) =
+let values (net: Module) =
     net.Parameters() |> Seq.map (fun p -> p.Value.ToArray<float>()) |> Array.ofSeq
 
 /// Trains on the full batch in one process: the reference.
-let private alone dtype steps (makeOpt: Module -> Optimizer) =
+let alone dtype steps (makeOpt: Module -> Optimizer) =
     let net = modelOf dtype 5
     let opt = makeOpt net
     let x, y = data dtype
@@ -239,12 +239,12 @@ let private distributed k dtype steps bucketMb (makeOpt: Module -> Optimizer) =
               opt.Step()
               yield values net ])
 
-let private sgd (m: Module) =
+let sgd (m: Module) =
     Sgd(m.Parameters(), 0.1, momentum = 0.9) :> Optimizer
 
-let private adam (m: Module) = Adam(m.Parameters(), 0.05) :> Optimizer
+let adam (m: Module) = Adam(m.Parameters(), 0.05) :> Optimizer
 
-let private closeRel tol (expected: float[][]) (actual: float[][]) what =
+let closeRel tol (expected: float[][]) (actual: float[][]) what =
     for i in 0 .. expected.Length - 1 do
         for j in 0 .. expected.[i].Length - 1 do
             let e, a = expected.[i].[j], actual.[i].[j]
@@ -252,7 +252,7 @@ let private closeRel tol (expected: float[][]) (actual: float[][]) what =
             if abs (a - e) > tol * max 1.0 (abs e) then
                 failtestf "%s: parameter %d element %d is %.17g, alone %.17g" what i j a e
 
-let private bitsOf (ps: float[][]) =
+let bitsOf (ps: float[][]) =
     ps |> Array.map (Array.map BitConverter.DoubleToInt64Bits)
 
 let ddp =

@@ -48,8 +48,8 @@ type private PlainText(inner: IO.TextWriter) =
 
     override _.Flush() = inner.Flush()
 
-[<EntryPoint>]
-let main argv =
+/// The whole suite, as README's test command runs it.
+let runAll (argv: string[]) =
     // in a log (CI, a pipe, a file) print plain text: no colours, no spinner redrawing a line
     let redirected = Console.IsOutputRedirected
 
@@ -74,6 +74,7 @@ let main argv =
               DslTests.tests
               NnTests.tests
               DistributedTests.tests
+              MpiTests.tests
               CheckpointTests.tests
               ServiceTests.tests ]
 
@@ -106,3 +107,9 @@ let main argv =
 
     Console.Out.Flush()
     rc
+
+[<EntryPoint>]
+let main argv =
+    match argv with
+    | [| "--mpi-scenario"; name |] -> MpiTests.scenario name
+    | _ -> runAll argv
