@@ -45,6 +45,9 @@ let private one f = fun (xs: Tensor list) -> f xs.[0]
 let private two f =
     fun (xs: Tensor list) -> f xs.[0] xs.[1]
 
+/// A process group of one rank, for the collectives' cases.
+let private single = lazy (Distributed.ProcessGroup.InProcess 1).[0]
+
 let private unary name domain (f: Tensor -> Tensor) =
     case name (fun r ->
         let s = shape r 0 3
@@ -219,6 +222,16 @@ let all: OpCase list =
                   Device.Cpu
 
           (x.To away * 2.0).To x.Device)
+      // collectives over a world of one, where each is its own kind of identity: the op's
+      // staging through the host and its VJP are in the chain; several ranks are tested apart
+      unary "dist_all_reduce" Real (fun x -> Distributed.Collectives.AllReduce(single.Value, x * 2.0) * x)
+      case "dist_all_gather" (fun r ->
+          let s = shape r 1 3
+
+          sample
+              (sprintf "dist_all_gather of %s" (shapeText s))
+              [ tensorIn r Real s ]
+              (one (fun x -> Distributed.Collectives.AllGather(single.Value, x.Tanh(), -1) * x)))
       { case "cast" (fun r ->
             let s = shape r 0 3
             sample "cast float64 -> float32" [ tensorIn r Real s ] (one (fun x -> (x.To DType.Float32) * 3.0))) with

@@ -440,4 +440,206 @@ let sampler =
                   [ "distributed_sampler:"; "4 rows" ]
           } ]
 
-let tests = testList "distributed" [ collectives; hooks; ddp; sampler ]
+let private sims = [ for i in 0..2 -> Device.Simulated i ]
+
+let dataParallel =
+    testList
+        "DataParallel"
+        [ for devices, what in
+              [ sims, "three simulated devices"
+                [ Device.Cpu; Device.Simulated 1 ], "the CPU and a simulated device" ] do
+              for name, makeOpt in [ "SGD", sgd; "Adam", adam ] do
+                  test (sprintf "over %s with %s gives one device's parameters, with an uneven last chunk" what name) {
+                      let steps = 3
+                      let x, y = data DType.Float64
+                      // 10 rows over 3 devices: chunks of 4, 4 and 2
+                      let x, y = x.Slice(0, 0, 10), y.Slice(0, 0, 10)
+                      let reference = modelOf DType.Float64 5
+                      let refOpt = makeOpt (reference :> Module)
+
+                      for _ in 1..steps do
+                          refOpt.ZeroGrad()
+                          (mse reference x y).Backward()
+                          refOpt.Step()
+
+                      let net = (modelOf DType.Float64 5).To devices.[0]
+                      let dp = DataParallel(net, devices)
+                      let opt = makeOpt (dp :> Module)
+                      let xd, yd = x.To devices.[0], y.To devices.[0]
+
+                      for _ in 1..steps do
+                          opt.ZeroGrad()
+                          let out = dp.Forward xd
+                          Expect.equal out.Device devices.[0] "gathered on the output device"
+                          Expect.equal out.Shape [| 10; 2 |] "every row back, in order"
+                          ((out - yd) * (out - yd)).Mean().Backward()
+                          opt.Step()
+
+                      closeRel 1e-10 (values reference) (values net) (sprintf "DataParallel over %s" what)
+                  }
+          test "a batch smaller than the device list uses fewer devices; bad setups are refused by name" {
+              let net = (modelOf DType.Float64 3).To sims.[0]
+              let dp = DataParallel(net, sims)
+
+              Expect.equal
+                  ((dp.Forward(Tensor.Ones([| 2; 3 |], DType.Float64, sims.[0]))).Shape)
+                  [| 2; 2 |]
+                  "two rows, two devices"
+
+              throwsWith<OpArgumentException, _>
+                  (fun () -> DataParallel(net, [ sims.[0]; sims.[0] ]))
+                  [ "data_parallel:"; "twice" ]
+
+              throwsWith<DeviceMismatchException, _>
+                  (fun () ->
+                      DataParallel(net, [ sims.[1]; sims.[0] ])
+                          .Forward(Tensor.Ones([| 2; 3 |], DType.Float64, sims.[1])))
+                  [ "data_parallel:"; "first device, sim:1" ]
+          } ]
+
+let modelParallel =
+    testList
+        "model and intra-layer parallelism"
+        [ test "a model whose stages sit on two devices trains as on one" {
+              let x, y = data DType.Float64
+              let gen () = Generator 5UL
+
+              let whole =
+                  let g = gen ()
+
+                  Sequential(
+                      Linear(3, 5, generator = g, dtype = DType.Float64),
+                      Tanh(),
+                      Linear(5, 2, generator = g, dtype = DType.Float64)
+                  )
+
+              let split =
+                  let g = gen ()
+                  let first = Linear(3, 5, generator = g, dtype = DType.Float64).To sims.[0]
+                  let second = Linear(5, 2, generator = g, dtype = DType.Float64).To sims.[1]
+                  Sequential(first, Tanh(), ToDevice sims.[1], second)
+
+              let train (net: Module) (x: Tensor) (y: Tensor) =
+                  let opt = Adam(net.Parameters(), 0.05)
+
+                  for _ in 1..3 do
+                      opt.ZeroGrad()
+                      (mse net x y).Backward()
+                      opt.Step()
+
+              train whole x y
+              train split (x.To sims.[0]) (y.To sims.[1])
+              let ps = split.Parameters() |> Array.ofSeq
+              Expect.equal ps.[0].Value.Device sims.[0] "stage one stays"
+              Expect.equal ps.[3].Value.Device sims.[1] "stage two stays"
+              closeRel 1e-10 (values whole) (values split) "split over devices"
+          }
+          for k in [ 2; 4 ] do
+              test (
+                  sprintf
+                      "column- then row-parallel linear layers over %d ranks equal the unsplit pair, forward and backward"
+                      k
+              ) {
+                  let x = Tensor.Randn([| 3; 8 |], DType.Float64, Generator 2UL)
+                  let target = Tensor.Randn([| 3; 6 |], DType.Float64, Generator 3UL)
+                  let a = Linear(8, 4 * k, generator = Generator 11UL, dtype = DType.Float64)
+                  let b = Linear(4 * k, 6, generator = Generator 12UL, dtype = DType.Float64)
+
+                  let yWhole =
+                      Tensor.Linear(Tensor.Linear(x, a.Weight.Value, a.Bias.Value).Tanh(), b.Weight.Value, b.Bias.Value)
+
+                  ((yWhole - target) * (yWhole - target)).Sum().Backward()
+
+                  let perRank =
+                      onRanks k (seconds 60.0) (fun g ->
+                          let col =
+                              ColumnParallelLinear(
+                                  8,
+                                  4 * k,
+                                  g,
+                                  gatherOutput = false,
+                                  generator = Generator 11UL,
+                                  dtype = DType.Float64
+                              )
+
+                          let row =
+                              RowParallelLinear(
+                                  4 * k,
+                                  6,
+                                  g,
+                                  inputIsSplit = true,
+                                  generator = Generator 12UL,
+                                  dtype = DType.Float64
+                              )
+
+                          let y = row.Forward((col.Forward x).Tanh())
+                          // every rank computes the whole loss; the objective is the sum over ranks
+                          (((y - target) * (y - target)).Sum() / float k).Backward()
+                          // the gathered variants agree with the split ones
+                          let gathered =
+                              ColumnParallelLinear(8, 4 * k, g, generator = Generator 11UL, dtype = DType.Float64)
+                                  .Forward
+                                  x
+
+                          let full =
+                              RowParallelLinear(4 * k, 6, g, generator = Generator 12UL, dtype = DType.Float64)
+                                  .Forward(gathered.Tanh())
+
+                          let bias =
+                              if isNull row.Bias then
+                                  None
+                              else
+                                  Some(row.Bias.Grad.ToArray<float>())
+
+                          y.ToArray<float>(),
+                          full.ToArray<float>(),
+                          col.Weight.Grad.ToArray<float>(),
+                          row.Weight.Grad.ToArray<float>(),
+                          bias)
+
+                  let share = 4 * k / k
+
+                  for r in 0 .. k - 1 do
+                      let y, full, gCol, gRow, gBias = perRank.[r]
+
+                      near
+                          1e-12
+                          (yWhole.ToArray<float>())
+                          (Tensor.FromArray(y, [| y.Length |]))
+                          (sprintf "rank %d output" r)
+
+                      near
+                          1e-12
+                          (yWhole.ToArray<float>())
+                          (Tensor.FromArray(full, [| full.Length |]))
+                          (sprintf "rank %d, gathered layers" r)
+
+                      let colSlice = a.Weight.Grad.Slice(0, r * share, (r + 1) * share).ToArray<float>()
+
+                      near
+                          1e-12
+                          colSlice
+                          (Tensor.FromArray(gCol, [| gCol.Length |]))
+                          (sprintf "rank %d column weight gradient" r)
+
+                      let rowSlice = b.Weight.Grad.Slice(1, r * share, (r + 1) * share).ToArray<float>()
+
+                      near
+                          1e-12
+                          rowSlice
+                          (Tensor.FromArray(gRow, [| gRow.Length |]))
+                          (sprintf "rank %d row weight gradient" r)
+
+                      match gBias with
+                      | Some gb when r = 0 ->
+                          near
+                              1e-12
+                              (b.Bias.Grad.ToArray<float>())
+                              (Tensor.FromArray(gb, [| gb.Length |]))
+                              "the bias gradient, on rank 0"
+                      | None when r > 0 -> ()
+                      | _ -> failtestf "rank %d: the bias belongs to rank 0 alone" r
+              } ]
+
+let tests =
+    testList "distributed" [ collectives; hooks; ddp; sampler; dataParallel; modelParallel ]

@@ -14,20 +14,48 @@ public sealed class Parameter
         if (!initial.DType.IsFloating())
             throw new DTypeMismatchException("parameter", $"parameter: values must be float32 or float64 to take gradients, got {initial.DType.Name()} {ShapeMath.Format(initial.Shape)}");
         initial.CheckAlive("parameter");
-        Value = initial.Detach().RequireGrad().Keep();
+        value = initial.Detach().RequireGrad().Keep();
     }
 
-    /// <summary>The current values: a leaf that requires grad. Use it in the forward pass.</summary>
-    public Tensor Value { get; private set; }
+    Tensor value = null!;
+
+    /// <summary>
+    /// The current values: a leaf that requires grad. Use it in the forward pass. On a thread
+    /// running a DataParallel replica this is the replica's copy on that device (a differentiable
+    /// copy of the leaf, so gradients flow back here).
+    /// </summary>
+    public Tensor Value
+    {
+        get => replicas is { } r && r.TryGetValue(this, out var copy) ? copy : value;
+        private set => this.value = value;
+    }
+
+    [ThreadStatic] static Dictionary<Parameter, Tensor>? replicas;
+
+    /// <summary>
+    /// Until disposed, this thread reads each parameter in <paramref name="copies"/> as its copy
+    /// (how DataParallel runs one module's forward on several devices at once).
+    /// </summary>
+    internal static IDisposable Replicate(Dictionary<Parameter, Tensor> copies)
+    {
+        var previous = replicas;
+        replicas = copies;
+        return new Restore(previous);
+    }
+
+    sealed class Restore(Dictionary<Parameter, Tensor>? previous) : IDisposable
+    {
+        public void Dispose() => replicas = previous;
+    }
 
     /// <summary>The gradient accumulated since the last <see cref="ZeroGrad"/>, or null.</summary>
-    public Tensor? Grad => Value.Grad;
+    public Tensor? Grad => value.Grad;
 
     /// <summary>The shape of the values.</summary>
-    public int[] Shape => Value.Shape;
+    public int[] Shape => value.Shape;
 
     /// <summary>Clears the accumulated gradient.</summary>
-    public void ZeroGrad() => Value.ZeroGrad();
+    public void ZeroGrad() => value.ZeroGrad();
 
     /// <summary>
     /// Replaces the values (same shape, dtype and device), keeping the gradient accumulator.
@@ -44,11 +72,11 @@ public sealed class Parameter
     {
         if (values is null) throw new ArgumentNullException(nameof(values), "assign: the new values are null");
         values.CheckAlive("assign");
-        if (!ShapeMath.SameShape(values.ShapeArray, Value.ShapeArray) || values.DType != Value.DType || values.Device != Value.Device)
-            throw new ShapeMismatchException("assign", $"assign: new values {ShapeMath.Format(values.Shape)} {values.DType.Name()} on {values.Device} do not match the parameter's {ShapeMath.Format(Value.Shape)} {Value.DType.Name()} on {Value.Device}");
-        var old = Value;
+        if (!ShapeMath.SameShape(values.ShapeArray, value.ShapeArray) || values.DType != value.DType || values.Device != value.Device)
+            throw new ShapeMismatchException("assign", $"assign: new values {ShapeMath.Format(values.Shape)} {values.DType.Name()} on {values.Device} do not match the parameter's {ShapeMath.Format(value.Shape)} {value.DType.Name()} on {value.Device}");
+        var old = value;
         var fresh = values.Detach().LeafSharingGradWith(old);
-        Value = made ? fresh.Retain() : fresh.Keep();
+        value = made ? fresh.Retain() : fresh.Keep();
         if (!ReferenceEquals(old.Storage, fresh.Storage)) old.Disown();   // an update that returned its input gives nothing up
     }
 
@@ -59,10 +87,10 @@ public sealed class Parameter
     /// </summary>
     internal void MoveTo(Tensor values, Tensor? grad)
     {
-        var old = Value;
+        var old = value;
         var oldGrad = old.Accumulator?.Value;
-        Value = values.Detach().RequireGrad().Keep();
-        if (grad is not null) Value.Accumulator!.Set(grad.Detach().Keep());
+        value = values.Detach().RequireGrad().Keep();
+        if (grad is not null) value.Accumulator!.Set(grad.Detach().Keep());
         // the copies left behind go back to the allocator of their device (pinned ones stay)
         old.Disown();
         oldGrad?.Disown();
@@ -71,12 +99,12 @@ public sealed class Parameter
     /// <summary>Overwrites the accumulated gradient (gradient clipping, all-reduce).</summary>
     public void SetGrad(Tensor? grad)
     {
-        if (grad is not null && (!ShapeMath.SameShape(grad.Shape, Value.Shape) || grad.DType != Value.DType || grad.Device != Value.Device))
-            throw new ShapeMismatchException("set_grad", $"set_grad: gradient {ShapeMath.Format(grad.Shape)} {grad.DType.Name()} on {grad.Device} does not match the parameter's {ShapeMath.Format(Value.Shape)} {Value.DType.Name()} on {Value.Device}");
+        if (grad is not null && (!ShapeMath.SameShape(grad.Shape, value.Shape) || grad.DType != value.DType || grad.Device != value.Device))
+            throw new ShapeMismatchException("set_grad", $"set_grad: gradient {ShapeMath.Format(grad.Shape)} {grad.DType.Name()} on {grad.Device} does not match the parameter's {ShapeMath.Format(value.Shape)} {value.DType.Name()} on {value.Device}");
         grad?.CheckAlive("set_grad");
-        Value.Accumulator!.Set(grad?.Detach());
+        value.Accumulator!.Set(grad?.Detach());
     }
 
     /// <summary>The values, printed.</summary>
-    public override string ToString() => $"Parameter({Value})";
+    public override string ToString() => $"Parameter({value})";
 }
