@@ -13,6 +13,10 @@ using static TorchSharp.torch;
 using Tensor = Cotangent.Tensor;
 using TTensor = TorchSharp.torch.Tensor;
 
+// DDP's throughput over MPI ranks (no libtorch involved: plain dotnet runs it); see DdpBench.cs
+if (args.Contains("--ddp-worker")) return DdpBench.Worker(args);
+if (args.Contains("--ddp")) return DdpBench.Run(args);
+
 bool quick = args.Contains("--quick");
 bool torchToo = !args.Contains("--no-torch");   // --no-torch: Cotangent alone (e.g. where libtorch cannot load)
 Timing.Best = args.Contains("--best");           // --best: the fastest batch instead of the median (A/B comparisons on a noisy machine)
@@ -219,6 +223,7 @@ if (args.Contains("--memory"))
     proc.Refresh();
     Console.WriteLine($"10,000 MLP steps (batch 64) in {sw.Elapsed.TotalSeconds:F1} s: working set {start / 1e6:F0} MB at start, {proc.WorkingSet64 / 1e6:F0} MB at end");
 }
+return 0;
 
 static class Timing
 {

@@ -8,33 +8,7 @@ open Cotangent.FSharp
 open Cotangent.Io
 open Cotangent.Nn
 open Spectre.Console
-
-/// n points per class on three interleaved spiral arms, with Gaussian noise.
-let spirals (gen: Generator) n =
-    let classes = 3
-    let t = gen.Uniform(n * classes)
-    let noise = gen.Normal(2 * n * classes)
-    let xs = Array.zeroCreate (n * classes * 2)
-    let ys = Array.zeroCreate (n * classes)
-
-    for k in 0 .. n * classes - 1 do
-        let c = k % classes
-        let r = 0.1 + 0.9 * t.[k]
-        let angle = 3.0 * Math.PI * t.[k] + 2.0 * Math.PI * float c / float classes
-        xs.[2 * k] <- float32 (r * cos angle + 0.04 * noise.[2 * k])
-        xs.[2 * k + 1] <- float32 (r * sin angle + 0.04 * noise.[2 * k + 1])
-        ys.[k] <- int64 c
-
-    Tensor.FromArray(xs, [| n * classes; 2 |]), Tensor.FromArray(ys, [| n * classes |])
-
-let accuracy (net: Module) (x: Tensor) (y: Tensor) =
-    noGrad (fun () ->
-        let logits = net.Forward x
-
-        let predicted =
-            logits.Eq(logits.Max(1, keepDim = true)).To(DType.Int64).Gather(1, y.Unsqueeze 1)
-
-        predicted.To(DType.Float64).Mean().Item<float>())
+open Cotangent.Examples
 
 /// The output folder (the first argument that is not an option) and the device (`--device d`).
 let parseArgs (argv: string[]) =
@@ -59,7 +33,7 @@ let main argv =
 
     Directory.CreateDirectory outDir |> ignore
     let gen = Generator 2026UL
-    let x, y = spirals gen 600
+    let x, y = Spirals.make gen 600
     // hold out a fifth, chosen at random
     let order =
         DataLoader(x, y, x.Size 0, shuffle = true, generator = Generator 1UL)
@@ -116,7 +90,7 @@ let main argv =
             epoch
             epochs
             losses.[losses.Count - 1]
-            (100.0 * accuracy net xTest yTest)
+            (100.0 * Spirals.accuracy net xTest yTest)
 
     if interactive then
         AnsiConsole
@@ -136,7 +110,7 @@ let main argv =
             if epoch % 10 = 0 || epoch = 1 then
                 printfn "%s" line
 
-    let testAccuracy = accuracy net xTest yTest
+    let testAccuracy = Spirals.accuracy net xTest yTest
     use plot = new ScottPlot.Plot()
 
     plot.Add.Scatter(Array.init losses.Count (fun i -> float (i + 1)), losses.ToArray())

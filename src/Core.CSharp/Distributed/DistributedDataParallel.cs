@@ -182,7 +182,12 @@ public sealed class DistributedDataParallel : Module, IGradHook
             foreach (var p in Members)
             {
                 int n = ShapeMath.Numel(p.Shape);
-                if (p.Grad is { } g) g.ToArray<T>().CopyTo(data, at);
+                if (p.Grad is { } g)
+                {
+                    // a host gradient is read in place; a device one stages through the host
+                    if (g.Device == Device.Cpu) Backends.Cpu.Walk.Span<T>(g.View).CopyTo(data.AsSpan(at, n));
+                    else g.ToArray<T>().CopyTo(data, at);
+                }
                 at += n;
             }
             buffer = data;
