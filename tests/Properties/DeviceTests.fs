@@ -367,8 +367,10 @@ let private scopedSteps (device: Device) (steps: int) (after: int -> unit) =
     GC.KeepAlive(x, y)
 
 // each test has a simulated device of its own: counters are per device, and tests run in parallel
+// in sequence: several of these set a limit on one device and count its bytes
 let memory =
-    testList
+    testSequenced
+    <| testList
         "device memory"
         [ test "counters follow tensors, round to 512 bytes, and a scope brings them back" {
               let d = Device.Simulated 7
