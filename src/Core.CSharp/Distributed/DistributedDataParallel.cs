@@ -204,13 +204,19 @@ public sealed class DistributedDataParallel : Module, IGradHook
             buffer = null;
         }
 
+        /// <summary>
+        /// Each parameter's averaged gradient: on the CPU a view into the reduced buffer (no
+        /// copy: the buffer is made afresh for every step), on a device a copy there.
+        /// </summary>
         void ScatterT<T>(T[] data) where T : unmanaged
         {
+            var device = Members[0].Value.Device;
+            var flat = device == Device.Cpu ? Tensor.Adopt("distributed_data_parallel", data, [data.Length], Device.Cpu) : null;
             int at = 0;
             foreach (var p in Members)
             {
                 int n = ShapeMath.Numel(p.Shape);
-                p.SetGrad(Tensor.FromArray(data.AsSpan(at, n).ToArray(), p.Shape, p.Value.Device));
+                p.SetGrad(flat is not null ? flat.Slice(0, at, at + n).Reshape(p.Shape) : Tensor.FromArray(data.AsSpan(at, n).ToArray(), p.Shape, device));
                 at += n;
             }
         }
