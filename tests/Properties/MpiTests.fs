@@ -85,6 +85,30 @@ let private ddpScenario (g: ProcessGroup) =
                             mine.[i].[j]
                             ref.[i].[j])
 
+    // float32 too, to 1e-5, with a bucket a parameter
+    let net = modelOf DType.Float32 5
+    let ddp = DistributedDataParallel(net, g, bucketCapMb = 1e-6)
+    let opt = adam (ddp :> Nn.Module)
+    let x, y = data DType.Float32
+    let share = 12 / g.WorldSize
+
+    let xs, ys =
+        x.Slice(0, g.Rank * share, (g.Rank + 1) * share), y.Slice(0, g.Rank * share, (g.Rank + 1) * share)
+
+    for _ in 1..3 do
+        opt.ZeroGrad()
+        (mse ddp xs ys).Backward()
+        opt.Step()
+
+    let ref, mine = alone DType.Float32 3 adam, values net
+
+    for i in 0 .. ref.Length - 1 do
+        for j in 0 .. ref.[i].Length - 1 do
+            if abs (mine.[i].[j] - ref.[i].[j]) > 1e-5 * max 1.0 (abs ref.[i].[j]) then
+                fail
+                    g
+                    (sprintf "float32: parameter %d element %d is %g, one process gives %g" i j mine.[i].[j] ref.[i].[j])
+
     printfn "rank %d of %d: collectives, DDP with SGD and Adam, agreement: ok" g.Rank g.WorldSize
     0
 
