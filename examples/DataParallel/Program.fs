@@ -10,15 +10,7 @@ open Cotangent.Distributed
 open Cotangent.Examples
 
 let model () =
-    let gen = Generator 1UL
-
-    Sequential(
-        Linear(2, 64, generator = gen, dtype = DType.Float64),
-        ReLU(),
-        Linear(64, 64, generator = gen, dtype = DType.Float64),
-        ReLU(),
-        Linear(64, 3, generator = gen, dtype = DType.Float64)
-    )
+    Spirals.mlp (Generator 1UL) DType.Float64
 
 /// Epochs of Adam over the data in batches of 64 through `forward`; the model's parameters after.
 let train (net: Module) (forward: Tensor -> Tensor) (x: Tensor) (y: Tensor) epochs =

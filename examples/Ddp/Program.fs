@@ -30,16 +30,7 @@ let main _ =
 
     let gen = Generator 1UL
 
-    let net =
-        Sequential(
-            Linear(2, 64, generator = gen),
-            ReLU(),
-            Linear(64, 64, generator = gen),
-            ReLU(),
-            Linear(64, 3, generator = gen)
-        )
-            .To
-            device
+    let net = (Spirals.mlp gen DType.Float32).To device
 
     // checks every rank built the same model, copies rank 0's values, averages gradients
     let ddp = DistributedDataParallel(net, group)

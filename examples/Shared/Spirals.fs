@@ -25,6 +25,16 @@ let make (gen: Generator) n =
 
     Tensor.FromArray(xs, [| n * classes; 2 |]), Tensor.FromArray(ys, [| n * classes |])
 
+/// The examples' classifier: 2 → 64 → 64 → 3 with ReLUs, drawn from the generator.
+let mlp (gen: Generator) (dtype: DType) =
+    Sequential(
+        Linear(2, 64, generator = gen, dtype = dtype),
+        ReLU(),
+        Linear(64, 64, generator = gen, dtype = dtype),
+        ReLU(),
+        Linear(64, 3, generator = gen, dtype = dtype)
+    )
+
 /// The share of rows whose largest logit is the label's.
 let accuracy (net: Module) (x: Tensor) (y: Tensor) =
     noGrad (fun () ->

@@ -47,16 +47,7 @@ let main argv =
     let xTest, yTest, xTrain, yTrain =
         xTest.To device, yTest.To device, xTrain.To device, yTrain.To device
 
-    let net =
-        Sequential(
-            Linear(2, 64, generator = gen),
-            ReLU(),
-            Linear(64, 64, generator = gen),
-            ReLU(),
-            Linear(64, 3, generator = gen)
-        )
-            .To
-            device
+    let net = (Spirals.mlp gen DType.Float32).To device
 
     let epochs = 100
     let opt = Adam(net.Parameters(), 0.01)

@@ -599,44 +599,26 @@ let modelParallel =
 
                   let share = 4 * k / k
 
+                  let same what (expected: float[]) (actual: float[]) =
+                      near 1e-12 expected (Tensor.FromArray(actual, [| actual.Length |])) what
+
                   for r in 0 .. k - 1 do
                       let y, full, gCol, gRow, gBias = perRank.[r]
+                      same (sprintf "rank %d output" r) (yWhole.ToArray<float>()) y
+                      same (sprintf "rank %d, gathered layers" r) (yWhole.ToArray<float>()) full
 
-                      near
-                          1e-12
-                          (yWhole.ToArray<float>())
-                          (Tensor.FromArray(y, [| y.Length |]))
-                          (sprintf "rank %d output" r)
-
-                      near
-                          1e-12
-                          (yWhole.ToArray<float>())
-                          (Tensor.FromArray(full, [| full.Length |]))
-                          (sprintf "rank %d, gathered layers" r)
-
-                      let colSlice = a.Weight.Grad.Slice(0, r * share, (r + 1) * share).ToArray<float>()
-
-                      near
-                          1e-12
-                          colSlice
-                          (Tensor.FromArray(gCol, [| gCol.Length |]))
+                      same
                           (sprintf "rank %d column weight gradient" r)
+                          (a.Weight.Grad.Slice(0, r * share, (r + 1) * share).ToArray<float>())
+                          gCol
 
-                      let rowSlice = b.Weight.Grad.Slice(1, r * share, (r + 1) * share).ToArray<float>()
-
-                      near
-                          1e-12
-                          rowSlice
-                          (Tensor.FromArray(gRow, [| gRow.Length |]))
+                      same
                           (sprintf "rank %d row weight gradient" r)
+                          (b.Weight.Grad.Slice(1, r * share, (r + 1) * share).ToArray<float>())
+                          gRow
 
                       match gBias with
-                      | Some gb when r = 0 ->
-                          near
-                              1e-12
-                              (b.Bias.Grad.ToArray<float>())
-                              (Tensor.FromArray(gb, [| gb.Length |]))
-                              "the bias gradient, on rank 0"
+                      | Some gb when r = 0 -> same "the bias gradient, on rank 0" (b.Bias.Grad.ToArray<float>()) gb
                       | None when r > 0 -> ()
                       | _ -> failtestf "rank %d: the bias belongs to rank 0 alone" r
               } ]
