@@ -167,6 +167,12 @@ let tests =
               Expect.stringContains output "rank 0 of 2: collectives, DDP with SGD and Adam, agreement: ok" "rank 0"
               Expect.stringContains output "rank 1 of 2: collectives, DDP with SGD and Adam, agreement: ok" "rank 1"
           }
+          test "torchrun's RANK must agree with the communicator, or every rank refuses to start" {
+              let rc, output, took = launch 2 "ddp" [ "RANK", "7" ]
+              Expect.notEqual rc 0 "refused"
+              Expect.stringContains output "RANK=7 is set, but the MPI communicator says" "says why"
+              Expect.isLessThan took 30.0 "at once"
+          }
           for how, says in
               [ "exit", ""
                 "throw", "rank 1: an unhandled InvalidOperationException: boom, on purpose"

@@ -54,11 +54,20 @@ internal sealed unsafe class MpiGroup : ProcessGroup
                 throw new DistributedException($"process_group: MPI gave thread level {MPI.Environment.Threading}, Cotangent needs Multiple");
             var world = MPI.Communicator.world;
             int rank = world.Rank, size = world.Size;
-            CheckTorchrun("RANK", rank);
-            CheckTorchrun("WORLD_SIZE", size);
-            int local = LocalRankFromEnvironment() ?? (size == 1 ? 0 : rank);
+            // from here on a rank that dies unhandled would leave the others waiting forever: abort the job instead
             AppDomain.CurrentDomain.UnhandledException += (_, e) =>
                 AbortJob(rank, $"an unhandled {e.ExceptionObject.GetType().Name}: {(e.ExceptionObject as Exception)?.Message}");
+            try
+            {
+                CheckTorchrun("RANK", rank);
+                CheckTorchrun("WORLD_SIZE", size);
+            }
+            catch (DistributedException e)
+            {
+                AbortJob(rank, e.Message);
+                throw;
+            }
+            int local = LocalRankFromEnvironment() ?? (size == 1 ? 0 : rank);
             return current = new MpiGroup(rank, size, local);
         }
     }
