@@ -225,6 +225,7 @@ let all: OpCase list =
       // collectives over a world of one, where each is its own kind of identity: the op's
       // staging through the host and its VJP are in the chain; several ranks are tested apart
       unary "dist_all_reduce" Real (fun x -> Distributed.Collectives.AllReduce(single.Value, x * 2.0) * x)
+      unary "dist_replicate" Real (fun x -> Distributed.Collectives.Replicate(single.Value, x.Exp()) * x)
       case "dist_all_gather" (fun r ->
           let s = shape r 1 3
 

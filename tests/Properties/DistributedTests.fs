@@ -160,6 +160,8 @@ type private Recorder() =
     member _.Ready = ready
 
     interface IGradHook with
+        member _.Order = 0L
+
         member _.Ready(leaf) =
             ready.Add(leaf, leaf.Grad.ToArray<float>())
 
@@ -238,6 +240,31 @@ let private distributed k dtype steps bucketMb (makeOpt: Module -> Optimizer) =
               (mse ddp xs ys).Backward()
               opt.Step()
               yield values net ])
+
+/// Two parameters "a" and "b", registered in either order; the forward uses b only when asked.
+type private Pair(swap: bool, useB: bool) =
+    inherit Module()
+    let mutable a: Parameter = null
+    let mutable b: Parameter = null
+
+    member this.Init() =
+        let make () = Tensor.Ones([| 3 |], DType.Float64)
+
+        if swap then
+            b <- this.AddParameter("b", make ())
+            a <- this.AddParameter("a", make ())
+        else
+            a <- this.AddParameter("a", make ())
+            b <- this.AddParameter("b", make ())
+
+        this
+
+    member _.A = a
+    member _.B = b
+
+    override _.Forward x =
+        let y = x * a.Value
+        if useB then y * b.Value else y
 
 let sgd (m: Module) =
     Sgd(m.Parameters(), 0.1, momentum = 0.9) :> Optimizer
@@ -331,34 +358,78 @@ let ddp =
                   | Some(:? DistributedException as d) ->
                       Expect.stringContains
                           d.Message
-                          "parameter '0.weight' is [4, 3] float64 on rank 0 but [6, 3] float64 on rank 1"
+                          "parameter '0.weight' is [4, 3] float64 (cpu) on rank 0 but [6, 3] float64 (cpu) on rank 1"
                           "what differs"
                   | other -> failtestf "expected DistributedException, got %A" other
+          }
+          test "the same parameters registered in another order are refused: broadcast and buckets go by position" {
+              let errors =
+                  outcomes 2 (seconds 60.0) (fun g ->
+                      DistributedDataParallel(Pair(g.Rank = 1, true).Init(), g) |> ignore)
+
+              for e in errors do
+                  match e with
+                  | Some(:? DistributedException as d) ->
+                      Expect.stringContains
+                          d.Message
+                          "rank 0 registers parameter 'a' at position 0, rank 1 registers 'b' there"
+                          "which and where"
+                  | other -> failtestf "expected DistributedException, got %A" other
+          }
+          test "a parameter no rank used keeps no gradient, so an optimizer skips it" {
+              let grads =
+                  onRanks 2 (seconds 60.0) (fun g ->
+                      let pair = Pair(false, false).Init()
+                      let ddp = DistributedDataParallel(pair, g, bucketCapMb = 1e-6)
+                      (ddp.Forward(Tensor.Ones([| 3 |], DType.Float64))).Sum().Backward()
+                      pair.A.Grad, pair.B.Grad)
+
+              for ga, gb in grads do
+                  Expect.isNotNull ga "the used parameter has its averaged gradient"
+                  Expect.isNull gb "the unused one has none"
+          }
+          test "a backward that no forward of the wrapper prepared reduces nothing and hangs nothing" {
+              let results =
+                  onRanks 2 (seconds 10.0) (fun g ->
+                      let net = model 3
+                      let ddp = DistributedDataParallel(net, g)
+                      let x, y = data DType.Float64
+                      // rank 0 alone looks at a gradient of the inner module: no collective may start
+                      if g.Rank = 0 then
+                          (mse net x y).Backward()
+                          net.ZeroGrad()
+
+                      (mse ddp x y).Backward()
+                      values net, [| for p in net.Parameters() -> p.Grad.ToArray<float>() |])
+
+              Expect.equal (bitsOf (snd results.[0])) (bitsOf (snd results.[1])) "the same averaged gradients on both"
           }
           test "a backward that fails midway on one rank stops the other at once" {
               let sw = Stopwatch.StartNew()
 
               let errors =
                   outcomes 2 (seconds 60.0) (fun g ->
-                      let net = model 4
+                      let gen = Generator 5UL
+                      // rank 1's hidden layer has a VJP that throws, after the output layer's bucket started
+                      let boom =
+                          Activation(fun h ->
+                              if g.Rank = 1 then
+                                  Cotangent.FSharp.Autodiff.customOp "boom" [ h ] List.head (fun _ _ _ _ ->
+                                      failwith "out of ideas")
+                              else
+                                  h)
+
+                      let net =
+                          Sequential(
+                              Linear(3, 4, generator = gen, dtype = DType.Float64),
+                              boom,
+                              Tanh(),
+                              Linear(4, 2, generator = gen, dtype = DType.Float64)
+                          )
+
                       let ddp = DistributedDataParallel(net, g, bucketCapMb = 1e-6)
                       let x, y = data DType.Float64
-                      // rank 1's hidden layer has a VJP that throws, after the output layer's bucket started
-                      let layer i =
-                          let struct (_, m) = net.Children() |> Seq.item i
-                          m
-
-                      let h = (layer 0).Forward x
-
-                      let h =
-                          if g.Rank = 1 then
-                              Cotangent.FSharp.Autodiff.customOp "boom" [ h ] List.head (fun _ _ _ _ ->
-                                  failwith "out of ideas")
-                          else
-                              h
-
-                      let out = (layer 2).Forward(h.Tanh())
-                      ((out - y) * (out - y)).Mean().Backward())
+                      (mse ddp x y).Backward())
 
               Expect.isLessThan sw.Elapsed.TotalSeconds 20.0 "not the 60 s timeout"
 
@@ -540,13 +611,20 @@ let modelParallel =
                       "column- then row-parallel linear layers over %d ranks equal the unsplit pair, forward and backward"
                       k
               ) {
-                  let x = Tensor.Randn([| 3; 8 |], DType.Float64, Generator 2UL)
+                  let x0 = Tensor.Randn([| 3; 8 |], DType.Float64, Generator 2UL)
+                  // a layer before the split pair: replicated, its gradient must be whole on every rank
+                  let pre = Linear(8, 8, generator = Generator 13UL, dtype = DType.Float64)
+                  let x = x0.RequireGrad()
                   let target = Tensor.Randn([| 3; 6 |], DType.Float64, Generator 3UL)
                   let a = Linear(8, 4 * k, generator = Generator 11UL, dtype = DType.Float64)
                   let b = Linear(4 * k, 6, generator = Generator 12UL, dtype = DType.Float64)
 
                   let yWhole =
-                      Tensor.Linear(Tensor.Linear(x, a.Weight.Value, a.Bias.Value).Tanh(), b.Weight.Value, b.Bias.Value)
+                      Tensor.Linear(
+                          Tensor.Linear(pre.Forward x, a.Weight.Value, a.Bias.Value).Tanh(),
+                          b.Weight.Value,
+                          b.Bias.Value
+                      )
 
                   ((yWhole - target) * (yWhole - target)).Sum().Backward()
 
@@ -572,14 +650,13 @@ let modelParallel =
                                   dtype = DType.Float64
                               )
 
-                          let y = row.Forward((col.Forward x).Tanh())
+                          let y = row.Forward((col.Forward(pre.Forward x)).Tanh())
                           // every rank computes the whole loss; the objective is the sum over ranks
                           (((y - target) * (y - target)).Sum() / float k).Backward()
                           // the gathered variants agree with the split ones
                           let gathered =
                               ColumnParallelLinear(8, 4 * k, g, generator = Generator 11UL, dtype = DType.Float64)
-                                  .Forward
-                                  x
+                                  .Forward(pre.Forward x)
 
                           let full =
                               RowParallelLinear(4 * k, 6, g, generator = Generator 12UL, dtype = DType.Float64)
@@ -591,11 +668,12 @@ let modelParallel =
                               else
                                   Some(row.Bias.Grad.ToArray<float>())
 
-                          y.ToArray<float>(),
-                          full.ToArray<float>(),
-                          col.Weight.Grad.ToArray<float>(),
-                          row.Weight.Grad.ToArray<float>(),
-                          bias)
+                          (y.ToArray<float>(),
+                           full.ToArray<float>(),
+                           col.Weight.Grad.ToArray<float>(),
+                           row.Weight.Grad.ToArray<float>(),
+                           bias),
+                          (x.Grad.ToArray<float>(), pre.Weight.Grad.ToArray<float>()))
 
                   let share = 4 * k / k
 
@@ -603,7 +681,9 @@ let modelParallel =
                       near 1e-12 expected (Tensor.FromArray(actual, [| actual.Length |])) what
 
                   for r in 0 .. k - 1 do
-                      let y, full, gCol, gRow, gBias = perRank.[r]
+                      let (y, full, gCol, gRow, gBias), (gx, gPre) = perRank.[r]
+                      same (sprintf "rank %d input gradient" r) (x.Grad.ToArray<float>()) gx
+                      same (sprintf "rank %d gradient of the layer before" r) (pre.Weight.Grad.ToArray<float>()) gPre
                       same (sprintf "rank %d output" r) (yWhole.ToArray<float>()) y
                       same (sprintf "rank %d, gathered layers" r) (yWhole.ToArray<float>()) full
 

@@ -45,29 +45,48 @@ internal static class Engine
         }
 
         // leaves with a hook get their gradient as soon as the last node feeding them has run
-        var readyAfter = accumulate && wrt is null && reachedLeaves is null ? HookedLeaves(order) : null;
-        HashSet<IGradHook>? told = null;
+        var hooked = accumulate && wrt is null && reachedLeaves is null ? HookedLeaves(order, roots) : null;
+        var readyAfter = hooked?.At;
 
-        void Ready(Tensor leaf)
+        // every leaf of one accumulator (a parameter's old and new values may both be in a
+        // graph) is added before its hook hears of any of them
+        void Ready(List<Tensor> group)
         {
-            if (!leafGrads.Remove(leaf, out var lg)) return;
-            leaf.Accumulator!.Add(lg);
-            var hook = leaf.Accumulator.Hook!;
-            (told ??= new(ReferenceEqualityComparer.Instance)).Add(hook);
-            hook.Ready(leaf);
+            Tensor? reported = null;
+            foreach (var leaf in group)
+                if (leafGrads.Remove(leaf, out var lg))
+                {
+                    leaf.Accumulator!.Add(lg);
+                    reported ??= leaf;
+                }
+            if (reported is not null) reported.Accumulator!.Hook!.Ready(reported);
         }
 
+        Exception? failure = null;
         try
         {
             Sweep();
         }
-        catch (Exception e) when (told is not null)
+        catch (Exception e) when (hooked is not null)
         {
-            foreach (var hook in told) hook.Finished(e);
+            failure = e;
             throw;
         }
-        if (told is not null)
-            foreach (var hook in told) hook.Finished(null);
+        finally
+        {
+            // every hook whose leaves are in the graph ends the pass, reached or not, failed or
+            // not, in a fixed order (DDP's all-reduces must be issued alike on every rank)
+            if (hooked is not null)
+            {
+                List<Exception>? errors = null;
+                foreach (var hook in hooked.Value.Hooks)
+                {
+                    try { hook.Finished(failure); }
+                    catch (Exception e) { (errors ??= []).Add(e); }
+                }
+                if (errors is not null && failure is null) throw errors.Count == 1 ? errors[0] : new AggregateException(errors);
+            }
+        }
         if (wrt is null) return [];
         var result = new Tensor?[wrt.Length];
         for (int i = 0; i < wrt.Length; i++)
@@ -117,23 +136,34 @@ internal static class Engine
 
     /// <summary>
     /// For each step of the sweep, the hooked leaves whose gradient is complete once it is
-    /// reached: index k (1 ≤ k &lt; count) before node k runs, i.e. after the last node that
-    /// feeds them (order lists consumers first, so that is the last one listed); index 0 holds
-    /// roots that are hooked leaves themselves, index count those fed by the last node. Null
-    /// when no leaf in the graph has a hook, the common case.
+    /// reached, grouped by accumulator: index k (1 ≤ k &lt; count) before node k runs, i.e.
+    /// after the last node that feeds any leaf of the group (order lists consumers first, so
+    /// that is the last one listed); index 0 holds groups fed by no node (hooked leaves that
+    /// are roots); index count those fed by the last node. And the hooks involved, ordered by
+    /// <see cref="IGradHook.Order"/>. Null when no leaf in the graph has a hook, the common case.
     /// </summary>
-    static List<Tensor>[]? HookedLeaves(List<Node> order)
+    static (List<List<Tensor>>[] At, IGradHook[] Hooks)? HookedLeaves(List<Node> order, Tensor[] roots)
     {
-        Dictionary<Tensor, int>? last = null;
+        Dictionary<GradAccumulator, (int Last, List<Tensor> Leaves)>? groups = null;
+        void Note(Tensor leaf, int k)
+        {
+            var acc = leaf.Accumulator!;
+            groups ??= new(ReferenceEqualityComparer.Instance);
+            if (!groups.TryGetValue(acc, out var g)) g = (k, []);
+            if (!g.Leaves.Contains(leaf, ByIdentity.Instance)) g.Leaves.Add(leaf);
+            groups[acc] = (Math.Max(g.Last, k), g.Leaves);
+        }
+        foreach (var r in roots)
+            if (r.GradFn is null && r.RequiresGrad && r.Accumulator is { Hook: not null }) Note(r, 0);
         for (int k = 0; k < order.Count; k++)
             foreach (var e in order[k].Edges)
-                if (e.RequiresGrad && e.Leaf is { Accumulator.Hook: not null } leaf)
-                    (last ??= new(ByIdentity.Instance))[leaf] = k + 1;
-        if (last is null) return null;
-        var at = new List<Tensor>[order.Count + 1];
+                if (e.RequiresGrad && e.Leaf is { Accumulator.Hook: not null } leaf) Note(leaf, k + 1);
+        if (groups is null) return null;
+        var at = new List<List<Tensor>>[order.Count + 1];
         for (int k = 0; k < at.Length; k++) at[k] = [];
-        foreach (var (leaf, k) in last) at[k].Add(leaf);
-        return at;
+        foreach (var (_, g) in groups) at[g.Last].Add(g.Leaves);
+        var hooks = groups.Keys.Select(a => a.Hook!).Distinct(ReferenceEqualityComparer.Instance).Cast<IGradHook>().OrderBy(h => h.Order).ToArray();
+        return (at, hooks);
     }
 
     /// <summary>

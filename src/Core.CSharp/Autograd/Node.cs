@@ -93,8 +93,14 @@ internal interface IGradHook
     /// <summary>The leaf's gradient has been accumulated; no later node of this pass adds to it.</summary>
     void Ready(Tensor leaf);
 
-    /// <summary>The pass that called <see cref="Ready"/> has ended; <paramref name="failure"/> is its error, if it failed.</summary>
+    /// <summary>
+    /// A pass whose graph holds any of this hook's leaves has ended (whether or not they got a
+    /// gradient); <paramref name="failure"/> is its error, if it failed.
+    /// </summary>
     void Finished(Exception? failure);
+
+    /// <summary>Hooks end a pass in this order (creation order): the same on every rank.</summary>
+    long Order { get; }
 }
 
 /// <summary>The gradient a leaf accumulates across backward passes (PyTorch's AccumulateGrad).</summary>

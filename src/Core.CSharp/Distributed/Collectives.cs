@@ -41,6 +41,20 @@ public static class Collectives
             (_, g, _, _) => AllReduce(group, g).Slice(a, rank * size, (rank + 1) * size));
     }
 
+    /// <summary>
+    /// <paramref name="x"/> itself (every rank holds the same values), with the sum over ranks
+    /// of the cotangents as its VJP: the entry to a region split over ranks (Megatron's copy
+    /// to the model-parallel region), so a replicated input, and whatever made it, gets its
+    /// whole gradient on every rank rather than this rank's part.
+    /// </summary>
+    [Op("dist_replicate")]
+    public static Tensor Replicate(ProcessGroup group, Tensor x)
+    {
+        Check("dist_replicate", group, x);
+        using var _ = OpCall.Enter("dist_replicate", x);
+        return Tensor.Result("dist_replicate", x.Kernels.Contiguous(x.View), x.Shape, [x], (_, g, _, _) => AllReduce(group, g));
+    }
+
     static void Check(string op, ProcessGroup group, Tensor x)
     {
         if (group is null) throw new OpArgumentException(op, $"{op}: the process group is null");
@@ -85,7 +99,7 @@ public sealed class ColumnParallelLinear : Module
     /// <summary>x [.., in] to [.., out] (or this rank's [.., out / world]).</summary>
     public override Tensor Forward(Tensor input)
     {
-        var local = Tensor.Linear(Input(input), Weight.Value, Bias?.Value);
+        var local = Tensor.Linear(Collectives.Replicate(group, Input(input)), Weight.Value, Bias?.Value);
         return gather ? Collectives.AllGather(group, local, -1) : local;
     }
 }
@@ -130,7 +144,7 @@ public sealed class RowParallelLinear : Module
     public override Tensor Forward(Tensor input)
     {
         var x = Input(input);
-        var local = split ? x : x.Slice(-1, from, from + share);
+        var local = split ? x : Collectives.Replicate(group, x).Slice(-1, from, from + share);
         return Collectives.AllReduce(group, Tensor.Linear(local, Weight.Value, Bias?.Value));
     }
 }

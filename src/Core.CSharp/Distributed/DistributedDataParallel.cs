@@ -27,6 +27,12 @@ public sealed class DistributedDataParallel : Module, IGradHook
     readonly bool overlap;
     int next, noSync;
     readonly Stopwatch waiting = new();
+    static long made;
+    readonly long order = Interlocked.Increment(ref made);
+
+    // decided by Forward, as PyTorch's prepare_for_backward: only a backward after a forward of
+    // this module reduces, and NoSync at forward time decides whether it does
+    volatile bool expecting, syncing;
 
     /// <summary>Wraps <paramref name="module"/> for the ranks of <paramref name="group"/>; every rank must construct it, with the same model.</summary>
     public DistributedDataParallel(Module module, ProcessGroup group, double bucketCapMb = 25, bool overlap = true)
@@ -75,6 +81,11 @@ public sealed class DistributedDataParallel : Module, IGradHook
         foreach (var p in parameters)
             if (!ReferenceEquals(p.Value.Accumulator?.Hook, this))
                 throw new InvalidOperationException("distributed_data_parallel: a parameter was moved or replaced after wrapping (module.To?); move the module first, then wrap it");
+        if (GradMode.IsEnabled)
+        {
+            syncing = Volatile.Read(ref noSync) == 0;
+            expecting = true;
+        }
         return Module.Forward(input);
     }
 
@@ -101,9 +112,11 @@ public sealed class DistributedDataParallel : Module, IGradHook
 
     // ---- the hook --------------------------------------------------------------------------
 
+    long IGradHook.Order => order;
+
     void IGradHook.Ready(Tensor leaf)
     {
-        if (Volatile.Read(ref noSync) > 0 || !byAccumulator.TryGetValue(leaf.Accumulator!, out var at)) return;
+        if (!expecting || !syncing || !byAccumulator.TryGetValue(leaf.Accumulator!, out var at)) return;
         var bucket = buckets[at.Bucket];
         if (!bucket.Ready[at.Slot])
         {
@@ -118,7 +131,9 @@ public sealed class DistributedDataParallel : Module, IGradHook
 
     void IGradHook.Finished(Exception? failure)
     {
-        if (Volatile.Read(ref noSync) > 0) return;
+        if (!expecting) return;   // a backward through these parameters that no forward of this module prepared
+        expecting = false;
+        if (!syncing) return;
         if (failure is not null)
         {
             // the other ranks are waiting for this rank's buckets: stop them with the reason
@@ -174,10 +189,17 @@ public sealed class DistributedDataParallel : Module, IGradHook
             var t => throw new DTypeMismatchException("distributed_data_parallel", $"distributed_data_parallel: {t.Name()} parameters cannot be averaged"),
         };
 
+        /// <summary>
+        /// Flattens the gradients, followed by one flag a parameter (1 where this rank has a
+        /// gradient): a parameter no rank has a gradient for keeps none, as in one process,
+        /// so an optimizer skips it instead of stepping on zeros.
+        /// </summary>
         CollectiveWork PostT<T>(ProcessGroup group) where T : unmanaged, INumber<T>
         {
             int total = Members.Sum(p => ShapeMath.Numel(p.Shape));
-            var data = new T[total];
+            var data = new T[total + Members.Length];
+            for (int i = 0; i < Members.Length; i++)
+                if (Members[i].Grad is not null) data[total + i] = T.One;
             int at = 0;
             foreach (var p in Members)
             {
@@ -212,11 +234,13 @@ public sealed class DistributedDataParallel : Module, IGradHook
         {
             var device = Members[0].Value.Device;
             var flat = device == Device.Cpu ? Tensor.Adopt("distributed_data_parallel", data, [data.Length], Device.Cpu) : null;
-            int at = 0;
-            foreach (var p in Members)
+            int at = 0, total = data.Length - Members.Length;
+            for (int i = 0; i < Members.Length; i++)
             {
+                var p = Members[i];
                 int n = ShapeMath.Numel(p.Shape);
-                p.SetGrad(flat is not null ? flat.Slice(0, at, at + n).Reshape(p.Shape) : Tensor.FromArray(data.AsSpan(at, n).ToArray(), p.Shape, device));
+                bool anyone = !EqualityComparer<T>.Default.Equals(data[total + i], default);
+                if (anyone) p.SetGrad(flat is not null ? flat.Slice(0, at, at + n).Reshape(p.Shape) : Tensor.FromArray(data.AsSpan(at, n).ToArray(), p.Shape, device));
                 at += n;
             }
         }
@@ -250,25 +274,35 @@ public sealed class DistributedDataParallel : Module, IGradHook
 
     static void CheckSameEverywhere(string op, ProcessGroup group, (string Name, Parameter Parameter)[] named)
     {
-        var mine = string.Join("\n", named.Select(p => $"{p.Name}\t{ShapeMath.Format(p.Parameter.Shape)} {p.Parameter.Value.DType.Name()}"));
+        // devices may differ by ordinal (each rank its own GPU), not by kind
+        var mine = string.Join("\n", named.Select(p => $"{p.Name}\t{ShapeMath.Format(p.Parameter.Shape)} {p.Parameter.Value.DType.Name()} ({p.Parameter.Value.Device.Type.ToString().ToLowerInvariant()})"));
         var bytes = Encoding.UTF8.GetBytes(mine);
         var lengths = group.AllGatherRaw(new long[] { bytes.Length }, op);
         long longest = lengths.Max();
         var padded = new long[longest];
         for (int i = 0; i < bytes.Length; i++) padded[i] = bytes[i];
         var all = group.AllGatherRaw(padded, op);
-        Dictionary<string, string> Read(int rank)
+        List<(string Name, string What)> Read(int rank)
         {
             var b = new byte[lengths[rank]];
             for (int i = 0; i < b.Length; i++) b[i] = (byte)all[rank * longest + i];
             var text = Encoding.UTF8.GetString(b);
-            return text.Length == 0 ? [] : text.Split('\n').Select(l => l.Split('\t')).ToDictionary(l => l[0], l => l[1]);
+            return text.Length == 0 ? [] : [.. text.Split('\n').Select(l => l.Split('\t')).Select(l => (l[0], l[1]))];
         }
-        var first = Read(0);
         // every rank reads the same gathered lists, so every rank raises the same error
         for (int r = 1; r < group.WorldSize; r++)
+            if (!all.AsSpan(r * (int)longest, (int)longest).SequenceEqual(all.AsSpan(0, (int)longest)) || lengths[r] != lengths[0])
+            {
+                var a = Read(0);
+                var b = Read(r);
+                Describe(a.ToDictionary(p => p.Name, p => p.What), b.ToDictionary(p => p.Name, p => p.What), r);
+                // the same parameters, in another order: broadcast and buckets go by position
+                int at = Enumerable.Range(0, a.Count).First(i => a[i].Name != b[i].Name);
+                throw new DistributedException($"{op}: rank 0 registers parameter '{a[at].Name}' at position {at}, rank {r} registers '{b[at].Name}' there: every rank must build the model in the same order");
+            }
+
+        void Describe(Dictionary<string, string> first, Dictionary<string, string> other, int r)
         {
-            var other = Read(r);
             foreach (var (name, what) in first)
             {
                 if (!other.TryGetValue(name, out var theirs))

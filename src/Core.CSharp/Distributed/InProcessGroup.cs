@@ -74,7 +74,7 @@ internal sealed class InProcessWorld(int size)
     }
 
     /// <summary>Waits for collective <paramref name="seq"/>'s result, until <paramref name="deadline"/>; then fails the world.</summary>
-    public Array Collect(long seq, int rank, DateTime deadline, TimeSpan timeout)
+    public Array Collect(long seq, int rank, long deadline, TimeSpan timeout)
     {
         lock (gate)
         {
@@ -87,7 +87,7 @@ internal sealed class InProcessWorld(int size)
                     if (++slot.Collected == Size) slots.Remove(seq);
                     return result;
                 }
-                var left = deadline - DateTime.UtcNow;
+                var left = TimeSpan.FromSeconds((deadline - System.Diagnostics.Stopwatch.GetTimestamp()) / (double)System.Diagnostics.Stopwatch.Frequency);
                 if (left <= TimeSpan.Zero)
                 {
                     var missing = Enumerable.Range(0, Size).Where(r => slot.Parts[r] is null);
@@ -128,7 +128,8 @@ internal sealed class InProcessGroup(InProcessWorld world, int rank) : ProcessGr
 
     sealed class Work(InProcessGroup group, long seq, Action<Array> finish) : CollectiveWork
     {
-        readonly DateTime deadline = DateTime.UtcNow + group.Timeout;
+        // a monotonic deadline: the wall clock may jump
+        readonly long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(group.Timeout.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         bool done;
 
         public override bool Test() => done || group.world.Done(seq);
@@ -158,7 +159,8 @@ internal sealed class InProcessGroup(InProcessWorld world, int rank) : ProcessGr
     {
         var mine = (T[])data.Clone();
         int n = WorldSize;
-        return Post("all_reduce", mine, parts =>
+        // the kind carries the reduction and the element type: ranks that disagree on either fail
+        return Post($"all_reduce ({op}, {typeof(T).Name})", mine, parts =>
         {
             var length = parts[0]!.Length;
             for (int r = 1; r < n; r++)
@@ -184,7 +186,7 @@ internal sealed class InProcessGroup(InProcessWorld world, int rank) : ProcessGr
     }
 
     internal override void BroadcastRaw<T>(T[] data, int root, string kind) =>
-        Post(kind, (T[])data.Clone(), parts => parts[root]!, result => Array.Copy(result, data, data.Length)).Wait();
+        Post($"{kind} (root {root})", (T[])data.Clone(), parts => parts[root]!, result => Array.Copy(result, data, data.Length)).Wait();
 
     internal override T[] AllGatherRaw<T>(T[] mine, string kind)
     {

@@ -11,7 +11,10 @@ namespace Cotangent.Distributed;
 /// are polled so a wait can end at the group's timeout. What cannot be recovered is aborted:
 /// a timeout or an unhandled exception on any rank writes the reason to stderr and calls
 /// MPI_Abort, which ends every rank of the job within a fraction of a second; a hung MPI job
-/// would otherwise wait forever (see notes/gpu-ddp.md).
+/// would otherwise wait forever (measured over MPICH 4.0: a rank that throws without aborting
+/// leaves the others spinning in their collective). MPI starts once per process: each
+/// <see cref="Start"/> hands out a group, and MPI is finalized when the last one is disposed,
+/// or at process exit; it cannot be started again after that.
 /// </summary>
 internal sealed unsafe class MpiGroup : ProcessGroup
 {
@@ -28,48 +31,79 @@ internal sealed unsafe class MpiGroup : ProcessGroup
 
     static readonly object Gate = new();
     static MPI.Environment? environment;
-    static MpiGroup? current;
+    static bool finalized, handlerSet;
+    static int open, worldRank, worldSize, worldLocal;
 
     MpiGroup(int rank, int size, int localRank) : base(rank, size, localRank) { }
 
     public override string Backend => "mpi";
 
-    /// <summary>Starts MPI once per process (thread level MULTIPLE) and returns this process's group.</summary>
+    /// <summary>Starts MPI on first use (thread level MULTIPLE) and returns a group of this process; every group it returns must be disposed.</summary>
     public static MpiGroup Start()
     {
         lock (Gate)
         {
-            if (current is { } made) return made;
-            try
-            {
-                NativeLibrary.SetDllImportResolver(typeof(MPI.Communicator).Assembly, (name, _, _) =>
-                    name == "msmpi.dll" && NativeLibrary.TryLoad(Lib, out var h) ? h : IntPtr.Zero);
-            }
-            catch (InvalidOperationException) { }   // set already
-            if (!NativeLibrary.TryLoad(Lib, out _))
-                throw new DistributedException($"process_group: MPI is not installed ({Lib} was not found); on Debian: apt-get install mpich");
-            string[] args = [];
-            environment = new MPI.Environment(ref args, MPI.Threading.Multiple);
-            if (MPI.Environment.Threading != MPI.Threading.Multiple)
-                throw new DistributedException($"process_group: MPI gave thread level {MPI.Environment.Threading}, Cotangent needs Multiple");
-            var world = MPI.Communicator.world;
-            int rank = world.Rank, size = world.Size;
+            if (finalized)
+                throw new DistributedException("process_group: MPI was finalized when its last group was disposed; a process can start it only once");
+            if (environment is null) Init();
+            open++;
+            return new MpiGroup(worldRank, worldSize, worldLocal);
+        }
+    }
+
+    static void Init()
+    {
+        try
+        {
+            NativeLibrary.SetDllImportResolver(typeof(MPI.Communicator).Assembly, (name, _, _) =>
+                name == "msmpi.dll" && NativeLibrary.TryLoad(Lib, out var h) ? h : IntPtr.Zero);
+        }
+        catch (InvalidOperationException) { }   // set already
+        if (!NativeLibrary.TryLoad(Lib, out _))
+            throw new DistributedException($"process_group: MPI is not installed ({Lib} was not found); on Debian: apt-get install mpich");
+        string[] args = [];
+        environment = new MPI.Environment(ref args, MPI.Threading.Multiple);
+        var world = MPI.Communicator.world;
+        int rank = world.Rank, size = world.Size;
+        if (!handlerSet)
+        {
+            handlerSet = true;
             // from here on a rank that dies unhandled would leave the others waiting forever: abort the job instead
             AppDomain.CurrentDomain.UnhandledException += (_, e) =>
-                AbortJob(rank, $"an unhandled {e.ExceptionObject.GetType().Name}: {(e.ExceptionObject as Exception)?.Message}");
-            try
             {
-                CheckTorchrun("RANK", rank);
-                CheckTorchrun("WORLD_SIZE", size);
-            }
-            catch (DistributedException e)
+                if (environment is not null) AbortJob(rank, $"an unhandled {e.ExceptionObject.GetType().Name}: {(e.ExceptionObject as Exception)?.Message}\n{e.ExceptionObject}");
+            };
+            // a rank that ends well without disposing its group still finalizes, so mpiexec sees a
+            // clean exit; one that exits with an error does not (finalize would wait for the
+            // others), and mpiexec then ends the whole job at once
+            AppDomain.CurrentDomain.ProcessExit += (_, _) =>
             {
-                AbortJob(rank, e.Message);
-                throw;
-            }
-            int local = LocalRankFromEnvironment() ?? (size == 1 ? 0 : rank);
-            return current = new MpiGroup(rank, size, local);
+                if (Environment.ExitCode == 0)
+                    lock (Gate) FinalizeMpi(force: true);
+            };
         }
+        try
+        {
+            if (MPI.Environment.Threading != MPI.Threading.Multiple)
+                throw new DistributedException($"process_group: MPI gave thread level {MPI.Environment.Threading}, Cotangent needs Multiple");
+            CheckTorchrun("RANK", rank);
+            CheckTorchrun("WORLD_SIZE", size);
+        }
+        catch (DistributedException e)
+        {
+            AbortJob(rank, e.Message);
+            throw;
+        }
+        (worldRank, worldSize) = (rank, size);
+        worldLocal = LocalRankFromEnvironment() ?? (size == 1 ? 0 : rank);
+    }
+
+    static void FinalizeMpi(bool force)
+    {
+        if (environment is null || (!force && open > 0)) return;
+        environment.Dispose();
+        environment = null;
+        finalized = true;
     }
 
     static void CheckTorchrun(string name, int actual)
@@ -115,14 +149,14 @@ internal sealed unsafe class MpiGroup : ProcessGroup
         readonly string kind;
         readonly GCHandle[] pins;
         readonly Action? finish;
-        readonly DateTime deadline;
+        readonly long deadline;   // a Stopwatch timestamp: the wall clock may jump
         int handle;
         bool done;
 
         public Request(MpiGroup group, string kind, GCHandle[] pins, int handle, Action? finish)
         {
             (this.group, this.kind, this.pins, this.handle, this.finish) = (group, kind, pins, handle, finish);
-            deadline = DateTime.UtcNow + group.Timeout;
+            deadline = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(group.Timeout.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         }
 
         public override bool Test()
@@ -145,7 +179,7 @@ internal sealed unsafe class MpiGroup : ProcessGroup
             var spin = new SpinWait();
             while (!Test())
             {
-                if (DateTime.UtcNow > deadline)
+                if (System.Diagnostics.Stopwatch.GetTimestamp() > deadline)
                     group.Abort($"{kind} waited {group.Timeout.TotalSeconds:0.###} s for the other ranks (one failed, hung, or called a different sequence of collectives)");
                 if (spin.Count > 100) Thread.Sleep(0);
                 spin.SpinOnce(-1);
@@ -154,7 +188,7 @@ internal sealed unsafe class MpiGroup : ProcessGroup
     }
 
     /// <summary>Posts a non-blocking collective: <paramref name="post"/> gets where to write the request handle.</summary>
-    Request Start(string kind, Func<IntPtr, int> post, GCHandle[] pins, Action? finish)
+    Request Post(string kind, Func<IntPtr, int> post, GCHandle[] pins, Action? finish)
     {
         CheckOpen(kind);
         int request = 0;
@@ -172,13 +206,13 @@ internal sealed unsafe class MpiGroup : ProcessGroup
         int mpiOp = op switch { ReduceOp.Sum or ReduceOp.Average => OpSum, ReduceOp.Max => OpMax, ReduceOp.Min => OpMin, _ => throw new DistributedException($"all_reduce: no reduction {op}") };
         var pin = GCHandle.Alloc(data, GCHandleType.Pinned);
         int n = WorldSize;
-        return Start("all_reduce", req => MPI_Iallreduce(InPlace, pin.AddrOfPinnedObject(), data.Length, TypeOf<T>(), mpiOp, CommWorld, (int*)req), [pin], op == ReduceOp.Average ? () => { for (int i = 0; i < data.Length; i++) data[i] /= T.CreateTruncating(n); } : null);
+        return Post("all_reduce", req => MPI_Iallreduce(InPlace, pin.AddrOfPinnedObject(), data.Length, TypeOf<T>(), mpiOp, CommWorld, (int*)req), [pin], op == ReduceOp.Average ? () => { for (int i = 0; i < data.Length; i++) data[i] /= T.CreateTruncating(n); } : null);
     }
 
     internal override void BroadcastRaw<T>(T[] data, int root, string kind)
     {
         var pin = GCHandle.Alloc(data, GCHandleType.Pinned);
-        Start(kind, req => MPI_Ibcast(pin.AddrOfPinnedObject(), data.Length, TypeOf<T>(), root, CommWorld, (int*)req), [pin], null).Wait();
+        Post(kind, req => MPI_Ibcast(pin.AddrOfPinnedObject(), data.Length, TypeOf<T>(), root, CommWorld, (int*)req), [pin], null).Wait();
     }
 
     internal override T[] AllGatherRaw<T>(T[] mine, string kind)
@@ -186,7 +220,7 @@ internal sealed unsafe class MpiGroup : ProcessGroup
         var all = new T[mine.Length * WorldSize];
         var pinMine = GCHandle.Alloc(mine, GCHandleType.Pinned);
         var pinAll = GCHandle.Alloc(all, GCHandleType.Pinned);
-        Start(kind, req => MPI_Iallgather(pinMine.AddrOfPinnedObject(), mine.Length, TypeOf<T>(), pinAll.AddrOfPinnedObject(), mine.Length, TypeOf<T>(), CommWorld, (int*)req),
+        Post(kind, req => MPI_Iallgather(pinMine.AddrOfPinnedObject(), mine.Length, TypeOf<T>(), pinAll.AddrOfPinnedObject(), mine.Length, TypeOf<T>(), CommWorld, (int*)req),
             [pinMine, pinAll], null).Wait();
         return all;
     }
@@ -195,10 +229,8 @@ internal sealed unsafe class MpiGroup : ProcessGroup
     {
         lock (Gate)
         {
-            if (current != this) return;
-            current = null;
-            environment?.Dispose();
-            environment = null;
+            open--;
+            FinalizeMpi(force: false);
         }
     }
 }

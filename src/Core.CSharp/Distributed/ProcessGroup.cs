@@ -9,7 +9,7 @@ public enum ReduceOp
     Sum,
     /// <summary>The sum divided by the world size (integer division for int64).</summary>
     Average,
-    /// <summary>The largest value (NaN wins, as in max).</summary>
+    /// <summary>The largest value (in process NaN wins, as in max; MPI's MPI_MAX does not promise it).</summary>
     Max,
     /// <summary>The smallest value.</summary>
     Min,
@@ -26,8 +26,10 @@ public sealed class DistributedException(string message, Exception? inner = null
 /// The processes (ranks) that train together, as <c>torch.distributed</c>'s process group: each
 /// rank knows its <see cref="Rank"/>, the <see cref="WorldSize"/> and its <see cref="LocalRank"/>
 /// on its host, and calls the same collectives in the same order. Tensors of any device take
-/// part; GPU tensors stage through host memory (no NCCL yet). Sums add the ranks' values in rank
-/// order, so every rank gets the same bits. Two backends: <see cref="Mpi"/> (one process per
+/// part; GPU tensors stage through host memory (no NCCL yet). Every rank gets the same bits:
+/// in process, sums add the ranks' values in rank order and NaN wins max and min; over MPI,
+/// MPICH's reductions decide the order (the same result on every rank) and its max and min
+/// follow C's comparisons, where NaN does not win. Two backends: <see cref="Mpi"/> (one process per
 /// rank, launched by <c>mpiexec -n N</c>, across hosts with a host file) and
 /// <see cref="InProcess"/> (one thread per rank, for tests). A collective that waits longer than
 /// <see cref="Timeout"/> fails the whole group.
@@ -52,11 +54,19 @@ public abstract class ProcessGroup : IDisposable
     /// <summary>"mpi" or "in-process".</summary>
     public abstract string Backend { get; }
 
+    TimeSpan timeout;
+
     /// <summary>
     /// How long a collective waits for the other ranks before failing the group (default 5
-    /// minutes, or <c>COTANGENT_DIST_TIMEOUT</c> seconds).
+    /// minutes, or <c>COTANGENT_DIST_TIMEOUT</c> seconds); positive, at most 24 days.
     /// </summary>
-    public TimeSpan Timeout { get; set; }
+    public TimeSpan Timeout
+    {
+        get => timeout;
+        set => timeout = value > TimeSpan.Zero && value <= TimeSpan.FromDays(24)
+            ? value
+            : throw new OpArgumentException("process_group", $"process_group: the timeout must be positive and at most 24 days, got {value}");
+    }
 
     static TimeSpan DefaultTimeout() =>
         double.TryParse(Environment.GetEnvironmentVariable("COTANGENT_DIST_TIMEOUT"), System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0

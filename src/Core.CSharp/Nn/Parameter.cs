@@ -20,32 +20,33 @@ public sealed class Parameter
     Tensor value = null!;
 
     /// <summary>
-    /// The current values: a leaf that requires grad. Use it in the forward pass. On a thread
-    /// running a DataParallel replica this is the replica's copy on that device (a differentiable
-    /// copy of the leaf, so gradients flow back here).
+    /// The current values: a leaf that requires grad. Use it in the forward pass. In a
+    /// DataParallel replica's forward this is the replica's copy on that device (a
+    /// differentiable copy of the leaf, so gradients flow back here).
     /// </summary>
     public Tensor Value
     {
-        get => replicas is { } r && r.TryGetValue(this, out var copy) ? copy : value;
+        get => replicas.Value is { } r && r.TryGetValue(this, out var copy) ? copy : value;
         private set => this.value = value;
     }
 
-    [ThreadStatic] static Dictionary<Parameter, Tensor>? replicas;
+    // flows with the call (as grad mode and scopes do), so tasks a replica's forward starts see its copies
+    static readonly AsyncLocal<Dictionary<Parameter, Tensor>?> replicas = new();
 
     /// <summary>
-    /// Until disposed, this thread reads each parameter in <paramref name="copies"/> as its copy
+    /// Until disposed, this flow reads each parameter in <paramref name="copies"/> as its copy
     /// (how DataParallel runs one module's forward on several devices at once).
     /// </summary>
     internal static IDisposable Replicate(Dictionary<Parameter, Tensor> copies)
     {
-        var previous = replicas;
-        replicas = copies;
+        var previous = replicas.Value;
+        replicas.Value = copies;
         return new Restore(previous);
     }
 
     sealed class Restore(Dictionary<Parameter, Tensor>? previous) : IDisposable
     {
-        public void Dispose() => replicas = previous;
+        public void Dispose() => replicas.Value = previous;
     }
 
     /// <summary>The gradient accumulated since the last <see cref="ZeroGrad"/>, or null.</summary>
