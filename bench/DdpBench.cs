@@ -23,11 +23,12 @@ static class DdpBench
     {
         int steps = Arg(args, "--steps", 300), batch = Arg(args, "--batch", 256);
         bool alone = args.Contains("--alone"), overlap = !args.Contains("--no-overlap");
+        bool wrapped = args.Contains("--wrap-alone");   // DDP over a world of one: its bookkeeping without communication
         using var group = alone ? ProcessGroup.InProcess(1)[0] : ProcessGroup.Mpi();
         var gen = new Generator(1);
         var net = new Sequential(new Linear(784, 256, generator: gen), new ReLU(), new Linear(256, 256, generator: gen), new ReLU(), new Linear(256, 10, generator: gen));
         double bucketMb = Arg(args, "--bucket-kb", 25 * 1024) / 1024.0;
-        Module model = alone ? net : new DistributedDataParallel(net, group, bucketMb, overlap);
+        Module model = alone && !wrapped ? net : new DistributedDataParallel(net, group, bucketMb, overlap);
         var ddp = model as DistributedDataParallel;
         var opt = new Sgd(model.Parameters(), 0.01);
         int mine = batch / group.WorldSize;

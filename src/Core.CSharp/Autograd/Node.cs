@@ -142,6 +142,16 @@ internal sealed class GradAccumulator
         }
     }
 
+    /// <summary>Replaces the gradient with one the caller made for this leaf alone: retained, so once cleared or replaced it goes back to the scope for reuse.</summary>
+    public void SetOwned(Tensor g)
+    {
+        lock (gate)
+        {
+            value?.Disown();
+            value = g.Retain();
+        }
+    }
+
     public void Set(Tensor? g)
     {
         lock (gate)

@@ -197,9 +197,10 @@ public sealed class DistributedDataParallel : Module, IGradHook
         CollectiveWork PostT<T>(ProcessGroup group) where T : unmanaged, INumber<T>
         {
             int total = Members.Sum(p => ShapeMath.Numel(p.Shape));
-            var data = new T[total + Members.Length];
+            // one buffer for the bucket's life (a fresh megabyte a step cost a large-object allocation and gen2 collections)
+            var data = buffer as T[] ?? new T[total + Members.Length];
             for (int i = 0; i < Members.Length; i++)
-                if (Members[i].Grad is not null) data[total + i] = T.One;
+                data[total + i] = Members[i].Grad is not null ? T.One : T.Zero;
             int at = 0;
             foreach (var p in Members)
             {
@@ -210,6 +211,7 @@ public sealed class DistributedDataParallel : Module, IGradHook
                     if (g.Device == Device.Cpu) Backends.Cpu.Walk.Span<T>(g.View).CopyTo(data.AsSpan(at, n));
                     else g.ToArray<T>().CopyTo(data, at);
                 }
+                else data.AsSpan(at, n).Clear();
                 at += n;
             }
             buffer = data;
@@ -223,24 +225,34 @@ public sealed class DistributedDataParallel : Module, IGradHook
                 case float[] f: ScatterT(f); break;
                 case double[] d: ScatterT(d); break;
             }
-            buffer = null;
         }
 
         /// <summary>
-        /// Each parameter's averaged gradient: on the CPU a view into the reduced buffer (no
-        /// copy: the buffer is made afresh for every step), on a device a copy there.
+        /// Each parameter's averaged gradient, copied out of the bucket into a buffer of its own
+        /// (from the scope's pool on the CPU) and held as the backward pass holds the gradients
+        /// it makes: retained, so ZeroGrad in the next step gives it back for reuse.
         /// </summary>
         void ScatterT<T>(T[] data) where T : unmanaged
         {
             var device = Members[0].Value.Device;
-            var flat = device == Device.Cpu ? Tensor.Adopt("distributed_data_parallel", data, [data.Length], Device.Cpu) : null;
             int at = 0, total = data.Length - Members.Length;
             for (int i = 0; i < Members.Length; i++)
             {
                 var p = Members[i];
                 int n = ShapeMath.Numel(p.Shape);
                 bool anyone = !EqualityComparer<T>.Default.Equals(data[total + i], default);
-                if (anyone) p.SetGrad(flat is not null ? flat.Slice(0, at, at + n).Reshape(p.Shape) : Tensor.FromArray(data.AsSpan(at, n).ToArray(), p.Shape, device));
+                if (anyone)
+                {
+                    Tensor g;
+                    if (device == Device.Cpu)
+                    {
+                        var own = Buffers.Uninitialized<T>(n);
+                        data.AsSpan(at, n).CopyTo(own);
+                        g = Tensor.Adopt("distributed_data_parallel", own, p.Shape, Device.Cpu);
+                    }
+                    else g = Tensor.FromArray(data.AsSpan(at, n).ToArray(), p.Shape, device);
+                    p.SetGradOwned(g);
+                }
                 at += n;
             }
         }

@@ -157,6 +157,11 @@ internal sealed class InProcessGroup(InProcessWorld world, int rank) : ProcessGr
 
     internal override CollectiveWork PostAllReduce<T>(T[] data, ReduceOp op)
     {
+        if (WorldSize == 1)
+        {
+            CheckOpen("all_reduce");
+            return Done.Instance;   // every reduction of one value is that value
+        }
         var mine = (T[])data.Clone();
         int n = WorldSize;
         // the kind carries the reduction and the element type: ranks that disagree on either fail

@@ -97,6 +97,9 @@ public sealed class Parameter
         oldGrad?.Disown();
     }
 
+    /// <summary>Sets a gradient made for this parameter alone (DDP's averages): recycled by the scope once replaced or cleared.</summary>
+    internal void SetGradOwned(Tensor grad) => value.Accumulator!.SetOwned(grad.Detach());
+
     /// <summary>Overwrites the accumulated gradient (gradient clipping, all-reduce).</summary>
     public void SetGrad(Tensor? grad)
     {
