@@ -151,6 +151,9 @@ if (args.Contains("--breakdown"))
             }, 2.0 * m * n * k);
         }
 
+// --real: the workloads users run first (RealWorkloads.cs), after the ones above
+if (args.Contains("--real")) RealWorkloads.Add((name, ours, theirs, flops) => Compare(name, ours, theirs, flops));
+
 // --only TEXT: just the workloads whose name contains TEXT (for profiling one of them)
 int only = Array.IndexOf(args, "--only");
 if (args.Contains("--dsl")) work.Clear();
