@@ -79,7 +79,7 @@ static class DdpBench
         Console.WriteLine($"DDP: MLP 784-256-256-10 SGD step, global batch {batch}, every process on one thread (DOTNET_PROCESSOR_COUNT=1), {Environment.ProcessorCount} cores here");
         // this machine's speed drifts 1.5-2x over seconds: alternate the three, five rounds, and take medians
         // the ceiling: two processes on half the batch each, at once, that never talk (what two busy cores give here)
-        string half = string.Join(' ', pass.Split(' ').Select((a, i) => a)).Replace($"--batch {batch}", "") + $" --batch {batch / 2}";
+        string half = pass.Replace($"--batch {batch}", "") + $" --batch {batch / 2}";
         var runs = new List<((double Step, double Wait) Alone, (double Step, double Wait) Overlapped, (double Step, double Wait) Serial, (double Step, double Wait) Apart)>();
         for (int round = 0; round < 5; round++)
             runs.Add((Launch(self, $"{(me == self ? "" : dll + " ")}--ddp-worker --alone {pass}"),

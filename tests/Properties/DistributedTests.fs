@@ -38,6 +38,14 @@ let outcomes (n: int) (timeout: TimeSpan) (f: ProcessGroup -> unit) =
         with e ->
             Some e)
 
+/// The rank's outcome was a DistributedException whose message holds every one of the parts.
+let failedWith (what: string) (parts: string list) (outcome: exn option) =
+    match outcome with
+    | Some(:? DistributedException as d) ->
+        for p in parts do
+            Expect.stringContains d.Message p what
+    | other -> failtestf "%s: expected DistributedException, got %A" what other
+
 let private seconds (s: float) = TimeSpan.FromSeconds s
 
 let collectives =
@@ -98,11 +106,7 @@ let collectives =
                           g.Broadcast(t, 0) |> ignore)
 
               for e in errors do
-                  match e with
-                  | Some(:? DistributedException as d) ->
-                      Expect.stringContains d.Message "all_reduce" "one kind"
-                      Expect.stringContains d.Message "broadcast" "the other"
-                  | other -> failtestf "expected DistributedException, got %A" other
+                  failedWith "one kind" [ "all_reduce"; "broadcast" ] e
           }
           test "a rank that never comes makes the others fail within the timeout, naming it" {
               let sw = Stopwatch.StartNew()
@@ -116,10 +120,7 @@ let collectives =
               Expect.isNone errors.[2] "the absent rank itself did nothing"
 
               for r in 0..1 do
-                  match errors.[r] with
-                  | Some(:? DistributedException as d) ->
-                      Expect.stringContains d.Message "ranks 2 never joined" "names the absent rank"
-                  | other -> failtestf "rank %d: expected DistributedException, got %A" r other
+                  failedWith (sprintf "rank %d names the absent rank" r) [ "ranks 2 never joined" ] errors.[r]
           }
           test "a rank that aborts stops the others at once, with its reason" {
               let sw = Stopwatch.StartNew()
@@ -133,10 +134,7 @@ let collectives =
 
               Expect.isLessThan sw.Elapsed.TotalSeconds 10.0 "not the 60 s timeout"
 
-              match errors.[0] with
-              | Some(:? DistributedException as d) ->
-                  Expect.stringContains d.Message "rank 1 aborted the group: the data ran out" "the reason"
-              | other -> failtestf "expected DistributedException, got %A" other
+              failedWith "the reason" [ "rank 1 aborted the group: the data ran out" ] errors.[0]
           }
           test "bad arguments are refused by name" {
               let g = (ProcessGroup.InProcess 1).[0]
@@ -354,13 +352,10 @@ let ddp =
                       DistributedDataParallel(model (if g.Rank = 0 then 4 else 6), g) |> ignore)
 
               for e in errors do
-                  match e with
-                  | Some(:? DistributedException as d) ->
-                      Expect.stringContains
-                          d.Message
-                          "parameter '0.weight' is [4, 3] float64 (cpu) on rank 0 but [6, 3] float64 (cpu) on rank 1"
-                          "what differs"
-                  | other -> failtestf "expected DistributedException, got %A" other
+                  failedWith
+                      "what differs"
+                      [ "parameter '0.weight' is [4, 3] float64 (cpu) on rank 0 but [6, 3] float64 (cpu) on rank 1" ]
+                      e
           }
           test "the same parameters registered in another order are refused: broadcast and buckets go by position" {
               let errors =
@@ -368,13 +363,10 @@ let ddp =
                       DistributedDataParallel(Pair(g.Rank = 1, true).Init(), g) |> ignore)
 
               for e in errors do
-                  match e with
-                  | Some(:? DistributedException as d) ->
-                      Expect.stringContains
-                          d.Message
-                          "rank 0 registers parameter 'a' at position 0, rank 1 registers 'b' there"
-                          "which and where"
-                  | other -> failtestf "expected DistributedException, got %A" other
+                  failedWith
+                      "which and where"
+                      [ "rank 0 registers parameter 'a' at position 0, rank 1 registers 'b' there" ]
+                      e
           }
           test "a parameter no rank used keeps no gradient, so an optimizer skips it" {
               let grads =
@@ -433,10 +425,7 @@ let ddp =
 
               Expect.isLessThan sw.Elapsed.TotalSeconds 20.0 "not the 60 s timeout"
 
-              match errors.[0] with
-              | Some(:? DistributedException as d) ->
-                  Expect.stringContains d.Message "backward failed on rank 1: out of ideas" "the reason"
-              | other -> failtestf "rank 0: expected DistributedException, got %A" other
+              failedWith "rank 0 is told the reason" [ "backward failed on rank 1: out of ideas" ] errors.[0]
 
               Expect.isSome errors.[1] "rank 1 fails with its own error"
           }
@@ -452,9 +441,7 @@ let ddp =
                       else
                           loss.Backward())
 
-              match errors.[0] with
-              | Some(:? DistributedException as d) -> Expect.stringContains d.Message "never joined" "rank 0 is told"
-              | other -> failtestf "rank 0: expected DistributedException, got %A" other
+              failedWith "rank 0 is told" [ "never joined" ] errors.[0]
 
               match errors.[1] with
               | Some e -> Expect.stringContains e.Message "backward" "rank 1 has its own error"

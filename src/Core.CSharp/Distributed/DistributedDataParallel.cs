@@ -22,7 +22,6 @@ public sealed class DistributedDataParallel : Module, IGradHook
 {
     readonly Parameter[] parameters;
     readonly Bucket[] buckets;
-    readonly Dictionary<Tensor, (int Bucket, int Slot)> slots = new(ReferenceEqualityComparer.Instance);
     readonly Dictionary<object, (int Bucket, int Slot)> byAccumulator = new(ReferenceEqualityComparer.Instance);
     readonly bool overlap;
     int next, noSync;

@@ -100,16 +100,14 @@ public abstract class ProcessGroup : IDisposable
     public Tensor AllGather(Tensor tensor)
     {
         Check("all_gather", tensor);
-        using var _ = OpCall.Enter("all_gather");
         var shape = tensor.Shape;
-        var gathered = tensor.DType switch
+        return OnHost("all_gather", tensor, (g, data) => data switch
         {
-            DType.Float32 => (Array)GatherOf(tensor.ToArray<float>(), shape),
-            DType.Float64 => GatherOf(tensor.ToArray<double>(), shape),
-            DType.Int64 => GatherOf(tensor.ToArray<long>(), shape),
-            var t => throw new DTypeMismatchException("all_gather", $"all_gather: {t.Name()} tensors are not supported; use float32, float64 or int64"),
-        };
-        return Tensor.Adopt("all_gather", gathered, [WorldSize, .. shape], tensor.Device);
+            float[] f => g.GatherOf(f, shape),
+            double[] d => g.GatherOf(d, shape),
+            long[] l => g.GatherOf(l, shape),
+            _ => throw new InvalidOperationException("all_gather: float, double or long arrays only"),
+        }, [WorldSize, .. shape]);
     }
 
     T[] GatherOf<T>(T[] mine, int[] shape) where T : unmanaged, INumber<T>
@@ -117,27 +115,25 @@ public abstract class ProcessGroup : IDisposable
         // the shapes must agree: gather them first, so a mismatch names the ranks instead of mixing elements
         var shapes = AllGatherRaw(Pad(shape));
         for (int r = 0; r < WorldSize; r++)
-            if (!shapes.AsSpan(r * (Layout.MaxAxes + 1), Layout.MaxAxes + 1).SequenceEqual(Pad(shape)))
+            if (!shapes.AsSpan(r * (MaxAxes + 1), MaxAxes + 1).SequenceEqual(Pad(shape)))
                 throw new DistributedException($"all_gather: rank {r} passed shape {Unpad(shapes, r)} where rank {Rank} passed {ShapeMath.Format(shape)}");
         return AllGatherRaw(mine);
     }
 
-    static class Layout
-    {
-        public const int MaxAxes = 16;
-    }
+    /// <summary>The most axes a gathered tensor's shape is checked over.</summary>
+    const int MaxAxes = 16;
 
     static long[] Pad(int[] shape)
     {
-        var p = new long[Layout.MaxAxes + 1];
+        var p = new long[MaxAxes + 1];
         p[0] = shape.Length;
-        for (int i = 0; i < shape.Length && i < Layout.MaxAxes; i++) p[i + 1] = shape[i];
+        for (int i = 0; i < shape.Length && i < MaxAxes; i++) p[i + 1] = shape[i];
         return p;
     }
 
     static string Unpad(long[] all, int rank)
     {
-        int at = rank * (Layout.MaxAxes + 1), n = (int)all[at];
+        int at = rank * (MaxAxes + 1), n = (int)all[at];
         return "[" + string.Join(", ", all.Skip(at + 1).Take(n)) + "]";
     }
 
@@ -148,7 +144,8 @@ public abstract class ProcessGroup : IDisposable
         AllReduceOf(new long[1], ReduceOp.Sum);
     }
 
-    Tensor OnHost(string op, Tensor tensor, Func<ProcessGroup, Array, Array> run)
+    /// <summary>Runs a collective on a host copy of the tensor's elements; the result goes back to the tensor's device, shaped <paramref name="shape"/> (by default the tensor's).</summary>
+    Tensor OnHost(string op, Tensor tensor, Func<ProcessGroup, Array, Array> run, int[]? shape = null)
     {
         using var _ = OpCall.Enter(op);
         Array data = tensor.DType switch
@@ -158,7 +155,7 @@ public abstract class ProcessGroup : IDisposable
             DType.Int64 => tensor.ToArray<long>(),
             var t => throw new DTypeMismatchException(op, $"{op}: {t.Name()} tensors are not supported; use float32, float64 or int64"),
         };
-        return Tensor.Adopt(op, run(this, data), tensor.Shape, tensor.Device);
+        return Tensor.Adopt(op, run(this, data), shape ?? tensor.Shape, tensor.Device);
     }
 
     Array AllReduceOf(Array data, ReduceOp op) => data switch
