@@ -166,6 +166,7 @@ let all: OpCase list =
               (one (fun g -> Tensor.ReluBackward(g, x.To g.DType))))
       unary "softplus" Real (fun x -> x.Softplus())
       unary "gelu" Real (fun x -> x.Gelu())
+      binary "gelu_backward" Real Real (fun g x -> Tensor.GeluBackward(g, x))
       unary "erf" Real (fun x -> x.Erf())
       { unary "sign" AwayFromZero (fun x -> x.Sign()) with
           Reference = Some(fun s -> s.Inputs.[0].ToArray<float>() |> Array.map (fun v -> float (sign v))) }

@@ -73,6 +73,7 @@ let runAll (argv: string[]) =
               DiffTests.tests
               DslTests.tests
               NnTests.tests
+              FusedTests.tests
               DistributedTests.tests
               MpiTests.tests
               CheckpointTests.tests

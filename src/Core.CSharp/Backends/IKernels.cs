@@ -10,7 +10,7 @@ internal readonly record struct Strided(Storage Storage, int[] Shape, int[] Stri
 
 internal enum UnaryKind { Neg, Exp, Log, Sqrt, Abs, Sin, Cos, Tanh, Sigmoid, Relu, Softplus, Gelu, Erf, Sign }
 
-internal enum BinaryKind { Add, Sub, Mul, Div, Pow, Max, Min, ReluGrad, FloorDiv }
+internal enum BinaryKind { Add, Sub, Mul, Div, Pow, Max, Min, ReluGrad, FloorDiv, GeluGrad }
 
 internal enum CompareKind { Eq, Ne, Lt, Le, Gt, Ge }
 

@@ -65,15 +65,28 @@ public sealed partial class Tensor
     [Op("softplus")]
     public Tensor Softplus() => Unary("softplus", UnaryKind.Softplus, (_, g, x, _) => g * x[0].Sigmoid());
 
-    /// <summary>x·Φ(x) with the exact normal CDF Φ. d/dx = Φ(x) + x·φ(x).</summary>
+    /// <summary>x·Φ(x) with the exact normal CDF Φ. d/dx = Φ(x) + x·φ(x), one fused pass (<see cref="GeluBackward"/>).</summary>
     [Op("gelu")]
-    public Tensor Gelu() => Unary("gelu", UnaryKind.Gelu, (_, g, x, _) =>
+    public Tensor Gelu() => Unary("gelu", UnaryKind.Gelu, (_, g, x, _) => GeluBackward(g, x[0]));
+
+    /// <summary>
+    /// gelu's pullback g·(Φ(x) + x·φ(x)) as one primitive (one pass instead of nine ops). Its own
+    /// VJP: ∂/∂g = Φ(x) + x·φ(x), ∂/∂x = g·φ(x)·(2 − x²), so second derivatives go through it too.
+    /// </summary>
+    [Op("gelu_backward")]
+    public static Tensor GeluBackward(Tensor g, Tensor x)
     {
-        var z = x[0];
-        var cdf = 0.5 * (1.0 + (z * (1 / Math.Sqrt(2))).Erf());
-        var pdf = (z * z * -0.5).Exp() * (1 / Math.Sqrt(2 * Math.PI));
-        return g * (cdf + z * pdf);
-    });
+        using var _ = OpCall.Enter("gelu_backward", g, x);
+        g.RequireFloat("gelu_backward");
+        x.RequireFloat("gelu_backward");
+        return Binary("gelu_backward", BinaryKind.GeluGrad, g, x, (i, u, xs, _) =>
+        {
+            var z = xs[1];
+            if (i == 0) return GeluBackward(u, z);
+            var pdf = (z * z * -0.5).Exp() * (1 / Math.Sqrt(2 * Math.PI));
+            return u * xs[0] * pdf * (2.0 - z * z);
+        });
+    }
 
     /// <summary>The error function. d/dx = 2/√π · e^(−x²).</summary>
     [Op("erf")]

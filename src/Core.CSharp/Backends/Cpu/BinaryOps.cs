@@ -148,3 +148,30 @@ internal readonly struct ReluGradOp<T> : IBinaryOp<T> where T : INumber<T>
         for (int i = 0; i < o.Length; i++) o[i] = Apply(g, x[i]);
     }
 }
+
+/// <summary>
+/// gelu's pullback, g·(Φ(x) + x·φ(x)), in one pass: float32 through <see cref="Gauss"/>,
+/// float64 through the double-precision erf.
+/// </summary>
+internal readonly struct GeluGradOp<T> : IBinaryOp<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public static T Apply(T g, T x)
+    {
+        if (typeof(T) == typeof(float)) return T.CreateTruncating(Gauss.GeluGrad(float.CreateTruncating(g), float.CreateTruncating(x)));
+        double d = double.CreateTruncating(x);
+        double cdf = Scalar.Phi(d), pdf = Math.Exp(-0.5 * d * d) / Math.Sqrt(2 * Math.PI);
+        return T.CreateTruncating(double.CreateTruncating(g) * (cdf + d * pdf));
+    }
+
+    static void Run(ReadOnlySpan<T> g, int gStep, ReadOnlySpan<T> x, int xStep, Span<T> o)
+    {
+        if (typeof(T) == typeof(float))
+            Gauss.GeluGrad(MemoryMarshal.Cast<T, float>(g), gStep, MemoryMarshal.Cast<T, float>(x), xStep, MemoryMarshal.Cast<T, float>(o));
+        else
+            for (int i = 0; i < o.Length; i++) o[i] = Apply(g[i * gStep], x[i * xStep]);
+    }
+
+    public static void Span(ReadOnlySpan<T> g, ReadOnlySpan<T> x, Span<T> o) => Run(g, 1, x, 1, o);
+    public static void SpanScalar(ReadOnlySpan<T> g, T x, Span<T> o) => Run(g, 1, [x], 0, o);
+    public static void ScalarSpan(T g, ReadOnlySpan<T> x, Span<T> o) => Run([g], 0, x, 1, o);
+}

@@ -210,8 +210,16 @@ internal sealed partial class CpuKernels
         var sb = BatchStarts(batch, b.Strides[..^2], b.Offset);
         var da = Walk.Data<float>(a.Storage);
         var db = Walk.Data<float>(b.Storage);
-        for (int i = 0; i < nb; i++)
-            Sgemm.Multiply(new(da, sa[i], a.Strides[r - 2], a.Strides[r - 1]), new(db, sb[i], b.Strides[r - 2], b.Strides[r - 1]), o, i * m * n, m, n, k);
+        void One(int i, bool serial) =>
+            Sgemm.Multiply(new(da, sa[i], a.Strides[r - 2], a.Strides[r - 1]), new(db, sb[i], b.Strides[r - 2], b.Strides[r - 1]), o, i * m * n, m, n, k, serial: serial);
+        if (Sgemm.ShareByProduct(nb, m, n, k))
+        {
+            // contiguous runs of products a core, in a fixed split: the same sums whatever runs when
+            int cores = Team.Size, share = (nb + cores - 1) / cores;
+            Team.For(cores, t => { for (int i = t * share; i < Math.Min(nb, (t + 1) * share); i++) One(i, serial: true); });
+        }
+        else
+            for (int i = 0; i < nb; i++) One(i, serial: false);
         return new CpuStorage<float>(o);
     }
 

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 
 namespace Cotangent.Backends.Cpu;
 
@@ -126,6 +127,8 @@ internal sealed partial class CpuKernels : IKernels
             case UnaryKind.Sigmoid: TensorPrimitives.Sigmoid(s, o); break;
             case UnaryKind.Relu: TensorPrimitives.Max(s, T.Zero, o); break;
             case UnaryKind.Softplus: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Softplus(s[i]); break;
+            case UnaryKind.Gelu when typeof(T) == typeof(float): Gauss.Map<GeluFunction>(MemoryMarshal.Cast<T, float>(s), MemoryMarshal.Cast<T, float>(o)); break;
+            case UnaryKind.Erf when typeof(T) == typeof(float): Gauss.Map<ErfFunction>(MemoryMarshal.Cast<T, float>(s), MemoryMarshal.Cast<T, float>(o)); break;
             case UnaryKind.Gelu: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Gelu(s[i]); break;
             case UnaryKind.Erf: for (int i = 0; i < s.Length; i++) o[i] = Scalar.ErfT(s[i]); break;
             case UnaryKind.Sign: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Sign(s[i]); break;
@@ -161,6 +164,7 @@ internal sealed partial class CpuKernels : IKernels
     {
         BinaryKind.Pow => Zip<T, PowOp<T>>(a, b),
         BinaryKind.FloorDiv => Zip<T, FloorDivFloatOp<T>>(a, b),
+        BinaryKind.GeluGrad => Zip<T, GeluGradOp<T>>(a, b),
         _ => BinaryNumber<T>(kind, a, b),
     };
 

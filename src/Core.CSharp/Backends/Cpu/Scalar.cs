@@ -26,21 +26,36 @@ internal static class Scalar
             return 2.0 / Math.Sqrt(Math.PI) * Math.Exp(-x2) * sum;
         }
         if (ax > 6.0) return Math.Sign(x);
-        double f = ax;
-        for (int k = 60; k >= 1; k--) f = ax + k / 2.0 / f;
-        double erfc = Math.Exp(-ax * ax) / Math.Sqrt(Math.PI) / f;
-        return Math.Sign(x) * (1.0 - erfc);
+        return Math.Sign(x) * (1.0 - ErfcOfLarge(ax));
+    }
+
+    /// <summary>erfc a for a ≥ 3 by its continued fraction, accurate relative to itself (no 1 − erf).</summary>
+    static double ErfcOfLarge(double a)
+    {
+        double f = a;
+        for (int k = 60; k >= 1; k--) f = a + k / 2.0 / f;
+        return Math.Exp(-a * a) / Math.Sqrt(Math.PI) / f;
+    }
+
+    /// <summary>
+    /// The normal CDF Φ(x) = (1 + erf(x/√2))/2; below x = −3√2 as erfc(|x|/√2)/2, so the far
+    /// left tail keeps its digits instead of cancelling in 1 + erf (Φ(−9) ≈ 1.1e−19, not 0).
+    /// </summary>
+    public static double Phi(double x)
+    {
+        double z = x / Math.Sqrt(2.0);
+        return z < -3.0 ? 0.5 * ErfcOfLarge(-z) : 0.5 * (1.0 + Erf(z));
     }
 
     /// <summary>log(1 + eˣ) without overflow: max(x, 0) + log1p(e^(−|x|)).</summary>
     public static T Softplus<T>(T x) where T : IFloatingPointIeee754<T> =>
         T.Max(x, T.Zero) + T.LogP1(T.Exp(-T.Abs(x)));
 
-    /// <summary>gelu x = x · Φ(x) = x/2 · (1 + erf(x/√2)), the exact form (PyTorch's default).</summary>
+    /// <summary>gelu x = x · Φ(x), the exact form (PyTorch's default), with Φ's tail kept.</summary>
     public static T Gelu<T>(T x) where T : IFloatingPointIeee754<T>
     {
         double d = double.CreateTruncating(x);
-        return T.CreateTruncating(0.5 * d * (1.0 + Erf(d / Math.Sqrt(2.0))));
+        return T.CreateTruncating(d * Phi(d));
     }
 
     public static T ErfT<T>(T x) where T : IFloatingPointIeee754<T> => T.CreateTruncating(Erf(double.CreateTruncating(x)));

@@ -39,14 +39,16 @@ internal static unsafe class Sgemm
 
     /// <summary>
     /// C[m×n] (row-major at offC, leading dimension n) = A[m×k]·B[k×n], or with
-    /// <paramref name="accumulate"/> C += A·B; without it C may hold garbage on entry.
+    /// <paramref name="accumulate"/> C += A·B; without it C may hold garbage on entry. With
+    /// <paramref name="serial"/> it runs on the calling thread only (a caller that already
+    /// shares many small products over the cores).
     /// </summary>
-    public static void Multiply(View a, View b, float[] c, int offC, int m, int n, int k, bool accumulate = false)
+    public static void Multiply(View a, View b, float[] c, int offC, int m, int n, int k, bool accumulate = false, bool serial = false)
     {
         if (m == 0 || n == 0) return;
         if (k == 0) { if (!accumulate) for (int i = 0; i < m; i++) Array.Clear(c, offC + i * n, n); return; }
         int nr = wide ? 32 : 16;
-        int threads = Math.Min(Team.Size, Math.Max(1, (int)((long)m * n * k / (1 << 16))));
+        int threads = serial ? 1 : Math.Min(Team.Size, Math.Max(1, (int)((long)m * n * k / (1 << 16))));
         if (threads == 1) { Serial(a, b, c, offC, n, 0, m, 0, n, k, nr, accumulate); return; }
         // Each core takes a share of the columns (its own B panels, no barrier between k blocks),
         // or of the rows when there are too few columns to share.
@@ -90,6 +92,15 @@ internal static unsafe class Sgemm
             }
         }
     }
+
+    /// <summary>
+    /// Whether a batch of <paramref name="count"/> products of m×k by k×n is better shared out
+    /// whole products to a core (each serial) than one product at a time over all cores: when
+    /// there are enough of them and each is small enough that splitting it costs more in
+    /// hand-offs than it gains (attention's per-head q·kᵀ and att·v).
+    /// </summary>
+    public static bool ShareByProduct(int count, int m, int n, int k) =>
+        count >= 2 * Team.Size && (long)m * n * k <= 1 << 21;
 
     static int RoundUp(int x, int to) => (x + to - 1) / to * to;
 

@@ -68,9 +68,21 @@ internal static class GpuMath
             return 2.0 / Math.Sqrt(Math.PI) * Math.Exp(-x2) * sum;
         }
         if (ax > 6.0) return sign;
-        double f = ax;
-        for (int k = 60; k >= 1; k--) f = ax + k / 2.0 / f;
-        return sign * (1.0 - Math.Exp(-ax * ax) / Math.Sqrt(Math.PI) / f);
+        return sign * (1.0 - ErfcOfLarge(ax));
+    }
+
+    static double ErfcOfLarge(double a)
+    {
+        double f = a;
+        for (int k = 60; k >= 1; k--) f = a + k / 2.0 / f;
+        return Math.Exp(-a * a) / Math.Sqrt(Math.PI) / f;
+    }
+
+    /// <summary>Φ(x), the CPU's <c>Scalar.Phi</c>: erfc(|x|/√2)/2 below x = −3√2.</summary>
+    public static double Phi(double x)
+    {
+        double z = x / Math.Sqrt(2.0);
+        return z < -3.0 ? 0.5 * ErfcOfLarge(-z) : 0.5 * (1.0 + Erf(z));
     }
 
     /// <summary>log(1 + u) accurate for tiny u (Kahan: log(w)·u/(w − 1) with w = 1 + u).</summary>
@@ -82,7 +94,11 @@ internal static class GpuMath
 
     public static double Softplus(double x) => (x > 0 ? x : 0) + Log1p(Math.Exp(-Math.Abs(x)));
 
-    public static double Gelu(double x) => 0.5 * x * (1.0 + Erf(x / Math.Sqrt(2.0)));
+    public static double Gelu(double x) => x * Phi(x);
+
+    /// <summary>g·gelu′(x) = g·(Φ(x) + x·φ(x)).</summary>
+    public static double GeluGrad(double g, double x) =>
+        g * (Phi(x) + x * Math.Exp(-0.5 * x * x) / Math.Sqrt(2 * Math.PI));
 
     /// <summary>Python's a // b on floats (see the CPU's FloorDivFloatOp).</summary>
     public static double FloorDiv(double a, double b)

@@ -15,7 +15,7 @@ namespace Cotangent.Backends.Gpu;
 internal static partial class DeviceCode
 {
     public const int Neg = 0, Exp = 1, Log = 2, Sqrt = 3, Abs = 4, Sin = 5, Cos = 6, Tanh = 7, Sigmoid = 8, Relu = 9, Softplus = 10, Gelu = 11, Erf = 12, Sign = 13;
-    public const int Add = 0, Sub = 1, Mul = 2, Div = 3, Pow = 4, Max = 5, Min = 6, ReluGrad = 7, FloorDiv = 8;
+    public const int Add = 0, Sub = 1, Mul = 2, Div = 3, Pow = 4, Max = 5, Min = 6, ReluGrad = 7, FloorDiv = 8, GeluGrad = 9;
     public const int Eq = 0, Ne = 1, Lt = 2, Le = 3, Gt = 4, Ge = 5;
     public const int Sum = 0, RMax = 1, RMin = 2, Prod = 3;
 
@@ -87,6 +87,7 @@ internal static partial class DeviceCode
                 Max => a.Max(u, v),
                 Min => a.Min(u, v),
                 ReluGrad => a.Lt(a.Zero(), v) ? u : a.Zero(),
+                GeluGrad => a.FromDouble(GpuMath.GeluGrad(a.ToDouble(u), a.ToDouble(v))),
                 _ => a.FloorDiv(u, v),
             };
         }

@@ -44,6 +44,7 @@ internal sealed partial class GpuKernels
         BinaryKind.Min => DeviceCode.Min,
         BinaryKind.ReluGrad => DeviceCode.ReluGrad,
         BinaryKind.FloorDiv => DeviceCode.FloorDiv,
+        BinaryKind.GeluGrad => DeviceCode.GeluGrad,
         _ => throw new InvalidOperationException($"{Name(kind)}: the GPU backend has no kernel for this binary op"),
     };
 
