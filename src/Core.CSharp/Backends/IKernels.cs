@@ -65,6 +65,12 @@ internal interface IKernels
     /// <summary>y + α·x elementwise, for tensors of one shape (optimizer updates).</summary>
     Storage AddScaled(Strided y, double alpha, Strided x);
 
+    /// <summary>
+    /// One Adam/AdamW update in a single pass over parameter, gradient and moments (null moments:
+    /// the first step, zeros): new values, new first and second moments, all fresh storage.
+    /// </summary>
+    (Storage Value, Storage M, Storage V) Adam(Strided p, Strided g, Strided? m, Strided? v, AdamStep step);
+
     /// <summary>log softmax along the last axis of x, row by row: x − max − log Σ exp(x − max).</summary>
     Storage LogSoftmax(Strided x);
 
@@ -74,6 +80,12 @@ internal interface IKernels
     /// <summary>col2im: columns back to [N, C, H, W], adding where windows overlap (the transpose of Unfold).</summary>
     Storage Fold(Strided cols, int[] shape, Window w);
 }
+
+/// <summary>
+/// Adam's numbers for one step: p ← p·(1 − lr·λ) (decoupled) or g ← g + λ·p; m ← β₁m + (1 − β₁)g;
+/// v ← β₂v + (1 − β₂)g²; p ← p − (m/c₁)·lr/(√(v/c₂) + ε), with c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ.
+/// </summary>
+internal readonly record struct AdamStep(double Lr, double Beta1, double Beta2, double Eps, double WeightDecay, bool Decoupled, double C1, double C2);
 
 /// <summary>A sliding window: kernel size, stride and zero padding, the same on both spatial axes.</summary>
 internal readonly record struct Window(int Kh, int Kw, int Stride, int Padding)

@@ -1,3 +1,5 @@
+using Cotangent.Backends;
+
 namespace Cotangent.Nn;
 
 /// <summary>
@@ -291,12 +293,12 @@ public class Adam : Optimizer
     /// <inheritdoc/>
     protected override Tensor Update(int i, Tensor p, Tensor g)
     {
-        if (decoupled) p = p * (1 - LearningRate * weightDecay);
-        else if (weightDecay != 0) g = g + p * weightDecay;
-        m[i] = Hold(m[i], (m[i] ?? Tensor.ZerosLike(p)) * beta1 + g * (1 - beta1));
-        v[i] = Hold(v[i], (v[i] ?? Tensor.ZerosLike(p)) * beta2 + g * g * (1 - beta2));
         double c1 = 1 - Math.Pow(beta1, StepCount), c2 = 1 - Math.Pow(beta2, StepCount);
-        return p - m[i]! / c1 * LearningRate / ((v[i]! / c2).Sqrt() + eps);
+        // one pass over p, g and both moments (the composition took twelve, nine temporaries)
+        var (value, mNew, vNew) = Tensor.AdamUpdate(p, g, m[i], v[i], new AdamStep(LearningRate, beta1, beta2, eps, weightDecay, decoupled, c1, c2));
+        m[i] = Hold(m[i], mNew);
+        v[i] = Hold(v[i], vNew);
+        return value;
     }
 
     /// <inheritdoc/>

@@ -252,6 +252,23 @@ public sealed partial class Tensor : IIdentified
         return new Tensor(y.Kernels.AddScaled(y.View, alpha, x.View), y.shape);
     }
 
+    /// <summary>
+    /// One fused Adam/AdamW update of p from g and the moments m, v (null on the first step),
+    /// recording nothing: new values, new m, new v, each a fresh tensor.
+    /// </summary>
+    internal static (Tensor Value, Tensor M, Tensor V) AdamUpdate(Tensor p, Tensor g, Tensor? m, Tensor? v, AdamStep step)
+    {
+        foreach (var t in new[] { g, m, v })
+        {
+            if (t is null) continue;
+            SameDevice("adam", p, t);
+            if (!ShapeMath.SameShape(p.shape, t.shape) || p.DType != t.DType)
+                throw new ShapeMismatchException("adam", $"adam: parameter {ShapeMath.Format(p.shape)} {p.DType.Name()} and its gradient or moment {ShapeMath.Format(t.shape)} {t.DType.Name()} differ");
+        }
+        var (pv, mv, vv) = p.Kernels.Adam(p.View, g.View, m?.View, v?.View, step);
+        return (new Tensor(pv, p.shape), new Tensor(mv, p.shape), new Tensor(vv, p.shape));
+    }
+
     internal static void SameDevice(string op, Tensor a, Tensor b)
     {
         if (a.Device != b.Device)

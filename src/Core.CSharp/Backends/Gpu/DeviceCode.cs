@@ -118,10 +118,39 @@ internal static partial class DeviceCode
         for (int i = Grid.GlobalIndex.X; i < n; i += Step) o[i] = c[lc.At(i)] != 0 ? x[lx.At(i)] : y[ly.At(i)];
     }
 
+    /// <summary>One Adam/AdamW update (see <c>AdamStep</c>); m and v are not read on the first step.</summary>
+    public static void Adam<T, N>(ArrayView<T> p, Layout lp, ArrayView<T> g, Layout lg, ArrayView<T> m, Layout lm, ArrayView<T> v, Layout lv,
+        AdamNumbers h, ArrayView<T> op, ArrayView<T> om, ArrayView<T> ov, int n)
+        where T : unmanaged where N : struct, IArith<T>
+    {
+        var a = default(N);
+        T lr = a.FromDouble(h.Lr), b1 = a.FromDouble(h.Beta1), b2 = a.FromDouble(h.Beta2), eps = a.FromDouble(h.Eps), decay = a.FromDouble(h.Decay);
+        T c1 = a.FromDouble(h.C1), c2 = a.FromDouble(h.C2), nb1 = a.FromDouble(1 - h.Beta1), nb2 = a.FromDouble(1 - h.Beta2);
+        for (int i = Grid.GlobalIndex.X; i < n; i += Step)
+        {
+            T pv = p[lp.At(i)], gv = g[lg.At(i)];
+            if (h.Mode == 1) pv = a.Mul(pv, decay);
+            else if (h.Mode == 2) gv = a.Add(gv, a.Mul(pv, decay));
+            T gg = a.Mul(a.Mul(gv, gv), nb2);
+            T mv = h.HasMoments != 0 ? a.Add(a.Mul(m[lm.At(i)], b1), a.Mul(gv, nb1)) : a.Mul(gv, nb1);
+            T vq = h.HasMoments != 0 ? a.Add(a.Mul(v[lv.At(i)], b2), gg) : gg;
+            op[i] = a.Sub(pv, a.Div(a.Mul(a.Div(mv, c1), lr), a.Add(a.Sqrt(a.Div(vq, c2)), eps)));
+            om[i] = mv;
+            ov[i] = vq;
+        }
+    }
+
     public static void AddScaled<T, N>(ArrayView<T> y, Layout ly, T alpha, ArrayView<T> x, Layout lx, ArrayView<T> o, int n)
         where T : unmanaged where N : struct, IArith<T>
     {
         var a = default(N);
         for (int i = Grid.GlobalIndex.X; i < n; i += Step) o[i] = a.Add(a.Mul(x[lx.At(i)], alpha), y[ly.At(i)]);
     }
+}
+
+/// <summary>Adam's numbers as one kernel argument. Mode: 0 no decay, 1 decoupled (p·Decay), 2 L2 (g + p·Decay).</summary>
+internal readonly struct AdamNumbers(double lr, double beta1, double beta2, double eps, double decay, double c1, double c2, int mode, int hasMoments)
+{
+    public readonly double Lr = lr, Beta1 = beta1, Beta2 = beta2, Eps = eps, Decay = decay, C1 = c1, C2 = c2;
+    public readonly int Mode = mode, HasMoments = hasMoments;
 }

@@ -151,4 +151,29 @@ internal sealed partial class GpuKernels
         using (dev.Enter()) k(dev.Config(n), u, LayoutOf(y), alpha, v, LayoutOf(x), o.View, n);
         return o;
     }
+
+    public (Storage Value, Storage M, Storage V) Adam(Strided p, Strided g, Strided? m, Strided? v, AdamStep step) => p.Storage.DType switch
+    {
+        DType.Float32 => AdamT<float, F32>(p, g, m, v, step),
+        DType.Float64 => AdamT<double, F64>(p, g, m, v, step),
+        var t => throw NoKernel("adam", t),
+    };
+
+    (Storage, Storage, Storage) AdamT<T, N>(Strided p, Strided g, Strided? m, Strided? v, AdamStep h) where T : unmanaged where N : struct, IArith<T>
+    {
+        int n = p.Numel;
+        bool first = m is null || v is null;
+        var (pv, gv) = (Input<T>(p), Input<T>(g));
+        // the first step reads no moments: p stands in for them, unread
+        var (mv, vv) = first ? (pv, pv) : (Input<T>(m!.Value), Input<T>(v!.Value));
+        var (lm, lv) = first ? (LayoutOf(p), LayoutOf(p)) : (LayoutOf(m!.Value), LayoutOf(v!.Value));
+        var (op, om, ov) = (NewStorage<T>(p.Storage.DType, n), NewStorage<T>(p.Storage.DType, n), NewStorage<T>(p.Storage.DType, n));
+        if (n == 0) return (op, om, ov);
+        int mode = h.WeightDecay == 0 ? 0 : h.Decoupled ? 1 : 2;
+        var numbers = new AdamNumbers(h.Lr, h.Beta1, h.Beta2, h.Eps, h.Decoupled ? 1 - h.Lr * h.WeightDecay : h.WeightDecay, h.C1, h.C2, mode, first ? 0 : 1);
+        var k = dev.Kernel(Key("adam", typeof(T)),
+            a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, Layout, AdamNumbers, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(DeviceCode.Adam<T, N>));
+        using (dev.Enter()) k(dev.Config(n), pv, LayoutOf(p), gv, LayoutOf(g), mv, lm, vv, lv, numbers, op.View, om.View, ov.View, n);
+        return (op, om, ov);
+    }
 }
