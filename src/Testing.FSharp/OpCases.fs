@@ -471,6 +471,26 @@ let all: OpCase list =
               (sprintf "conv2d %s k %d stride %d pad %d" (shapeText x.Shape) k st pad)
               [ x; tensorIn r Real [| o; c; k; k |]; tensorIn r Real [| o |] ]
               (fun xs -> Tensor.Conv2d(xs.[0], xs.[1], xs.[2], st, pad)))
+      case "conv2d_input_grad" (fun r ->
+          let k, st, pad = r.Next(1, 4), r.Next(1, 3), r.Next(0, 2)
+          let n, c, o = r.Next(1, 3), r.Next(1, 3), r.Next(1, 3)
+          let h, w = r.Next(k, 6), r.Next(k, 6)
+          let oh, ow = (h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1
+
+          sample
+              (sprintf "conv2d_input_grad into [%d, %d, %d, %d] k %d stride %d pad %d" n c h w k st pad)
+              [ tensorIn r Real [| n; o; oh; ow |]; tensorIn r Real [| o; c; k; k |] ]
+              (fun xs -> Tensor.Conv2dInputGrad(xs.[0], xs.[1], h, w, st, pad)))
+      case "conv2d_weight_grad" (fun r ->
+          let k, st, pad = r.Next(1, 4), r.Next(1, 3), r.Next(0, 2)
+          let n, c, o = r.Next(1, 3), r.Next(1, 3), r.Next(1, 3)
+          let h, w = r.Next(k, 6), r.Next(k, 6)
+          let oh, ow = (h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1
+
+          sample
+              (sprintf "conv2d_weight_grad of [%d, %d, %d, %d] k %d stride %d pad %d" n c h w k st pad)
+              [ tensorIn r Real [| n; o; oh; ow |]; tensorIn r Real [| n; c; h; w |] ]
+              (fun xs -> Tensor.Conv2dWeightGrad(xs.[0], xs.[1], k, k, st, pad)))
       case "max_pool2d" (fun r ->
           let k = r.Next(1, 3)
           let s = [| r.Next(1, 3); r.Next(1, 3); r.Next(k, 5); r.Next(k, 5) |]

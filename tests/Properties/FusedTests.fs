@@ -147,4 +147,126 @@ let adam =
                           adamAgainstLoop device dtype decoupled tol
                       } ]
 
-let tests = testList "fused" [ gauss; adam ]
+/// max_pool2d by plain loops: the first maximum of each window in row-major order, and the
+/// gradient of Σ c·y as c added at that position (several windows may pick one position).
+let private poolLoop (x: float[]) (n, ch, h, w) k st =
+    let oh, ow = (h - k) / st + 1, (w - k) / st + 1
+    let y = Array.zeroCreate (n * ch * oh * ow)
+    let at = Array.zeroCreate (n * ch * oh * ow)
+
+    for p in 0 .. n * ch - 1 do
+        for oy in 0 .. oh - 1 do
+            for ox in 0 .. ow - 1 do
+                let mutable best = (oy * st) * w + ox * st
+
+                for i in 0 .. k - 1 do
+                    for j in 0 .. k - 1 do
+                        let q = (oy * st + i) * w + ox * st + j
+                        let v, m = x.[p * h * w + q], x.[p * h * w + best]
+
+                        if not (Double.IsNaN m) && (v > m || Double.IsNaN v) then
+                            best <- q
+
+                let o = (p * oh + oy) * ow + ox
+                y.[o] <- x.[p * h * w + best]
+                at.[o] <- p * h * w + best
+
+    y, at
+
+let pooling =
+    testList
+        "max_pool2d"
+        [ for device in [ Device.Cpu; Device.Simulated 0 ] do
+              test $"max_pool2d on {device}: ties go to the first maximum, NaN wins, overlapping windows add" {
+                  let rng = Random 5
+                  let n, ch, h, w = 2, 3, 7, 6
+
+                  for k, st in [ 2, 2; 3, 1; 2, 3 ] do
+                      // few distinct values: many ties
+                      let x = Array.init (n * ch * h * w) (fun _ -> float (rng.Next 4))
+                      x.[5] <- nan
+                      let y, at = poolLoop x (n, ch, h, w) k st
+                      let c = Array.init y.Length (fun i -> 1.0 + float i)
+                      let grad = Array.zeroCreate x.Length
+
+                      for o in 0 .. y.Length - 1 do
+                          grad.[at.[o]] <- grad.[at.[o]] + c.[o]
+
+                      let xt = Tensor.FromArray(x, [| n; ch; h; w |]).To(device).RequireGrad()
+                      let yt = xt.MaxPool2d(k, st)
+                      let got = values (yt.To(Device.Cpu))
+
+                      for i in 0 .. y.Length - 1 do
+                          if Double.IsNaN y.[i] then
+                              Expect.isTrue (Double.IsNaN got.[i]) $"k {k} stride {st}: output {i} is NaN"
+                          else
+                              Expect.equal got.[i] y.[i] $"k {k} stride {st}: output {i}"
+
+                      let ct = Tensor.FromArray(c, Array.ofSeq yt.Shape).To(device)
+                      (yt * ct).Sum().Backward()
+                      near 0.0 grad (xt.Grad.To(Device.Cpu)) $"k {k} stride {st}: gradient"
+              } ]
+
+/// conv2d and its gradients by plain loops over y[n, o, oy, ox] = b[o] + Σ w[o, c, i, j]·x[n, c, oy·s + i − p, ox·s + j − p].
+let private convLoop (x: float[]) (wt: float[]) (b: float[]) (gy: float[]) (n, c, h, w) (o, k) st pad =
+    let oh, ow = (h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1
+    let y = Array.zeroCreate (n * o * oh * ow)
+    let dx = Array.zeroCreate x.Length
+    let dw = Array.zeroCreate wt.Length
+    let db = Array.zeroCreate o
+
+    for a in 0 .. n - 1 do
+        for q in 0 .. o - 1 do
+            for oy in 0 .. oh - 1 do
+                for ox in 0 .. ow - 1 do
+                    let yi = ((a * o + q) * oh + oy) * ow + ox
+                    let mutable acc = b.[q]
+                    db.[q] <- db.[q] + gy.[yi]
+
+                    for ch in 0 .. c - 1 do
+                        for i in 0 .. k - 1 do
+                            for j in 0 .. k - 1 do
+                                let yy, xx = oy * st + i - pad, ox * st + j - pad
+
+                                if yy >= 0 && yy < h && xx >= 0 && xx < w then
+                                    let xi = ((a * c + ch) * h + yy) * w + xx
+                                    let wi = ((q * c + ch) * k + i) * k + j
+                                    acc <- acc + wt.[wi] * x.[xi]
+                                    dx.[xi] <- dx.[xi] + wt.[wi] * gy.[yi]
+                                    dw.[wi] <- dw.[wi] + x.[xi] * gy.[yi]
+
+                    y.[yi] <- acc
+
+    y, dx, dw, db
+
+let convolution =
+    testList
+        "conv2d"
+        // 8 images of 20×17 share the images over the cores; one image runs each GEMM over them
+        [ for n, st, pad in [ 8, 2, 1; 8, 1, 0; 1, 1, 2 ] do
+              test
+                  $"float32 conv2d of {n} images, stride {st}, padding {pad}: values and all three gradients follow the loops" {
+                  let c, h, w, o, k = 3, 20, 17, 4, 3
+                  let rng = Random(n * 10 + st)
+
+                  let rand len =
+                      Array.init len (fun _ -> rng.NextDouble() * 2.0 - 1.0)
+
+                  let x, wt, b = rand (n * c * h * w), rand (o * c * k * k), rand o
+                  let oh, ow = (h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1
+                  let gy = rand (n * o * oh * ow)
+                  let y, dx, dw, db = convLoop x wt b gy (n, c, h, w) (o, k) st pad
+
+                  let t (xs: float[]) shape =
+                      (Tensor.FromArray(Array.map float32 xs, shape)).RequireGrad()
+
+                  let xt, wtt, bt = t x [| n; c; h; w |], t wt [| o; c; k; k |], t b [| o |]
+                  let yt = Tensor.Conv2d(xt, wtt, bt, st, pad)
+                  near 1e-5 y (yt.To DType.Float64) "y"
+                  (yt * Tensor.FromArray(Array.map float32 gy, Array.ofSeq yt.Shape)).Sum().Backward()
+                  near 1e-5 dx (xt.Grad.To DType.Float64) "∂x"
+                  near 1e-5 dw (wtt.Grad.To DType.Float64) "∂w"
+                  near 1e-5 db (bt.Grad.To DType.Float64) "∂b"
+              } ]
+
+let tests = testList "fused" [ gauss; adam; pooling; convolution ]

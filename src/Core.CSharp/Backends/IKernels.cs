@@ -77,6 +77,25 @@ internal interface IKernels
     /// <summary>im2col: x [N, C, H, W] to columns [N, C·kh·kw, oh·ow], zeros where the window leaves the padded image.</summary>
     Storage Unfold(Strided x, Window w);
 
+    /// <summary>
+    /// Max over each window of x [N, C, H, W] (positions outside the image never win): the maxima
+    /// [N, C, oh, ow] and, as int64 [N, C, oh·ow], where each came from (h·W + w in its plane).
+    /// The first maximum in row-major window order wins ties; a NaN wins over numbers.
+    /// </summary>
+    (Storage Values, Storage Indices) MaxPool2d(Strided x, Window w);
+
+    /// <summary>Whether the three convolution kernels below serve this dtype; otherwise the ops compose unfold, matmul and fold.</summary>
+    bool FusesConv(DType dtype);
+
+    /// <summary>2-D cross-correlation: x [N, C, H, W], w [O, C, kh, kw], b [O] or null, to [N, O, oh, ow].</summary>
+    Storage Conv2d(Strided x, Strided w, Strided? b, Window win);
+
+    /// <summary>conv2d's pullback to its input: g [N, O, oh, ow] and w to [N, C, H, W] (inputShape).</summary>
+    Storage Conv2dInputGrad(Strided g, Strided w, int[] inputShape, Window win);
+
+    /// <summary>conv2d's pullback to its weight: g [N, O, oh, ow] and x [N, C, H, W] to weightShape [O, C, kh, kw].</summary>
+    Storage Conv2dWeightGrad(Strided g, Strided x, int[] weightShape, Window win);
+
     /// <summary>col2im: columns back to [N, C, H, W], adding where windows overlap (the transpose of Unfold).</summary>
     Storage Fold(Strided cols, int[] shape, Window w);
 }

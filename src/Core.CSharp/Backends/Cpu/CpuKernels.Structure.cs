@@ -45,9 +45,11 @@ internal sealed partial class CpuKernels
             });
             return new CpuStorage<T>([TensorPrimitives.Sum<T>(partial)]);
         }
-        if (kind == ReduceKind.Sum && trailing > 0 && !x.IsContiguous && LeadingSum<T>(x, trailing) is { } rows)
+        if (kind == ReduceKind.Sum && trailing > 0 && !x.IsContiguous && (LeadingSum<T>(x, trailing) ?? MiddleSum<T>(x, trailing)) is { } rows)
             return rows;
-        var s = Walk.Span<T>(x);
+        // a transposed view is copied once; the copy goes back to the pool (it belongs to no tensor)
+        T[]? copy = x.IsContiguous ? null : Walk.Dense<T>(x);
+        var s = copy is null ? Walk.Span<T>(x) : copy.AsSpan(0, x.Numel);
         var o = Buffers.Uninitialized<T>(groups);
         for (int g = 0; g < groups; g++)
         {
@@ -60,6 +62,35 @@ internal sealed partial class CpuKernels
                 _ => TensorPrimitives.Min(c),
             };
         }
+        if (copy is not null && !ReferenceEquals(copy, Walk.Data<T>(x.Storage))) Buffers.Return(copy);
+        return new CpuStorage<T>(o);
+    }
+
+    /// <summary>
+    /// A sum over the axes around a middle block of a contiguous tensor, e.g. a convolution's
+    /// bias gradient Σ over N, H, W of [N, C, H, W]: each contiguous H·W run is summed and added
+    /// to its channel, in storage order, instead of copying the [C, N, H, W] transpose.
+    /// </summary>
+    static Storage? MiddleSum<T>(Strided x, int trailing) where T : unmanaged, INumber<T>
+    {
+        int kept = x.Rank - trailing;
+        var order = Enumerable.Range(0, x.Rank).OrderByDescending(i => x.Strides[i]).ToArray();
+        // storage order: some reduced axes, then the kept ones in their own order, then the other reduced ones
+        int first = Array.IndexOf(order, 0);
+        if (first < 0 || first + kept > x.Rank) return null;
+        for (int j = 0; j < kept; j++) if (order[first + j] != j) return null;
+        for (int j = 0; j < x.Rank; j++) if ((j < first || j >= first + kept) && order[j] < kept) return null;
+        var natural = new Strided(x.Storage, order.Select(i => x.Shape[i]).ToArray(), order.Select(i => x.Strides[i]).ToArray(), x.Offset);
+        if (!natural.IsContiguous) return null;
+        int outer = 1, width = 1, inner = 1;
+        for (int j = 0; j < first; j++) outer *= x.Shape[order[j]];
+        for (int j = 0; j < kept; j++) width *= x.Shape[j];
+        for (int j = first + kept; j < x.Rank; j++) inner *= x.Shape[order[j]];
+        var src = Walk.Data<T>(x.Storage);
+        var o = Buffers.Zeroed<T>(width);
+        for (int a = 0; a < outer; a++)
+            for (int k = 0; k < width; k++)
+                o[k] += TensorPrimitives.Sum(new ReadOnlySpan<T>(src, x.Offset + (a * width + k) * inner, inner));
         return new CpuStorage<T>(o);
     }
 
@@ -358,17 +389,23 @@ internal sealed partial class CpuKernels
     static Storage ScatterAddT<T>(int[] shape, int axis, Strided index, Strided src) where T : unmanaged, INumber<T>
     {
         var (outer, dim, inner) = ShapeMath.AroundAxis(shape, axis);
-        var ix = CheckedIndex("scatter_add", index, dim, axis);
+        CheckedIndex("scatter_add", index, dim, axis);
+        var (ix, ixo) = Walk.Segment<long>(index);
         int len = index.Rank == 0 ? 1 : index.Shape[axis];
-        var s = Walk.Span<T>(src);
+        var (data, off) = Walk.Segment<T>(src);
         var o = Buffers.Zeroed<T>(outer * dim * inner);
-        for (int p = 0; p < outer; p++)
+        void Row(int p)
+        {
             for (int j = 0; j < len; j++)
                 for (int q = 0; q < inner; q++)
                 {
                     int at = (p * len + j) * inner + q;
-                    o[(p * dim + (int)ix[at]) * inner + q] += s[at];
+                    o[(p * dim + (int)ix[ixo + at]) * inner + q] += data[off + at];
                 }
+        }
+        // each outer row adds into its own slice of the output, in index order: rows can go to the cores
+        if ((long)outer * len * inner < Walk.ParallelThreshold || outer < 2) for (int p = 0; p < outer; p++) Row(p);
+        else Team.For(outer, Row);
         return new CpuStorage<T>(o);
     }
 

@@ -75,4 +75,66 @@ internal sealed partial class CpuKernels
                     }
         return new CpuStorage<T>(o);
     }
+
+    public (Storage Values, Storage Indices) MaxPool2d(Strided x, Window w) => x.Storage.DType switch
+    {
+        DType.Float32 => MaxPoolT<float>(x, w),
+        DType.Float64 => MaxPoolT<double>(x, w),
+        DType.Int64 => MaxPoolT<long>(x, w),
+        var t => throw new DTypeMismatchException("max_pool2d", $"max_pool2d: no kernel for dtype {t.Name()}"),
+    };
+
+    /// <summary>One pass over each plane, planes shared over the cores; no columns materialised.</summary>
+    static (Storage, Storage) MaxPoolT<T>(Strided x, Window w) where T : unmanaged, INumber<T>
+    {
+        int planes = x.Shape[0] * x.Shape[1], h = x.Shape[2], wd = x.Shape[3];
+        int oh = w.OutH(h), ow = w.OutW(wd), l = oh * ow;
+        var (s, off) = Walk.Segment<T>(x);
+        var o = Buffers.Uninitialized<T>(planes * l);
+        var idx = Buffers.Uninitialized<long>(planes * l);
+        void Plane(int p)
+        {
+            int src = off + p * h * wd, dst = p * l;
+            if (w.Kh == 2 && w.Kw == 2 && w.Stride == 2 && w.Padding == 0)
+            {
+                // LeNet's and VGG's pool: four reads, the same first-maximum and NaN rules
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++)
+                    {
+                        int q = 2 * oy * wd + 2 * ox, best = q;
+                        T m = s[src + q];
+                        if (!T.IsNaN(m))
+                            foreach (int d in (ReadOnlySpan<int>)[1, wd, wd + 1])
+                            {
+                                T v = s[src + q + d];
+                                if (v > m || T.IsNaN(v)) { m = v; best = q + d; if (T.IsNaN(v)) break; }
+                            }
+                        o[dst + oy * ow + ox] = m;
+                        idx[dst + oy * ow + ox] = best;
+                    }
+                return;
+            }
+            for (int oy = 0; oy < oh; oy++)
+            {
+                int y0 = oy * w.Stride - w.Padding, ya = Math.Max(0, y0), yb = Math.Min(h, y0 + w.Kh);
+                for (int ox = 0; ox < ow; ox++)
+                {
+                    int x0 = ox * w.Stride - w.Padding, xa = Math.Max(0, x0), xb = Math.Min(wd, x0 + w.Kw);
+                    int best = ya * wd + xa;
+                    T m = s[src + best];
+                    for (int yy = ya; yy < yb && !T.IsNaN(m); yy++)
+                        for (int xx = yy == ya ? xa + 1 : xa; xx < xb; xx++)
+                        {
+                            T v = s[src + yy * wd + xx];
+                            if (v > m || T.IsNaN(v)) { m = v; best = yy * wd + xx; if (T.IsNaN(v)) break; }
+                        }
+                    o[dst + oy * ow + ox] = m;
+                    idx[dst + oy * ow + ox] = best;
+                }
+            }
+        }
+        if ((long)planes * l * w.Kh * w.Kw < Walk.ParallelThreshold || planes < 2) for (int p = 0; p < planes; p++) Plane(p);
+        else Team.For(planes, Plane);
+        return (new CpuStorage<T>(o), new CpuStorage<long>(idx));
+    }
 }

@@ -230,6 +230,32 @@ internal static partial class DeviceCode
         }
     }
 
+    /// <summary>Max pooling, a thread an output: the CPU's scan order (first maximum wins, a NaN wins and ends the scan).</summary>
+    public static void MaxPool<T, N>(ArrayView<T> x, Layout lx, ArrayView<T> o, ArrayView<long> at, WindowShape d) where T : unmanaged where N : struct, IArith<T>
+    {
+        var a = default(N);
+        int l = d.OutH * d.OutW, total = d.Batch * d.Channels * l;
+        for (int i = Grid.GlobalIndex.X; i < total; i += Step)
+        {
+            int plane = i / l, oy = i % l / d.OutW, ox = i % d.OutW, src = plane * d.Height * d.Width;
+            int y0 = oy * d.Stride - d.Padding, x0 = ox * d.Stride - d.Padding;
+            int ya = y0 < 0 ? 0 : y0, yb = y0 + d.Kh < d.Height ? y0 + d.Kh : d.Height;
+            int xa = x0 < 0 ? 0 : x0, xb = x0 + d.Kw < d.Width ? x0 + d.Kw : d.Width;
+            int best = ya * d.Width + xa;
+            T m = x[lx.At(src + best)];
+            bool nan = !a.Eq(m, m);
+            for (int yy = ya; yy < yb && !nan; yy++)
+                for (int xx = yy == ya ? xa + 1 : xa; xx < xb && !nan; xx++)
+                {
+                    T v = x[lx.At(src + yy * d.Width + xx)];
+                    nan = !a.Eq(v, v);
+                    if (nan || a.Lt(m, v)) { m = v; best = yy * d.Width + xx; }
+                }
+            o[i] = m;
+            at[i] = best;
+        }
+    }
+
     /// <summary>col2im as a gather: each image element adds the window entries that read it, in (i, j) order.</summary>
     public static void Fold<T, N>(ArrayView<T> cols, Layout lc, ArrayView<T> o, WindowShape d) where T : unmanaged where N : struct, IArith<T>
     {

@@ -236,4 +236,26 @@ internal sealed partial class GpuKernels
         using (dev.Enter()) k(dev.Config(o.Length), src, LayoutOf(cols), o.View, Geometry(shape, w));
         return o;
     }
+
+    public (Storage Values, Storage Indices) MaxPool2d(Strided x, Window w) => x.Storage.DType switch
+    {
+        DType.Float32 => MaxPoolT<float, F32>(x, w),
+        DType.Float64 => MaxPoolT<double, F64>(x, w),
+        DType.Int64 => MaxPoolT<long, I64>(x, w),
+        var t => throw NoKernel("max_pool2d", t),
+    };
+
+    (Storage, Storage) MaxPoolT<T, N>(Strided x, Window w) where T : unmanaged where N : struct, IArith<T>
+    {
+        var g = Geometry(x.Shape, w);
+        var src = Input<T>(x);
+        int n = g.Batch * g.Channels * g.OutH * g.OutW;
+        var o = NewStorage<T>(x.Storage.DType, n);
+        var at = NewStorage<long>(DType.Int64, n);
+        if (n == 0) return (o, at);
+        var k = dev.Kernel(Key("max_pool2d", typeof(T)),
+            a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, ArrayView<long>, WindowShape>(DeviceCode.MaxPool<T, N>));
+        using (dev.Enter()) k(dev.Config(n), src, LayoutOf(x), o.View, at.View, g);
+        return (o, at);
+    }
 }

@@ -51,6 +51,17 @@ internal sealed partial class GpuKernels
 
     public bool FusesLinear(DType dtype) => false;
 
+    public bool FusesConv(DType dtype) => false;
+
+    public Storage Conv2d(Strided x, Strided w, Strided? b, Window win) => throw NoFusedConv("conv2d");
+
+    public Storage Conv2dInputGrad(Strided g, Strided w, int[] inputShape, Window win) => throw NoFusedConv("conv2d_input_grad");
+
+    public Storage Conv2dWeightGrad(Strided g, Strided x, int[] weightShape, Window win) => throw NoFusedConv("conv2d_weight_grad");
+
+    static InvalidOperationException NoFusedConv(string op) =>
+        new($"{op}: the GPU backend has no fused kernel; the op composes unfold, matmul (cuBLAS) and fold (FusesConv is false)");
+
     public Storage Linear(Strided x, Strided w, Strided? b) =>
         throw new InvalidOperationException("linear: the GPU backend has no fused kernel; the op composes matmul and add (FusesLinear is false)");
 
