@@ -269,4 +269,40 @@ let convolution =
                   near 1e-5 db (bt.Grad.To DType.Float64) "∂b"
               } ]
 
-let tests = testList "fused" [ gauss; adam; pooling; convolution ]
+let gemv =
+    testList
+        "linear at batch 1–4"
+        [ test
+              "float32 linear for 1 to 5 rows follows the loop (dot products along the weight's rows, with and without bias)" {
+              let rng = Random 23
+
+              for rows in 1..5 do
+                  for inF, outF in [ 13, 7; 37, 10; 784, 257; 3, 1 ] do
+                      let x = Array.init (rows * inF) (fun _ -> rng.NextDouble() - 0.5)
+                      let w = Array.init (outF * inF) (fun _ -> rng.NextDouble() - 0.5)
+                      let b = Array.init outF (fun _ -> rng.NextDouble() - 0.5)
+
+                      let expected withBias =
+                          Array.init (rows * outF) (fun k ->
+                              let i, j = k / outF, k % outF
+
+                              let dot =
+                                  Seq.sum (seq { for p in 0 .. inF - 1 -> x.[i * inF + p] * w.[j * inF + p] })
+
+                              if withBias then dot + b.[j] else dot)
+
+                      let t (xs: float[]) shape =
+                          Tensor.FromArray(Array.map float32 xs, shape)
+
+                      let xt, wt = t x [| rows; inF |], t w [| outF; inF |]
+
+                      near
+                          1e-5
+                          (expected true)
+                          ((Tensor.Linear(xt, wt, t b [| outF |])).To DType.Float64)
+                          $"{rows}×{inF} → {outF} with bias"
+
+                      near 1e-5 (expected false) ((Tensor.Linear(xt, wt)).To DType.Float64) $"{rows}×{inF} → {outF}"
+          } ]
+
+let tests = testList "fused" [ gauss; adam; pooling; convolution; gemv ]

@@ -265,8 +265,69 @@ internal sealed partial class CpuKernels
             for (int i = 0; i < n; i++) bs.CopyTo(o.AsSpan(i * outF, outF));   // C starts as the bias rows
         }
         var (xa, xo) = Walk.Segment<float>(x);
-        Sgemm.Multiply(new(xa, xo, inF, 1), new(Walk.Data<float>(w.Storage), w.Offset, w.Strides[1], w.Strides[0]), o, 0, n, outF, inF, accumulate: b is not null);
+        if (n <= GemvRows && w.Strides[1] == 1 && inF > 0)
+            Gemv(xa, xo, Walk.Data<float>(w.Storage), w.Offset, w.Strides[0], o, n, outF, inF, b is not null);
+        else
+            Sgemm.Multiply(new(xa, xo, inF, 1), new(Walk.Data<float>(w.Storage), w.Offset, w.Strides[1], w.Strides[0]), o, 0, n, outF, inF, accumulate: b is not null);
         return new CpuStorage<float>(o);
+    }
+
+    /// <summary>Up to this many input rows a dense layer reads its weight rows directly (a service call's batch).</summary>
+    const int GemvRows = 4;
+
+    /// <summary>
+    /// y[i, j] (+)= x[i, :] · w[j, :] for a few rows of x: dot products along w's contiguous rows,
+    /// four outputs at a time sharing each load of x. The GEMM would pack the whole transposed
+    /// weight first (800 KB for 784×256) to use it for one row; this reads it once, in place,
+    /// each core its own share of the outputs.
+    /// </summary>
+    static unsafe void Gemv(float[] x, int xo, float[] w, int wo, int ldw, float[] y, int rows, int outF, int inF, bool accumulate)
+    {
+        void Outputs(int j0, int j1)
+        {
+            fixed (float* px = x, pw = w, py = y)
+                for (int i = 0; i < rows; i++)
+                {
+                    float* xr = px + xo + (long)i * inF, yr = py + (long)i * outF;
+                    int j = j0;
+                    for (; j + 4 <= j1; j += 4)
+                    {
+                        float* w0 = pw + wo + (long)j * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
+                        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                        int p = 0;
+                        for (; p + 8 <= inF; p += 8)
+                        {
+                            var xv = Vector256.Load(xr + p);
+                            a0 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(w0 + p), a0);
+                            a1 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(w1 + p), a1);
+                            a2 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(w2 + p), a2);
+                            a3 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(w3 + p), a3);
+                        }
+                        float s0 = Vector256.Sum(a0), s1 = Vector256.Sum(a1), s2 = Vector256.Sum(a2), s3 = Vector256.Sum(a3);
+                        for (; p < inF; p++)
+                        {
+                            float xp = xr[p];
+                            s0 += xp * w0[p]; s1 += xp * w1[p]; s2 += xp * w2[p]; s3 += xp * w3[p];
+                        }
+                        if (accumulate) { yr[j] += s0; yr[j + 1] += s1; yr[j + 2] += s2; yr[j + 3] += s3; }
+                        else { yr[j] = s0; yr[j + 1] = s1; yr[j + 2] = s2; yr[j + 3] = s3; }
+                    }
+                    for (; j < j1; j++)
+                    {
+                        float* wr = pw + wo + (long)j * ldw;
+                        Vector256<float> a = default;
+                        int p = 0;
+                        for (; p + 8 <= inF; p += 8) a = Vector256.FusedMultiplyAdd(Vector256.Load(xr + p), Vector256.Load(wr + p), a);
+                        float sum = Vector256.Sum(a);
+                        for (; p < inF; p++) sum += xr[p] * wr[p];
+                        yr[j] = accumulate ? yr[j] + sum : sum;
+                    }
+                }
+        }
+        // below ~64K multiply-adds a hand-off costs more than the second core gains
+        if ((long)rows * outF * inF < 1 << 16 || Team.Size == 1 || outF < 8) { Outputs(0, outF); return; }
+        int parts = Team.Size, share = (outF / parts + 3) / 4 * 4;
+        Team.For(parts, t => Outputs(Math.Min(outF, t * share), t == parts - 1 ? outF : Math.Min(outF, (t + 1) * share)));
     }
 
     static int[] BatchStarts(int[] batch, int[] strides, int offset) =>
