@@ -500,6 +500,15 @@ let all: OpCase list =
           let k = r.Next(1, 3)
           let s = [| r.Next(1, 3); r.Next(1, 3); r.Next(k, 5); r.Next(k, 5) |]
           sample (sprintf "avg_pool2d %s k %d" (shapeText s) k) [ tensorIn r Real s ] (one (fun x -> x.AvgPool2d k)))
+      case "softmax_backward" (fun r ->
+          let s = shape r 1 3
+          // y a softmax row, as the op is only ever handed one
+          let y = (tensorIn r Real s).Softmax(-1)
+
+          sample
+              (sprintf "softmax_backward %s" (shapeText s))
+              [ tensorIn r Real s; y ]
+              (two (fun g y -> Tensor.SoftmaxBackward(g, y))))
       case "log_softmax" (fun r ->
           let s = shape r 1 3
           let a = r.Next(-s.Length, s.Length)
@@ -555,6 +564,15 @@ let all: OpCase list =
                 tensorIn r Real trailing
                 tensorIn r Real trailing ]
               (fun xs -> Tensor.LayerNorm(xs.[0], k, xs.[1], xs.[2])))
+      case "layer_norm_backward" (fun r ->
+          let s = shape r 1 3 |> Array.map (fun d -> d + 1)
+          let k = r.Next(1, s.Length + 1)
+
+          // spread entries in each group, as for layer_norm: its second derivative is this op's first
+          sample
+              (sprintf "layer_norm_backward %s over %d axes" (shapeText s) k)
+              [ tensorIn r Real s; tensorIn r Distinct s * 10.0 ]
+              (fun xs -> Tensor.LayerNormBackward(xs.[0], xs.[1], k)))
       case "dropout" (fun r ->
           let s = shape r 1 3
           let seed = uint64 (r.Next())

@@ -71,6 +71,18 @@ internal interface IKernels
     /// </summary>
     (Storage Value, Storage M, Storage V) Adam(Strided p, Strided g, Strided? m, Strided? v, AdamStep step);
 
+    /// <summary>
+    /// Layer normalisation of x's rows of d elements: (x − μ)/√(σ² + ε) with the biased σ², then
+    /// ·γ + β when given (γ, β of d elements, contiguous views).
+    /// </summary>
+    Storage LayerNorm(Strided x, int d, Strided? gamma, Strided? beta, double eps);
+
+    /// <summary>The normalisation's pullback per row: r·(gh − mean(gh) − x̂·mean(gh·x̂)), r = 1/√(σ² + ε), x̂ recomputed from x.</summary>
+    Storage LayerNormBackward(Strided gh, Strided x, int d, double eps);
+
+    /// <summary>softmax's pullback along the last axis, row by row: y·(g − Σ g·y).</summary>
+    Storage SoftmaxBackward(Strided g, Strided y);
+
     /// <summary>log softmax along the last axis of x, row by row: x − max − log Σ exp(x − max).</summary>
     Storage LogSoftmax(Strided x);
 

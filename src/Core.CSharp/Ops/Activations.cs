@@ -19,12 +19,43 @@ public sealed partial class Tensor
             (_, g, _, y) => g - y.Exp() * g.Sum([-1], keepDim: true));
     }
 
-    /// <summary>softmax along axis: exp(log_softmax x), so no exp of a large value is taken.</summary>
-    [Op("softmax", OpKind.Composite)]
+    /// <summary>
+    /// softmax along axis: exp(log_softmax x), so no exp of a large value is taken. A primitive:
+    /// both passes run as kernels without recording, and the VJP is one fused pass per row,
+    /// <see cref="SoftmaxBackward"/> (the composition took six ops, two nodes).
+    /// </summary>
+    [Op("softmax")]
     public Tensor Softmax(int axis = -1)
     {
         using var _ = OpCall.Enter("softmax", this);
-        return LogSoftmax(axis).Exp();
+        RequireFloat("softmax");
+        int a = ShapeMath.Axis("softmax", axis, Rank);
+        if (Rank == 0) return LogSoftmax(axis).Exp();
+        if (a != Rank - 1) return Transpose(a, -1).Softmax(-1).Transpose(a, -1);
+        var logs = Kernels.LogSoftmax(View);
+        var y = Kernels.Unary(Backends.UnaryKind.Exp, new Backends.Strided(logs, shape, ShapeMath.ContiguousStrides(shape), 0));
+        return Result("softmax", y, Shape, [this], (_, g, _, y) => SoftmaxBackward(g, y));
+    }
+
+    /// <summary>
+    /// softmax's pullback along the last axis: y·(g − Σ g·y), one pass a row. Its Jacobian in g is
+    /// softmax's own (symmetric), so ∂g = softmax_backward(u, y); ∂y = u·(g − Σ g·y) − g·Σ u·y.
+    /// </summary>
+    [Op("softmax_backward")]
+    public static Tensor SoftmaxBackward(Tensor g, Tensor y)
+    {
+        using var _ = OpCall.Enter("softmax_backward", g, y);
+        y.RequireFloat("softmax_backward");
+        SameDevice("softmax_backward", g, y);
+        if (!ShapeMath.SameShape(g.shape, y.shape) || g.DType != y.DType)
+            throw new ShapeMismatchException("softmax_backward", $"softmax_backward: cotangent {ShapeMath.Format(g.shape)} {g.DType.Name()} and output {ShapeMath.Format(y.shape)} {y.DType.Name()} differ");
+        if (y.Rank == 0) return g * 0.0;   // softmax of one element is 1, whatever the input
+        return Result("softmax_backward", y.Kernels.SoftmaxBackward(g.View, y.View), y.Shape, [g, y], (i, u, xs, _) =>
+        {
+            var (g0, y0) = (xs[0], xs[1]);
+            if (i == 0) return SoftmaxBackward(u, y0);
+            return u * (g0 - (g0 * y0).Sum([-1], keepDim: true)) - g0 * (u * y0).Sum([-1], keepDim: true);
+        });
     }
 
     /// <summary>

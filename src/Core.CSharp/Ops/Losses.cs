@@ -5,9 +5,11 @@ public sealed partial class Tensor
 {
     /// <summary>
     /// Layer normalisation over the last <paramref name="normalizedRank"/> axes: (x − μ)/√(σ² + ε)
-    /// with the biased variance, then ·γ + β when given (torch.nn.functional.layer_norm).
+    /// with the biased variance, then ·γ + β when given (torch.nn.functional.layer_norm). A
+    /// primitive: one pass a row forward, and a VJP whose input part is one fused pass too
+    /// (<see cref="LayerNormBackward"/>); ∂γ = Σ g·x̂, ∂β = Σ g.
     /// </summary>
-    [Op("layer_norm", OpKind.Composite)]
+    [Op("layer_norm")]
     public static Tensor LayerNorm(Tensor x, int normalizedRank, Tensor? gamma = null, Tensor? beta = null, double eps = 1e-5)
     {
         using var _ = OpCall.EnterWith("layer_norm", [x], gamma, beta);
@@ -18,14 +20,61 @@ public sealed partial class Tensor
             throw new AxisOutOfRangeException("layer_norm", $"layer_norm: cannot normalise the last {normalizedRank} axes of shape {ShapeMath.Format(x.shape)}");
         var normalized = x.shape[^normalizedRank..];
         foreach (var (what, t) in new[] { ("gamma", gamma), ("beta", beta) })
-            if (t is not null && !ShapeMath.SameShape(t.shape, normalized))
+        {
+            if (t is null) continue;
+            if (!ShapeMath.SameShape(t.shape, normalized))
                 throw new ShapeMismatchException("layer_norm", $"layer_norm: {what} has shape {ShapeMath.Format(t.shape)} but the normalised shape of {ShapeMath.Format(x.shape)} is {ShapeMath.Format(normalized)}");
+            SameDevice("layer_norm", x, t);
+            if (t.DType != x.DType)
+                throw new DTypeMismatchException("layer_norm", $"layer_norm: {what} is {t.DType.Name()} but the input is {x.DType.Name()}");
+        }
+        int d = ShapeMath.Numel(normalized);
+        var inputs = new List<Tensor> { x };
+        int gi = -1, bi = -1;
+        if (gamma is not null) { gi = inputs.Count; inputs.Add(gamma); }
+        if (beta is not null) { bi = inputs.Count; inputs.Add(beta); }
+        VjpRule rule = (i, g, xs, _) =>
+        {
+            if (i == 0) return LayerNormBackward(gi < 0 ? g : g * xs[gi], xs[0], normalizedRank, eps);
+            if (i == gi) return (g * LayerNorm(xs[0], normalizedRank, null, null, eps)).SumTo(normalized);
+            return g.SumTo(normalized);
+        };
+        static Backends.Strided? Whole(Tensor? t) => t is null ? null : t.IsContiguous && t.offset == 0 ? t.View : t.Contiguous().View;
+        return Result("layer_norm", x.Kernels.LayerNorm(x.View, d, Whole(gamma), Whole(beta), eps), x.Shape, [.. inputs], rule);
+    }
+
+    /// <summary>
+    /// The pullback of normalising the last <paramref name="normalizedRank"/> axes of x, applied
+    /// to gh: J(x)ᵀ·gh = r·(gh − mean(gh) − x̂·mean(gh·x̂)), r = 1/√(σ² + ε), in one pass a row.
+    /// J is symmetric, so ∂gh = layer_norm_backward(u, x); ∂x = −(r/n)(x̂·⟨u, h⟩ + h·⟨u, x̂⟩) −
+    /// r·mean(gh·x̂)·layer_norm_backward(u, x), h this op's output, ⟨·,·⟩ and means per row.
+    /// </summary>
+    [Op("layer_norm_backward")]
+    public static Tensor LayerNormBackward(Tensor gh, Tensor x, int normalizedRank, double eps = 1e-5)
+    {
+        using var _ = OpCall.Enter("layer_norm_backward", gh, x);
+        x.RequireFloat("layer_norm_backward");
+        SameDevice("layer_norm_backward", gh, x);
+        if (!ShapeMath.SameShape(gh.shape, x.shape) || gh.DType != x.DType)
+            throw new ShapeMismatchException("layer_norm_backward", $"layer_norm_backward: cotangent {ShapeMath.Format(gh.shape)} {gh.DType.Name()} and input {ShapeMath.Format(x.shape)} {x.DType.Name()} differ");
+        if (normalizedRank < 1 || normalizedRank > x.Rank)
+            throw new AxisOutOfRangeException("layer_norm_backward", $"layer_norm_backward: cannot normalise the last {normalizedRank} axes of shape {ShapeMath.Format(x.shape)}");
+        if (!(eps >= 0) || double.IsInfinity(eps))
+            throw new OpArgumentException("layer_norm_backward", $"layer_norm_backward: eps must be a finite number 0 or more, got {eps}");
+        int d = ShapeMath.Numel(x.shape[^normalizedRank..]);
         var axes = Enumerable.Range(x.Rank - normalizedRank, normalizedRank).ToArray();
-        var centered = x - x.Mean(axes, keepDim: true);
-        var y = centered / ((centered * centered).Mean(axes, keepDim: true) + eps).Sqrt();
-        if (gamma is not null) y = y * gamma;
-        if (beta is not null) y = y + beta;
-        return y;
+        VjpRule rule = (i, u, xs, h) =>
+        {
+            var (g0, x0) = (xs[0], xs[1]);
+            var q = LayerNormBackward(u, x0, normalizedRank, eps);
+            if (i == 0) return q;
+            var xc = x0 - x0.Mean(axes, keepDim: true);
+            var r = 1.0 / ((xc * xc).Mean(axes, keepDim: true) + eps).Sqrt();
+            var xh = xc * r;
+            var m = (g0 * xh).Mean(axes, keepDim: true);
+            return -(r / d) * (xh * (u * h).Sum(axes, keepDim: true) + h * (u * xh).Sum(axes, keepDim: true)) - r * m * q;
+        };
+        return Result("layer_norm_backward", x.Kernels.LayerNormBackward(gh.View, x.View, d, eps), x.Shape, [gh, x], rule);
     }
 
     /// <summary>

@@ -140,6 +140,77 @@ internal static partial class DeviceCode
         }
     }
 
+    /// <summary>x̂ = (x − μ)·r of one row into o, returning r: the CPU's two passes (mean, then the centred squares).</summary>
+    static T NormalizeRow<T, N>(ArrayView<T> x, Layout lx, int start, int d, T eps, ArrayView<T> o) where T : unmanaged where N : struct, IArith<T>
+    {
+        var a = default(N);
+        T sum = a.Zero();
+        for (int j = 0; j < d; j++) sum = a.Add(sum, x[lx.At(start + j)]);
+        T n = a.FromDouble(d), mean = a.Div(sum, n), sq = a.Zero();
+        for (int j = 0; j < d; j++)
+        {
+            T c = a.Sub(x[lx.At(start + j)], mean);
+            o[start + j] = c;
+            sq = a.Add(sq, a.Mul(c, c));
+        }
+        T r = a.Div(a.One(), a.Sqrt(a.Add(a.Div(sq, n), eps)));
+        for (int j = 0; j < d; j++) o[start + j] = a.Mul(o[start + j], r);
+        return r;
+    }
+
+    /// <summary>Layer norm, a thread a row; affine bit 1: γ given, bit 2: β given.</summary>
+    public static void LayerNorm<T, N>(ArrayView<T> x, Layout lx, ArrayView<T> gamma, ArrayView<T> beta, int affine, ArrayView<T> o, int rows, int d, double eps)
+        where T : unmanaged where N : struct, IArith<T>
+    {
+        var a = default(N);
+        for (int r = Grid.GlobalIndex.X; r < rows; r += Step)
+        {
+            NormalizeRow<T, N>(x, lx, r * d, d, a.FromDouble(eps), o);
+            for (int j = 0; j < d; j++)
+            {
+                T v = o[r * d + j];
+                if ((affine & 1) != 0) v = a.Mul(v, gamma[j]);
+                if ((affine & 2) != 0) v = a.Add(v, beta[j]);
+                o[r * d + j] = v;
+            }
+        }
+    }
+
+    /// <summary>The normalisation's pullback, a thread a row: r·(gh − mean(gh) − x̂·mean(gh·x̂)).</summary>
+    public static void LayerNormBackward<T, N>(ArrayView<T> gh, Layout lg, ArrayView<T> x, Layout lx, ArrayView<T> o, int rows, int d, double eps)
+        where T : unmanaged where N : struct, IArith<T>
+    {
+        var a = default(N);
+        for (int r = Grid.GlobalIndex.X; r < rows; r += Step)
+        {
+            int start = r * d;
+            T rs = NormalizeRow<T, N>(x, lx, start, d, a.FromDouble(eps), o);
+            T sum = a.Zero(), dot = a.Zero(), n = a.FromDouble(d);
+            for (int j = 0; j < d; j++)
+            {
+                T g = gh[lg.At(start + j)];
+                sum = a.Add(sum, g);
+                dot = a.Add(dot, a.Mul(g, o[start + j]));
+            }
+            T mean = a.Div(sum, n), m = a.Div(dot, n);
+            for (int j = 0; j < d; j++)
+                o[start + j] = a.Mul(a.Sub(a.Sub(gh[lg.At(start + j)], a.Mul(o[start + j], m)), mean), rs);
+        }
+    }
+
+    /// <summary>softmax's pullback, a thread a row: y·(g − Σ g·y).</summary>
+    public static void SoftmaxBackward<T, N>(ArrayView<T> g, Layout lg, ArrayView<T> y, Layout ly, ArrayView<T> o, int rows, int d)
+        where T : unmanaged where N : struct, IArith<T>
+    {
+        var a = default(N);
+        for (int r = Grid.GlobalIndex.X; r < rows; r += Step)
+        {
+            T c = a.Zero();
+            for (int j = 0; j < d; j++) c = a.Add(c, a.Mul(g[lg.At(r * d + j)], y[ly.At(r * d + j)]));
+            for (int j = 0; j < d; j++) o[r * d + j] = a.Mul(a.Sub(g[lg.At(r * d + j)], c), y[ly.At(r * d + j)]);
+        }
+    }
+
     public static void AddScaled<T, N>(ArrayView<T> y, Layout ly, T alpha, ArrayView<T> x, Layout lx, ArrayView<T> o, int n)
         where T : unmanaged where N : struct, IArith<T>
     {

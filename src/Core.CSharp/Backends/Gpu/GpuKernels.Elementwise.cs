@@ -176,4 +176,65 @@ internal sealed partial class GpuKernels
         using (dev.Enter()) k(dev.Config(n), pv, LayoutOf(p), gv, LayoutOf(g), mv, lm, vv, lv, numbers, op.View, om.View, ov.View, n);
         return (op, om, ov);
     }
+
+    public Storage LayerNorm(Strided x, int d, Strided? gamma, Strided? beta, double eps) => x.Storage.DType switch
+    {
+        DType.Float32 => LayerNormT<float, F32>(x, d, gamma, beta, eps),
+        DType.Float64 => LayerNormT<double, F64>(x, d, gamma, beta, eps),
+        var t => throw NoKernel("layer_norm", t),
+    };
+
+    GpuStorage<T> LayerNormT<T, N>(Strided x, int d, Strided? gamma, Strided? beta, double eps) where T : unmanaged where N : struct, IArith<T>
+    {
+        int n = x.Numel, rows = d == 0 ? 0 : n / d;
+        var src = Input<T>(x);
+        var o = NewStorage<T>(x.Storage.DType, n);
+        if (rows == 0) return o;
+        // absent γ or β: the output stands in, never read
+        ArrayView<T> g = gamma is { } gv ? Input<T>(gv) : o.View;   // the op hands γ and β over contiguous from offset 0
+        ArrayView<T> b = beta is { } bv ? Input<T>(bv) : o.View;
+        int affine = (gamma is null ? 0 : 1) | (beta is null ? 0 : 2);
+        var k = dev.Kernel(Key("layer_norm", typeof(T)),
+            a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, ArrayView<T>, int, ArrayView<T>, int, int, double>(DeviceCode.LayerNorm<T, N>));
+        using (dev.Enter()) k(dev.Config(rows), src, LayoutOf(x), g, b, affine, o.View, rows, d, eps);
+        return o;
+    }
+
+    public Storage LayerNormBackward(Strided gh, Strided x, int d, double eps) => x.Storage.DType switch
+    {
+        DType.Float32 => LayerNormBackwardT<float, F32>(gh, x, d, eps),
+        DType.Float64 => LayerNormBackwardT<double, F64>(gh, x, d, eps),
+        var t => throw NoKernel("layer_norm_backward", t),
+    };
+
+    GpuStorage<T> LayerNormBackwardT<T, N>(Strided gh, Strided x, int d, double eps) where T : unmanaged where N : struct, IArith<T>
+    {
+        int n = x.Numel, rows = d == 0 ? 0 : n / d;
+        var (g, src) = (Input<T>(gh), Input<T>(x));
+        var o = NewStorage<T>(x.Storage.DType, n);
+        if (rows == 0) return o;
+        var k = dev.Kernel(Key("layer_norm_backward", typeof(T)),
+            a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, int, int, double>(DeviceCode.LayerNormBackward<T, N>));
+        using (dev.Enter()) k(dev.Config(rows), g, LayoutOf(gh), src, LayoutOf(x), o.View, rows, d, eps);
+        return o;
+    }
+
+    public Storage SoftmaxBackward(Strided g, Strided y) => y.Storage.DType switch
+    {
+        DType.Float32 => SoftmaxBackwardT<float, F32>(g, y),
+        DType.Float64 => SoftmaxBackwardT<double, F64>(g, y),
+        var t => throw NoKernel("softmax_backward", t),
+    };
+
+    GpuStorage<T> SoftmaxBackwardT<T, N>(Strided g, Strided y) where T : unmanaged where N : struct, IArith<T>
+    {
+        int n = y.Numel, d = y.Rank == 0 ? 1 : y.Shape[^1], rows = d == 0 ? 0 : n / d;
+        var (gv, yv) = (Input<T>(g), Input<T>(y));
+        var o = NewStorage<T>(y.Storage.DType, n);
+        if (rows == 0) return o;
+        var k = dev.Kernel(Key("softmax_backward", typeof(T)),
+            a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, int, int>(DeviceCode.SoftmaxBackward<T, N>));
+        using (dev.Enter()) k(dev.Config(rows), gv, LayoutOf(g), yv, LayoutOf(y), o.View, rows, d);
+        return o;
+    }
 }

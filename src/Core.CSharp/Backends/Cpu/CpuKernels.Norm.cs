@@ -1,0 +1,101 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace Cotangent.Backends.Cpu;
+
+/// <summary>Layer normalisation forward and backward, a row at a time, rows shared over the cores.</summary>
+internal sealed partial class CpuKernels
+{
+    public Storage LayerNorm(Strided x, int d, Strided? gamma, Strided? beta, double eps) => x.Storage.DType switch
+    {
+        DType.Float32 => LayerNormT<float>(x, d, gamma, beta, eps),
+        DType.Float64 => LayerNormT<double>(x, d, gamma, beta, eps),
+        var t => throw new DTypeMismatchException("layer_norm", $"layer_norm: no kernel for dtype {t.Name()}"),
+    };
+
+    /// <summary>Rows [start, start + count) of a pass, the rows split so each core gets a run of whole rows.</summary>
+    static void Rows(int rows, int d, Action<int> row)
+    {
+        if ((long)rows * d < Walk.ParallelThreshold || rows < 2) { for (int r = 0; r < rows; r++) row(r); return; }
+        Team.For(rows, row);
+    }
+
+    /// <summary>(row − μ)·r into o, returning r = 1/√(σ² + ε): two passes, the variance of the centred row.</summary>
+    static T Normalize<T>(ReadOnlySpan<T> row, Span<T> o, T eps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T n = T.CreateTruncating(row.Length);
+        T mean = TensorPrimitives.Sum(row) / n;
+        TensorPrimitives.Subtract(row, mean, o);
+        T r = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(o) / n + eps);
+        TensorPrimitives.Multiply(o, r, o);
+        return r;
+    }
+
+    static Storage LayerNormT<T>(Strided x, int d, Strided? gamma, Strided? beta, double eps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (s, off) = Walk.Segment<T>(x);
+        var o = Buffers.Uninitialized<T>(x.Numel);
+        int rows = d == 0 ? 0 : o.Length / d;
+        T e = T.CreateTruncating(eps);
+        T[]? g = gamma is { } gv ? Walk.Span<T>(gv).ToArray() : null, b = beta is { } bv ? Walk.Span<T>(bv).ToArray() : null;
+        Rows(rows, d, r =>
+        {
+            var dst = o.AsSpan(r * d, d);
+            Normalize(new ReadOnlySpan<T>(s, off + r * d, d), dst, e);
+            if (g is not null) TensorPrimitives.Multiply(dst, g, dst);
+            if (b is not null) TensorPrimitives.Add(dst, b, dst);
+        });
+        return new CpuStorage<T>(o);
+    }
+
+    public Storage LayerNormBackward(Strided gh, Strided x, int d, double eps) => x.Storage.DType switch
+    {
+        DType.Float32 => LayerNormBackwardT<float>(gh, x, d, eps),
+        DType.Float64 => LayerNormBackwardT<double>(gh, x, d, eps),
+        var t => throw new DTypeMismatchException("layer_norm_backward", $"layer_norm_backward: no kernel for dtype {t.Name()}"),
+    };
+
+    static Storage LayerNormBackwardT<T>(Strided gh, Strided x, int d, double eps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (s, off) = Walk.Segment<T>(x);
+        var (g, goff) = Walk.Segment<T>(gh);
+        var o = Buffers.Uninitialized<T>(x.Numel);
+        int rows = d == 0 ? 0 : o.Length / d;
+        T e = T.CreateTruncating(eps), n = T.CreateTruncating(d);
+        Rows(rows, d, r =>
+        {
+            var dst = o.AsSpan(r * d, d);
+            var gr = new ReadOnlySpan<T>(g, goff + r * d, d);
+            T rs = Normalize(new ReadOnlySpan<T>(s, off + r * d, d), dst, e);   // dst holds x̂
+            T mean = TensorPrimitives.Sum(gr) / n, m = TensorPrimitives.Dot(gr, dst) / n;
+            TensorPrimitives.MultiplyAdd(dst, -m, gr, dst);                      // gh − x̂·m
+            TensorPrimitives.Subtract(dst, mean, dst);
+            TensorPrimitives.Multiply(dst, rs, dst);
+        });
+        return new CpuStorage<T>(o);
+    }
+
+    public Storage SoftmaxBackward(Strided g, Strided y) => y.Storage.DType switch
+    {
+        DType.Float32 => SoftmaxBackwardT<float>(g, y),
+        DType.Float64 => SoftmaxBackwardT<double>(g, y),
+        var t => throw new DTypeMismatchException("softmax_backward", $"softmax_backward: no kernel for dtype {t.Name()}"),
+    };
+
+    static Storage SoftmaxBackwardT<T>(Strided g, Strided y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (gs, go) = Walk.Segment<T>(g);
+        var (ys, yo) = Walk.Segment<T>(y);
+        var o = Buffers.Uninitialized<T>(y.Numel);
+        int d = y.Rank == 0 ? 1 : y.Shape[^1], rows = d == 0 ? 0 : o.Length / d;
+        Rows(rows, d, r =>
+        {
+            var gr = new ReadOnlySpan<T>(gs, go + r * d, d);
+            var yr = new ReadOnlySpan<T>(ys, yo + r * d, d);
+            var dst = o.AsSpan(r * d, d);
+            TensorPrimitives.Subtract(gr, TensorPrimitives.Dot(gr, yr), dst);
+            TensorPrimitives.Multiply(dst, yr, dst);
+        });
+        return new CpuStorage<T>(o);
+    }
+}
