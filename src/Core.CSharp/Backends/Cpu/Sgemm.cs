@@ -442,7 +442,32 @@ internal static unsafe class Sgemm
         float* a0 = a, a3 = a + 3 * rs;
         nint rs2 = 2 * rs;
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++, a0 += cs, a3 += cs, b += 16)
+        int p = 0;
+        if (rs == 1 && cs == 6)
+        {
+            // a packed strip: the six values of each k are adjacent; two k per turn of the loop
+            for (; p + 2 <= kc; p += 2, a0 += 12, b += 32)
+            {
+                var b0 = Vector256.Load(b);
+                var b1 = Vector256.Load(b + 8);
+                var x = Vector256.Create(a0[0]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+                x = Vector256.Create(a0[1]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+                x = Vector256.Create(a0[2]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+                x = Vector256.Create(a0[3]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+                x = Vector256.Create(a0[4]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+                x = Vector256.Create(a0[5]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+                b0 = Vector256.Load(b + 16);
+                b1 = Vector256.Load(b + 24);
+                x = Vector256.Create(a0[6]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+                x = Vector256.Create(a0[7]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+                x = Vector256.Create(a0[8]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+                x = Vector256.Create(a0[9]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+                x = Vector256.Create(a0[10]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+                x = Vector256.Create(a0[11]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            }
+            a3 = a0 + 3;
+        }
+        for (; p < kc; p++, a0 += cs, a3 += cs, b += 16)
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);
