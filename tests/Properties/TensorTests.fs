@@ -351,9 +351,11 @@ let kernels =
               let big = Tensor.Randn([| (1 <<< 22) + 7 |], DType.Float64)
               let vbig = values big
               near 1e-9 [| Array.sum vbig |] (big.Sum()) "a sum past the caches"
-              // float32: 4M roundings of the inputs and ~32K additions a lane, far below 0.05
+              // float32: 4M roundings of the inputs, then sums of 8,192-element blocks (about 1,000
+              // additions a lane each) and of the 512 block sums: an error near 2e-3, here held to
+              // 0.02 (one running sum a lane, as before the blocks, reached 0.054 on an AVX2 machine)
               let s32 = (values (big.To(DType.Float32).Sum())).[0]
-              Expect.isLessThan (abs (s32 - Array.sum vbig)) 0.05 "the same in float32"
+              Expect.isLessThan (abs (s32 - Array.sum vbig)) 0.02 "the same in float32"
               let z = x.Reshape(1, n).To(DType.Float32)
               near 1e-4 (values (z.To(DType.Float64).LogSoftmax(1))) (z.LogSoftmax 1) "one long log_softmax row"
           }

@@ -145,8 +145,10 @@ internal static unsafe class Sgemm
                     }
                     else
                     {
-                        Tile6x16(kc, ap, rs, cs, pb + s * nr * kc, tile);
-                        Accumulate(tile, nr, dst, ldc, mw, nw, first);
+                        // a whole 6×16 tile goes straight into C (stored on the first k block, added after)
+                        bool whole = mw == 6 && nw == 16;
+                        Tile6x16(kc, ap, rs, cs, pb + s * nr * kc, tile, whole ? dst : null, ldc, first);
+                        if (!whole) Accumulate(tile, nr, dst, ldc, mw, nw, first);
                     }
                 }
             }
@@ -437,7 +439,7 @@ internal static unsafe class Sgemm
     /// (a 12×16 tile's 24 accumulators spilled in the loop). No calls, as in <see cref="Tile32"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile6x16(int kc, float* a, nint rs, nint cs, float* b, float* tile)
+    static void Tile6x16(int kc, float* a, nint rs, nint cs, float* b, float* tile, float* c, nint ldc, bool first)
     {
         float* a0 = a, a3 = a + 3 * rs;
         nint rs2 = 2 * rs;
@@ -478,12 +480,31 @@ internal static unsafe class Sgemm
             x = Vector256.Create(a3[rs]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
             x = Vector256.Create(a3[rs2]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
         }
-        c00.Store(tile + 0); c01.Store(tile + 8);
-        c10.Store(tile + 16); c11.Store(tile + 24);
-        c20.Store(tile + 32); c21.Store(tile + 40);
-        c30.Store(tile + 48); c31.Store(tile + 56);
-        c40.Store(tile + 64); c41.Store(tile + 72);
-        c50.Store(tile + 80); c51.Store(tile + 88);
+        if (c is null)
+        {
+            c00.Store(tile + 0); c01.Store(tile + 8);
+            c10.Store(tile + 16); c11.Store(tile + 24);
+            c20.Store(tile + 32); c21.Store(tile + 40);
+            c30.Store(tile + 48); c31.Store(tile + 56);
+            c40.Store(tile + 64); c41.Store(tile + 72);
+            c50.Store(tile + 80); c51.Store(tile + 88);
+            return;
+        }
+        if (!first)
+        {
+            c00 += Vector256.Load(c); c01 += Vector256.Load(c + 8);
+            c10 += Vector256.Load(c + ldc); c11 += Vector256.Load(c + ldc + 8);
+            c20 += Vector256.Load(c + 2 * ldc); c21 += Vector256.Load(c + 2 * ldc + 8);
+            c30 += Vector256.Load(c + 3 * ldc); c31 += Vector256.Load(c + 3 * ldc + 8);
+            c40 += Vector256.Load(c + 4 * ldc); c41 += Vector256.Load(c + 4 * ldc + 8);
+            c50 += Vector256.Load(c + 5 * ldc); c51 += Vector256.Load(c + 5 * ldc + 8);
+        }
+        c00.Store(c); c01.Store(c + 8);
+        c10.Store(c + ldc); c11.Store(c + ldc + 8);
+        c20.Store(c + 2 * ldc); c21.Store(c + 2 * ldc + 8);
+        c30.Store(c + 3 * ldc); c31.Store(c + 3 * ldc + 8);
+        c40.Store(c + 4 * ldc); c41.Store(c + 4 * ldc + 8);
+        c50.Store(c + 5 * ldc); c51.Store(c + 5 * ldc + 8);
     }
 
     /// <summary>Adds (or, for the first k block, stores) the valid mw×nw corner of a tile (row length ld) into C.</summary>
