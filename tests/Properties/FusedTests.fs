@@ -179,12 +179,18 @@ let pooling =
         [ for device in [ Device.Cpu; Device.Simulated 0 ] do
               test $"max_pool2d on {device}: ties go to the first maximum, NaN wins, overlapping windows add" {
                   let rng = Random 5
-                  let n, ch, h, w = 2, 3, 7, 6
 
-                  for k, st in [ 2, 2; 3, 1; 2, 3 ] do
+                  // 21 wide: a 2×2 pool's rows of 10 outputs run 8 through the vector path, 2 scalar
+                  for (n, ch, h, w), k, st in
+                      [ (2, 3, 7, 6), 2, 2
+                        (2, 3, 7, 6), 3, 1
+                        (2, 3, 7, 6), 2, 3
+                        (2, 2, 6, 21), 2, 2
+                        (1, 1, 4, 37), 2, 2 ] do
                       // few distinct values: many ties
                       let x = Array.init (n * ch * h * w) (fun _ -> float (rng.Next 4))
                       x.[5] <- nan
+                      x.[x.Length - 9] <- nan
                       let y, at = poolLoop x (n, ch, h, w) k st
                       let c = Array.init y.Length (fun i -> 1.0 + float i)
                       let grad = Array.zeroCreate x.Length
@@ -192,19 +198,26 @@ let pooling =
                       for o in 0 .. y.Length - 1 do
                           grad.[at.[o]] <- grad.[at.[o]] + c.[o]
 
-                      let xt = Tensor.FromArray(x, [| n; ch; h; w |]).To(device).RequireGrad()
-                      let yt = xt.MaxPool2d(k, st)
-                      let got = values (yt.To(Device.Cpu))
+                      // float32 too: the vector path is float32's (the values are small integers and NaN, exact in both)
+                      for dtype in [ DType.Float64; DType.Float32 ] do
+                          let xt = Tensor.FromArray(x, [| n; ch; h; w |]).To(dtype).To(device).RequireGrad()
+                          let yt = xt.MaxPool2d(k, st)
+                          let got = values (yt.To(Device.Cpu).To(DType.Float64))
 
-                      for i in 0 .. y.Length - 1 do
-                          if Double.IsNaN y.[i] then
-                              Expect.isTrue (Double.IsNaN got.[i]) $"k {k} stride {st}: output {i} is NaN"
-                          else
-                              Expect.equal got.[i] y.[i] $"k {k} stride {st}: output {i}"
+                          for i in 0 .. y.Length - 1 do
+                              if Double.IsNaN y.[i] then
+                                  Expect.isTrue (Double.IsNaN got.[i]) $"k {k} stride {st}: output {i} is NaN"
+                              else
+                                  Expect.equal got.[i] y.[i] $"k {k} stride {st}: output {i}"
 
-                      let ct = Tensor.FromArray(c, Array.ofSeq yt.Shape).To(device)
-                      (yt * ct).Sum().Backward()
-                      near 0.0 grad (xt.Grad.To(Device.Cpu)) $"k {k} stride {st}: gradient"
+                          let ct = Tensor.FromArray(c, Array.ofSeq yt.Shape).To(dtype).To(device)
+                          (yt * ct).Sum().Backward()
+
+                          near
+                              0.0
+                              grad
+                              (xt.Grad.To(Device.Cpu).To(DType.Float64))
+                              $"k {k} stride {st} {dtype.Name()}: gradient"
               } ]
 
 /// conv2d and its gradients by plain loops over y[n, o, oy, ox] = b[o] + Σ w[o, c, i, j]·x[n, c, oy·s + i − p, ox·s + j − p].

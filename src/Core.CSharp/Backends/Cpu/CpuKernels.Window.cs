@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Cotangent.Backends.Cpu;
 
@@ -84,6 +86,63 @@ internal sealed partial class CpuKernels
         var t => throw new DTypeMismatchException("max_pool2d", $"max_pool2d: no kernel for dtype {t.Name()}"),
     };
 
+    /// <summary>
+    /// Eight 2×2 windows of one output row at a time, without branches: on random data the
+    /// three compares a window mispredict about half the time, and the scalar loop ran at
+    /// ~17 ns an output (4 ms for LeNet's first pool at batch 256). Each pair of input rows
+    /// is split into even and odd columns, the candidates are blended in scan order with the
+    /// scalar rules (a NaN wins and stays), and the winning offsets become int64 positions.
+    /// Returns how many outputs of the row it wrote (a multiple of 8; the rest go the scalar way).
+    /// </summary>
+    static unsafe int Pool2x2Avx2(float[] s, int row0, int wd, int q0, int ow, float[] o, long[] idx, int at)
+    {
+        if (!Avx2.IsSupported || ow < 8) return 0;
+        int done = 0;
+        fixed (float* ps = s, po = o)
+        fixed (long* pi = idx)
+        {
+            var one = Vector256.Create(1);
+            var below = Vector256.Create(wd);
+            var belowRight = Vector256.Create(wd + 1);
+            var twice = Vector256.Create(0, 2, 4, 6, 8, 10, 12, 14);
+            for (; done + 8 <= ow; done += 8)
+            {
+                float* r0 = ps + row0 + 2 * done, r1 = r0 + wd;
+                if (row0 + 2 * done + wd + 16 > s.Length) break;
+                var (a, b) = EvenOdd(Avx.LoadVector256(r0), Avx.LoadVector256(r0 + 8));
+                var (c, d) = EvenOdd(Avx.LoadVector256(r1), Avx.LoadVector256(r1 + 8));
+                var m = a;
+                var off = Vector256<int>.Zero;
+                Take(ref m, ref off, b, one);
+                Take(ref m, ref off, c, below);
+                Take(ref m, ref off, d, belowRight);
+                Avx.Store(po + at + done, m);
+                var pos = Avx2.Add(Avx2.Add(off, twice), Vector256.Create(q0 + 2 * done));
+                Avx.Store(pi + at + done, Avx2.ConvertToVector256Int64(pos.GetLower()));
+                Avx.Store(pi + at + done + 4, Avx2.ConvertToVector256Int64(pos.GetUpper()));
+            }
+        }
+        return done;
+    }
+
+    /// <summary>The even and odd elements of 16 consecutive floats, each in order.</summary>
+    static (Vector256<float> Even, Vector256<float> Odd) EvenOdd(Vector256<float> lo, Vector256<float> hi)
+    {
+        // per 128-bit lane: [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6]; then 64-bit pieces reordered 0 2 1 3
+        var even = Avx.Shuffle(lo, hi, 0b10_00_10_00);
+        var odd = Avx.Shuffle(lo, hi, 0b11_01_11_01);
+        return (Avx2.Permute4x64(even.AsDouble(), 0b11_01_10_00).AsSingle(), Avx2.Permute4x64(odd.AsDouble(), 0b11_01_10_00).AsSingle());
+    }
+
+    /// <summary>m, off ← v, its offset where m is not NaN and v &gt; m or v is NaN: the scalar rule, lane-wise.</summary>
+    static void Take(ref Vector256<float> m, ref Vector256<int> off, Vector256<float> v, Vector256<int> at)
+    {
+        var mNumber = Avx.CompareOrdered(m, m);
+        var wins = Avx.And(mNumber, Avx.Or(Avx.CompareGreaterThan(v, m), Avx.CompareUnordered(v, v)));
+        m = Avx.BlendVariable(m, v, wins);
+        off = Avx.BlendVariable(off.AsSingle(), at.AsSingle(), wins).AsInt32();
+    }
+
     /// <summary>One pass over each plane, planes shared over the cores; no columns materialised.</summary>
     static (Storage, Storage) MaxPoolT<T>(Strided x, Window w) where T : unmanaged, INumber<T>
     {
@@ -99,16 +158,14 @@ internal sealed partial class CpuKernels
             {
                 // LeNet's and VGG's pool: four reads, the same first-maximum and NaN rules
                 for (int oy = 0; oy < oh; oy++)
-                    for (int ox = 0; ox < ow; ox++)
+                    for (int ox = typeof(T) == typeof(float) ? Pool2x2Avx2((float[])(object)s, src + 2 * oy * wd, wd, 2 * oy * wd, ow, (float[])(object)o, idx, dst + oy * ow) : 0; ox < ow; ox++)
                     {
                         int q = 2 * oy * wd + 2 * ox, best = q;
-                        T m = s[src + q];
-                        if (!T.IsNaN(m))
-                            foreach (int d in (ReadOnlySpan<int>)[1, wd, wd + 1])
-                            {
-                                T v = s[src + q + d];
-                                if (v > m || T.IsNaN(v)) { m = v; best = q + d; if (T.IsNaN(v)) break; }
-                            }
+                        T m = s[src + q], b = s[src + q + 1], c = s[src + q + wd], d = s[src + q + wd + 1];
+                        // written out: a loop over the three offsets ran at ~3 ns an element
+                        if (!T.IsNaN(m) && (b > m || T.IsNaN(b))) { m = b; best = q + 1; }
+                        if (!T.IsNaN(m) && (c > m || T.IsNaN(c))) { m = c; best = q + wd; }
+                        if (!T.IsNaN(m) && (d > m || T.IsNaN(d))) { m = d; best = q + wd + 1; }
                         o[dst + oy * ow + ox] = m;
                         idx[dst + oy * ow + ox] = best;
                     }
