@@ -318,4 +318,33 @@ let gemv =
                       near 1e-5 (expected false) ((Tensor.Linear(xt, wt)).To DType.Float64) $"{rows}×{inF} → {outF}"
           } ]
 
-let tests = testList "fused" [ gauss; adam; pooling; convolution; gemv ]
+let shiftedExp =
+    testList
+        "shifted exp"
+        [ test "the eight-lane Σ exp(x − max) and log-softmax row (machines without AVX-512) follow float64" {
+              let rng = Random 29
+
+              for n in [ 1; 5; 8; 9; 15; 16; 17; 31; 40; 1000; 1003 ] do
+                  let x = Array.init n (fun _ -> float32 (rng.NextDouble() * 40.0 - 30.0))
+
+                  if n > 3 then
+                      x.[2] <- -infinityf
+
+                  let m = Array.max x
+                  let expected = x |> Array.sumBy (fun v -> exp (float v - float m))
+                  let got = float (Cotangent.Backends.Cpu.ShiftedExp.Sum256(ReadOnlySpan x, m))
+                  Expect.isLessThan (abs (got - expected) / expected) 1e-6 $"Σ exp over {n}"
+                  let dst = Array.zeroCreate<float32> n
+                  let logSum = log (float32 got)
+                  Cotangent.Backends.Cpu.ShiftedExp.LogSoftmax256(ReadOnlySpan x, m, logSum, Span dst)
+
+                  for i in 0 .. n - 1 do
+                      let e = float x.[i] - float m - log expected
+
+                      if Double.IsInfinity e then
+                          Expect.equal dst.[i] -infinityf $"row of {n}: −∞ stays −∞"
+                      else
+                          Expect.isLessThan (abs (float dst.[i] - e)) (1e-5 * (1.0 + abs e)) $"row of {n}, element {i}"
+          } ]
+
+let tests = testList "fused" [ gauss; adam; pooling; convolution; gemv; shiftedExp ]

@@ -94,4 +94,74 @@ internal static class ShiftedExp
         var e = p * scale.AsSingle();
         return Vector512.ConditionalSelect(Vector512.LessThan(t, Vector512.Create(Floor)), Vector512<float>.Zero, e);
     }
+
+    // ---- the same in eight lanes, for machines without AVX-512 ----------------------------
+
+    /// <summary>Σ exp(xᵢ − m) with Vector256 (AVX2 machines): unaligned loads, the tail as the last 8 masked to what is left.</summary>
+    public static unsafe float Sum256(ReadOnlySpan<float> x, float m)
+    {
+        int n = x.Length;
+        if (n < 8)
+        {
+            float small = 0;
+            for (int j = 0; j < n; j++) small += MathF.Exp(x[j] - m);
+            return small;
+        }
+        var shift = Vector256.Create(m);
+        var none = Vector256.Create(float.NegativeInfinity);
+        fixed (float* p = x)
+        {
+            Vector256<float> s0 = Vector256<float>.Zero, s1 = Vector256<float>.Zero;
+            int i = 0;
+            for (; i <= n - 16; i += 16)
+            {
+                s0 += Exp(Vector256.Load(p + i) - shift);
+                s1 += Exp(Vector256.Load(p + i + 8) - shift);
+            }
+            if (i <= n - 8)
+            {
+                s0 += Exp(Vector256.Load(p + i) - shift);
+                i += 8;
+            }
+            if (i < n)
+            {
+                var fresh = ~Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(8 - (n - i))).AsSingle();
+                s1 += Exp(Vector256.ConditionalSelect(fresh, Vector256.Load(p + n - 8) - shift, none));
+            }
+            return Vector256.Sum(s0 + s1);
+        }
+    }
+
+    /// <summary>dst = (x − m) − logSum in one pass, eight lanes at a time.</summary>
+    public static void LogSoftmax256(ReadOnlySpan<float> x, float m, float logSum, Span<float> dst)
+    {
+        ref float xr = ref MemoryMarshal.GetReference(x), dr = ref MemoryMarshal.GetReference(dst);
+        int n = x.Length, i = 0;
+        var shift = Vector256.Create(m);
+        var ls = Vector256.Create(logSum);
+        for (; i <= n - 8; i += 8)
+            (Vector256.LoadUnsafe(ref xr, (nuint)i) - shift - ls).StoreUnsafe(ref dr, (nuint)i);
+        for (; i < n; i++) dst[i] = x[i] - m - logSum;
+    }
+
+    /// <summary>exp t for t ≤ 0 in eight lanes: the Vector512 form's steps, term for term.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Exp(Vector256<float> t)
+    {
+        var magic = Vector256.Create(12582912f);
+        var kMagic = Vector256.FusedMultiplyAdd(t, Vector256.Create(Log2E), magic);
+        var k = kMagic - magic;
+        var r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2Hi), t);
+        r = Vector256.FusedMultiplyAdd(k, Vector256.Create(-Ln2Lo), r);
+        var p = Vector256.FusedMultiplyAdd(Vector256.Create(1f / 5040), r, Vector256.Create(1f / 720));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f / 120));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f / 24));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f / 6));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f));
+        var scale = (kMagic.AsInt32() << 23) + Vector256.Create(127 << 23);
+        var e = p * scale.AsSingle();
+        return Vector256.ConditionalSelect(Vector256.LessThan(t, Vector256.Create(Floor)), Vector256<float>.Zero, e);
+    }
 }
