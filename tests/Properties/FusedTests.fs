@@ -347,4 +347,38 @@ let shiftedExp =
                           Expect.isLessThan (abs (float dst.[i] - e)) (1e-5 * (1.0 + abs e)) $"row of {n}, element {i}"
           } ]
 
-let tests = testList "fused" [ gauss; adam; pooling; convolution; gemv; shiftedExp ]
+let sliced =
+    testList
+        "sliced operands"
+        [ test "layer_norm with γ and β sliced from one buffer (offset > 0) agrees on sim:0 and cpu" {
+              let rng = Random 31
+              let d = 5
+
+              let x =
+                  Tensor.FromArray(Array.init (3 * d) (fun _ -> rng.NextDouble() * 4.0 - 2.0), [| 3; d |])
+
+              let p =
+                  Tensor.FromArray(Array.init (3 * d) (fun _ -> rng.NextDouble() + 0.5), [| 3 * d |])
+
+              let pv, xv = values p, values x
+
+              let expected =
+                  Array.init (3 * d) (fun k ->
+                      let r = k / d
+                      let row = xv.[r * d .. r * d + d - 1]
+                      let mu = Array.average row
+                      let var = row |> Array.averageBy (fun v -> (v - mu) ** 2.0)
+                      (xv.[k] - mu) / sqrt (var + 1e-5) * pv.[d + k % d] + pv.[2 * d + k % d])
+
+              for device in [ Device.Cpu; Device.Simulated 0 ] do
+                  // sliced where they live, so the device's γ and β keep their offsets
+                  let pd = p.To device
+
+                  let y =
+                      Tensor.LayerNorm(x.To device, 1, pd.Slice(0, d, 2 * d), pd.Slice(0, 2 * d, 3 * d))
+
+                  near 1e-10 expected (y.To Device.Cpu) $"layer_norm on {device}"
+          } ]
+
+let tests =
+    testList "fused" [ gauss; adam; pooling; convolution; gemv; shiftedExp; sliced ]

@@ -39,7 +39,10 @@ public sealed partial class Tensor
             if (i == gi) return (g * LayerNorm(xs[0], normalizedRank, null, null, eps)).SumTo(normalized);
             return g.SumTo(normalized);
         };
-        static Backends.Strided? Whole(Tensor? t) => t is null ? null : t.IsContiguous && t.offset == 0 ? t.View : t.Contiguous().View;
+        // kernels read γ and β from element 0 of their storage: a slice (contiguous, offset > 0) is copied
+        static Backends.Strided? Whole(Tensor? t) => t is null ? null
+            : t.IsContiguous && t.offset == 0 ? t.View
+            : new Backends.Strided(t.Kernels.Contiguous(t.View), t.shape, ShapeMath.ContiguousStrides(t.shape), 0);
         return Result("layer_norm", x.Kernels.LayerNorm(x.View, d, Whole(gamma), Whole(beta), eps), x.Shape, [.. inputs], rule);
     }
 
@@ -55,7 +58,9 @@ public sealed partial class Tensor
         using var _ = OpCall.Enter("layer_norm_backward", gh, x);
         x.RequireFloat("layer_norm_backward");
         SameDevice("layer_norm_backward", gh, x);
-        if (!ShapeMath.SameShape(gh.shape, x.shape) || gh.DType != x.DType)
+        if (gh.DType != x.DType)
+            throw new DTypeMismatchException("layer_norm_backward", $"layer_norm_backward: cotangent {gh.DType.Name()} and input {x.DType.Name()} differ");
+        if (!ShapeMath.SameShape(gh.shape, x.shape))
             throw new ShapeMismatchException("layer_norm_backward", $"layer_norm_backward: cotangent {ShapeMath.Format(gh.shape)} {gh.DType.Name()} and input {ShapeMath.Format(x.shape)} {x.DType.Name()} differ");
         if (normalizedRank < 1 || normalizedRank > x.Rank)
             throw new AxisOutOfRangeException("layer_norm_backward", $"layer_norm_backward: cannot normalise the last {normalizedRank} axes of shape {ShapeMath.Format(x.shape)}");

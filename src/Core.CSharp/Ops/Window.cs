@@ -109,6 +109,8 @@ public sealed partial class Tensor
         if (g.Rank != 4 || weight.Rank != 4 || g.shape[1] != weight.shape[0])
             throw new ShapeMismatchException("conv2d_input_grad", $"conv2d_input_grad: cotangent {ShapeMath.Format(g.shape)} and weight {ShapeMath.Format(weight.shape)} do not fit ([N, O, oh, ow] and [O, C, kh, kw])");
         SameDevice("conv2d_input_grad", g, weight);
+        if (h < 0 || w < 0)
+            throw new OpArgumentException("conv2d_input_grad", $"conv2d_input_grad: the input size {h}×{w} must be 0 or more");
         int n = g.shape[0], o = weight.shape[0], c = weight.shape[1], kh = weight.shape[2], kw = weight.shape[3];
         int[] image = [n, c, h, w];
         var win = CheckWindow("conv2d_input_grad", image, kh, kw, stride, padding);

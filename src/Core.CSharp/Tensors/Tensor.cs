@@ -262,7 +262,9 @@ public sealed partial class Tensor : IIdentified
         {
             if (t is null) continue;
             SameDevice("adam", p, t);
-            if (!ShapeMath.SameShape(p.shape, t.shape) || p.DType != t.DType)
+            if (p.DType != t.DType)
+                throw new DTypeMismatchException("adam", $"adam: parameter {p.DType.Name()} and its gradient or moment {t.DType.Name()} differ");
+            if (!ShapeMath.SameShape(p.shape, t.shape))
                 throw new ShapeMismatchException("adam", $"adam: parameter {ShapeMath.Format(p.shape)} {p.DType.Name()} and its gradient or moment {ShapeMath.Format(t.shape)} {t.DType.Name()} differ");
         }
         var (pv, mv, vv) = p.Kernels.Adam(p.View, g.View, m?.View, v?.View, step);

@@ -56,7 +56,7 @@ internal sealed partial class CpuKernels
     static unsafe void Copy(float[] src, int at, float[] dst, int to, int n)
     {
         if (n == 0) return;
-        if ((uint)at > (uint)src.Length - (uint)n || (uint)to > (uint)dst.Length - (uint)n) throw new IndexOutOfRangeException();
+        if (at < 0 || to < 0 || n < 0 || (long)at + n > src.Length || (long)to + n > dst.Length) throw new IndexOutOfRangeException();
         fixed (float* ps = &src[0], pd = &dst[0])
         {
             float* s = ps + at, d = pd + to;
