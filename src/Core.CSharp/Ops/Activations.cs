@@ -46,11 +46,7 @@ public sealed partial class Tensor
     {
         using var _ = OpCall.Enter("softmax_backward", g, y);
         y.RequireFloat("softmax_backward");
-        SameDevice("softmax_backward", g, y);
-        if (g.DType != y.DType)
-            throw new DTypeMismatchException("softmax_backward", $"softmax_backward: cotangent {g.DType.Name()} and output {y.DType.Name()} differ");
-        if (!ShapeMath.SameShape(g.shape, y.shape))
-            throw new ShapeMismatchException("softmax_backward", $"softmax_backward: cotangent {ShapeMath.Format(g.shape)} {g.DType.Name()} and output {ShapeMath.Format(y.shape)} {y.DType.Name()} differ");
+        ElementForElement("softmax_backward", "cotangent", g, "output", y);
         if (y.Rank == 0) return g * 0.0;   // softmax of one element is 1, whatever the input
         return Result("softmax_backward", y.Kernels.SoftmaxBackward(g.View, y.View), y.Shape, [g, y], (i, u, xs, _) =>
         {

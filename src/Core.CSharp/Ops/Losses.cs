@@ -57,11 +57,7 @@ public sealed partial class Tensor
     {
         using var _ = OpCall.Enter("layer_norm_backward", gh, x);
         x.RequireFloat("layer_norm_backward");
-        SameDevice("layer_norm_backward", gh, x);
-        if (gh.DType != x.DType)
-            throw new DTypeMismatchException("layer_norm_backward", $"layer_norm_backward: cotangent {gh.DType.Name()} and input {x.DType.Name()} differ");
-        if (!ShapeMath.SameShape(gh.shape, x.shape))
-            throw new ShapeMismatchException("layer_norm_backward", $"layer_norm_backward: cotangent {ShapeMath.Format(gh.shape)} {gh.DType.Name()} and input {ShapeMath.Format(x.shape)} {x.DType.Name()} differ");
+        ElementForElement("layer_norm_backward", "cotangent", gh, "input", x);
         if (normalizedRank < 1 || normalizedRank > x.Rank)
             throw new AxisOutOfRangeException("layer_norm_backward", $"layer_norm_backward: cannot normalise the last {normalizedRank} axes of shape {ShapeMath.Format(x.shape)}");
         if (!(eps >= 0) || double.IsInfinity(eps))

@@ -259,16 +259,23 @@ public sealed partial class Tensor : IIdentified
     internal static (Tensor Value, Tensor M, Tensor V) AdamUpdate(Tensor p, Tensor g, Tensor? m, Tensor? v, AdamStep step)
     {
         foreach (var t in new[] { g, m, v })
-        {
-            if (t is null) continue;
-            SameDevice("adam", p, t);
-            if (p.DType != t.DType)
-                throw new DTypeMismatchException("adam", $"adam: parameter {p.DType.Name()} and its gradient or moment {t.DType.Name()} differ");
-            if (!ShapeMath.SameShape(p.shape, t.shape))
-                throw new ShapeMismatchException("adam", $"adam: parameter {ShapeMath.Format(p.shape)} {p.DType.Name()} and its gradient or moment {ShapeMath.Format(t.shape)} {t.DType.Name()} differ");
-        }
+            if (t is not null) ElementForElement("adam", "parameter", p, "its gradient or moment", t);
         var (pv, mv, vv) = p.Kernels.Adam(p.View, g.View, m?.View, v?.View, step);
         return (new Tensor(pv, p.shape), new Tensor(mv, p.shape), new Tensor(vv, p.shape));
+    }
+
+    /// <summary>
+    /// Two operands a fused kernel reads element for element (a pullback's cotangent and saved
+    /// value, an optimizer's parameter and state): one device, one dtype, one shape, or an error
+    /// naming the op and both.
+    /// </summary>
+    internal static void ElementForElement(string op, string aName, Tensor a, string bName, Tensor b)
+    {
+        SameDevice(op, a, b);
+        if (a.DType != b.DType)
+            throw new DTypeMismatchException(op, $"{op}: {aName} {a.DType.Name()} and {bName} {b.DType.Name()} differ");
+        if (!ShapeMath.SameShape(a.shape, b.shape))
+            throw new ShapeMismatchException(op, $"{op}: {aName} {ShapeMath.Format(a.shape)} and {bName} {ShapeMath.Format(b.shape)} differ");
     }
 
     internal static void SameDevice(string op, Tensor a, Tensor b)
