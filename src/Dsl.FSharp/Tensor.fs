@@ -103,6 +103,66 @@ module Tensor =
     let erf (x: Tensor) = x.Erf()
     /// −1, 0 or 1. Example: `x |> Tensor.sign`.
     let sign (x: Tensor) = x.Sign()
+    /// log(1 + x), accurate near 0. Example: `x |> Tensor.log1p`.
+    let log1p (x: Tensor) = x.Log1p()
+    /// eˣ − 1, accurate near 0. Example: `x |> Tensor.expm1`.
+    let expm1 (x: Tensor) = x.Expm1()
+    /// tan x. Example: `x |> Tensor.tan`.
+    let tan (x: Tensor) = x.Tan()
+    /// arcsin x. Example: `x |> Tensor.asin`.
+    let asin (x: Tensor) = x.Asin()
+    /// arccos x. Example: `x |> Tensor.acos`.
+    let acos (x: Tensor) = x.Acos()
+    /// arctan x. Example: `x |> Tensor.atan`.
+    let atan (x: Tensor) = x.Atan()
+    /// sinh x. Example: `x |> Tensor.sinh`.
+    let sinh (x: Tensor) = x.Sinh()
+    /// cosh x. Example: `x |> Tensor.cosh`.
+    let cosh (x: Tensor) = x.Cosh()
+    /// ⌊x⌋ (no gradient). Example: `x |> Tensor.floor`.
+    let floor (x: Tensor) = x.Floor()
+    /// ⌈x⌉ (no gradient). Example: `x |> Tensor.ceil`.
+    let ceil (x: Tensor) = x.Ceil()
+    /// Rounds halves to even (no gradient). Example: `x |> Tensor.round`.
+    let round (x: Tensor) = x.Round()
+    /// Rounds towards zero (no gradient). Example: `x |> Tensor.trunc`.
+    let trunc (x: Tensor) = x.Trunc()
+    /// The angle of (b, a). Example: `Tensor.atan2 a b`.
+    let atan2 (a: Tensor) (b: Tensor) = Tensor.Atan2(a, b)
+    /// √(a² + b²) without overflow. Example: `Tensor.hypot a b`.
+    let hypot (a: Tensor) (b: Tensor) = Tensor.Hypot(a, b)
+    /// C's fmod, with a's sign. Example: `Tensor.fmod a b`.
+    let fmod (a: Tensor) (b: Tensor) = Tensor.Fmod(a, b)
+    /// Python's mod, with b's sign. Example: `Tensor.remainder a b`.
+    let remainder (a: Tensor) (b: Tensor) = Tensor.Remainder(a, b)
+    /// x². Example: `x |> Tensor.square`.
+    let square (x: Tensor) = x.Square()
+    /// 1/√x. Example: `x |> Tensor.rsqrt`.
+    let rsqrt (x: Tensor) = x.Rsqrt()
+    /// 1/x. Example: `x |> Tensor.reciprocal`.
+    let reciprocal (x: Tensor) = x.Reciprocal()
+    /// x·σ(x). Example: `x |> Tensor.silu`.
+    let silu (x: Tensor) = x.Silu()
+    /// x·tanh(softplus x). Example: `x |> Tensor.mish`.
+    let mish (x: Tensor) = x.Mish()
+    /// log σ(x). Example: `x |> Tensor.logsigmoid`.
+    let logsigmoid (x: Tensor) = x.LogSigmoid()
+    /// x, or slope·x below 0. Example: `x |> Tensor.leakyRelu 0.01`.
+    let leakyRelu (slope: float) (x: Tensor) = x.LeakyRelu slope
+    /// x, or α(eˣ − 1) below 0. Example: `x |> Tensor.elu 1.0`.
+    let elu (alpha: float) (x: Tensor) = x.Elu alpha
+    /// PyTorch's SELU. Example: `x |> Tensor.selu`.
+    let selu (x: Tensor) = x.Selu()
+    /// gelu's tanh approximation. Example: `x |> Tensor.geluTanh`.
+    let geluTanh (x: Tensor) = x.GeluTanh()
+    /// min(max(x, lo), hi). Example: `x |> Tensor.clamp -1.0 1.0`.
+    let clamp (lo: float) (hi: float) (x: Tensor) = x.Clamp(lo, hi)
+    /// start + w·(end − start). Example: `Tensor.lerp a b 0.25`.
+    let lerp (start: Tensor) (stop: Tensor) (w: float) = Tensor.Lerp(start, stop, w)
+    /// NaN → 0, ±∞ → the largest finite values. Example: `x |> Tensor.nanToNum`.
+    let nanToNum (x: Tensor) = x.NanToNum()
+    /// True where NaN. Example: `x |> Tensor.isnan`.
+    let isnan (x: Tensor) = x.IsNan()
     /// xᶜ. Example: `x |> Tensor.pow 2.0`.
     let pow (c: float) (x: Tensor) = x.Pow c
     /// Elementwise maximum. Example: `Tensor.maximum a b`.

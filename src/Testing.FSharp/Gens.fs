@@ -45,7 +45,8 @@ module Arbs =
     /// The simplest value of a domain for an element currently at v, or None (Distinct keeps its spacing).
     let private simplest (domain: Sampling.Domain) (v: float) =
         match domain with
-        | Sampling.Real -> Some 0.0
+        | Sampling.Real
+        | Sampling.Unit -> Some 0.0
         | Sampling.Positive -> Some 1.0
         | Sampling.AwayFromZero -> Some(if v < 0.0 then -1.0 else 1.0)
         | Sampling.Distinct -> None

@@ -144,6 +144,64 @@ let private matmulShapes (r: Random) =
     | 5 -> [| m; k |], [| b; k; n |]
     | _ -> [| b; 1; m; k |], [| 1; 2; k; n |]
 
+/// Rounding ops against the same rounding in .NET, on values where half of the elements are
+/// exact halves (ties) and the rest lie anywhere in [-4, 4].
+let private rounding name (f: Tensor -> Tensor) (g: float -> float) =
+    { case name (fun r ->
+          let s = shape r 0 3
+
+          let v =
+              Array.init (Array.fold (*) 1 s) (fun _ ->
+                  if r.Next 2 = 0 then
+                      0.5 * float (r.Next(-8, 9))
+                  else
+                      uniform r -4.0 4.0)
+
+          sample (sprintf "%s of %s" name (shapeText s)) [ Tensor.FromArray(v, s) ] (one f)) with
+        Reference = Some(fun smp -> smp.Inputs.[0].ToArray<float>() |> Array.map g) }
+
+/// fmod and remainder: dividends over several multiples of the divisor, divisors away from zero.
+let private modulo name (f: Tensor -> Tensor -> Tensor) =
+    case name (fun r ->
+        let sa, sb = broadcastPair r
+
+        sample
+            (sprintf "%s of %s by %s" name (shapeText sa) (shapeText sb))
+            [ tensorIn r Real sa * 3.0; tensorIn r AwayFromZero sb ]
+            (two f))
+
+/// isnan, isinf, isfinite on values with NaN and ±∞ among them, against .NET's own tests.
+let private floatClass name (f: Tensor -> Tensor) (g: float -> bool) =
+    { case name (fun r ->
+          let s = shape r 0 3
+
+          let v =
+              Array.init (Array.fold (*) 1 s) (fun _ ->
+                  match r.Next 5 with
+                  | 0 -> nan
+                  | 1 -> infinity
+                  | 2 -> -infinity
+                  | _ -> uniform r -2.0 2.0)
+
+          sample (sprintf "%s of %s" name (shapeText s)) [ Tensor.FromArray(v, s) ] (one f)) with
+        Reference = Some(fun smp -> smp.Inputs.[0].ToArray<float>() |> Array.map (fun v -> if g v then 1.0 else 0.0)) }
+
+/// Logical ops on numbers -1, 0 and 1 read as truth values (nonzero is true), broadcasting.
+let private logical name (f: Tensor -> Tensor -> Tensor) (op: bool -> bool -> bool) =
+    { case name (fun r ->
+          let s = shape r 0 3
+
+          let ints () =
+              Tensor.FromArray(Array.init (Array.fold (*) 1 s) (fun _ -> float (r.Next(-1, 2))), s)
+
+          sample (sprintf "%s of %s" name (shapeText s)) [ ints (); ints () ] (two f)) with
+        Reference =
+            Some(fun smp ->
+                Array.map2
+                    (fun a b -> if op (a <> 0.0) (b <> 0.0) then 1.0 else 0.0)
+                    (smp.Inputs.[0].ToArray<float>())
+                    (smp.Inputs.[1].ToArray<float>())) }
+
 /// Every op of the registry, keyed by its registry name.
 let all: OpCase list =
     [ unary "neg" Real (fun x -> x.Neg())
@@ -583,6 +641,114 @@ let all: OpCase list =
               (one (fun x -> x.Dropout(0.3, true, Generator seed))))
       case "mse_loss" (fun r ->
           let s = shape r 0 3
-          sample "mse_loss" [ tensorIn r Real s; tensorIn r Real s ] (two (fun a b -> Tensor.MseLoss(a, b)))) ]
+          sample "mse_loss" [ tensorIn r Real s; tensorIn r Real s ] (two (fun a b -> Tensor.MseLoss(a, b))))
+      // ---- issue 15's elementwise ops ----
+      unary "log1p" Unit (fun x -> x.Log1p())
+      unary "expm1" Real (fun x -> x.Expm1())
+      unary "tan" Unit (fun x -> x.Tan())
+      unary "asin" Unit (fun x -> x.Asin())
+      unary "acos" Unit (fun x -> x.Acos())
+      unary "atan" Real (fun x -> x.Atan())
+      unary "sinh" Real (fun x -> x.Sinh())
+      unary "cosh" Real (fun x -> x.Cosh())
+      rounding "floor" (fun x -> x.Floor()) Math.Floor
+      rounding "ceil" (fun x -> x.Ceil()) Math.Ceiling
+      rounding "round" (fun x -> x.Round()) (fun v -> Math.Round(v, MidpointRounding.ToEven))
+      rounding "trunc" (fun x -> x.Trunc()) Math.Truncate
+      binary "atan2" AwayFromZero AwayFromZero (fun a b -> Tensor.Atan2(a, b))
+      binary "hypot" AwayFromZero AwayFromZero (fun a b -> Tensor.Hypot(a, b))
+      modulo "fmod" (fun a b -> Tensor.Fmod(a, b))
+      modulo "remainder" (fun a b -> Tensor.Remainder(a, b))
+      unary "square" Real (fun x -> x.Square())
+      unary "rsqrt" Positive (fun x -> x.Rsqrt())
+      unary "reciprocal" AwayFromZero (fun x -> x.Reciprocal())
+      unary "silu" Real (fun x -> x.Silu())
+      unary "mish" Real (fun x -> x.Mish())
+      unary "logsigmoid" Real (fun x -> x.LogSigmoid())
+      unary "leaky_relu" AwayFromZero (fun x -> x.LeakyRelu 0.2)
+      unary "elu" AwayFromZero (fun x -> x.Elu 1.5)
+      unary "selu" AwayFromZero (fun x -> x.Selu())
+      unary "hardtanh" Real (fun x -> x.Hardtanh(-0.5, 0.75))
+      unary "hardsigmoid" Real (fun x -> (x * 2.5).Hardsigmoid())
+      unary "hardswish" Real (fun x -> (x * 2.5).Hardswish())
+      unary "relu6" Real (fun x -> (x * 4.0).Relu6())
+      unary "softsign" Real (fun x -> x.Softsign())
+      unary "gelu_tanh" Real (fun x -> x.Gelu "tanh")
+      case "lerp" (fun r ->
+          let s = shape r 0 3
+
+          if r.Next 2 = 0 then
+              let w = uniform r -0.5 1.5
+
+              sample
+                  (sprintf "lerp of %s by %g" (shapeText s) w)
+                  [ tensorIn r Real s; tensorIn r Real s ]
+                  (two (fun a b -> Tensor.Lerp(a, b, w)))
+          else
+              sample
+                  (sprintf "lerp of %s by a tensor" (shapeText s))
+                  [ tensorIn r Real s; tensorIn r Real s; tensorIn r Real s ]
+                  (fun xs -> Tensor.Lerp(xs.[0], xs.[1], xs.[2])))
+      case "clamp" (fun r ->
+          let s = shape r 0 3
+
+          match r.Next 4 with
+          | 0 ->
+              sample
+                  (sprintf "clamp of %s to [-0.5, 0.75]" (shapeText s))
+                  [ tensorIn r Real s ]
+                  (one (fun x -> x.Clamp(-0.5, 0.75)))
+          | 1 ->
+              sample
+                  (sprintf "clamp of %s, min -0.5" (shapeText s))
+                  [ tensorIn r Real s ]
+                  (one (fun x -> x.Clamp(min = -0.5)))
+          | 2 ->
+              sample
+                  (sprintf "clamp of %s, max 0.75" (shapeText s))
+                  [ tensorIn r Real s ]
+                  (one (fun x -> x.Clamp(max = 0.75)))
+          | _ ->
+              // tensor bounds in [-1.5, -0.5] and [0.5, 1.5]: the cotangent reaches all three
+              sample
+                  (sprintf "clamp of %s to tensor bounds" (shapeText s))
+                  [ tensorIn r Real s; tensorIn r Real s; tensorIn r Real s ]
+                  (fun xs -> (xs.[0] * 1.5).Clamp(xs.[1] * 0.25 - 1.0, xs.[2] * 0.25 + 1.0)))
+      case "nan_to_num" (fun r ->
+          let s = shape r 1 3
+          let n = Array.fold (*) 1 s
+          // every third element NaN or ±∞, put in as constants so the inputs stay finite for the checks
+          let pick =
+              Array.init n (fun i ->
+                  if i % 3 = 1 then
+                      [| nan; infinity; -infinity |].[r.Next 3]
+                  else
+                      0.0)
+
+          let mask = Tensor.FromArray(Array.init n (fun i -> i % 3 = 1), s)
+          let special = Tensor.FromArray(pick, s)
+
+          sample
+              (sprintf "nan_to_num of %s with NaN and ±inf" (shapeText s))
+              [ tensorIn r Real s ]
+              (one (fun x -> Tensor.Where(mask, special.To x.DType, x).NanToNum(0.5, 3.0, -4.0))))
+      floatClass "isnan" (fun x -> x.IsNan()) Double.IsNaN
+      floatClass "isinf" (fun x -> x.IsInf()) Double.IsInfinity
+      floatClass "isfinite" (fun x -> x.IsFinite()) Double.IsFinite
+      logical "logical_and" (fun a b -> Tensor.LogicalAnd(a, b)) (&&)
+      logical "logical_or" (fun a b -> Tensor.LogicalOr(a, b)) (||)
+      logical "logical_xor" (fun a b -> Tensor.LogicalXor(a, b)) (<>)
+      { case "logical_not" (fun r ->
+            let s = shape r 0 3
+            let v = Array.init (Array.fold (*) 1 s) (fun _ -> float (r.Next(-1, 2)))
+
+            sample
+                (sprintf "logical_not of %s" (shapeText s))
+                [ Tensor.FromArray(v, s) ]
+                (one (fun x -> x.LogicalNot()))) with
+          Reference =
+              Some(fun smp ->
+                  smp.Inputs.[0].ToArray<float>()
+                  |> Array.map (fun v -> if v = 0.0 then 1.0 else 0.0)) } ]
 
 let byName = all |> List.map (fun c -> c.Name, c) |> Map.ofList

@@ -16,6 +16,8 @@ type Domain =
     | AwayFromZero
     /// Distinct values spaced at least 0.05 apart: max, min and sorting-like ops have no ties.
     | Distinct
+    /// Values in [-0.9, 0.9]: asin, acos, atanh-like ops and tan, away from their poles and edges.
+    | Unit
 
 let uniform (r: Random) lo hi = lo + (hi - lo) * r.NextDouble()
 
@@ -24,6 +26,7 @@ let values (r: Random) domain n =
     | Real -> Array.init n (fun _ -> uniform r -2.0 2.0)
     | Positive -> Array.init n (fun _ -> uniform r 0.5 2.0)
     | AwayFromZero -> Array.init n (fun _ -> (if r.Next 2 = 0 then -1.0 else 1.0) * uniform r 0.25 2.0)
+    | Unit -> Array.init n (fun _ -> uniform r -0.9 0.9)
     | Distinct ->
         let v = Array.init n (fun i -> -2.0 + 0.1 * float i + uniform r 0.0 0.05)
         v |> Array.sortBy (fun _ -> r.Next())

@@ -175,3 +175,39 @@ internal readonly struct GeluGradOp<T> : IBinaryOp<T> where T : unmanaged, IFloa
     public static void SpanScalar(ReadOnlySpan<T> g, T x, Span<T> o) => Run(g, 1, [x], 0, o);
     public static void ScalarSpan(T g, ReadOnlySpan<T> x, Span<T> o) => Run([g], 0, x, 1, o);
 }
+
+/// <summary>atan2(a, b): the angle of the point (b, a), in (−π, π].</summary>
+internal readonly struct Atan2Op<T> : IBinaryOp<T> where T : IFloatingPointIeee754<T>
+{
+    public static T Apply(T a, T b) => T.Atan2(a, b);
+    public static void Span(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> o) => TensorPrimitives.Atan2(a, b, o);
+    public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> o) => TensorPrimitives.Atan2(a, b, o);
+    public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> o) => TensorPrimitives.Atan2(a, b, o);
+}
+
+/// <summary>√(a² + b²) without overflow or underflow in the squares.</summary>
+internal readonly struct HypotOp<T> : IBinaryOp<T> where T : IFloatingPointIeee754<T>
+{
+    public static T Apply(T a, T b) => T.Hypot(a, b);
+    public static void Span(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> o) => TensorPrimitives.Hypot(a, b, o);
+    public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> o) { for (int i = 0; i < o.Length; i++) o[i] = T.Hypot(a[i], b); }
+    public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> o) { for (int i = 0; i < o.Length; i++) o[i] = T.Hypot(a, b[i]); }
+}
+
+/// <summary>C's fmod (torch.fmod): exact, with a's sign.</summary>
+internal readonly struct FmodOp<T> : IBinaryOp<T> where T : IFloatingPointIeee754<T>
+{
+    public static T Apply(T a, T b) => Scalar.Fmod(a, b);
+    public static void Span(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> o) { for (int i = 0; i < o.Length; i++) o[i] = Scalar.Fmod(a[i], b[i]); }
+    public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> o) { for (int i = 0; i < o.Length; i++) o[i] = Scalar.Fmod(a[i], b); }
+    public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> o) { for (int i = 0; i < o.Length; i++) o[i] = Scalar.Fmod(a, b[i]); }
+}
+
+/// <summary>Python's mod (torch.remainder): exact, with b's sign.</summary>
+internal readonly struct RemainderOp<T> : IBinaryOp<T> where T : IFloatingPointIeee754<T>
+{
+    public static T Apply(T a, T b) => Scalar.Remainder(a, b);
+    public static void Span(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> o) { for (int i = 0; i < o.Length; i++) o[i] = Scalar.Remainder(a[i], b[i]); }
+    public static void SpanScalar(ReadOnlySpan<T> a, T b, Span<T> o) { for (int i = 0; i < o.Length; i++) o[i] = Scalar.Remainder(a[i], b); }
+    public static void ScalarSpan(T a, ReadOnlySpan<T> b, Span<T> o) { for (int i = 0; i < o.Length; i++) o[i] = Scalar.Remainder(a, b[i]); }
+}

@@ -107,7 +107,7 @@ internal sealed partial class CpuKernels : IKernels
     {
         var (src, off) = Walk.Segment<T>(x);
         var o = Buffers.Uninitialized<T>(x.Numel);
-        int threshold = kind is UnaryKind.Neg or UnaryKind.Abs or UnaryKind.Relu or UnaryKind.Sign ? Walk.ParallelThreshold : Walk.ParallelThresholdCostly;
+        int threshold = kind is UnaryKind.Neg or UnaryKind.Abs or UnaryKind.Relu or UnaryKind.Sign or UnaryKind.Floor or UnaryKind.Ceil or UnaryKind.Trunc ? Walk.ParallelThreshold : Walk.ParallelThresholdCostly;
         Walk.Chunked(o.Length, (start, len) => UnaryFloat(kind, new ReadOnlySpan<T>(src, off + start, len), o.AsSpan(start, len)), threshold);
         return new CpuStorage<T>(o);
     }
@@ -132,6 +132,18 @@ internal sealed partial class CpuKernels : IKernels
             case UnaryKind.Gelu: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Gelu(s[i]); break;
             case UnaryKind.Erf: for (int i = 0; i < s.Length; i++) o[i] = Scalar.ErfT(s[i]); break;
             case UnaryKind.Sign: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Sign(s[i]); break;
+            case UnaryKind.Log1p: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Log1p(s[i]); break;
+            case UnaryKind.Expm1: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Expm1(s[i]); break;
+            case UnaryKind.Tan: TensorPrimitives.Tan(s, o); break;
+            case UnaryKind.Asin: TensorPrimitives.Asin(s, o); break;
+            case UnaryKind.Acos: TensorPrimitives.Acos(s, o); break;
+            case UnaryKind.Atan: TensorPrimitives.Atan(s, o); break;
+            case UnaryKind.Sinh: TensorPrimitives.Sinh(s, o); break;
+            case UnaryKind.Cosh: TensorPrimitives.Cosh(s, o); break;
+            case UnaryKind.Floor: TensorPrimitives.Floor(s, o); break;
+            case UnaryKind.Ceil: TensorPrimitives.Ceiling(s, o); break;
+            case UnaryKind.Round: for (int i = 0; i < s.Length; i++) o[i] = T.Round(s[i], MidpointRounding.ToEven); break;
+            case UnaryKind.Trunc: TensorPrimitives.Truncate(s, o); break;
             default: throw new InvalidOperationException($"no float kernel for {kind}");
         }
     }
@@ -147,6 +159,8 @@ internal sealed partial class CpuKernels : IKernels
             case UnaryKind.Abs: for (int i = 0; i < s.Length; i++) o[i] = T.IsNegative(s[i]) ? T.Zero - s[i] : s[i]; break;
             case UnaryKind.Relu: TensorPrimitives.Max(s, T.Zero, o); break;
             case UnaryKind.Sign: for (int i = 0; i < s.Length; i++) o[i] = Scalar.Sign(s[i]); break;
+            // integers are their own floor, ceiling, rounding and truncation (as in PyTorch)
+            case UnaryKind.Floor or UnaryKind.Ceil or UnaryKind.Round or UnaryKind.Trunc: s.CopyTo(o); break;
             default: throw new DTypeMismatchException(kind.ToString().ToLowerInvariant(), $"{kind.ToString().ToLowerInvariant()}: not defined for int64; cast to a float dtype first");
         }
         return new CpuStorage<T>(o);
@@ -165,6 +179,10 @@ internal sealed partial class CpuKernels : IKernels
         BinaryKind.Pow => Zip<T, PowOp<T>>(a, b),
         BinaryKind.FloorDiv => Zip<T, FloorDivFloatOp<T>>(a, b),
         BinaryKind.GeluGrad => Zip<T, GeluGradOp<T>>(a, b),
+        BinaryKind.Atan2 => Zip<T, Atan2Op<T>>(a, b),
+        BinaryKind.Hypot => Zip<T, HypotOp<T>>(a, b),
+        BinaryKind.Fmod => Zip<T, FmodOp<T>>(a, b),
+        BinaryKind.Remainder => Zip<T, RemainderOp<T>>(a, b),
         _ => BinaryNumber<T>(kind, a, b),
     };
 
@@ -177,7 +195,7 @@ internal sealed partial class CpuKernels : IKernels
         BinaryKind.Max => Zip<T, MaxOp<T>>(a, b),
         BinaryKind.Min => Zip<T, MinOp<T>>(a, b),
         BinaryKind.ReluGrad => Zip<T, ReluGradOp<T>>(a, b),
-        _ => throw new DTypeMismatchException("pow", $"pow: not defined for {DTypes.Of<T>().Name()}; cast to a float dtype first"),
+        _ => throw new DTypeMismatchException(kind.ToString().ToLowerInvariant(), $"{kind.ToString().ToLowerInvariant()}: not defined for {DTypes.Of<T>().Name()}; cast to a float dtype first"),
     };
 
     /// <summary>

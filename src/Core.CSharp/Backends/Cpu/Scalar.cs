@@ -63,4 +63,36 @@ internal static class Scalar
     /// <summary>−1, 0 or 1, and NaN for NaN (Math.Sign throws on NaN).</summary>
     public static T Sign<T>(T x) where T : INumber<T> =>
         x > T.Zero ? T.One : x < T.Zero ? -T.One : x;
+
+    /// <summary>
+    /// log(1 + x) to full precision near 0 (Kahan's form: u = 1 + x rounds, and x/(u − 1)
+    /// corrects it exactly). The BCL's LogP1 is log(x + 1), which loses every digit below 1e−16.
+    /// </summary>
+    public static T Log1p<T>(T x) where T : IFloatingPointIeee754<T>
+    {
+        T u = T.One + x;
+        if (u == T.One) return x;
+        if (T.IsPositiveInfinity(u)) return u;
+        return T.Log(u) * (x / (u - T.One));
+    }
+
+    /// <summary>eˣ − 1 to full precision near 0 (Kahan's form: (u − 1)·x / log u with u = eˣ).</summary>
+    public static T Expm1<T>(T x) where T : IFloatingPointIeee754<T>
+    {
+        T u = T.Exp(x);
+        if (u == T.One) return x;
+        T um1 = u - T.One;
+        if (um1 == -T.One || T.IsPositiveInfinity(u)) return um1;
+        return um1 * x / T.Log(u);
+    }
+
+    /// <summary>C's fmod: a − trunc(a/b)·b computed exactly, with a's sign (C#'s % on floats).</summary>
+    public static T Fmod<T>(T a, T b) where T : IFloatingPointIeee754<T> => a % b;
+
+    /// <summary>Python's a mod b (torch.remainder): the exact fmod moved into b's sign.</summary>
+    public static T Remainder<T>(T a, T b) where T : IFloatingPointIeee754<T>
+    {
+        T r = a % b;
+        return r != T.Zero && (r < T.Zero) != (b < T.Zero) ? r + b : r;
+    }
 }

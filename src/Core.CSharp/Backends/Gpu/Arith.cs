@@ -86,10 +86,13 @@ internal static class GpuMath
     }
 
     /// <summary>log(1 + u) accurate for tiny u (Kahan: log(w)·u/(w − 1) with w = 1 + u).</summary>
-    public static double Log1p(double u)
+    /// <summary>log(1 + x) in Kahan's form (the CPU's Scalar.Log1p).</summary>
+    public static double Log1p(double x)
     {
-        double w = 1.0 + u;
-        return w == 1.0 ? u : Math.Log(w) * u / (w - 1.0);
+        double u = 1.0 + x;
+        if (u == 1.0) return x;
+        if (double.IsPositiveInfinity(u)) return u;
+        return Math.Log(u) * (x / (u - 1.0));
     }
 
     public static double Softplus(double x) => (x > 0 ? x : 0) + Log1p(Math.Exp(-Math.Abs(x)));
@@ -113,6 +116,70 @@ internal static class GpuMath
     }
 
     public static bool NegativeZero(double x) => x == 0 && 1.0 / x < 0;
+
+    /// <summary>
+    /// The unary ops computed in float64 for every float dtype (the result rounds once to
+    /// float32): log1p and expm1 in the CPU's Kahan forms, rounding by floor alone.
+    /// </summary>
+    public static double Unary(int kind, double x) => kind switch
+    {
+        DeviceCode.Log1p => Log1p(x),
+        DeviceCode.Expm1 => Expm1(x),
+        DeviceCode.Tan => Math.Tan(x),
+        DeviceCode.Asin => Math.Asin(x),
+        DeviceCode.Acos => Math.Acos(x),
+        DeviceCode.Atan => Math.Atan(x),
+        DeviceCode.Sinh => Math.Sinh(x),
+        DeviceCode.Cosh => Math.Cosh(x),
+        DeviceCode.Floor => Math.Floor(x),
+        DeviceCode.Ceil => -Math.Floor(-x),
+        DeviceCode.Round => RoundHalfEven(x),
+        _ => x < 0 ? -Math.Floor(-x) : Math.Floor(x),
+    };
+
+    public static double Binary(int kind, double a, double b) => kind switch
+    {
+        DeviceCode.Atan2 => Math.Atan2(a, b),
+        DeviceCode.Hypot => Hypot(a, b),
+        DeviceCode.Fmod => a % b,
+        _ => Remainder(a, b),
+    };
+
+    static double Expm1(double x)
+    {
+        double u = Math.Exp(x);
+        if (u == 1.0) return x;
+        double um1 = u - 1.0;
+        if (um1 == -1.0 || double.IsPositiveInfinity(u)) return um1;
+        return um1 * x / Math.Log(u);
+    }
+
+    /// <summary>Half to even, exactly: x − ⌊x⌋ is exact, so the comparison with ½ never rounds. Zero keeps x's sign.</summary>
+    static double RoundHalfEven(double x)
+    {
+        double f = Math.Floor(x), d = x - f;
+        double r = d > 0.5 ? f + 1.0 : d < 0.5 ? f : (f % 2.0 == 0.0 ? f : f + 1.0);
+        return r == 0 ? x * 0.0 : r;
+    }
+
+    /// <summary>√(a² + b²) scaled by the larger, so neither square overflows; ∞ beats NaN, as IEEE's hypot.</summary>
+    static double Hypot(double a, double b)
+    {
+        a = Math.Abs(a);
+        b = Math.Abs(b);
+        if (double.IsPositiveInfinity(a) || double.IsPositiveInfinity(b)) return double.PositiveInfinity;
+        if (double.IsNaN(a) || double.IsNaN(b)) return double.NaN;
+        double m = a > b ? a : b, n = a > b ? b : a;
+        if (m == 0) return 0;
+        double r = n / m;
+        return m * Math.Sqrt(1.0 + r * r);
+    }
+
+    static double Remainder(double a, double b)
+    {
+        double r = a % b;
+        return r != 0 && (r < 0) != (b < 0) ? r + b : r;
+    }
 }
 
 internal readonly struct F32 : IArith<float>

@@ -14,8 +14,9 @@ namespace Cotangent.Backends.Gpu;
 /// </summary>
 internal static partial class DeviceCode
 {
-    public const int Neg = 0, Exp = 1, Log = 2, Sqrt = 3, Abs = 4, Sin = 5, Cos = 6, Tanh = 7, Sigmoid = 8, Relu = 9, Softplus = 10, Gelu = 11, Erf = 12, Sign = 13;
-    public const int Add = 0, Sub = 1, Mul = 2, Div = 3, Pow = 4, Max = 5, Min = 6, ReluGrad = 7, FloorDiv = 8, GeluGrad = 9;
+    public const int Neg = 0, Exp = 1, Log = 2, Sqrt = 3, Abs = 4, Sin = 5, Cos = 6, Tanh = 7, Sigmoid = 8, Relu = 9, Softplus = 10, Gelu = 11, Erf = 12, Sign = 13,
+        Log1p = 14, Expm1 = 15, Tan = 16, Asin = 17, Acos = 18, Atan = 19, Sinh = 20, Cosh = 21, Floor = 22, Ceil = 23, Round = 24, Trunc = 25;
+    public const int Add = 0, Sub = 1, Mul = 2, Div = 3, Pow = 4, Max = 5, Min = 6, ReluGrad = 7, FloorDiv = 8, GeluGrad = 9, Atan2 = 10, Hypot = 11, Fmod = 12, Remainder = 13;
     public const int Eq = 0, Ne = 1, Lt = 2, Le = 3, Gt = 4, Ge = 5;
     public const int Sum = 0, RMax = 1, RMin = 2, Prod = 3;
 
@@ -65,7 +66,8 @@ internal static partial class DeviceCode
                 Softplus => a.FromDouble(GpuMath.Softplus(a.ToDouble(v))),
                 Gelu => a.FromDouble(GpuMath.Gelu(a.ToDouble(v))),
                 Erf => a.FromDouble(GpuMath.Erf(a.ToDouble(v))),
-                _ => a.Sign(v),
+                Sign => a.Sign(v),
+                _ => a.FromDouble(GpuMath.Unary(kind, a.ToDouble(v))),
             };
         }
     }
@@ -88,7 +90,8 @@ internal static partial class DeviceCode
                 Min => a.Min(u, v),
                 ReluGrad => a.Lt(a.Zero(), v) ? u : a.Zero(),
                 GeluGrad => a.FromDouble(GpuMath.GeluGrad(a.ToDouble(u), a.ToDouble(v))),
-                _ => a.FloorDiv(u, v),
+                FloorDiv => a.FloorDiv(u, v),
+                _ => a.FromDouble(GpuMath.Binary(kind, a.ToDouble(u), a.ToDouble(v))),
             };
         }
     }

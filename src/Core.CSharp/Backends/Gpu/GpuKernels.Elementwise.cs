@@ -10,6 +10,8 @@ internal sealed partial class GpuKernels
         DType.Float32 => UnaryT<float, F32>(kind, x),
         DType.Float64 => UnaryT<double, F64>(kind, x),
         DType.Int64 when kind is UnaryKind.Neg or UnaryKind.Abs or UnaryKind.Relu or UnaryKind.Sign => UnaryT<long, I64>(kind, x),
+        // integers are their own floor, ceiling, rounding and truncation
+        DType.Int64 when kind is UnaryKind.Floor or UnaryKind.Ceil or UnaryKind.Round or UnaryKind.Trunc => Contiguous(x),
         DType.Int64 => throw new DTypeMismatchException(Name(kind), $"{Name(kind)}: not defined for int64; cast to a float dtype first"),
         var t => throw NoKernel(Name(kind), t),
     };
@@ -30,6 +32,18 @@ internal sealed partial class GpuKernels
         UnaryKind.Gelu => DeviceCode.Gelu,
         UnaryKind.Erf => DeviceCode.Erf,
         UnaryKind.Sign => DeviceCode.Sign,
+        UnaryKind.Log1p => DeviceCode.Log1p,
+        UnaryKind.Expm1 => DeviceCode.Expm1,
+        UnaryKind.Tan => DeviceCode.Tan,
+        UnaryKind.Asin => DeviceCode.Asin,
+        UnaryKind.Acos => DeviceCode.Acos,
+        UnaryKind.Atan => DeviceCode.Atan,
+        UnaryKind.Sinh => DeviceCode.Sinh,
+        UnaryKind.Cosh => DeviceCode.Cosh,
+        UnaryKind.Floor => DeviceCode.Floor,
+        UnaryKind.Ceil => DeviceCode.Ceil,
+        UnaryKind.Round => DeviceCode.Round,
+        UnaryKind.Trunc => DeviceCode.Trunc,
         _ => throw new InvalidOperationException($"{Name(kind)}: the GPU backend has no kernel for this unary op"),
     };
 
@@ -45,6 +59,10 @@ internal sealed partial class GpuKernels
         BinaryKind.ReluGrad => DeviceCode.ReluGrad,
         BinaryKind.FloorDiv => DeviceCode.FloorDiv,
         BinaryKind.GeluGrad => DeviceCode.GeluGrad,
+        BinaryKind.Atan2 => DeviceCode.Atan2,
+        BinaryKind.Hypot => DeviceCode.Hypot,
+        BinaryKind.Fmod => DeviceCode.Fmod,
+        BinaryKind.Remainder => DeviceCode.Remainder,
         _ => throw new InvalidOperationException($"{Name(kind)}: the GPU backend has no kernel for this binary op"),
     };
 
@@ -74,8 +92,8 @@ internal sealed partial class GpuKernels
     {
         DType.Float32 => BinaryT<float, F32>(kind, a, b),
         DType.Float64 => BinaryT<double, F64>(kind, a, b),
-        DType.Int64 when kind != BinaryKind.Pow => BinaryT<long, I64>(kind, a, b),
-        DType.Int64 => throw new DTypeMismatchException("pow", "pow: not defined for int64; cast to a float dtype first"),
+        DType.Int64 when kind is not (BinaryKind.Pow or BinaryKind.Atan2 or BinaryKind.Hypot or BinaryKind.Fmod or BinaryKind.Remainder) => BinaryT<long, I64>(kind, a, b),
+        DType.Int64 => throw new DTypeMismatchException(Name(kind), $"{Name(kind)}: not defined for int64; cast to a float dtype first"),
         var t => throw NoKernel(Name(kind), t),
     };
 
