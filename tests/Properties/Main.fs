@@ -74,6 +74,7 @@ let runAll (argv: string[]) =
               DslTests.tests
               NnTests.tests
               FusedTests.tests
+              ElementwiseTests.tests
               DistributedTests.tests
               MpiTests.tests
               CheckpointTests.tests
