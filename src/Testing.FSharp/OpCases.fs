@@ -202,6 +202,48 @@ let private logical name (f: Tensor -> Tensor -> Tensor) (op: bool -> bool -> bo
                     (smp.Inputs.[0].ToArray<float>())
                     (smp.Inputs.[1].ToArray<float>())) }
 
+/// argmax/argmin of a matrix with ties (small integers), along an axis or flattened, against
+/// a loop that keeps the first extreme it meets.
+let private argExtreme name (f: Tensor -> int option -> Tensor) (better: float -> float -> bool) =
+    { case name (fun r ->
+          let m, n = r.Next(1, 5), r.Next(1, 5)
+          let axis = [| -9; 0; 1; -1 |].[r.Next 4]
+          let v = Array.init (m * n) (fun _ -> float (r.Next(-2, 3)))
+          let a = if axis = -9 then None else Some axis
+
+          sample
+              (sprintf "%s of [%d, %d] along %d" name m n axis)
+              [ Tensor.FromArray(v, [| m; n |]) ]
+              (one (fun x -> f x a))) with
+        Reference =
+            Some(fun smp ->
+                let x = smp.Inputs.[0]
+                let m, n = x.Size 0, x.Size 1
+                let v = x.ToArray<float>()
+
+                let first (idx: int[]) =
+                    idx
+                    |> Array.fold
+                        (fun (bi, bv) i -> if better v.[i] bv then (i, v.[i]) else (bi, bv))
+                        (idx.[0], v.[idx.[0]])
+                    |> fst
+
+                match int (smp.Note.Split(' ') |> Array.last) with
+                | -9 -> [| float (first [| 0 .. m * n - 1 |]) |]
+                | 0 -> Array.init n (fun j -> float (first (Array.init m (fun i -> i * n + j)) / n))
+                | _ -> Array.init m (fun i -> float (first (Array.init n (fun j -> i * n + j)) - i * n))) }
+
+/// any, all and count_nonzero of numbers -1, 0, 1 over all elements, against a loop.
+let private truthReduction name (f: Tensor -> Tensor) (g: bool[] -> float) =
+    { case name (fun r ->
+          let s = shape r 0 3
+          let v = Array.init (Array.fold (*) 1 s) (fun _ -> float (r.Next(-1, 2)))
+          sample (sprintf "%s of %s" name (shapeText s)) [ Tensor.FromArray(v, s) ] (one f)) with
+        Reference = Some(fun smp -> [| smp.Inputs.[0].ToArray<float>() |> Array.map (fun v -> v <> 0.0) |> g |]) }
+
+/// Shapes of rank 2..3 with sizes 1..4, for the matrix ops.
+let private matrixShape (r: Random) = shape r 2 3
+
 /// Every op of the registry, keyed by its registry name.
 let all: OpCase list =
     [ unary "neg" Real (fun x -> x.Neg())
@@ -749,6 +791,168 @@ let all: OpCase list =
           Reference =
               Some(fun smp ->
                   smp.Inputs.[0].ToArray<float>()
-                  |> Array.map (fun v -> if v = 0.0 then 1.0 else 0.0)) } ]
+                  |> Array.map (fun v -> if v = 0.0 then 1.0 else 0.0)) }
+      // ---- issue 15's reductions ----
+      argExtreme "argmax" (fun x a -> x.ArgMax(Option.toNullable a)) (>)
+      argExtreme "argmin" (fun x a -> x.ArgMin(Option.toNullable a)) (<)
+      case "max_with_indices" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let keep = r.Next 2 = 0
+
+          sample
+              (sprintf "max_with_indices of %s along %d" (shapeText s) a)
+              [ tensorIn r Distinct s ]
+              (one (fun x -> let struct (v, _) = x.MaxWithIndices(a, keep) in v)))
+      case "min_with_indices" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+
+          sample
+              (sprintf "min_with_indices of %s along %d" (shapeText s) a)
+              [ tensorIn r Distinct s ]
+              (one (fun x -> let struct (v, _) = x.MinWithIndices(a) in v)))
+      case "var" (fun r ->
+          let s = shape r 1 3 |> Array.map (fun d -> d + 1)
+          let axes = axesOf r s.Length
+          let c = r.Next 2
+          let keep = r.Next 2 = 0
+
+          sample
+              (sprintf "var of %s over %A, correction %d" (shapeText s) axes c)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Var(opt axes, c, keep))))
+      case "std" (fun r ->
+          let s = shape r 1 3 |> Array.map (fun d -> d + 1)
+          let axes = axesOf r s.Length
+          let c = r.Next 2
+
+          sample
+              (sprintf "std of %s over %A, correction %d" (shapeText s) axes c)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Std(opt axes, c))))
+      truthReduction "any" (fun x -> x.Any()) (fun b -> if Array.exists id b then 1.0 else 0.0)
+      truthReduction "all" (fun x -> x.All()) (fun b -> if Array.forall id b then 1.0 else 0.0)
+      truthReduction "count_nonzero" (fun x -> x.CountNonzero()) (fun b ->
+          b |> Array.filter id |> Array.length |> float)
+      reduction "amax" Distinct (fun x a k -> x.Amax(opt a, k))
+      reduction "amin" Distinct (fun x a k -> x.Amin(opt a, k))
+      // ---- issue 15's shape and indexing ops ----
+      case "narrow" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let start = r.Next s.[a]
+          let len = r.Next(0, s.[a] - start + 1)
+
+          sample
+              (sprintf "narrow %s axis %d from %d by %d" (shapeText s) a start len)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Narrow(a, start, len))))
+      case "chunk" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let k = r.Next(1, 4)
+          // all chunks back together, scaled differently, so each one's pullback is seen
+          sample
+              (sprintf "chunk %s into %d along %d" (shapeText s) k a)
+              [ tensorIn r Real s ]
+              (one (fun x -> Tensor.Cat(x.Chunk(k, a) |> Array.mapi (fun i c -> c * float (i + 1)), a))))
+      case "movedim" (fun r ->
+          let s = shape r 1 3
+          let a, b = r.Next s.Length, r.Next s.Length
+
+          sample
+              (sprintf "movedim %s %d to %d" (shapeText s) a b)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Movedim(a, b))))
+      case "flip" (fun r ->
+          let s = shape r 1 3
+          let axes = [| 0 .. s.Length - 1 |] |> Array.filter (fun _ -> r.Next 2 = 0)
+          sample (sprintf "flip %s along %A" (shapeText s) axes) [ tensorIn r Real s ] (one (fun x -> x.Flip axes)))
+      case "roll" (fun r ->
+          let s = shape r 1 3
+          let shift = r.Next(-5, 6)
+          let axis = if r.Next 3 = 0 then None else Some(r.Next s.Length)
+
+          sample
+              (sprintf "roll %s by %d along %A" (shapeText s) shift axis)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Roll(shift, Option.toNullable axis))))
+      case "tril" (fun r ->
+          let s = matrixShape r
+          let k = r.Next(-2, 3)
+          sample (sprintf "tril %s, diagonal %d" (shapeText s) k) [ tensorIn r Real s ] (one (fun x -> x.Tril k)))
+      case "triu" (fun r ->
+          let s = matrixShape r
+          let k = r.Next(-2, 3)
+          sample (sprintf "triu %s, diagonal %d" (shapeText s) k) [ tensorIn r Real s ] (one (fun x -> x.Triu k)))
+      case "masked_fill" (fun r ->
+          let s = shape r 1 3
+          let ms = s |> Array.map (fun d -> if r.Next 2 = 0 then 1 else d)
+
+          let mask =
+              Tensor.FromArray(Array.init (Array.fold (*) 1 ms) (fun _ -> r.Next 2 = 0), ms)
+
+          sample
+              (sprintf "masked_fill %s by a %s mask" (shapeText s) (shapeText ms))
+              [ tensorIn r Real s ]
+              (one (fun x -> x.MaskedFill(mask, -0.5))))
+      { case "one_hot" (fun r ->
+            let n = r.Next(0, 6)
+            let c = r.Next(1, 5)
+            // labels as floats (the harness makes float leaves of its inputs), cast to int64 inside
+            let labels = Tensor.FromArray(Array.init n (fun _ -> float (r.Next c)), [| n |])
+            sample (sprintf "one_hot of %d labels, %d classes" n c) [ labels ] (one (fun l -> Tensor.OneHot(l.To DType.Int64, c)))) with
+          Reference =
+              Some(fun smp ->
+                  let c = int (smp.Note.Split(' ').[4])
+
+                  smp.Inputs.[0].ToArray<float>()
+                  |> Array.collect (fun l -> Array.init c (fun j -> if float j = l then 1.0 else 0.0))) }
+      case "diagonal" (fun r ->
+          let s = matrixShape r
+          let k = r.Next(-2, 3)
+          let a, b = (if r.Next 2 = 0 then 0, s.Length - 1 else s.Length - 1, 0)
+
+          sample
+              (sprintf "diagonal %s, offset %d, axes %d %d" (shapeText s) k a b)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Diagonal(k, a, b))))
+      case "trace" (fun r ->
+          let s = [| r.Next(1, 5); r.Next(1, 5) |]
+          sample (sprintf "trace %s" (shapeText s)) [ tensorIn r Real s ] (one (fun x -> x.Trace())))
+      case "repeat" (fun r ->
+          let s = shape r 0 2
+          let reps = Array.init (s.Length + r.Next 2) (fun _ -> r.Next(1, 4))
+          sample (sprintf "repeat %s by %A" (shapeText s) reps) [ tensorIn r Real s ] (one (fun x -> x.Repeat reps)))
+      case "tile" (fun r ->
+          let s = shape r 1 3
+          let reps = Array.init (r.Next(1, s.Length + 1)) (fun _ -> r.Next(1, 3))
+          sample (sprintf "tile %s by %A" (shapeText s) reps) [ tensorIn r Real s ] (one (fun x -> x.Tile reps)))
+      case "bmm" (fun r ->
+          let b, n, m, p = r.Next(1, 4), r.Next(1, 4), r.Next(1, 4), r.Next(1, 4)
+
+          sample
+              (sprintf "bmm [%d, %d, %d] [%d, %d, %d]" b n m b m p)
+              [ tensorIn r Real [| b; n; m |]; tensorIn r Real [| b; m; p |] ]
+              (two (fun x y -> Tensor.Bmm(x, y))))
+      case "addmm" (fun r ->
+          let n, m, p = r.Next(1, 4), r.Next(1, 4), r.Next(1, 4)
+
+          sample
+              (sprintf "addmm [%d, %d] [%d, %d]" n m m p)
+              [ tensorIn r Real [| p |]
+                tensorIn r Real [| n; m |]
+                tensorIn r Real [| m; p |] ]
+              (fun xs -> Tensor.Addmm(xs.[0], xs.[1], xs.[2], 0.5, 2.0)))
+      case "baddbmm" (fun r ->
+          let b, n, m, p = r.Next(1, 4), r.Next(1, 4), r.Next(1, 4), r.Next(1, 4)
+
+          sample
+              (sprintf "baddbmm [%d, %d, %d] [%d, %d, %d]" b n m b m p)
+              [ tensorIn r Real [| b; n; p |]
+                tensorIn r Real [| b; n; m |]
+                tensorIn r Real [| b; m; p |] ]
+              (fun xs -> Tensor.Baddbmm(xs.[0], xs.[1], xs.[2], 1.5, 0.5))) ]
 
 let byName = all |> List.map (fun c -> c.Name, c) |> Map.ofList
