@@ -159,7 +159,7 @@ public static class ServiceApp
         if (probs.Any(v => !double.IsFinite(v)))
             return Results.Json(new { error = "the model produced non-finite probabilities for these inputs" }, statusCode: StatusCodes.Status500InternalServerError);
         var rows = Enumerable.Range(0, x.Size(0)).Select(i => probs[(i * m.Classes)..((i + 1) * m.Classes)]).ToArray();
-        var classes = rows.Select(row => Array.IndexOf(row, row.Max())).ToArray();
+        var classes = p.ArgMax(1).ToArray<long>();
         return Results.Json(new { classes, probabilities = rows });
     }
 
@@ -169,7 +169,7 @@ public static class ServiceApp
         var x = Rows(m, [r.Input]).RequireGrad();
         var logp = m.Net.Forward(x).LogSoftmax(1);
         var lp = logp.ToArray<double>();
-        int k = r.Class ?? Array.IndexOf(lp, lp.Max());
+        int k = r.Class ?? (int)logp.ArgMax().Item<long>();
         if (k < 0 || k >= m.Classes) throw new ArgumentException($"class: {k} is not one of the model's {m.Classes} classes");
         // ∂ log p_k / ∂x, through the functional API: nothing accumulates into the shared parameters
         var g = Autograd.Grad([logp.Select(1, k).Sum()], [x])[0].ToArray<double>();

@@ -75,6 +75,7 @@ let runAll (argv: string[]) =
               NnTests.tests
               FusedTests.tests
               ElementwiseTests.tests
+              AnomalyTests.tests
               DistributedTests.tests
               MpiTests.tests
               CheckpointTests.tests

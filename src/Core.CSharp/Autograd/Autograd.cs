@@ -10,6 +10,15 @@ namespace Cotangent;
 /// </summary>
 public static class Autograd
 {
+    /// <summary>
+    /// A scope of anomaly detection (torch.autograd.detect_anomaly): the first op whose output,
+    /// or VJP whose gradient, holds a NaN or ±∞ raises <see cref="AnomalyException"/> naming the
+    /// op, its inputs' shapes and the stack trace of the forward call. Every op's values are read
+    /// to check them, so it is for debugging; off (the default), it costs one counter read per op.
+    /// <c>DetectAnomaly(false)</c> turns it off inside an outer scope.
+    /// </summary>
+    public static IDisposable DetectAnomaly(bool enabled = true) => Anomaly.Set(enabled);
+
     /// <summary>A scope in which ops record nothing (torch.no_grad).</summary>
     public static IDisposable NoGrad() => GradMode.Set(false);
 

@@ -113,8 +113,9 @@ internal static class Engine
                         var e = edges[i];
                         if (!e.RequiresGrad) continue;
                         if (needed is not null && !(e.Fn is { } fn ? needed.Contains(fn) : e.Leaf is { } l && wanted.Contains(l))) continue;
-                        var gi = node.Vjp(i, g);
+                        var gi = Anomaly.IsOn ? Anomaly.InVjp(node, () => node.Vjp(i, g)) : node.Vjp(i, g);
                         if (gi is null) continue;
+                        if (Anomaly.IsOn) Anomaly.CheckVjp(node, i, gi);
                         gi = Fit(node.Name, gi, e);
                         if (e.Fn is not null) Sum(pending, e.Fn, gi);
                         else if (e.Leaf is not null) Sum(leafGrads, e.Leaf, gi);

@@ -23,6 +23,7 @@ public sealed class Node : IIdentified
     internal Node(string name, Tensor[] inputs, VjpRule rule)
     {
         Name = name;
+        CreatedAt = Anomaly.Trace();
         this.inputs = inputs;
         this.rule = rule;
         Edges = new Edge[inputs.Length];
@@ -35,6 +36,9 @@ public sealed class Node : IIdentified
 
     /// <summary>Where each input's gradient goes; kept after release, like PyTorch's next_functions.</summary>
     internal Edge[] Edges { get; }
+
+    /// <summary>Where the forward op was called, kept while <see cref="Autograd.DetectAnomaly"/> is on; else null.</summary>
+    public string? CreatedAt { get; }
 
     /// <summary>The op's registry name, e.g. <c>mul</c>.</summary>
     public string Name { get; }

@@ -8,8 +8,11 @@ internal readonly record struct Strided(Storage Storage, int[] Shape, int[] Stri
     public bool IsContiguous => ShapeMath.IsContiguous(Shape, Strides);
 }
 
-internal enum UnaryKind { Neg, Exp, Log, Sqrt, Abs, Sin, Cos, Tanh, Sigmoid, Relu, Softplus, Gelu, Erf, Sign,
-    Log1p, Expm1, Tan, Asin, Acos, Atan, Sinh, Cosh, Floor, Ceil, Round, Trunc }
+internal enum UnaryKind
+{
+    Neg, Exp, Log, Sqrt, Abs, Sin, Cos, Tanh, Sigmoid, Relu, Softplus, Gelu, Erf, Sign,
+    Log1p, Expm1, Tan, Asin, Acos, Atan, Sinh, Cosh, Floor, Ceil, Round, Trunc
+}
 
 internal enum BinaryKind { Add, Sub, Mul, Div, Pow, Max, Min, ReluGrad, FloorDiv, GeluGrad, Atan2, Hypot, Fmod, Remainder }
 

@@ -207,8 +207,12 @@ public sealed partial class Tensor : IIdentified
     internal bool IsContiguous => ShapeMath.IsContiguous(shape, strides);
 
     /// <summary>Wraps a kernel's output, recording the op when grad mode is on and an input needs a gradient.</summary>
-    internal static Tensor Result(string op, Storage s, int[] shape, Tensor[] inputs, VjpRule? rule) =>
-        Record(op, new Tensor(s, shape, null, 0, Tracks(rule, inputs)), inputs, rule);
+    internal static Tensor Result(string op, Storage s, int[] shape, Tensor[] inputs, VjpRule? rule)
+    {
+        var y = Record(op, new Tensor(s, shape, null, 0, Tracks(rule, inputs)), inputs, rule);
+        if (Anomaly.IsOn) Anomaly.CheckForward(op, y, inputs);
+        return y;
+    }
 
     /// <summary>A view sharing <paramref name="x"/>'s storage, recorded like any op.</summary>
     internal static Tensor ViewOf(string op, Tensor x, int[] shape, int[] strides, int offset, VjpRule rule) =>
