@@ -76,6 +76,7 @@ let runAll (argv: string[]) =
               FusedTests.tests
               ElementwiseTests.tests
               AnomalyTests.tests
+              BatchNormTests.tests
               DistributedTests.tests
               MpiTests.tests
               CheckpointTests.tests

@@ -23,6 +23,10 @@ public sealed class DataParallel : Module
         if (devices is null || devices.Count == 0) throw new OpArgumentException(op, $"{op}: give at least one device");
         if (devices.Distinct().Count() != devices.Count) throw new OpArgumentException(op, $"{op}: a device is listed twice in [{string.Join(", ", devices)}]");
         foreach (var d in devices) Backends.Backend.For(d, op);
+        // buffers (batch norm's running statistics) would be updated by every replica or rank
+        // apart; until they are broadcast and kept in step, refused rather than silently diverged
+        if (module.NamedBuffers().FirstOrDefault() is { Name: { } buffer })
+            throw new OpArgumentException(op, $"{op}: the module has buffers ('{buffer}', e.g. batch norm's running statistics), which {op} does not keep in step across replicas yet; use one device, or a norm without running state (LayerNorm)");
         Module = AddModule("module", module);
         Devices = [.. devices];
         OutputDevice = outputDevice ?? devices[0];

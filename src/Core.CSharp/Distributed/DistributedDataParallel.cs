@@ -41,6 +41,10 @@ public sealed class DistributedDataParallel : Module, IGradHook
         if (group is null) throw new OpArgumentException(op, $"{op}: the process group is null");
         if (!(bucketCapMb > 0) || double.IsInfinity(bucketCapMb))
             throw new OpArgumentException(op, $"{op}: the bucket size must be a positive number of megabytes, got {bucketCapMb}");
+        // buffers (batch norm's running statistics) would be updated by every replica or rank
+        // apart; until they are broadcast and kept in step, refused rather than silently diverged
+        if (module.NamedBuffers().FirstOrDefault() is { Name: { } buffer })
+            throw new OpArgumentException(op, $"{op}: the module has buffers ('{buffer}', e.g. batch norm's running statistics), which {op} does not keep in step across replicas yet; use one device, or a norm without running state (LayerNorm)");
         Module = AddModule("module", module);
         Group = group;
         this.overlap = overlap;

@@ -79,6 +79,107 @@ public sealed class Dropout(double p, Generator? generator = null) : Module
     public override Tensor Forward(Tensor input) => Input(input).Dropout(p, Training, generator);
 }
 
+/// <summary>
+/// Batch normalisation (torch.nn.BatchNorm1d/2d): per channel (axis 1), (x − mean)/√(var + eps)
+/// with the batch's mean and biased variance while training, then γ·x̂ + β when affine. Training
+/// also updates the running statistics, buffers named as PyTorch's: running_mean and
+/// running_var (the batch's unbiased variance) by running ← (1 − momentum)·running +
+/// momentum·batch, or as a cumulative average when momentum is null, and num_batches_tracked.
+/// Evaluation normalises with the running statistics (or the batch's, without tracking).
+/// </summary>
+public abstract class BatchNorm : Module
+{
+    readonly string op;
+    readonly int[] ranks;
+    readonly double eps;
+    readonly double? momentum;
+
+    private protected BatchNorm(string op, int[] ranks, int numFeatures, double eps, double? momentum, bool affine, bool trackRunningStats, DType dtype)
+    {
+        this.op = op;
+        this.ranks = ranks;
+        if (numFeatures <= 0) throw new OpArgumentException(op, $"{op}: numFeatures must be positive, got {numFeatures}");
+        if (!(eps >= 0) || double.IsInfinity(eps)) throw new OpArgumentException(op, $"{op}: eps must be a finite number 0 or more, got {eps}");
+        if (momentum is double m && !(m >= 0 && m <= 1)) throw new OpArgumentException(op, $"{op}: momentum must lie in [0, 1] (or be null for a cumulative average), got {m}");
+        if (!dtype.IsFloating()) throw new DTypeMismatchException(op, $"{op}: parameters are float32 or float64, not {dtype.Name()}");
+        NumFeatures = numFeatures;
+        this.eps = eps;
+        this.momentum = momentum;
+        if (affine)
+        {
+            Weight = AddParameter("weight", Tensor.Ones([numFeatures], dtype));
+            Bias = AddParameter("bias", Tensor.Zeros([numFeatures], dtype));
+        }
+        if (trackRunningStats)
+        {
+            RunningMean = AddBuffer("running_mean", Tensor.Zeros([numFeatures], dtype));
+            RunningVar = AddBuffer("running_var", Tensor.Ones([numFeatures], dtype));
+            NumBatchesTracked = AddBuffer("num_batches_tracked", Tensor.Zeros([], DType.Int64));
+        }
+    }
+
+    /// <summary>The number of channels C.</summary>
+    public int NumFeatures { get; }
+    /// <summary>The scale γ (ones), or null when not affine.</summary>
+    public Parameter? Weight { get; }
+    /// <summary>The shift β (zeros), or null when not affine.</summary>
+    public Parameter? Bias { get; }
+    /// <summary>The running mean per channel, or null without tracking.</summary>
+    public Buffer? RunningMean { get; }
+    /// <summary>The running (unbiased) variance per channel, or null without tracking.</summary>
+    public Buffer? RunningVar { get; }
+    /// <summary>How many training batches have updated the running statistics (int64), or null without tracking.</summary>
+    public Buffer? NumBatchesTracked { get; }
+
+    /// <summary>Normalises each channel of [N, C, ...].</summary>
+    public override Tensor Forward(Tensor input)
+    {
+        var x = Input(input);
+        if (Array.IndexOf(ranks, x.Rank) < 0 || x.Size(1) != NumFeatures)
+            throw new ShapeMismatchException(op, $"{op}: expects {string.Join(" or ", ranks.Select(r => r == 2 ? "[N, C]" : r == 3 ? "[N, C, L]" : "[N, C, H, W]"))} with C = {NumFeatures}, got {ShapeMath.Format(x.Shape)}");
+        var dtype = (Weight?.Value ?? RunningMean?.Value)?.DType;
+        if (dtype is { } t && x.DType != t) throw new DTypeMismatchException(op, $"{op}: input is {x.DType.Name()}, the layer's state {t.Name()}; convert one to the other");
+        var axes = Enumerable.Range(0, x.Rank).Where(a => a != 1).ToArray();
+        var along = Enumerable.Range(0, x.Rank).Select(a => a == 1 ? NumFeatures : 1).ToArray();
+        Tensor mean, variance;
+        if (Training || RunningMean is null)
+        {
+            long n = x.Numel / NumFeatures;
+            if (Training && n <= 1)
+                throw new ShapeMismatchException(op, $"{op}: expected more than 1 value per channel when training, got input {ShapeMath.Format(x.Shape)}");
+            mean = x.Mean(axes, keepDim: true);
+            variance = x.Var(axes, correction: 0, keepDim: true);
+            if (Training && RunningMean is not null) Track(mean, variance, n);
+        }
+        else
+        {
+            mean = RunningMean.Value.Reshape(along);
+            variance = RunningVar!.Value.Reshape(along);
+        }
+        var y = (x - mean) / (variance + eps).Sqrt();
+        return Weight is null ? y : y * Weight.Value.Reshape(along) + Bias!.Value.Reshape(along);
+    }
+
+    void Track(Tensor mean, Tensor variance, long n)
+    {
+        using var _ = Autograd.NoGrad();
+        var count = NumBatchesTracked!.Value + 1L;
+        NumBatchesTracked.Assign(count);
+        double m = momentum ?? 1.0 / count.Item<long>();
+        var unbiased = variance.Detach().Reshape(NumFeatures) * ((double)n / (n - 1));
+        RunningMean!.Assign(RunningMean.Value * (1 - m) + mean.Detach().Reshape(NumFeatures) * m);
+        RunningVar!.Assign(RunningVar.Value * (1 - m) + unbiased * m);
+    }
+}
+
+/// <summary>Batch normalisation of [N, C] or [N, C, L] (torch.nn.BatchNorm1d).</summary>
+public sealed class BatchNorm1d(int numFeatures, double eps = 1e-5, double? momentum = 0.1, bool affine = true, bool trackRunningStats = true, DType dtype = DType.Float32)
+    : BatchNorm("batch_norm1d", [2, 3], numFeatures, eps, momentum, affine, trackRunningStats, dtype);
+
+/// <summary>Batch normalisation of [N, C, H, W] (torch.nn.BatchNorm2d).</summary>
+public sealed class BatchNorm2d(int numFeatures, double eps = 1e-5, double? momentum = 0.1, bool affine = true, bool trackRunningStats = true, DType dtype = DType.Float32)
+    : BatchNorm("batch_norm2d", [4], numFeatures, eps, momentum, affine, trackRunningStats, dtype);
+
 /// <summary>Layer normalisation over the trailing axes of a given shape, with learnt scale γ (ones) and shift β (zeros).</summary>
 public sealed class LayerNorm : Module
 {

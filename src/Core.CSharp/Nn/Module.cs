@@ -9,6 +9,7 @@ public abstract class Module
 {
     readonly List<(string Name, Parameter Parameter)> parameters = [];
     readonly List<(string Name, Module Module)> children = [];
+    readonly List<(string Name, Buffer Buffer)> buffers = [];
 
     /// <summary>The forward pass.</summary>
     public abstract Tensor Forward(Tensor input);
@@ -29,6 +30,37 @@ public abstract class Module
         return p;
     }
 
+    /// <summary>Registers a buffer (state that is saved and moved but not trained) under <paramref name="name"/>.</summary>
+    protected Buffer AddBuffer(string name, Tensor initial)
+    {
+        CheckName(name);
+        if (initial is null) throw new ArgumentNullException(nameof(initial), "buffer: the initial values are null");
+        initial.CheckAlive("buffer");
+        var b = new Buffer(initial);
+        buffers.Add((name, b));
+        return b;
+    }
+
+    /// <summary>Every buffer of this module and its children, with dotted names (torch's named_buffers), each once.</summary>
+    public IEnumerable<(string Name, Buffer Buffer)> NamedBuffers()
+    {
+        var seen = new HashSet<Buffer>(ReferenceEqualityComparer.Instance);
+        foreach (var (name, b) in AllNamedBuffers())
+            if (seen.Add(b)) yield return (name, b);
+    }
+
+    IEnumerable<(string Name, Buffer Buffer)> AllNamedBuffers()
+    {
+        foreach (var b in buffers) yield return b;
+        foreach (var (name, child) in children)
+            foreach (var (n, b) in child.AllNamedBuffers()) yield return ($"{name}.{n}", b);
+    }
+
+    /// <summary>Parameters then buffers, by dotted name: what the state dict holds.</summary>
+    IEnumerable<(string Name, Tensor Value, Action<Tensor> Assign)> Entries() =>
+        NamedParameters().Select(p => (p.Name, p.Parameter.Value, (Action<Tensor>)p.Parameter.Assign))
+            .Concat(NamedBuffers().Select(b => (b.Name, b.Buffer.Value, (Action<Tensor>)b.Buffer.Assign)));
+
     /// <summary>Registers a child module under <paramref name="name"/>.</summary>
     protected T AddModule<T>(string name, T module) where T : Module
     {
@@ -41,7 +73,7 @@ public abstract class Module
     {
         if (string.IsNullOrEmpty(name) || name.Contains('.'))
             throw new ArgumentException($"module: '{name}' is not a valid name (non-empty, no dots)");
-        if (parameters.Any(p => p.Name == name) || children.Any(c => c.Name == name))
+        if (parameters.Any(p => p.Name == name) || children.Any(c => c.Name == name) || buffers.Any(b => b.Name == name))
             throw new ArgumentException($"module: the name '{name}' is already registered");
     }
 
@@ -97,12 +129,18 @@ public abstract class Module
     {
         Backends.Backend.For(device, "module.to");
         var ps = Parameters().ToArray();
+        var bs = NamedBuffers().Select(b => b.Buffer).ToArray();
         var moved = new (Tensor Value, Tensor? Grad)[ps.Length];
+        var movedBuffers = new Tensor[bs.Length];
         using (Autograd.NoGrad())
+        {
             for (int i = 0; i < ps.Length; i++)
                 moved[i] = (ps[i].Value.Detach().To(device), ps[i].Grad?.To(device));
+            for (int i = 0; i < bs.Length; i++) movedBuffers[i] = bs[i].Value.To(device);
+        }
         for (int i = 0; i < ps.Length; i++)
             if (ps[i].Value.Device != device) ps[i].MoveTo(moved[i].Value, moved[i].Grad);
+        for (int i = 0; i < bs.Length; i++) bs[i].MoveTo(movedBuffers[i]);
         return this;
     }
 
@@ -112,9 +150,9 @@ public abstract class Module
     /// <summary>Moves the module to the CUDA device of that ordinal (PyTorch's <c>model.cuda(i)</c>).</summary>
     public Module Cuda(int index = 0) => To(Device.Cuda(index));
 
-    /// <summary>The parameters' current values by dotted name.</summary>
+    /// <summary>The parameters' and buffers' current values by dotted name.</summary>
     public IReadOnlyDictionary<string, Tensor> StateDict() =>
-        NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Value.Detach());
+        Entries().ToDictionary(e => e.Name, e => e.Value.Detach());
 
     /// <summary>
     /// Restores parameter values by name. Every entry is checked (names, shapes, dtypes) before
@@ -125,12 +163,12 @@ public abstract class Module
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state)
     {
         CheckStateDict(state);
-        var named = NamedParameters().ToArray();
+        var named = Entries().ToArray();
         var values = new Tensor[named.Length];
         using (Autograd.NoGrad())
             for (int i = 0; i < named.Length; i++)
-                values[i] = state[named[i].Name].Detach().To(named[i].Parameter.Value.Device);   // every copy before any change
-        for (int i = 0; i < named.Length; i++) named[i].Parameter.Assign(values[i]);
+                values[i] = state[named[i].Name].Detach().To(named[i].Value.Device);   // every copy before any change
+        for (int i = 0; i < named.Length; i++) named[i].Assign(values[i]);
     }
 
     /// <summary>
@@ -145,13 +183,13 @@ public abstract class Module
             .Select(kv => kv.Value is null ? $"{kv.Key} is null" : $"{kv.Key} was recycled by a Tensor.Scope (Keep() it)").ToList();
         if (unreadable.Count > 0)
             throw new StateDictMismatchException("load_state_dict", "the state holds tensors that cannot be read", [], [], unreadable);
-        var named = NamedParameters().ToList();
+        var named = Entries().ToList();
         var missing = named.Where(p => !state.ContainsKey(p.Name))
-            .Select(p => $"{p.Name} {StateDictMismatchException.Describe(p.Parameter.Value)}").ToList();
+            .Select(p => $"{p.Name} {StateDictMismatchException.Describe(p.Value)}").ToList();
         var unexpected = state.Where(kv => named.All(p => p.Name != kv.Key))
             .Select(kv => $"{kv.Key} {StateDictMismatchException.Describe(kv.Value)}").ToList();
-        var mismatched = named.Where(p => state.TryGetValue(p.Name, out var v) && (!ShapeMath.SameShape(v.Shape, p.Parameter.Shape) || v.DType != p.Parameter.Value.DType))
-            .Select(p => $"{p.Name} is {StateDictMismatchException.Describe(state[p.Name])} in the state but {StateDictMismatchException.Describe(p.Parameter.Value)} in the module").ToList();
+        var mismatched = named.Where(p => state.TryGetValue(p.Name, out var v) && (!ShapeMath.SameShape(v.Shape, p.Value.Shape) || v.DType != p.Value.DType))
+            .Select(p => $"{p.Name} is {StateDictMismatchException.Describe(state[p.Name])} in the state but {StateDictMismatchException.Describe(p.Value)} in the module").ToList();
         if (missing.Count > 0 || unexpected.Count > 0 || mismatched.Count > 0)
             throw new StateDictMismatchException("load_state_dict", $"the state does not fit this {GetType().Name}", missing, unexpected, mismatched);
     }
@@ -161,6 +199,7 @@ public abstract class Module
     {
         var lines = new List<string> { GetType().Name + "(" };
         foreach (var (n, p) in parameters) lines.Add($"  {n}: {ShapeMath.Format(p.Shape)}");
+        foreach (var (n, b) in buffers) lines.Add($"  {n}: {ShapeMath.Format(b.Value.Shape)} (buffer)");
         foreach (var (n, c) in children) lines.Add($"  ({n}): " + c.ToString().Replace("\n", "\n  "));
         lines.Add(")");
         return string.Join("\n", lines);

@@ -112,3 +112,30 @@ public sealed class Parameter
     /// <summary>The values, printed.</summary>
     public override string ToString() => $"Parameter({value})";
 }
+
+/// <summary>
+/// A module's state that is not trained (torch's buffers: batch norm's running statistics): a
+/// named, mutable cell holding an immutable tensor without gradient. It is saved and loaded
+/// with the parameters (<see cref="Module.StateDict"/>) and moves with them (<see cref="Module.To"/>).
+/// </summary>
+public sealed class Buffer
+{
+    internal Buffer(Tensor initial) => value = initial.Detach().Keep();
+
+    Tensor value;
+
+    /// <summary>The current values.</summary>
+    public Tensor Value => value;
+
+    /// <summary>Replaces the values (same shape, dtype and device); kept beyond any open tensor scope.</summary>
+    public void Assign(Tensor values)
+    {
+        if (values is null) throw new ArgumentNullException(nameof(values), "assign: the new values are null");
+        values.CheckAlive("assign");
+        if (!ShapeMath.SameShape(values.ShapeArray, value.ShapeArray) || values.DType != value.DType || values.Device != value.Device)
+            throw new ShapeMismatchException("assign", $"assign: new values {ShapeMath.Format(values.Shape)} {values.DType.Name()} on {values.Device} do not match the buffer's {ShapeMath.Format(value.Shape)} {value.DType.Name()} on {value.Device}");
+        value = values.Detach().Keep();
+    }
+
+    internal void MoveTo(Tensor values) => value = values.Detach().Keep();
+}
