@@ -153,6 +153,45 @@ static class RealWorkloads
             }, 0);
         }
 
+        // ResNet basic block (conv 3×3, batch norm, relu, conv, batch norm, residual, relu) at 32×32, 64 channels, SGD step
+        {
+            const int batch = 16, ch = 64;
+            var gen = new Generator(7);
+            var c1 = new Conv2d(ch, ch, 3, padding: 1, bias: false, generator: gen);
+            var c2 = new Conv2d(ch, ch, 3, padding: 1, bias: false, generator: gen);
+            var (b1, b2) = (new BatchNorm2d(ch), new BatchNorm2d(ch));
+            var blockModules = new Sequential(c1, b1, c2, b2);
+            var opt = new Sgd(blockModules.Parameters(), 0.01);
+            var x = Tensor.Randn([batch, ch, 32, 32], DType.Float32, gen).Keep();
+            Tensor Ours() => (b2.Forward(c2.Forward(b1.Forward(c1.Forward(x)).Relu())) + x).Relu();
+            double first = Sq(Ours()).Mean().Item<float>();
+            compare($"ResNet basic block step, b{batch} 64ch 32x32", () =>
+            {
+                using var _ = Tensor.Scope();
+                opt.ZeroGrad();
+                Sq(Ours()).Mean().Backward();
+                opt.Step();
+            }, () =>
+            {
+                var tc1 = nn.Conv2d(ch, ch, 3, padding: 1, bias: false);
+                var tc2 = nn.Conv2d(ch, ch, 3, padding: 1, bias: false);
+                var (tb1, tb2) = (nn.BatchNorm2d(ch), nn.BatchNorm2d(ch));
+                var all = nn.Sequential(("c1", tc1), ("b1", tb1), ("c2", tc2), ("b2", tb2));
+                CopyInto(blockModules, all);
+                var tx = Theirs(x);
+                TTensor Them() => nn.functional.relu(tb2.forward(tc2.forward(nn.functional.relu(tb1.forward(tc1.forward(tx))))) + tx);
+                Same($"ResNet block b{batch}", first, Them().square().mean().item<float>());
+                var topt = optim.SGD(all.parameters(), 0.01);
+                return () =>
+                {
+                    using var _ = torch.NewDisposeScope();
+                    topt.zero_grad();
+                    Them().square().mean().backward();
+                    topt.step();
+                };
+            }, 0);
+        }
+
         // Adam and AdamW steps over ~1M parameters in 10 tensors, gradients already there
         foreach (bool decoupled in new[] { false, true })
         {

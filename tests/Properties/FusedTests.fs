@@ -255,8 +255,9 @@ let private convLoop (x: float[]) (wt: float[]) (b: float[]) (gy: float[]) (n, c
 let convolution =
     testList
         "conv2d"
-        // 8 images of 20×17 share the images over the cores; one image runs each GEMM over them
-        [ for n, st, pad in [ 8, 2, 1; 8, 1, 0; 1, 1, 2 ] do
+        // 8 images of 20×17 share the images over the cores; one image runs each GEMM over them;
+        // stride 1 with padding copies each window row as one run between zeros (padding 4 > k: rows of zeros only)
+        [ for n, st, pad in [ 8, 2, 1; 8, 1, 0; 1, 1, 2; 8, 1, 1; 2, 1, 4 ] do
               test
                   $"float32 conv2d of {n} images, stride {st}, padding {pad}: values and all three gradients follow the loops" {
                   let c, h, w, o, k = 3, 20, 17, 4, 3

@@ -42,7 +42,15 @@ internal sealed partial class CpuKernels
                         int y = oy * w.Stride + i - w.Padding;
                         if (y < 0 || y >= h) { Array.Clear(cols, dst, ow); continue; }
                         int row = off + (ch * h + y) * wd;
-                        if (w.Stride == 1 && w.Padding == 0) { Copy(src, row + j, cols, dst, ow); continue; }
+                        if (w.Stride == 1)
+                        {
+                            // columns lo..hi read inside the row: zeros to the left, one run, zeros to the right
+                            int lo = Math.Clamp(w.Padding - j, 0, ow), hi = Math.Clamp(wd + w.Padding - j, lo, ow);
+                            if (lo > 0) Array.Clear(cols, dst, lo);
+                            Copy(src, row + lo + j - w.Padding, cols, dst + lo, hi - lo);
+                            if (hi < ow) Array.Clear(cols, dst + hi, ow - hi);
+                            continue;
+                        }
                         for (int ox = 0; ox < ow; ox++)
                         {
                             int xx = ox * w.Stride + j - w.Padding;
@@ -80,10 +88,11 @@ internal sealed partial class CpuKernels
                         int y = oy * w.Stride + i - w.Padding;
                         if (y < 0 || y >= h) continue;
                         int row = off + (ch * h + y) * wd;
-                        if (w.Stride == 1 && w.Padding == 0)
+                        if (w.Stride == 1)
                         {
-                            var d = dx.AsSpan(row + j, ow);
-                            TensorPrimitives.Add(d, cols.AsSpan(src, ow), d);
+                            int lo = Math.Clamp(w.Padding - j, 0, ow), hi = Math.Clamp(wd + w.Padding - j, lo, ow);
+                            var d = dx.AsSpan(row + lo + j - w.Padding, hi - lo);
+                            TensorPrimitives.Add(d, cols.AsSpan(src + lo, hi - lo), d);
                             continue;
                         }
                         for (int ox = 0; ox < ow; ox++)
