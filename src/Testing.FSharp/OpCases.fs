@@ -902,7 +902,11 @@ let all: OpCase list =
             let c = r.Next(1, 5)
             // labels as floats (the harness makes float leaves of its inputs), cast to int64 inside
             let labels = Tensor.FromArray(Array.init n (fun _ -> float (r.Next c)), [| n |])
-            sample (sprintf "one_hot of %d labels, %d classes" n c) [ labels ] (one (fun l -> Tensor.OneHot(l.To DType.Int64, c)))) with
+
+            sample
+                (sprintf "one_hot of %d labels, %d classes" n c)
+                [ labels ]
+                (one (fun l -> Tensor.OneHot(l.To DType.Int64, c)))) with
           Reference =
               Some(fun smp ->
                   let c = int (smp.Note.Split(' ').[4])

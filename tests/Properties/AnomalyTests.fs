@@ -50,7 +50,11 @@ let tests =
               Expect.stringContains e.Message "<SqrtBackward>" "the node, as PyTorch names it"
               Expect.isNotNull e.ForwardStackTrace "the forward trace was kept"
               // the user's frame first: the core's own frames (sqrt, Result, Record) are dropped
-              Expect.stringStarts (e.ForwardStackTrace.TrimStart()) "at Cotangent.Tests.AnomalyTests" "the caller of sqrt"
+              Expect.stringStarts
+                  (e.ForwardStackTrace.TrimStart())
+                  "at Cotangent.Tests.AnomalyTests"
+                  "the caller of sqrt"
+
               Expect.stringContains e.ForwardStackTrace "AnomalyTests.fs:line" "with its line"
               Expect.isNull x.Grad "nothing accumulated"
           }
