@@ -33,7 +33,7 @@ public sealed class AnomalyException : InvalidOperationException
 /// </summary>
 internal static class Anomaly
 {
-    static readonly FlowStack<Scope> Open = new();
+    static readonly FlowStack<FlagScope> Open = new();
 
     /// <summary>How many scopes are open anywhere: zero is the fast path that skips the flow lookup.</summary>
     static int anywhere;
@@ -48,10 +48,8 @@ internal static class Anomaly
 
     public static IDisposable Set(bool enabled)
     {
-        var scope = new Scope(enabled);
         Interlocked.Increment(ref anywhere);
-        Open.Push(scope);
-        return scope;
+        return FlagScope.Open(Open, enabled, () => Interlocked.Decrement(ref anywhere));
     }
 
     /// <summary>The forward call's stack, for a node made while detection is on.</summary>
@@ -119,18 +117,4 @@ internal static class Anomaly
     }
 
     static string Shape(Tensor t) => $"{t.DType.Name()} {ShapeMath.Format(t.ShapeSpan)}";
-
-    sealed class Scope(bool enabled) : IDisposable
-    {
-        bool done;
-        public bool Enabled { get; } = enabled;
-
-        public void Dispose()
-        {
-            if (done) return;
-            done = true;
-            Open.Remove(this);
-            Interlocked.Decrement(ref anywhere);
-        }
-    }
 }

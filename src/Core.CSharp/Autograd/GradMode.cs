@@ -7,28 +7,10 @@ namespace Cotangent;
 /// </summary>
 public static class GradMode
 {
-    static readonly FlowStack<Scope> Open = new();
+    static readonly FlowStack<FlagScope> Open = new();
 
     /// <summary>True unless the innermost open scope is a <see cref="Autograd.NoGrad"/> one.</summary>
     public static bool IsEnabled => Open.Top?.Enabled ?? true;
 
-    internal static IDisposable Set(bool enabled)
-    {
-        var scope = new Scope(enabled);
-        Open.Push(scope);
-        return scope;
-    }
-
-    sealed class Scope(bool enabled) : IDisposable
-    {
-        bool done;
-        public bool Enabled { get; } = enabled;
-
-        public void Dispose()
-        {
-            if (done) return;
-            done = true;
-            Open.Remove(this);
-        }
-    }
+    internal static IDisposable Set(bool enabled) => FlagScope.Open(Open, enabled);
 }

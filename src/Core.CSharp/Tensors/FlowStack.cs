@@ -43,3 +43,32 @@ internal sealed class FlowStack<T> where T : class
         top.Value = rebuilt;
     }
 }
+
+/// <summary>
+/// A scope that sets an on/off mode for its flow until disposed (grad mode, anomaly detection):
+/// pushed on a <see cref="FlowStack{T}"/> of such scopes, whose innermost open one decides.
+/// </summary>
+internal sealed class FlagScope(FlowStack<FlagScope> stack, bool enabled, Action? closed = null) : IDisposable
+{
+    bool done;
+
+    /// <summary>Whether the mode is on inside this scope.</summary>
+    public bool Enabled { get; } = enabled;
+
+    /// <summary>Opens a scope on <paramref name="stack"/>.</summary>
+    public static FlagScope Open(FlowStack<FlagScope> stack, bool enabled, Action? closed = null)
+    {
+        var scope = new FlagScope(stack, enabled, closed);
+        stack.Push(scope);
+        return scope;
+    }
+
+    /// <summary>Closes the scope, once.</summary>
+    public void Dispose()
+    {
+        if (done) return;
+        done = true;
+        stack.Remove(this);
+        closed?.Invoke();
+    }
+}
