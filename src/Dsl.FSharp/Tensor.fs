@@ -230,6 +230,46 @@ module Tensor =
     /// Splits into pieces of a size along an axis. Example: `x |> Tensor.split 2 0`.
     let split (size: int) (axis: int) (x: Tensor) = x.Split(size, axis) |> List.ofArray
 
+    /// Running sums along an axis. Example: `x |> Tensor.cumsum 0`.
+    let cumsum (axis: int) (x: Tensor) = x.CumSum axis
+    /// Running products along an axis. Example: `x |> Tensor.cumprod -1`.
+    let cumprod (axis: int) (x: Tensor) = x.CumProd axis
+    /// Running log Σ exp along an axis. Example: `x |> Tensor.logcumsumexp -1`.
+    let logcumsumexp (axis: int) (x: Tensor) = x.LogCumSumExp axis
+
+    /// Sorted values and their positions along an axis (stable). Example: `let v, i = x |> Tensor.sort -1`.
+    let sort (axis: int) (x: Tensor) =
+        let struct (v, i) = x.Sort(axis)
+        v, i
+
+    /// The positions that sort an axis (stable). Example: `x |> Tensor.argsort -1`.
+    let argsort (axis: int) (x: Tensor) = x.ArgSort(axis)
+
+    /// The k largest values along the last axis and their positions. Example: `let v, i = x |> Tensor.topk 3`.
+    let topk (k: int) (x: Tensor) =
+        let struct (v, i) = x.TopK(k)
+        v, i
+
+    /// The positions of the nonzero elements as [count, rank]. Example: `mask |> Tensor.nonzero`.
+    let nonzero (x: Tensor) = x.Nonzero()
+    /// The elements where a bool mask is true, flat. Example: `x |> Tensor.maskedSelect (x.Gt 0.0)`.
+    let maskedSelect (mask: Tensor) (x: Tensor) = x.MaskedSelect mask
+    /// Values at int64 indices along an axis, broadcasting. Example: `x |> Tensor.takeAlongDim idx 1`.
+    let takeAlongDim (indices: Tensor) (axis: int) (x: Tensor) = x.TakeAlongDim(indices, axis)
+    /// Zero padding of the trailing axes, (before, after) pairs from the last axis. Example: `x |> Tensor.pad [ 1; 1 ]`.
+    let pad (amounts: int list) (x: Tensor) = x.Pad(arr amounts)
+    /// Padding in a mode: "constant", "reflect", "replicate" or "circular". Example: `x |> Tensor.padWith "reflect" [ 2; 2 ]`.
+    let padWith (mode: string) (amounts: int list) (x: Tensor) = x.Pad(arr amounts, mode)
+    /// A vector's diagonal matrix, or a matrix's diagonal. Example: `v |> Tensor.diag`.
+    let diag (x: Tensor) = x.Diag()
+
+    /// Einstein summation. Example: `Tensor.einsum "bij,bjk->bik" [ a; b ]`.
+    let einsum (equation: string) (operands: Tensor list) =
+        Tensor.Einsum(equation, Array.ofList operands)
+
+    /// The vector p-norm over all elements. Example: `x |> Tensor.normP 1.0`.
+    let normP (p: float) (x: Tensor) = x.Norm(p)
+
     // ---- linear algebra and nn -----------------------------------------------------------
 
     /// The matrix product. Example: `Tensor.matmul w x` (or `w *@ x`).

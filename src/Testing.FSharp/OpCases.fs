@@ -344,7 +344,30 @@ let all: OpCase list =
       reduction "max" Distinct (fun x a k -> x.Max(opt a, k))
       reduction "min" Distinct (fun x a k -> x.Min(opt a, k))
       reduction "prod" AwayFromZero (fun x a k -> x.Prod(opt a, k))
-      reduction "norm" Real (fun x a k -> x.Norm(opt a, k))
+      case "norm" (fun r ->
+          let s = shape r 1 3
+          let axes = axesOf r s.Length
+          let keep = r.Next 2 = 0
+          // p = 2 through both overloads; ∞ and −∞ on distinct magnitudes, so there are no ties
+          let p =
+              [| None
+                 Some 2.0
+                 Some 1.0
+                 Some 3.0
+                 Some 0.5
+                 Some 1.5
+                 Some -1.0
+                 Some 0.0
+                 Some infinity
+                 Some -infinity |].[r.Next 10]
+
+          sample
+              (sprintf "norm p=%A of %s over %A keepDim=%b" p (shapeText s) axes keep)
+              [ tensorIn r AwayFromZero s ]
+              (one (fun x ->
+                  match p with
+                  | None -> x.Norm(opt axes, keep)
+                  | Some p -> x.Norm(p, opt axes, keep))))
       reduction "logsumexp" Real (fun x a k -> x.LogSumExp(opt a, k))
       case "reshape" (fun r ->
           let s = shape r 1 3
@@ -957,6 +980,301 @@ let all: OpCase list =
               [ tensorIn r Real [| b; n; p |]
                 tensorIn r Real [| b; n; m |]
                 tensorIn r Real [| b; m; p |] ]
-              (fun xs -> Tensor.Baddbmm(xs.[0], xs.[1], xs.[2], 1.5, 0.5))) ]
+              (fun xs -> Tensor.Baddbmm(xs.[0], xs.[1], xs.[2], 1.5, 0.5)))
+      case "cumsum" (fun r ->
+          let s = shape r 0 3
+
+          let a =
+              if s.Length = 0 then
+                  0
+              else
+                  r.Next s.Length - (if r.Next 2 = 0 then s.Length else 0)
+
+          sample (sprintf "cumsum %s along %d" (shapeText s) a) [ tensorIn r Real s ] (one (fun x -> x.CumSum a)))
+      case "cumprod" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          // half the time with exact zeros, so the rule's zero-safe path runs too
+          let zeros = r.Next 2 = 0
+
+          let v =
+              values r Real (Array.fold (*) 1 s)
+              |> Array.map (fun v -> if zeros && r.Next 3 = 0 then 0.0 else v)
+
+          sample
+              (sprintf "cumprod %s along %d (zeros: %b)" (shapeText s) a zeros)
+              [ Tensor.FromArray(v, s) ]
+              (one (fun x -> x.CumProd a)))
+      case "logcumsumexp" (fun r ->
+          let s = shape r 0 3
+          let a = if s.Length = 0 then 0 else r.Next s.Length
+
+          sample
+              (sprintf "logcumsumexp %s along %d" (shapeText s) a)
+              [ tensorIn r Real s * 3.0 ]
+              (one (fun x -> x.LogCumSumExp a)))
+      { case "argsort" (fun r ->
+            let m, n = r.Next(1, 5), r.Next(1, 6)
+            let axis = r.Next 2
+            let desc = r.Next 2 = 0
+            // small integers (ties, so stability shows) and NaN now and then
+            let v =
+                Array.init (m * n) (fun _ -> if r.Next 6 = 0 then nan else float (r.Next(-2, 3)))
+
+            sample
+                (sprintf "argsort of [%d, %d] descending %b along %d" m n desc axis)
+                [ Tensor.FromArray(v, [| m; n |]) ]
+                (one (fun x -> x.ArgSort(axis, desc)))) with
+          Reference =
+              Some(fun smp ->
+                  let x = smp.Inputs.[0]
+                  let m, n = x.Size 0, x.Size 1
+                  let v = x.ToArray<float>()
+                  let words = smp.Note.Split(' ')
+                  let desc, axis = words.[5] = "true", int words.[7]
+
+                  let cmp (a: float) (b: float) =
+                      let c =
+                          match Double.IsNaN a, Double.IsNaN b with
+                          | true, true -> 0
+                          | true, false -> 1
+                          | false, true -> -1
+                          | _ -> compare a b
+
+                      if desc then -c else c
+
+                  // List.sortWith is stable: ties keep their order, as the op promises
+                  let order k =
+                      let line =
+                          if axis = 1 then
+                              List.init n (fun j -> k * n + j)
+                          else
+                              List.init m (fun i -> i * n + k)
+
+                      line
+                      |> List.sortWith (fun p q -> cmp v.[p] v.[q])
+                      |> List.map (fun p -> if axis = 1 then p - k * n else p / n)
+                      |> Array.ofList
+
+                  let rows = Array.init (if axis = 1 then m else n) order
+
+                  Array.init (m * n) (fun p ->
+                      float (
+                          if axis = 1 then
+                              rows.[p / n].[p % n]
+                          else
+                              rows.[p % n].[p / n]
+                      ))) }
+      case "sort" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let desc = r.Next 2 = 0
+
+          sample
+              (sprintf "sort %s along %d descending %b" (shapeText s) a desc)
+              [ tensorIn r Distinct s ]
+              (one (fun x -> let struct (v, _) = x.Sort(a, desc) in v)))
+      case "topk" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let k = r.Next(s.[a] + 1)
+          let largest = r.Next 2 = 0
+
+          sample
+              (sprintf "topk %d of %s along %d largest %b" k (shapeText s) a largest)
+              [ tensorIn r Distinct s ]
+              (one (fun x -> let struct (v, _) = x.TopK(k, a, largest) in v)))
+      { case "nonzero" (fun r ->
+            let s = shape r 0 3
+            let v = Array.init (Array.fold (*) 1 s) (fun _ -> float (r.Next(-1, 2)))
+            sample (sprintf "nonzero of %s" (shapeText s)) [ Tensor.FromArray(v, s) ] (one (fun x -> x.Nonzero()))) with
+          Reference =
+              Some(fun smp ->
+                  let x = smp.Inputs.[0]
+                  let s = x.Shape
+                  let v = x.ToArray<float>()
+
+                  [| for i in 0 .. v.Length - 1 do
+                         if v.[i] <> 0.0 then
+                             // i's coordinates, first axis first
+                             let mutable rest = i
+
+                             let coords =
+                                 Array.init s.Length (fun d ->
+                                     let inner = Array.fold (*) 1 s.[d + 1 ..]
+                                     let c = rest / inner
+                                     rest <- rest % inner
+                                     float c)
+
+                             yield! coords |]) }
+      case "masked_select" (fun r ->
+          let sa, sm = broadcastPair r
+          let m = Array.init (Array.fold (*) 1 sm) (fun _ -> r.Next 2 = 0)
+
+          sample
+              (sprintf "masked_select %s mask %s" (shapeText sa) (shapeText sm))
+              [ tensorIn r Real sa ]
+              (one (fun x -> x.MaskedSelect(Tensor.FromArray(m, sm)))))
+      case "scatter" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+
+          let ishape =
+              s
+              |> Array.mapi (fun d n -> if d = a then r.Next(1, n + 1) else r.Next(1, n + 1))
+
+          let lines = Array.fold (*) 1 ishape / ishape.[a]
+          // distinct targets on every line along the axis: a prefix of a permutation each
+          let perms =
+              Array.init lines (fun _ -> Array.init s.[a] id |> Array.sortBy (fun _ -> r.Next()))
+
+          let strides = Array.init ishape.Length (fun d -> Array.fold (*) 1 ishape.[d + 1 ..])
+
+          let idx =
+              Array.init (Array.fold (*) 1 ishape) (fun p ->
+                  let along = p / strides.[a] % ishape.[a]
+                  let line = p / (strides.[a] * ishape.[a]) * strides.[a] + p % strides.[a]
+                  int64 perms.[line].[along])
+
+          let sshape = ishape |> Array.map (fun n -> n + r.Next 2)
+
+          sample
+              (sprintf "scatter %s into %s axis %d (src %s)" (shapeText ishape) (shapeText s) a (shapeText sshape))
+              [ tensorIn r Real s; tensorIn r Real sshape ]
+              (two (fun x src -> x.Scatter(a, Tensor.FromArray(idx, ishape), src))))
+      case "index_fill" (fun r ->
+          let s = shape r 1 3
+          let a = r.Next s.Length
+          let idx = indices r s.[a] (r.Next(1, 4))
+
+          sample
+              (sprintf "index_fill %s axis %d %O" (shapeText s) a idx)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.IndexFill(a, idx, 0.5) * x)))
+      case "index_put" (fun r ->
+          let s = shape r 1 3
+          let k = r.Next(1, s.Length + 1)
+          let lead = Array.fold (*) 1 s.[.. k - 1]
+          let accumulate = r.Next 2 = 0
+          let count = r.Next(1, lead + 1)
+          // distinct places unless accumulating (then repeats add)
+          let picks =
+              if accumulate then
+                  Array.init count (fun _ -> r.Next lead)
+              else
+                  (Array.init lead id |> Array.sortBy (fun _ -> r.Next())).[.. count - 1]
+
+          let idx =
+              Array.init k (fun d ->
+                  let inner = Array.fold (*) 1 s.[d + 1 .. k - 1]
+
+                  let v =
+                      picks
+                      |> Array.map (fun p ->
+                          let i = p / inner % s.[d]
+                          // now and then counted from the end
+                          int64 (if r.Next 3 = 0 then i - s.[d] else i))
+
+                  Tensor.FromArray(v, [| count |]))
+
+          let rest = s.[k..]
+          let vshape = if r.Next 3 = 0 then rest else Array.append [| count |] rest
+
+          sample
+              (sprintf
+                  "index_put %d picks into %s over %d axes, values %s, accumulate %b"
+                  count
+                  (shapeText s)
+                  k
+                  (shapeText vshape)
+                  accumulate)
+              [ tensorIn r Real s; tensorIn r Real vshape ]
+              (two (fun x v -> x.IndexPut(idx, v, accumulate))))
+      case "take_along_dim" (fun r ->
+          let s = shape r 1 3
+
+          if r.Next 4 = 0 then
+              let n = Array.fold (*) 1 s
+              let idx = indices r n (r.Next(1, 6))
+
+              sample
+                  (sprintf "take_along_dim %s flat %O" (shapeText s) idx)
+                  [ tensorIn r Real s ]
+                  (one (fun x -> x.TakeAlongDim idx))
+          else
+              let a = r.Next s.Length
+              let ishape, idx = alongAxis r s a
+              // an index of size 1 off the axis broadcasts against the input
+              let d = r.Next s.Length
+
+              let idx, ishape =
+                  if d <> a && r.Next 2 = 0 then
+                      idx.Narrow(d, 0, 1), (ishape |> Array.mapi (fun i n -> if i = d then 1 else n))
+                  else
+                      idx, ishape
+
+              sample
+                  (sprintf "take_along_dim %s axis %d index %s" (shapeText s) a (shapeText ishape))
+                  [ tensorIn r Real s ]
+                  (one (fun x -> x.TakeAlongDim(idx, a))))
+      case "diag" (fun r ->
+          let k = r.Next(-2, 3)
+
+          let s =
+              if r.Next 2 = 0 then
+                  [| r.Next(1, 5) |]
+              else
+                  [| r.Next(1, 5); r.Next(1, 5) |]
+
+          sample (sprintf "diag %s offset %d" (shapeText s) k) [ tensorIn r Real s ] (one (fun x -> x.Diag k)))
+      case "pad" (fun r ->
+          let s = shape r 1 3 |> Array.map (fun n -> n + 1)
+          let mode = [| "constant"; "reflect"; "replicate"; "circular" |].[r.Next 4]
+          let axes = r.Next(1, s.Length + 1)
+
+          let amounts =
+              [| for p in 0 .. axes - 1 do
+                     let n = s.[s.Length - 1 - p]
+
+                     let one () =
+                         match mode with
+                         | "constant" -> r.Next(-1, 3)
+                         | "reflect" -> r.Next n
+                         | "replicate" -> r.Next 3
+                         | _ -> r.Next(n + 1)
+
+                     let b, a = one (), one ()
+                     // a crop may not remove the whole axis
+                     let b, a = if n + min b 0 + min a 0 < 0 then 0, 0 else b, a
+                     yield b
+                     yield a |]
+
+          sample
+              (sprintf "pad %s by %A, %s" (shapeText s) amounts mode)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Pad(amounts, mode, 0.25))))
+      case "einsum" (fun r ->
+          let d () = r.Next(1, 4)
+          let i, j, k, l, b = d (), d (), d (), d (), d ()
+
+          let equation, shapes =
+              match r.Next 12 with
+              | 0 -> "ij,jk->ik", [ [| i; j |]; [| j; k |] ]
+              | 1 -> "bij,bjk->bik", [ [| b; i; j |]; [| b; j; k |] ]
+              | 2 -> "ii->i", [ [| i; i |] ]
+              | 3 -> "ii", [ [| i; i |] ]
+              | 4 -> "ij->ji", [ [| i; j |] ]
+              | 5 -> "i,i->", [ [| i |]; [| i |] ]
+              | 6 -> "i,j", [ [| i |]; [| j |] ]
+              | 7 -> "...ij,...jk->...ik", [ [| b; 1; i; j |]; [| l; j; k |] ]
+              | 8 -> "bhqd,bhkd->bhqk", [ [| b; l; i; j |]; [| b; l; k; j |] ]
+              | 9 -> "ijk,ikl,lm->jm", [ [| i; j; k |]; [| i; k; l |]; [| l; b |] ]
+              | 10 -> "ij,ij->ij", [ [| i; j |]; [| i; j |] ]
+              | _ -> "iij,jk", [ [| i; i; j |]; [| j; k |] ]
+
+          sample
+              (sprintf "einsum %s over %s" equation (shapes |> List.map shapeText |> String.concat ", "))
+              (shapes |> List.map (tensorIn r Real))
+              (fun xs -> Tensor.Einsum(equation, Array.ofList xs))) ]
 
 let byName = all |> List.map (fun c -> c.Name, c) |> Map.ofList

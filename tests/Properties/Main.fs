@@ -75,6 +75,7 @@ let runAll (argv: string[]) =
               NnTests.tests
               FusedTests.tests
               ElementwiseTests.tests
+              IndexingTests.tests
               AnomalyTests.tests
               BatchNormTests.tests
               DistributedTests.tests

@@ -20,6 +20,8 @@ internal enum CompareKind { Eq, Ne, Lt, Le, Gt, Ge }
 
 internal enum ReduceKind { Sum, Max, Min, Prod }
 
+internal enum ScanKind { Sum, Prod, LogSumExp }
+
 /// <summary>
 /// What a backend provides: kernels over strided views, knowing nothing of autodiff.
 /// Every kernel returns fresh contiguous storage and never writes into its inputs; the op
@@ -46,6 +48,19 @@ internal interface IKernels
 
     /// <summary>For each element, the product of the other elements of its trailing group, zero-safe.</summary>
     Storage ProdOfOthers(Strided x, int trailing);
+
+    /// <summary>
+    /// The inclusive scan of each row of x's last axis: running sums, products, or log Σ exp
+    /// (−∞ until the row's first finite term, NaN from its first NaN on).
+    /// </summary>
+    Storage Scan(ScanKind kind, Strided x);
+
+    /// <summary>
+    /// A stable sort of each row of x's last axis, as the int64 positions that order it: NaN
+    /// after every number (before, when descending, as PyTorch orders them); equal elements keep
+    /// their order either way.
+    /// </summary>
+    Storage ArgSort(Strided x, bool descending);
 
     /// <summary>a: [..., m, k] times b: [..., k, n] with equal (already broadcast) batch axes.</summary>
     Storage MatMul(Strided a, Strided b);

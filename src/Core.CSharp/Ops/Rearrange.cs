@@ -93,7 +93,8 @@ public sealed partial class Tensor
         var cols = Arange(0, n, 1, DType.Int64, Device).Reshape(1, n);
         var offset = cols - rows;
         var keep = lower ? offset.Le(diagonal) : offset.Ge(diagonal);
-        return Where(keep, this, 0.0);
+        // a bool mask stays bool (where would promote it with the 0 it fills in)
+        return DType == DType.Bool ? LogicalAnd(this, keep) : Where(keep, this, 0.0);
     }
 
     /// <summary>The value where <paramref name="mask"/> (a bool mask broadcasting to this shape) is true; the cotangent reaches the rest.</summary>

@@ -156,6 +156,37 @@ public sealed partial class Tensor
     }
 
     /// <summary>
+    /// The vector p-norm over the given axes (null: all), as torch.linalg.vector_norm: (Σ|x|ᵖ)^(1/p)
+    /// for any real p, max |x| for +∞, min |x| for −∞, the count of nonzeros for 0. A fused
+    /// rule: ∂‖x‖ₚ/∂x = sign(x)·|x|^(p−1)/‖x‖ₚ^(p−1), taken as 0 where x = 0 and where ‖x‖ₚ = 0
+    /// (PyTorch's choices, where the formula divides 0 by 0); ±∞ share the cotangent evenly
+    /// among ties, and 0 has none.
+    /// </summary>
+    [Op("norm")]
+    public Tensor Norm(double p, int[]? axes = null, bool keepDim = false)
+    {
+        using var _ = OpCall.Enter("norm", this);
+        RequireFloat("norm");
+        if (double.IsNaN(p)) throw new OpArgumentException("norm", "norm: p is NaN");
+        var ax = ShapeMath.Axes("norm", axes, Rank);
+        if (p == 2) return Norm(ax, keepDim);
+        if (double.IsPositiveInfinity(p)) return Abs().Max(ax, keepDim);
+        if (double.IsNegativeInfinity(p)) return Abs().Min(ax, keepDim);
+        if (p == 1) return Abs().Sum(ax, keepDim);
+        if (p == 0)
+            return Fused("norm", () => Ne(0.0).To(DType).Sum(ax, keepDim), [this], (_, g, x, _) => ZerosLike(x[0]));
+        return Fused("norm", () => Abs().Pow(p).Sum(ax, keepDim).Pow(1 / p), [this], (_, g, x, y) =>
+        {
+            var yk = Kept(y, x[0], ax);
+            var zero = x[0].Eq(0.0);
+            // |x| of 1 under the mask, so no ∞·0 is formed there, not even in a masked-off branch
+            var scaled = Where(zero, 0.0, x[0].Sign() * Where(zero, 1.0, x[0].Abs()).Pow(p - 1));
+            var denominator = yk.Pow(p - 1);
+            return Where(yk.Eq(0.0), 0.0, Kept(g, x[0], ax) * scaled / Where(yk.Eq(0.0), 1.0, denominator));
+        });
+    }
+
+    /// <summary>
     /// log Σ exp x over the given axes, stable: m + log Σ exp(x − m) with m = max x held
     /// constant (the expression does not depend on m, so its gradient is exact). Over an empty
     /// axis the sum is 0 and the result −∞, as in PyTorch.
