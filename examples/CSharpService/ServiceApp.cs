@@ -158,7 +158,7 @@ public static class ServiceApp
         var probs = p.ToArray<double>();
         if (probs.Any(v => !double.IsFinite(v)))
             return Results.Json(new { error = "the model produced non-finite probabilities for these inputs" }, statusCode: StatusCodes.Status500InternalServerError);
-        var rows = Enumerable.Range(0, x.Size(0)).Select(i => probs[(i * m.Classes)..((i + 1) * m.Classes)]).ToArray();
+        var rows = Enumerable.Range(0, x.Size(0)).Select(i => p[i, ..].ToArray<double>()).ToArray();
         var classes = p.ArgMax(1).ToArray<long>();
         return Results.Json(new { classes, probabilities = rows });
     }
@@ -172,7 +172,7 @@ public static class ServiceApp
         int k = r.Class ?? (int)logp.ArgMax().Item<long>();
         if (k < 0 || k >= m.Classes) throw new ArgumentException($"class: {k} is not one of the model's {m.Classes} classes");
         // ∂ log p_k / ∂x, through the functional API: nothing accumulates into the shared parameters
-        var g = Autograd.Grad([logp.Select(1, k).Sum()], [x])[0].ToArray<double>();
+        var g = Autograd.Grad([logp[0, k]], [x])[0].ToArray<double>();
         if (!double.IsFinite(lp[k]) || g.Any(v => !double.IsFinite(v)))
             return Results.Json(new { error = "the model produced a non-finite log-probability or gradient for this input" }, statusCode: StatusCodes.Status500InternalServerError);
         return Results.Json(new { @class = k, probability = Math.Exp(lp[k]), gradient = g });

@@ -1275,6 +1275,35 @@ let all: OpCase list =
           sample
               (sprintf "einsum %s over %s" equation (shapes |> List.map shapeText |> String.concat ", "))
               (shapes |> List.map (tensorIn r Real))
-              (fun xs -> Tensor.Einsum(equation, Array.ofList xs))) ]
+              (fun xs -> Tensor.Einsum(equation, Array.ofList xs)))
+      case "index" (fun r ->
+          let s = shape r 1 3 |> Array.map (fun n -> n + 1)
+          let mutable tensorUsed = false
+
+          let entries =
+              [ if r.Next 4 = 0 then
+                    yield TensorIndex.NewAxis, "NewAxis"
+                for d in 0 .. s.Length - 1 do
+                    let n = s.[d]
+
+                    match r.Next 5 with
+                    | 0 ->
+                        let i = r.Next(-n, n)
+                        yield TensorIndex.op_Implicit i, string i
+                    | 1 ->
+                        let a = r.Next n
+                        let b = r.Next(a + 1, n + 1)
+                        yield TensorIndex.op_Implicit (Range(Index a, Index b)), sprintf "%d..%d" a b
+                    | 2 -> yield TensorIndex.Slice(Range.All, 2), "::2"
+                    | 3 when not tensorUsed ->
+                        tensorUsed <- true
+                        let t = Tensor.FromArray(Array.init 3 (fun _ -> int64 (r.Next n)), [| 3 |])
+                        yield TensorIndex.op_Implicit t, sprintf "%O" t
+                    | _ -> yield TensorIndex.op_Implicit Range.All, ".." ]
+
+          sample
+              (sprintf "index %s by [%s]" (shapeText s) (entries |> List.map snd |> String.concat ", "))
+              [ tensorIn r Real s ]
+              (one (fun x -> x.[entries |> List.map fst |> Array.ofList]))) ]
 
 let byName = all |> List.map (fun c -> c.Name, c) |> Map.ofList

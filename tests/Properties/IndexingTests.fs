@@ -8,6 +8,7 @@ module Cotangent.Tests.IndexingTests
 open System
 open Expecto
 open Cotangent
+open Cotangent.FSharp
 open Cotangent.Tests.Check
 
 let private i64 (values: int64 list) =
@@ -339,5 +340,103 @@ let private norms =
                   near 0.0 [| 0.0; 0.0; 0.0 |] x.Grad (sprintf "p = %g" p)
           } ]
 
+
+let private ix (e: TensorIndex list) = Array.ofList e
+let private at (i: int) = TensorIndex.op_Implicit i
+let private span (r: Range) = TensorIndex.op_Implicit r
+let private tix (t: Tensor) = TensorIndex.op_Implicit t
+
+let private indexer =
+    // x[a, b, c] = 12a + 4b + c
+    let x = Tensor.Arange(0.0, 24.0, 1.0, DType.Float64).Reshape(2, 3, 4)
+
+    testList
+        "indexer and F# slicing"
+        [ test "F# slices include their end and count negative bounds from it" {
+              let y = x.[1, 0..1, *]
+              Expect.equal y.Shape [| 2; 4 |] "x[1, 0..1, *]"
+              near 0.0 [| 12.0 .. 19.0 |] y "values"
+              near 0.0 [| 3.0; 7.0; 11.0; 15.0; 19.0; 23.0 |] x.[*, *, 3] "x[*, *, 3]"
+              near 0.0 [| 10.0; 11.0 |] x.[0, -1, -2 ..] "x[0, -1, -2..]"
+              near 0.0 [| 12.0 .. 23.0 |] x.[1..] "x[1..] keeps the other axes"
+              near 0.0 [| 6.0 |] (x.[0, 1, 2].Reshape 1) "x[0, 1, 2], ints alone"
+          }
+          test "the core's indexer: ints, ranges, steps, ellipsis, new axes" {
+              near 0.0 [| 12.0 .. 23.0 |] x.[ix [ at 1 ]] "x[1]"
+              near 0.0 [| 23.0 |] (x.[ix [ at -1; at -1; at -1 ]].Reshape 1) "x[-1, -1, -1]"
+
+              near
+                  0.0
+                  [| 20.0; 21.0; 22.0; 23.0 |]
+                  x.[ix
+                      [ TensorIndex.op_Implicit (Index(1, true))
+                        span (Range(Index(2), Index(0, true))) ]]
+                  "x[^1, 2..]"
+
+              near
+                  0.0
+                  [| 0.0; 2.0; 12.0; 14.0 |]
+                  x.[ix [ span Range.All; at 0; TensorIndex.Slice(Range.All, 2) ]]
+                  "x[.., 0, ::2]"
+
+              let e = x.[ix [ TensorIndex.Ellipsis; at 0 ]]
+              Expect.equal e.Shape [| 2; 3 |] "x[..., 0]"
+              near 0.0 [| 0.0; 4.0; 8.0; 12.0; 16.0; 20.0 |] e "values"
+              Expect.equal (x.[ix [ TensorIndex.NewAxis; at 0; TensorIndex.NewAxis ]]).Shape [| 1; 1; 3; 4 |] "new axes"
+
+              Expect.equal
+                  (x.[ix [ span (Range(Index(5), Index(9))) ]]).Shape
+                  [| 0; 3; 4 |]
+                  "a range past the end is empty, as Python's"
+          }
+          test "tensor entries gather, pair up when adjacent, and masks pick" {
+              let y = x.[ix [ tix (i64 [ 1L; 0L; 1L ]) ]]
+              Expect.equal y.Shape [| 3; 3; 4 |] "x[[1, 0, 1]]"
+              near 0.0 [| 12.0 .. 15.0 |] (y.[0, 0, *]) "first pick"
+              let pairs = x.[ix [ tix (i64 [ 0L; 1L ]); tix (i64 [ 2L; -3L ]) ]]
+              Expect.equal pairs.Shape [| 2; 4 |] "x[[0, 1], [2, -3]]"
+              near 0.0 (Array.append [| 8.0 .. 11.0 |] [| 12.0 .. 15.0 |]) pairs "x[0, 2, :] and x[1, 0, :]"
+              let mask = Tensor.FromArray([| true; false; false; false; true; true |], [| 2; 3 |])
+              let m = x.[ix [ tix mask ]]
+              Expect.equal m.Shape [| 3; 4 |] "x[mask]"
+
+              near
+                  0.0
+                  (Array.concat [ [| 0.0 .. 3.0 |]; [| 16.0 .. 19.0 |]; [| 20.0 .. 23.0 |] ])
+                  m
+                  "rows where the mask holds"
+          }
+          test "gradients flow back through the indexer" {
+              let v = x.RequireGrad()
+              v.[1, 0..1, 1..2].Sum().Backward()
+              let g = values v.Grad
+
+              let expected =
+                  Array.init 24 (fun p ->
+                      if p / 12 = 1 && p / 4 % 3 <= 1 && p % 4 >= 1 && p % 4 <= 2 then
+                          1.0
+                      else
+                          0.0)
+
+              Expect.equal g expected "ones where the slice read"
+          }
+          test "bad indices name the indexer" {
+              throwsWith<IndexOutOfRangeException, _> (fun () -> x.[ix [ at 2 ]]) [ "index"; "out of range"; "size 2" ]
+
+              throwsWith<IndexOutOfRangeException, _>
+                  (fun () -> x.[ix [ at 0; at 0; at 0; at 0 ]])
+                  [ "index"; "too many" ]
+
+              throwsWith<OpArgumentException, _>
+                  (fun () -> x.[ix [ TensorIndex.Ellipsis; TensorIndex.Ellipsis ]])
+                  [ "index"; "ellipsis" ]
+
+              throwsWith<IndexOutOfRangeException, _> (fun () -> x.[ix [ tix (i64 [ 2L ]) ]]) [ "index"; "2"; "size 2" ]
+
+              throwsWith<OpArgumentException, _>
+                  (fun () -> x.[ix [ tix (i64 [ 0L ]); at 0; tix (i64 [ 0L ]) ]])
+                  [ "index"; "apart" ]
+          } ]
+
 let tests =
-    testList "indexing and scans" [ scans; sorting; indexing; einsum; norms ]
+    testList "indexing and scans" [ scans; sorting; indexing; einsum; norms; indexer ]
