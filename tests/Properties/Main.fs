@@ -76,6 +76,7 @@ let runAll (argv: string[]) =
               FusedTests.tests
               ElementwiseTests.tests
               IndexingTests.tests
+              OptimTests.tests
               AnomalyTests.tests
               BatchNormTests.tests
               DistributedTests.tests

@@ -48,6 +48,9 @@ public abstract class Optimizer
     /// <summary>Steps taken so far.</summary>
     public long StepCount { get; private set; }
 
+    /// <summary>The rate when the first schedule attached (PyTorch's initial_lr): every schedule of this optimizer starts from it.</summary>
+    internal double? InitialRate { get; set; }
+
     /// <summary>Clears every parameter's gradient.</summary>
     public void ZeroGrad()
     {
@@ -314,7 +317,7 @@ public sealed class AdamW(IEnumerable<Parameter> parameters, double learningRate
     : Adam(parameters, learningRate, beta1, beta2, eps, weightDecay, decoupled: true);
 
 /// <summary>Gradient clipping.</summary>
-public static class GradClip
+public static partial class GradClip
 {
     /// <summary>
     /// Scales all gradients by max/(total + 1e-6) when their joint 2-norm exceeds
@@ -347,6 +350,23 @@ public static class GradClip
     }
 }
 
+public static partial class GradClip
+{
+    /// <summary>Clamps every gradient element into [−clip, clip] (torch.nn.utils.clip_grad_value_).</summary>
+    public static void ClipGradValue(IEnumerable<Parameter> parameters, double clip)
+    {
+        if (parameters is null) throw new ArgumentNullException(nameof(parameters), "clip_grad_value: the parameters are null");
+        if (!(clip >= 0) || double.IsInfinity(clip))
+            throw new ArgumentOutOfRangeException(nameof(clip), clip, $"clip_grad_value: the clip value must be a finite number, 0 or more, got {clip}");
+        var all = parameters.ToArray();
+        if (all.Any(p => p is null)) throw new ArgumentException("clip_grad_value: a parameter is null", nameof(parameters));
+        using var _ = Autograd.NoGrad();
+        var clipped = all.Select(p => p.Grad?.Clamp(-clip, clip)).ToArray();   // all computed before any is set
+        for (int i = 0; i < all.Length; i++)
+            if (clipped[i] is { } g) all[i].SetGrad(g);
+    }
+}
+
 /// <summary>A learning-rate schedule: call <see cref="Step"/> once per epoch, after the optimizer's steps.</summary>
 public abstract class LrScheduler
 {
@@ -357,11 +377,17 @@ public abstract class LrScheduler
     protected LrScheduler(Optimizer optimizer)
     {
         if (optimizer is null) throw new ArgumentNullException(nameof(optimizer), "lr_scheduler: the optimizer is null");
-        (this.optimizer, baseRate) = (optimizer, optimizer.LearningRate);
+        (this.optimizer, baseRate) = (optimizer, optimizer.InitialRate ??= optimizer.LearningRate);
     }
 
     /// <summary>Epochs completed.</summary>
     public int Epoch { get; private set; }
+
+    /// <summary>The optimizer whose rate this schedules.</summary>
+    internal Optimizer Target => optimizer;
+
+    /// <summary>The rate the schedule started from.</summary>
+    internal double BaseRate => baseRate;
 
     /// <summary>Advances one epoch and sets the optimizer's learning rate; a rate that is not a finite number 0 or more is refused and nothing changes.</summary>
     public void Step()
@@ -382,7 +408,7 @@ public abstract class LrScheduler
         double.IsFinite(value) && value >= 0 ? value : throw new ArgumentOutOfRangeException(what, value, $"{owner}: {what} must be a finite number, 0 or more, got {value}");
 
     /// <summary>The rate after <paramref name="epoch"/> epochs, in closed form.</summary>
-    protected abstract double RateAt(double baseRate, int epoch);
+    protected internal abstract double RateAt(double baseRate, int epoch);
 }
 
 /// <summary>lr = base·γ^⌊epoch/stepSize⌋ (torch.optim.lr_scheduler.StepLR); stepSize ≥ 1, γ a finite number ≥ 0.</summary>
@@ -398,7 +424,7 @@ public sealed class StepLr : LrScheduler
     }
 
     /// <inheritdoc/>
-    protected override double RateAt(double b, int epoch) => b * Math.Pow(gamma, epoch / stepSize);
+    protected internal override double RateAt(double b, int epoch) => b * Math.Pow(gamma, epoch / stepSize);
 }
 
 /// <summary>
@@ -417,5 +443,5 @@ public sealed class CosineAnnealingLr : LrScheduler
     }
 
     /// <inheritdoc/>
-    protected override double RateAt(double b, int epoch) => etaMin + (b - etaMin) * (1 + Math.Cos(Math.PI * epoch / tMax)) / 2;
+    protected internal override double RateAt(double b, int epoch) => etaMin + (b - etaMin) * (1 + Math.Cos(Math.PI * epoch / tMax)) / 2;
 }

@@ -1,0 +1,248 @@
+namespace Cotangent.Nn;
+
+/// <summary>
+/// The rest of torch.optim's first-order optimizers, each its documented algorithm written as
+/// tensor ops (one composition a parameter; Adam and AdamW keep their fused kernel). The step
+/// t is the optimizer's step count; state buffers start as zeros, as in PyTorch.
+/// </summary>
+public abstract class ComposedOptimizer : Optimizer
+{
+    private protected ComposedOptimizer(IEnumerable<Parameter> parameters, double learningRate, double weightDecay, string owner)
+        : base(parameters, learningRate)
+    {
+        WeightDecay = Check(owner, "weight decay", weightDecay);
+    }
+
+    /// <summary>L2 weight decay λ, added to the gradient (g ← g + λ·p) before the update.</summary>
+    public double WeightDecay { get; }
+
+    /// <inheritdoc/>
+    protected override bool UpdateMakesNewTensors => true;
+
+    /// <summary>A state buffer's value, zeros (like the parameter) before the first step.</summary>
+    private protected static Tensor Or0(Tensor? b, Tensor like) => b ?? Tensor.ZerosLike(like);
+
+    /// <summary>A coefficient in [0, 1).</summary>
+    private protected static double Fraction(string owner, string what, double value) =>
+        value >= 0 && value < 1 ? value : throw new ArgumentOutOfRangeException(what, value, $"{owner}: {what} must be in [0, 1), got {value}");
+
+    /// <inheritdoc/>
+    protected sealed override Tensor Update(int index, Tensor value, Tensor grad) =>
+        Apply(index, value, WeightDecay == 0 ? grad : grad + value * WeightDecay);
+
+    /// <summary>The new values of parameter i from its values and its gradient with the decay already added.</summary>
+    private protected abstract Tensor Apply(int index, Tensor p, Tensor g);
+}
+
+/// <summary>
+/// RMSprop as torch.optim.RMSprop: v ← αv + (1 − α)g²; centered: ḡ ← αḡ + (1 − α)g, v̂ = v − ḡ²;
+/// with momentum μ, b ← μb + g/(√v̂ + ε), p ← p − lr·b; else p ← p − lr·g/(√v̂ + ε).
+/// </summary>
+public sealed class RmsProp : ComposedOptimizer
+{
+    readonly double alpha, eps, momentum;
+    readonly bool centered;
+    readonly Tensor?[] square, mean, buffer;
+
+    /// <summary>RMSprop with PyTorch's defaults.</summary>
+    public RmsProp(IEnumerable<Parameter> parameters, double learningRate = 1e-2, double alpha = 0.99, double eps = 1e-8, double weightDecay = 0, double momentum = 0, bool centered = false)
+        : base(parameters, learningRate, weightDecay, "rmsprop")
+    {
+        (this.alpha, this.eps, this.momentum, this.centered) = (Fraction("rmsprop", "alpha", alpha), Check("rmsprop", "eps", eps), Check("rmsprop", "momentum", momentum), centered);
+        (square, mean, buffer) = (new Tensor?[Parameters.Count], new Tensor?[Parameters.Count], new Tensor?[Parameters.Count]);
+    }
+
+    private protected override Tensor Apply(int i, Tensor p, Tensor g)
+    {
+        var v = square[i] = Hold(square[i], Or0(square[i], p) * alpha + g * g * (1 - alpha));
+        var denominator = v;
+        if (centered)
+        {
+            var m = mean[i] = Hold(mean[i], Or0(mean[i], p) * alpha + g * (1 - alpha));
+            denominator = v - m * m;
+        }
+        var step = g / (denominator.Sqrt() + eps);
+        if (momentum > 0) step = buffer[i] = Hold(buffer[i], Or0(buffer[i], p) * momentum + step);
+        return p - step * LearningRate;
+    }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(string, Tensor?[])> Buffers()
+    {
+        yield return ("square_avg", square);
+        if (centered) yield return ("grad_avg", mean);
+        if (momentum > 0) yield return ("momentum_buffer", buffer);
+    }
+}
+
+/// <summary>
+/// Adagrad as torch.optim.Adagrad: lr_t = lr/(1 + (t − 1)·decay); s ← s + g² (s starts at
+/// <c>initialAccumulatorValue</c>); p ← p − lr_t·g/(√s + ε).
+/// </summary>
+public sealed class Adagrad : ComposedOptimizer
+{
+    readonly double lrDecay, initial, eps;
+    readonly Tensor?[] sum;
+
+    /// <summary>Adagrad with PyTorch's defaults.</summary>
+    public Adagrad(IEnumerable<Parameter> parameters, double learningRate = 1e-2, double lrDecay = 0, double weightDecay = 0, double initialAccumulatorValue = 0, double eps = 1e-10)
+        : base(parameters, learningRate, weightDecay, "adagrad")
+    {
+        (this.lrDecay, initial, this.eps) = (Check("adagrad", "lr decay", lrDecay), Check("adagrad", "the initial accumulator value", initialAccumulatorValue), Check("adagrad", "eps", eps));
+        sum = new Tensor?[Parameters.Count];
+    }
+
+    private protected override Tensor Apply(int i, Tensor p, Tensor g)
+    {
+        double rate = LearningRate / (1 + (StepCount - 1) * lrDecay);
+        var s = sum[i] = Hold(sum[i], (sum[i] ?? Tensor.Full(p.Shape, initial, p.DType, p.Device)) + g * g);
+        return p - g / (s.Sqrt() + eps) * rate;
+    }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(string, Tensor?[])> Buffers() { yield return ("sum", sum); }
+}
+
+/// <summary>
+/// Adadelta as torch.optim.Adadelta: v ← ρv + (1 − ρ)g²; Δ = √(u + ε)/√(v + ε)·g;
+/// u ← ρu + (1 − ρ)Δ²; p ← p − lr·Δ.
+/// </summary>
+public sealed class Adadelta : ComposedOptimizer
+{
+    readonly double rho, eps;
+    readonly Tensor?[] square, delta;
+
+    /// <summary>Adadelta with PyTorch's defaults (lr 1).</summary>
+    public Adadelta(IEnumerable<Parameter> parameters, double learningRate = 1.0, double rho = 0.9, double eps = 1e-6, double weightDecay = 0)
+        : base(parameters, learningRate, weightDecay, "adadelta")
+    {
+        (this.rho, this.eps) = (Fraction("adadelta", "rho", rho), Check("adadelta", "eps", eps));
+        (square, delta) = (new Tensor?[Parameters.Count], new Tensor?[Parameters.Count]);
+    }
+
+    private protected override Tensor Apply(int i, Tensor p, Tensor g)
+    {
+        var v = square[i] = Hold(square[i], Or0(square[i], p) * rho + g * g * (1 - rho));
+        var u = Or0(delta[i], p);
+        var d = (u + eps).Sqrt() / (v + eps).Sqrt() * g;
+        delta[i] = Hold(delta[i], u * rho + d * d * (1 - rho));
+        return p - d * LearningRate;
+    }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(string, Tensor?[])> Buffers()
+    {
+        yield return ("square_avg", square);
+        yield return ("acc_delta", delta);
+    }
+}
+
+/// <summary>
+/// Adamax as torch.optim.Adamax: m ← β₁m + (1 − β₁)g; u ← max(β₂u, |g| + ε);
+/// p ← p − lr·m/((1 − β₁ᵗ)·u).
+/// </summary>
+public sealed class Adamax : ComposedOptimizer
+{
+    readonly double beta1, beta2, eps;
+    readonly Tensor?[] m, u;
+
+    /// <summary>Adamax with PyTorch's defaults.</summary>
+    public Adamax(IEnumerable<Parameter> parameters, double learningRate = 2e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0)
+        : base(parameters, learningRate, weightDecay, "adamax")
+    {
+        (this.beta1, this.beta2, this.eps) = (Fraction("adamax", "beta1", beta1), Fraction("adamax", "beta2", beta2), Check("adamax", "eps", eps));
+        (m, u) = (new Tensor?[Parameters.Count], new Tensor?[Parameters.Count]);
+    }
+
+    private protected override Tensor Apply(int i, Tensor p, Tensor g)
+    {
+        var mi = m[i] = Hold(m[i], Or0(m[i], p) * beta1 + g * (1 - beta1));
+        var ui = u[i] = Hold(u[i], Tensor.Maximum(Or0(u[i], p) * beta2, g.Abs() + eps));
+        return p - mi / ui * (LearningRate / (1 - Math.Pow(beta1, StepCount)));
+    }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(string, Tensor?[])> Buffers()
+    {
+        yield return ("exp_avg", m);
+        yield return ("exp_inf", u);
+    }
+}
+
+/// <summary>
+/// NAdam as torch.optim.NAdam: μ_t = β₁(1 − ½·0.96^(tψ)); m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
+/// m̂ = μ_{t+1}m/(1 − ∏_{i≤t+1} μ_i) + (1 − μ_t)g/(1 − ∏_{i≤t} μ_i); p ← p − lr·m̂/(√(v/(1 − β₂ᵗ)) + ε).
+/// </summary>
+public sealed class NAdam : ComposedOptimizer
+{
+    readonly double beta1, beta2, eps, momentumDecay;
+    readonly Tensor?[] m, v;
+
+    /// <summary>NAdam with PyTorch's defaults.</summary>
+    public NAdam(IEnumerable<Parameter> parameters, double learningRate = 2e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0, double momentumDecay = 4e-3)
+        : base(parameters, learningRate, weightDecay, "nadam")
+    {
+        (this.beta1, this.beta2, this.eps, this.momentumDecay) = (Fraction("nadam", "beta1", beta1), Fraction("nadam", "beta2", beta2), Check("nadam", "eps", eps), Check("nadam", "momentum decay", momentumDecay));
+        (m, v) = (new Tensor?[Parameters.Count], new Tensor?[Parameters.Count]);
+    }
+
+    double Mu(long t) => beta1 * (1 - 0.5 * Math.Pow(0.96, t * momentumDecay));
+
+    private protected override Tensor Apply(int i, Tensor p, Tensor g)
+    {
+        long t = StepCount;
+        double product = 1;
+        for (long k = 1; k <= t; k++) product *= Mu(k);
+        double mu = Mu(t), next = Mu(t + 1);
+        var mi = m[i] = Hold(m[i], Or0(m[i], p) * beta1 + g * (1 - beta1));
+        var vi = v[i] = Hold(v[i], Or0(v[i], p) * beta2 + g * g * (1 - beta2));
+        var mHat = mi * (next / (1 - product * next)) + g * ((1 - mu) / (1 - product));
+        var denominator = (vi / (1 - Math.Pow(beta2, t))).Sqrt() + eps;
+        return p - mHat / denominator * LearningRate;
+    }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(string, Tensor?[])> Buffers()
+    {
+        yield return ("exp_avg", m);
+        yield return ("exp_avg_sq", v);
+    }
+}
+
+/// <summary>
+/// RAdam as torch.optim.RAdam: Adam's moments, m̂ = m/(1 − β₁ᵗ), ρ∞ = 2/(1 − β₂) − 1,
+/// ρ_t = ρ∞ − 2tβ₂ᵗ/(1 − β₂ᵗ); when ρ_t &gt; 5 the step is rectified,
+/// p ← p − lr·m̂·r·√(1 − β₂ᵗ)/(√v + ε) with r = √((ρ_t − 4)(ρ_t − 2)ρ∞/((ρ∞ − 4)(ρ∞ − 2)ρ_t)); else p ← p − lr·m̂.
+/// </summary>
+public sealed class RAdam : ComposedOptimizer
+{
+    readonly double beta1, beta2, eps;
+    readonly Tensor?[] m, v;
+
+    /// <summary>RAdam with PyTorch's defaults.</summary>
+    public RAdam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0)
+        : base(parameters, learningRate, weightDecay, "radam")
+    {
+        (this.beta1, this.beta2, this.eps) = (Fraction("radam", "beta1", beta1), Fraction("radam", "beta2", beta2), Check("radam", "eps", eps));
+        (m, v) = (new Tensor?[Parameters.Count], new Tensor?[Parameters.Count]);
+    }
+
+    private protected override Tensor Apply(int i, Tensor p, Tensor g)
+    {
+        long t = StepCount;
+        var mi = m[i] = Hold(m[i], Or0(m[i], p) * beta1 + g * (1 - beta1));
+        var vi = v[i] = Hold(v[i], Or0(v[i], p) * beta2 + g * g * (1 - beta2));
+        var mHat = mi / (1 - Math.Pow(beta1, t));
+        double b2t = Math.Pow(beta2, t), rhoInf = 2 / (1 - beta2) - 1, rho = rhoInf - 2 * t * b2t / (1 - b2t);
+        if (rho <= 5) return p - mHat * LearningRate;
+        double r = Math.Sqrt((rho - 4) * (rho - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rho));
+        return p - mHat * (LearningRate * r * Math.Sqrt(1 - b2t)) / (vi.Sqrt() + eps);
+    }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(string, Tensor?[])> Buffers()
+    {
+        yield return ("exp_avg", m);
+        yield return ("exp_avg_sq", v);
+    }
+}

@@ -1,0 +1,215 @@
+/// Issue 15's optimizers and schedules against the algorithms torch.optim documents, worked out
+/// here element by element in plain floats, and the schedules' documented examples.
+module Cotangent.Tests.OptimTests
+
+open System
+open Expecto
+open Cotangent
+open Cotangent.Nn
+open Cotangent.Tests.Check
+
+let private c = [| 1.0; 0.5; 2.0 |]
+let private p0 = [| 1.0; -2.0; 0.5 |]
+
+/// Steps the optimizer on f(p) = Σ cᵢpᵢ² (∇ = 2cp, set by hand) and checks every step against
+/// `reference t p g` (element by element, its state in the closure) run alongside.
+let private agrees
+    (name: string)
+    (make: Parameter -> Optimizer)
+    (reference: unit -> int -> float -> float -> int -> float)
+    =
+    test name {
+        let p = Parameter(Tensor.FromArray(p0, [| 3 |]))
+        let opt = make p
+        let step = reference ()
+        let mutable expected = Array.copy p0
+
+        for t in 1..6 do
+            let v = values p.Value
+            p.SetGrad(Tensor.FromArray(Array.map2 (fun ci vi -> 2.0 * ci * vi) c v, [| 3 |]))
+            opt.Step()
+            expected <- Array.init 3 (fun i -> step t expected.[i] (2.0 * c.[i] * expected.[i]) i)
+            near 1e-12 expected p.Value (sprintf "%s step %d" name t)
+    }
+
+let private optimizers =
+    testList
+        "optimizers"
+        [ agrees
+              "RMSprop centered, with momentum and weight decay"
+              (fun p -> RmsProp([ p ], 0.01, 0.9, 1e-8, 0.1, 0.5, true))
+              (fun () ->
+                  let v, avg, b = Array.zeroCreate 3, Array.zeroCreate 3, Array.zeroCreate 3
+
+                  fun _ p g i ->
+                      let g = g + 0.1 * p
+                      v.[i] <- 0.9 * v.[i] + 0.1 * g * g
+                      avg.[i] <- 0.9 * avg.[i] + 0.1 * g
+                      b.[i] <- 0.5 * b.[i] + g / (sqrt (v.[i] - avg.[i] * avg.[i]) + 1e-8)
+                      p - 0.01 * b.[i])
+          agrees "RMSprop plain" (fun p -> RmsProp([ p ], 0.01)) (fun () ->
+              let v = Array.zeroCreate 3
+
+              fun _ p g i ->
+                  v.[i] <- 0.99 * v.[i] + 0.01 * g * g
+                  p - 0.01 * g / (sqrt v.[i] + 1e-8))
+          agrees
+              "Adagrad with lr decay and an initial accumulator"
+              (fun p -> Adagrad([ p ], 0.1, 0.05, 0.01, 0.3))
+              (fun () ->
+                  let s = Array.create 3 0.3
+
+                  fun t p g i ->
+                      let g = g + 0.01 * p
+                      s.[i] <- s.[i] + g * g
+                      p - 0.1 / (1.0 + float (t - 1) * 0.05) * g / (sqrt s.[i] + 1e-10))
+          agrees "Adadelta" (fun p -> Adadelta([ p ], 0.5, 0.8, 1e-6, 0.02)) (fun () ->
+              let v, u = Array.zeroCreate 3, Array.zeroCreate 3
+
+              fun _ p g i ->
+                  let g = g + 0.02 * p
+                  v.[i] <- 0.8 * v.[i] + 0.2 * g * g
+                  let d = sqrt (u.[i] + 1e-6) / sqrt (v.[i] + 1e-6) * g
+                  u.[i] <- 0.8 * u.[i] + 0.2 * d * d
+                  p - 0.5 * d)
+          agrees "Adamax" (fun p -> Adamax([ p ], 0.01, 0.8, 0.99, 1e-8, 0.1)) (fun () ->
+              let m, u = Array.zeroCreate 3, Array.zeroCreate 3
+
+              fun t p g i ->
+                  let g = g + 0.1 * p
+                  m.[i] <- 0.8 * m.[i] + 0.2 * g
+                  u.[i] <- max (0.99 * u.[i]) (abs g + 1e-8)
+                  p - 0.01 * m.[i] / ((1.0 - 0.8 ** float t) * u.[i]))
+          agrees "NAdam" (fun p -> NAdam([ p ], 0.01, 0.9, 0.999, 1e-8, 0.05, 4e-3)) (fun () ->
+              let m, v = Array.zeroCreate 3, Array.zeroCreate 3
+
+              let mu t =
+                  0.9 * (1.0 - 0.5 * 0.96 ** (float t * 4e-3))
+
+              fun t p g i ->
+                  let g = g + 0.05 * p
+                  let product = List.fold (fun a k -> a * mu k) 1.0 [ 1..t ]
+                  m.[i] <- 0.9 * m.[i] + 0.1 * g
+                  v.[i] <- 0.999 * v.[i] + 0.001 * g * g
+
+                  let mHat =
+                      mu (t + 1) * m.[i] / (1.0 - product * mu (t + 1))
+                      + (1.0 - mu t) * g / (1.0 - product)
+
+                  p - 0.01 * mHat / (sqrt (v.[i] / (1.0 - 0.999 ** float t)) + 1e-8))
+          // β₂ = 0.9 makes ρ∞ = 19, so ρ_t passes 5 at the fourth step: both branches run
+          agrees "RAdam, before and after rectification" (fun p -> RAdam([ p ], 0.01, 0.9, 0.9, 1e-8, 0.0)) (fun () ->
+              let m, v = Array.zeroCreate 3, Array.zeroCreate 3
+
+              fun t p g i ->
+                  let t' = float t
+                  m.[i] <- 0.9 * m.[i] + 0.1 * g
+                  v.[i] <- 0.9 * v.[i] + 0.1 * g * g
+                  let mHat = m.[i] / (1.0 - 0.9 ** t')
+                  let rhoInf = 2.0 / (1.0 - 0.9) - 1.0
+                  let rho = rhoInf - 2.0 * t' * 0.9 ** t' / (1.0 - 0.9 ** t')
+
+                  if rho > 5.0 then
+                      let l = sqrt (1.0 - 0.9 ** t') / (sqrt v.[i] + 1e-8)
+
+                      let r =
+                          sqrt ((rho - 4.0) * (rho - 2.0) * rhoInf / ((rhoInf - 4.0) * (rhoInf - 2.0) * rho))
+
+                      p - 0.01 * mHat * r * l
+                  else
+                      p - 0.01 * mHat)
+          test "bad hyperparameters are refused by name" {
+              let p = Parameter(f64 [ 1.0 ])
+              throwsWith<ArgumentOutOfRangeException, _> (fun () -> RmsProp([ p ], alpha = 1.0)) [ "rmsprop"; "alpha" ]
+              throwsWith<ArgumentOutOfRangeException, _> (fun () -> Adagrad([ p ], eps = -1.0)) [ "adagrad"; "eps" ]
+
+              throwsWith<ArgumentOutOfRangeException, _>
+                  (fun () -> NAdam([ p ], weightDecay = nan))
+                  [ "nadam"; "weight decay" ]
+          }
+          test "ClipGradValue clamps every element" {
+              let a, b = Parameter(f64 [ 0.0; 0.0 ]), Parameter(f64 [ 0.0 ])
+              a.SetGrad(f64 [ -3.0; 0.5 ])
+              b.SetGrad(f64 [ 2.0 ])
+              GradClip.ClipGradValue([ a; b ], 1.0)
+              near 0.0 [| -1.0; 0.5 |] a.Grad "a"
+              near 0.0 [| 1.0 |] b.Grad "b"
+          } ]
+
+/// The rates a schedule sets over its first epochs (the rate before any step first).
+let private rates (make: Optimizer -> LrScheduler) lr epochs =
+    let opt = Sgd([ Parameter(f64 [ 0.0 ]) ], lr)
+    let s = make opt
+
+    [| yield opt.LearningRate
+       for _ in 1..epochs do
+           s.Step()
+           yield opt.LearningRate |]
+
+let private schedules =
+    testList
+        "schedules"
+        [ test "LinearLR as its docs print it" {
+              // lr 0.05, start factor 0.5, 4 iterations: 0.025, 0.03125, 0.0375, 0.04375, then 0.05
+              let r = rates (fun o -> LinearLr(o, 0.5, 1.0, 4)) 0.05 5
+              near 1e-15 [| 0.025; 0.03125; 0.0375; 0.04375; 0.05; 0.05 |] (f64 (List.ofArray r)) "rates"
+          }
+          test "MultiStepLR as its docs print it" {
+              // lr 0.05, milestones 30 and 80, γ 0.1
+              let r = rates (fun o -> MultiStepLr(o, [ 30; 80 ], 0.1)) 0.05 100
+              Expect.floatClose Accuracy.veryHigh r.[29] 0.05 "before 30"
+              Expect.floatClose Accuracy.veryHigh r.[30] 0.005 "30 to 79"
+              Expect.floatClose Accuracy.veryHigh r.[79] 0.005 "79"
+              Expect.floatClose Accuracy.veryHigh r.[80] 0.0005 "from 80"
+          }
+          test "ExponentialLR multiplies every epoch" {
+              near
+                  1e-15
+                  [| 1.0; 0.5; 0.25; 0.125 |]
+                  (f64 (List.ofArray (rates (fun o -> ExponentialLr(o, 0.5)) 1.0 3)))
+                  "rates"
+          }
+          test "SequentialLR: a linear warm-up, then exponential decay from the base rate" {
+              let r =
+                  rates (fun o -> SequentialLr(o, [ LinearLr(o, 0.25, 1.0, 2); ExponentialLr(o, 0.5) ], [ 2 ])) 1.0 5
+
+              // the warm-up at epochs 0, 1; the decay counts its own epochs from 2
+              near 1e-15 [| 0.25; 0.625; 1.0; 0.5; 0.25; 0.125 |] (f64 (List.ofArray r)) "rates"
+          }
+          test "OneCycleLR rises to the maximum and anneals to max/(div·final div)" {
+              let total = 100
+              let r = rates (fun o -> OneCycleLr(o, 1.0, total)) 0.1 (total - 1)
+              Expect.floatClose Accuracy.veryHigh r.[0] (1.0 / 25.0) "starts at max/div"
+              Expect.floatClose Accuracy.veryHigh r.[29] 1.0 "peaks at pct_start·total − 1"
+              Expect.floatClose Accuracy.veryHigh r.[99] (1.0 / 25.0 / 1e4) "ends at the minimum"
+              // halfway up the cosine: the mean of the ends
+              let start, peak, pct = 1.0 / 25.0, 1.0, 14.0 / 29.0
+
+              Expect.floatClose
+                  Accuracy.veryHigh
+                  r.[14]
+                  (peak + (start - peak) / 2.0 * (cos (Math.PI * pct) + 1.0))
+                  "cosine on the way up"
+
+              let opt = Sgd([ Parameter(f64 [ 0.0 ]) ], 0.1)
+              let s = OneCycleLr(opt, 1.0, 3)
+
+              for _ in 1..3 do
+                  s.Step()
+
+              throwsWith<InvalidOperationException, _> (fun () -> s.Step()) [ "one_cycle_lr"; "3 total steps" ]
+          }
+          test "ReduceLROnPlateau cuts after patience bad epochs, then cools down" {
+              let opt = Sgd([ Parameter(f64 [ 0.0 ]) ], 1.0)
+              let s = ReduceLrOnPlateau(opt, factor = 0.5, patience = 2, cooldown = 1)
+              let seen = ResizeArray()
+
+              for metric in [ 10.0; 9.0; 9.5; 9.5; 9.5; 9.5; 9.5; 9.5; 9.5; 8.0 ] do
+                  s.Step metric
+                  seen.Add opt.LearningRate
+
+              // bad epochs after 9.0: 1, 2, 3 → cut at the fifth metric; one cooldown epoch, then 1, 2, 3 again
+              near 0.0 [| 1.0; 1.0; 1.0; 1.0; 0.5; 0.5; 0.5; 0.5; 0.25; 0.25 |] (f64 (List.ofSeq seen)) "rates"
+          } ]
+
+let tests = testList "torch.optim parity" [ optimizers; schedules ]
