@@ -646,31 +646,104 @@ let all: OpCase list =
           sample (sprintf "softmax %s axis %d" (shapeText s) a) [ tensorIn r Real s ] (one (fun x -> x.Softmax a)))
       case "cross_entropy" (fun r ->
           let n, c = r.Next(1, 5), r.Next(2, 6)
-          let labels = indices r c n
           let smoothing = [| 0.0; 0.1; 0.3 |].[r.Next 3]
 
-          sample
-              (sprintf "cross_entropy [%d, %d] labels %O smoothing %g" n c labels smoothing)
-              [ tensorIn r Real [| n; c |] ]
-              (one (fun x -> Tensor.CrossEntropy(x, labels, smoothing))))
+          match r.Next 4 with
+          | 0 ->
+              let labels = indices r c n
+
+              sample
+                  (sprintf "cross_entropy [%d, %d] labels %O smoothing %g" n c labels smoothing)
+                  [ tensorIn r Real [| n; c |] ]
+                  (one (fun x -> Tensor.CrossEntropy(x, labels, smoothing)))
+          | 1 ->
+              // [N, C, d]: class weights, one target ignored (never all of them), each reduction
+              let d = r.Next(1, 4)
+              let t = Array.init (n * d) (fun _ -> int64 (r.Next c))
+              t.[r.Next t.Length] <- -100L
+              t.[0] <- int64 (r.Next c)
+              let labels = Tensor.FromArray(t, [| n; d |])
+              let reduction = [| Reduction.Mean; Reduction.Sum; Reduction.None |].[r.Next 3]
+              let w = values r Positive c
+
+              sample
+                  (sprintf
+                      "cross_entropy [%d, %d, %d] weighted, ignore -100, %A, smoothing %g"
+                      n
+                      c
+                      d
+                      reduction
+                      smoothing)
+                  [ tensorIn r Real [| n; c; d |] ]
+                  (one (fun x ->
+                      Tensor.CrossEntropy(
+                          x,
+                          labels,
+                          Tensor.FromArray(w, [| c |]).To x.DType,
+                          -100,
+                          reduction,
+                          smoothing
+                      )))
+          | 2 ->
+              // class probabilities as targets
+              let p = Array.init (n * c) (fun _ -> r.NextDouble())
+
+              sample
+                  (sprintf "cross_entropy [%d, %d] against probabilities, smoothing %g" n c smoothing)
+                  [ tensorIn r Real [| n; c |] ]
+                  (one (fun x ->
+                      Tensor.CrossEntropy(x, Tensor.FromArray(p, [| n; c |]).To x.DType, labelSmoothing = smoothing)))
+          | _ ->
+              let label = Tensor.FromArray([| int64 (r.Next c) |], [||])
+
+              sample
+                  (sprintf "cross_entropy unbatched [%d] label %O" c label)
+                  [ tensorIn r Real [| c |] ]
+                  (one (fun x -> Tensor.CrossEntropy(x, label, reduction = Reduction.None))))
       case "nll_loss" (fun r ->
           let n, c = r.Next(1, 5), r.Next(2, 6)
           let labels = indices r c n
 
-          sample
-              (sprintf "nll_loss [%d, %d]" n c)
-              [ tensorIn r Real [| n; c |] ]
-              (one (fun x -> Tensor.NllLoss(x, labels))))
+          if r.Next 2 = 0 then
+              sample
+                  (sprintf "nll_loss [%d, %d]" n c)
+                  [ tensorIn r Real [| n; c |] ]
+                  (one (fun x -> Tensor.NllLoss(x, labels)))
+          else
+              let w = values r Positive c
+              let reduction = [| Reduction.Mean; Reduction.Sum; Reduction.None |].[r.Next 3]
+
+              sample
+                  (sprintf "nll_loss [%d, %d] weighted, %A" n c reduction)
+                  [ tensorIn r Real [| n; c |] ]
+                  (one (fun x ->
+                      Tensor.NllLoss(x, labels, Tensor.FromArray(w, [| c |]).To x.DType, reduction = reduction))))
       case "bce_with_logits" (fun r ->
           let s = shape r 1 3
 
           let targets =
               Tensor.FromArray(Array.init (Array.fold (*) 1 s) (fun _ -> r.NextDouble()), s)
 
-          sample
-              (sprintf "bce_with_logits %s" (shapeText s))
-              [ tensorIn r Real s ]
-              (one (fun x -> Tensor.BinaryCrossEntropyWithLogits(x, targets.To x.DType))))
+          if r.Next 2 = 0 then
+              sample
+                  (sprintf "bce_with_logits %s" (shapeText s))
+                  [ tensorIn r Real s ]
+                  (one (fun x -> Tensor.BinaryCrossEntropyWithLogits(x, targets.To x.DType)))
+          else
+              let pw = values r Positive s.[s.Length - 1]
+              let w = values r Positive (Array.fold (*) 1 s)
+
+              sample
+                  (sprintf "bce_with_logits %s with weight and pos_weight, sum" (shapeText s))
+                  [ tensorIn r Real s ]
+                  (one (fun x ->
+                      Tensor.BinaryCrossEntropyWithLogits(
+                          x,
+                          targets.To x.DType,
+                          Tensor.FromArray(w, s).To x.DType,
+                          Tensor.FromArray(pw, [| s.[s.Length - 1] |]).To x.DType,
+                          Reduction.Sum
+                      ))))
       case "layer_norm" (fun r ->
           let s = shape r 1 3 |> Array.map (fun d -> d + 1)
           let k = r.Next(1, s.Length + 1)
@@ -706,7 +779,91 @@ let all: OpCase list =
               (one (fun x -> x.Dropout(0.3, true, Generator seed))))
       case "mse_loss" (fun r ->
           let s = shape r 0 3
-          sample "mse_loss" [ tensorIn r Real s; tensorIn r Real s ] (two (fun a b -> Tensor.MseLoss(a, b))))
+          let reduction = [| Reduction.Mean; Reduction.Sum; Reduction.None |].[r.Next 3]
+
+          if r.Next 2 = 0 then
+              sample "mse_loss" [ tensorIn r Real s; tensorIn r Real s ] (two (fun a b -> Tensor.MseLoss(a, b)))
+          else
+              sample
+                  (sprintf "mse_loss %A" reduction)
+                  [ tensorIn r Real s; tensorIn r Real s ]
+                  (two (fun a b -> Tensor.MseLoss(a, b, reduction))))
+      case "l1_loss" (fun r ->
+          let s = shape r 0 3
+          // the difference kept away from 0, where |d| has its kink
+          sample
+              "l1_loss"
+              [ tensorIn r Real s; tensorIn r AwayFromZero s ]
+              (two (fun a b -> Tensor.L1Loss(a * 0.1, b, Reduction.Sum))))
+      case "huber_loss" (fun r ->
+          let s = shape r 0 3
+          let delta = [| 0.5; 1.0; 2.0 |].[r.Next 3]
+
+          sample
+              (sprintf "huber_loss delta %g" delta)
+              [ tensorIn r Real s; tensorIn r Real s ]
+              (two (fun a b -> Tensor.HuberLoss(a, b, delta))))
+      case "smooth_l1_loss" (fun r ->
+          let s = shape r 0 3
+          let beta = [| 0.5; 1.0; 2.0 |].[r.Next 3]
+
+          sample
+              (sprintf "smooth_l1_loss beta %g" beta)
+              [ tensorIn r Real s; tensorIn r Real s ]
+              (two (fun a b -> Tensor.SmoothL1Loss(a, b, beta, Reduction.Sum))))
+      case "bce" (fun r ->
+          let s = shape r 1 3
+          let t = Array.init (Array.fold (*) 1 s) (fun _ -> r.NextDouble())
+
+          // probabilities kept inside (0, 1): 0.5 + x/2 of x in [−0.9, 0.9]
+          sample
+              (sprintf "bce %s" (shapeText s))
+              [ tensorIn r Unit s ]
+              (one (fun x -> Tensor.BinaryCrossEntropy(x * 0.5 + 0.5, Tensor.FromArray(t, s).To x.DType))))
+      case "kl_div" (fun r ->
+          let n, c = r.Next(1, 4), r.Next(2, 5)
+          let logTarget = r.Next 2 = 0
+
+          sample
+              (sprintf "kl_div [%d, %d] logTarget %b" n c logTarget)
+              [ tensorIn r Real [| n; c |]
+                tensorIn r (if logTarget then Unit else Positive) [| n; c |] ]
+              (two (fun x y ->
+                  // (a target of 0, whose term is 0, is LossTests' to check)
+                  Tensor.KlDiv(x, y, Reduction.BatchMean, logTarget))))
+      case "cosine_similarity" (fun r ->
+          let n, d = r.Next(1, 4), r.Next(1, 5)
+
+          if r.Next 2 = 0 then
+              sample
+                  (sprintf "cosine_similarity of [%d] vectors" d)
+                  [ tensorIn r Real [| d |]; tensorIn r Real [| d |] ]
+                  (two (fun a b -> Tensor.CosineSimilarity(a, b, 0)))
+          else
+              sample
+                  (sprintf "cosine_similarity [%d, %d] with [1, %d] broadcast" n d d)
+                  [ tensorIn r Real [| n; d |]; tensorIn r Real [| 1; d |] ]
+                  (two (fun a b -> Tensor.CosineSimilarity(a, b))))
+      case "cosine_embedding_loss" (fun r ->
+          let n, d = r.Next(1, 4), r.Next(2, 5)
+
+          let y =
+              Tensor.FromArray(Array.init n (fun _ -> if r.Next 2 = 0 then 1.0 else -1.0), [| n |])
+          // margin −1 keeps cos − margin above 0, away from relu's kink
+          sample
+              (sprintf "cosine_embedding_loss [%d, %d] y %O" n d y)
+              [ tensorIn r Real [| n; d |]; tensorIn r Real [| n; d |] ]
+              (two (fun a b -> Tensor.CosineEmbeddingLoss(a, b, y.To a.DType, -1.5))))
+      case "margin_ranking_loss" (fun r ->
+          let n = r.Next(1, 5)
+
+          let y =
+              Tensor.FromArray(Array.init n (fun _ -> if r.Next 2 = 0 then 1.0 else -1.0), [| n |])
+
+          sample
+              (sprintf "margin_ranking_loss [%d] y %O" n y)
+              [ tensorIn r Real [| n |]; tensorIn r Real [| n |] ]
+              (two (fun a b -> Tensor.MarginRankingLoss(a, b, y.To a.DType, 5.0))))
       // ---- issue 15's elementwise ops ----
       unary "log1p" Unit (fun x -> x.Log1p())
       unary "expm1" Real (fun x -> x.Expm1())

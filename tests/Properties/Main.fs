@@ -77,6 +77,7 @@ let runAll (argv: string[]) =
               ElementwiseTests.tests
               IndexingTests.tests
               OptimTests.tests
+              LossTests.tests
               AnomalyTests.tests
               BatchNormTests.tests
               DistributedTests.tests

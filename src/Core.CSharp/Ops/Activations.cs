@@ -64,6 +64,8 @@ public sealed partial class Tensor
     public static Tensor CrossEntropy(Tensor logits, Tensor labels)
     {
         using var _ = OpCall.Enter("cross_entropy", logits, labels);
+        // [N, C] against int64 [N] here; other shapes and probability targets take the general form
+        if (logits.Rank != 2 || labels.DType != DType.Int64) return CrossEntropy(logits, labels, null);
         CheckClassification("cross_entropy", "logits", logits, labels);
         return -logits.LogSoftmax(1).Gather(1, labels.Unsqueeze(1)).Mean();
     }

@@ -108,6 +108,7 @@ public sealed partial class Tensor
         using var _ = OpCall.Enter("cross_entropy", logits, labels);
         if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
             throw new OpArgumentException("cross_entropy", $"cross_entropy: label smoothing must be in [0, 1], got {labelSmoothing}");
+        if (logits.Rank != 2 || labels.DType != DType.Int64) return CrossEntropy(logits, labels, null, labelSmoothing: labelSmoothing);
         var nll = CrossEntropy(logits, labels);
         if (labelSmoothing == 0) return nll;
         var uniform = -logits.LogSoftmax(1).Mean();   // mean over classes and samples of −log p
@@ -119,6 +120,7 @@ public sealed partial class Tensor
     public static Tensor NllLoss(Tensor logProbs, Tensor labels)
     {
         using var _ = OpCall.Enter("nll_loss", logProbs, labels);
+        if (logProbs.Rank != 2) return NllLoss(logProbs, labels, null);
         CheckClassification("nll_loss", "log-probabilities", logProbs, labels);
         return -logProbs.Gather(1, labels.Unsqueeze(1)).Mean();
     }
