@@ -1461,6 +1461,69 @@ let all: OpCase list =
           sample
               (sprintf "index %s by [%s]" (shapeText s) (entries |> List.map snd |> String.concat ", "))
               [ tensorIn r Real s ]
-              (one (fun x -> x.[entries |> List.map fst |> Array.ofList]))) ]
+              (one (fun x -> x.[entries |> List.map fst |> Array.ofList])))
+      case "group_norm" (fun r ->
+          let n, g, per, hw = r.Next(1, 3), r.Next(1, 3), r.Next(1, 3), r.Next(2, 4)
+          let c = g * per
+          // distinct values per group (each group has at least two), as for layer_norm
+          let x = tensorIn r Distinct [| n; c; hw |] * 3.0
+
+          sample
+              (sprintf "group_norm [%d, %d, %d] in %d groups" n c hw g)
+              [ x; tensorIn r Real [| c |]; tensorIn r Real [| c |] ]
+              (fun xs -> Tensor.GroupNorm(xs.[0], g, xs.[1], xs.[2])))
+      case "instance_norm" (fun r ->
+          let n, c, h, w = r.Next(1, 3), r.Next(1, 3), r.Next(2, 4), r.Next(1, 3)
+
+          sample
+              (sprintf "instance_norm [%d, %d, %d, %d]" n c h w)
+              [ tensorIn r Distinct [| n; c; h; w |] * 3.0; tensorIn r Real [| c |] ]
+              (fun xs -> Tensor.InstanceNorm(xs.[0], xs.[1])))
+      case "rms_norm" (fun r ->
+          let s = shape r 1 3 |> Array.map (fun d -> d + 1)
+          let k = r.Next(1, s.Length + 1)
+
+          sample
+              (sprintf "rms_norm %s over %d axes" (shapeText s) k)
+              [ tensorIn r AwayFromZero s; tensorIn r Real s.[s.Length - k ..] ]
+              (fun xs -> Tensor.RmsNorm(xs.[0], k, xs.[1], 1e-3)))
+      case "pixel_shuffle" (fun r ->
+          let up = r.Next(1, 3)
+          let n, c, h, w = r.Next(1, 3), r.Next(1, 3), r.Next(1, 3), r.Next(1, 3)
+
+          sample
+              (sprintf "pixel_shuffle [%d, %d, %d, %d] by %d" n (c * up * up) h w up)
+              [ tensorIn r Real [| n; c * up * up; h; w |] ]
+              (one (fun x -> x.PixelShuffle up * x.PixelShuffle up)))
+      case "dropout2d" (fun r ->
+          let s = [| r.Next(1, 3); r.Next(1, 4); r.Next(1, 3); r.Next(1, 3) |]
+          let seed = uint64 (r.Next())
+
+          sample
+              (sprintf "dropout2d 0.4 of %s" (shapeText s))
+              [ tensorIn r Real s ]
+              (one (fun x -> x.Dropout2d(0.4, true, Generator seed))))
+      case "scaled_dot_product_attention" (fun r ->
+          let b, l, sl, e, ev =
+              r.Next(1, 3), r.Next(1, 4), r.Next(1, 4), r.Next(1, 4), r.Next(1, 3)
+
+          let kind = r.Next 3
+          // a bool mask that leaves every query a key (the first), or a float one
+          let boolMask =
+              Tensor.FromArray(Array.init (l * sl) (fun i -> i % sl = 0 || r.Next 2 = 0), [| l; sl |])
+
+          let floatMask = Tensor.FromArray(values r Real (l * sl), [| l; sl |])
+
+          sample
+              (sprintf "scaled_dot_product_attention q [%d, %d, %d] k/v [%d, %d] mask %d" b l e sl ev kind)
+              [ tensorIn r Real [| b; l; e |]
+                tensorIn r Real [| b; sl; e |]
+                tensorIn r Real [| b; sl; ev |] ]
+              (fun xs ->
+                  match kind with
+                  | 0 -> Tensor.ScaledDotProductAttention(xs.[0], xs.[1], xs.[2], causal = (l = sl))
+                  | 1 -> Tensor.ScaledDotProductAttention(xs.[0], xs.[1], xs.[2], boolMask)
+                  | _ ->
+                      Tensor.ScaledDotProductAttention(xs.[0], xs.[1], xs.[2], floatMask.To xs.[0].DType, scale = 0.7))) ]
 
 let byName = all |> List.map (fun c -> c.Name, c) |> Map.ofList

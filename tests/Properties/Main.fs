@@ -78,6 +78,7 @@ let runAll (argv: string[]) =
               IndexingTests.tests
               OptimTests.tests
               LossTests.tests
+              LayerTests.tests
               AnomalyTests.tests
               BatchNormTests.tests
               DistributedTests.tests

@@ -144,6 +144,31 @@ public abstract class Module
         return this;
     }
 
+    /// <summary>
+    /// Converts every floating-point parameter (with its gradient) and buffer to
+    /// <paramref name="dtype"/> (PyTorch's <c>model.to(torch.float64)</c>, e.g. for gradient
+    /// checks); integer buffers such as num_batches_tracked stay as they are. Returns this
+    /// module; all or nothing, as <see cref="To(Device)"/>. Optimizers made before keep state of
+    /// the old dtype: make them after converting.
+    /// </summary>
+    public Module To(DType dtype)
+    {
+        if (!dtype.IsFloating())
+            throw new DTypeMismatchException("module.to", $"module.to: parameters convert to float32 or float64, not {dtype.Name()}");
+        var ps = Parameters().Where(p => p.Value.DType != dtype).ToArray();
+        var bs = NamedBuffers().Select(b => b.Buffer).Where(b => b.Value.DType.IsFloating() && b.Value.DType != dtype).ToArray();
+        (Tensor Value, Tensor? Grad)[] converted;
+        Tensor[] convertedBuffers;
+        using (Autograd.NoGrad())
+        {
+            converted = ps.Select(p => (p.Value.Detach().To(dtype), p.Grad?.To(dtype))).ToArray();
+            convertedBuffers = bs.Select(b => b.Value.To(dtype)).ToArray();
+        }
+        for (int i = 0; i < ps.Length; i++) ps[i].MoveTo(converted[i].Item1, converted[i].Item2);
+        for (int i = 0; i < bs.Length; i++) bs[i].MoveTo(convertedBuffers[i]);
+        return this;
+    }
+
     /// <summary>Moves the module to the CPU (PyTorch's <c>model.cpu()</c>).</summary>
     public Module Cpu() => To(Device.Cpu);
 

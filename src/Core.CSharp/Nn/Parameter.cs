@@ -116,7 +116,7 @@ public sealed class Parameter
 /// <summary>
 /// A module's state that is not trained (torch's buffers: batch norm's running statistics): a
 /// named, mutable cell holding an immutable tensor without gradient. It is saved and loaded
-/// with the parameters (<see cref="Module.StateDict"/>) and moves with them (<see cref="Module.To"/>).
+/// with the parameters (<see cref="Module.StateDict"/>) and moves with them (<see cref="Module.To(Device)"/>).
 /// </summary>
 public sealed class Buffer
 {
