@@ -622,7 +622,21 @@ let all: OpCase list =
       case "avg_pool2d" (fun r ->
           let k = r.Next(1, 3)
           let s = [| r.Next(1, 3); r.Next(1, 3); r.Next(k, 5); r.Next(k, 5) |]
-          sample (sprintf "avg_pool2d %s k %d" (shapeText s) k) [ tensorIn r Real s ] (one (fun x -> x.AvgPool2d k)))
+
+          if r.Next 2 = 0 then
+              sample
+                  (sprintf "avg_pool2d %s k %d" (shapeText s) k)
+                  [ tensorIn r Real s ]
+                  (one (fun x -> x.AvgPool2d k))
+          else
+              // a 2×3 kernel, padding that does or does not count, and ceil mode
+              let countPad, ceil = r.Next 2 = 0, r.Next 2 = 0
+              let s = [| s.[0]; s.[1]; r.Next(2, 6); r.Next(3, 6) |]
+
+              sample
+                  (sprintf "avg_pool2d %s k 2×3 stride 2 pad 1 ceil %b count pad %b" (shapeText s) ceil countPad)
+                  [ tensorIn r Real s ]
+                  (one (fun x -> x.AvgPool2d([| 2; 3 |], [| 2 |], [| 1 |], ceil, countPad))))
       case "softmax_backward" (fun r ->
           let s = shape r 1 3
           // y a softmax row, as the op is only ever handed one
@@ -1494,7 +1508,7 @@ let all: OpCase list =
           sample
               (sprintf "pixel_shuffle [%d, %d, %d, %d] by %d" n (c * up * up) h w up)
               [ tensorIn r Real [| n; c * up * up; h; w |] ]
-              (one (fun x -> x.PixelShuffle up * x.PixelShuffle up)))
+              (one (fun x -> x.PixelShuffle up)))
       case "dropout2d" (fun r ->
           let s = [| r.Next(1, 3); r.Next(1, 4); r.Next(1, 3); r.Next(1, 3) |]
           let seed = uint64 (r.Next())
@@ -1524,6 +1538,149 @@ let all: OpCase list =
                   | 0 -> Tensor.ScaledDotProductAttention(xs.[0], xs.[1], xs.[2], causal = (l = sl))
                   | 1 -> Tensor.ScaledDotProductAttention(xs.[0], xs.[1], xs.[2], boolMask)
                   | _ ->
-                      Tensor.ScaledDotProductAttention(xs.[0], xs.[1], xs.[2], floatMask.To xs.[0].DType, scale = 0.7))) ]
+                      Tensor.ScaledDotProductAttention(xs.[0], xs.[1], xs.[2], floatMask.To xs.[0].DType, scale = 0.7)))
+      case "convolution" (fun r ->
+          let groups = r.Next(1, 3)
+          let c, o = groups * r.Next(1, 3), groups * r.Next(1, 3)
+          let kh, kw = r.Next(1, 3), r.Next(1, 4)
+
+          let sh, sw, ph, pw, dh, dw =
+              r.Next(1, 3), r.Next(1, 3), r.Next 2, r.Next 2, r.Next(1, 3), r.Next(1, 3)
+
+          let h, w = dh * (kh - 1) + 1 + r.Next 3, dw * (kw - 1) + 1 + r.Next 3
+          let n = r.Next(1, 3)
+
+          sample
+              (sprintf
+                  "convolution [%d, %d, %d, %d] weight [%d, %d, %d, %d] stride (%d, %d) pad (%d, %d) dilation (%d, %d) groups %d"
+                  n
+                  c
+                  h
+                  w
+                  o
+                  (c / groups)
+                  kh
+                  kw
+                  sh
+                  sw
+                  ph
+                  pw
+                  dh
+                  dw
+                  groups)
+              [ tensorIn r Real [| n; c; h; w |]
+                tensorIn r Real [| o; c / groups; kh; kw |]
+                tensorIn r Real [| o |] ]
+              (fun xs -> Tensor.Conv2d(xs.[0], xs.[1], xs.[2], [| sh; sw |], [| ph; pw |], [| dh; dw |], groups)))
+      case "conv1d" (fun r ->
+          let groups = r.Next(1, 3)
+
+          let c, o, k, st, pad, dil =
+              groups * r.Next(1, 3), groups * r.Next(1, 3), r.Next(1, 4), r.Next(1, 3), r.Next 2, r.Next(1, 3)
+
+          let l = dil * (k - 1) + 1 + r.Next 3
+
+          sample
+              (sprintf "conv1d [1, %d, %d] k %d stride %d pad %d dilation %d groups %d" c l k st pad dil groups)
+              [ tensorIn r Real [| 1; c; l |]; tensorIn r Real [| o; c / groups; k |] ]
+              (two (fun x w -> Tensor.Conv1d(x, w, null, st, pad, dil, groups))))
+      case "conv_transpose2d" (fun r ->
+          let groups = r.Next(1, 3)
+          let c, og = groups * r.Next(1, 3), r.Next(1, 3)
+          let k, st, dil = r.Next(1, 4), r.Next(1, 3), r.Next(1, 3)
+          let outPad = r.Next(0, max st dil)
+          let h, w = r.Next(1, 4), r.Next(1, 4)
+          // padding that leaves an output of at least one row and column
+          let most = ((min h w) - 1) * st + dil * (k - 1) + outPad
+          let pad = r.Next(0, max 1 (min k (most / 2 + 1)))
+
+          sample
+              (sprintf
+                  "conv_transpose2d [1, %d, %d, %d] k %d stride %d pad %d out pad %d dilation %d groups %d"
+                  c
+                  h
+                  w
+                  k
+                  st
+                  pad
+                  outPad
+                  dil
+                  groups)
+              [ tensorIn r Real [| 1; c; h; w |]
+                tensorIn r Real [| c; og; k; k |]
+                tensorIn r Real [| og * groups |] ]
+              (fun xs ->
+                  Tensor.ConvTranspose2d(xs.[0], xs.[1], xs.[2], [| st |], [| pad |], [| outPad |], groups, [| dil |])))
+      case "max_pool2d_with_indices" (fun r ->
+          let kh, kw = r.Next(1, 4), r.Next(1, 3)
+          let ph, pw = r.Next(0, kh / 2 + 1), r.Next(0, kw / 2 + 1)
+          let d, ceil = r.Next(1, 3), r.Next 2 = 0
+
+          let s =
+              [| r.Next(1, 3)
+                 r.Next(1, 3)
+                 d * (kh - 1) + 1 + r.Next 3
+                 d * (kw - 1) + 1 + r.Next 3 |]
+          // distinct values, so no two window entries tie
+          let x = (tensorIn r Distinct [| Array.fold (*) 1 s |]).Reshape s
+
+          sample
+              (sprintf
+                  "max_pool2d_with_indices %s k (%d, %d) stride 2 pad (%d, %d) dilation %d ceil %b"
+                  (shapeText s)
+                  kh
+                  kw
+                  ph
+                  pw
+                  d
+                  ceil)
+              [ x ]
+              (one (fun x ->
+                  let struct (v, _) =
+                      x.MaxPool2dWithIndices([| kh; kw |], [| 2 |], [| ph; pw |], [| d |], ceil)
+
+                  v)))
+      case "adaptive_avg_pool2d" (fun r ->
+          let s = [| r.Next(1, 3); r.Next(1, 3); r.Next(1, 6); r.Next(1, 6) |]
+          let oh, ow = r.Next(1, 5), r.Next(1, 5)
+
+          sample
+              (sprintf "adaptive_avg_pool2d %s to %d×%d" (shapeText s) oh ow)
+              [ tensorIn r Real s ]
+              (one (fun x -> x.AdaptiveAvgPool2d(oh, ow))))
+      case "max_unpool2d" (fun r ->
+          let n, c, h, w = r.Next(1, 3), r.Next(1, 3), 2 * r.Next(1, 3), 2 * r.Next(1, 3)
+          let x = (tensorIn r Distinct [| n * c * h * w |]).Reshape(n, c, h, w)
+          let struct (_, idx) = x.MaxPool2dWithIndices([| 2 |])
+
+          sample
+              (sprintf "max_unpool2d of [%d, %d, %d, %d] pooled by 2" n c (h / 2) (w / 2))
+              [ tensorIn r Real [| n; c; h / 2; w / 2 |] ]
+              (one (fun v -> v.MaxUnpool2d(idx, [| 2 |]))))
+      case "interpolate" (fun r ->
+          // at least 2 wide, so a 0.75 factor leaves a column
+          let s = [| r.Next(1, 3); r.Next(1, 3); r.Next(1, 4); r.Next(2, 5) |]
+          let mode = if r.Next 2 = 0 then "nearest" else "bilinear"
+          let align = mode = "bilinear" && r.Next 2 = 0
+          let bySize = r.Next 2 = 0
+          let size = [| r.Next(1, 6); r.Next(1, 6) |]
+          let factor = [| [| 2.0 |]; [| 1.5; 0.75 |]; [| 3.0; 2.0 |] |].[r.Next 3]
+
+          sample
+              (sprintf
+                  "interpolate %s %s %s align %b"
+                  (shapeText s)
+                  mode
+                  (if bySize then
+                       sprintf "to %A" size
+                   else
+                       sprintf "by %A" factor)
+                  align)
+              [ tensorIn r Real s ]
+              (one (fun x ->
+                  if bySize then
+                      x.Interpolate(size, null, mode, align)
+                  else
+                      x.Interpolate(null, factor, mode, align)))) ]
 
 let byName = all |> List.map (fun c -> c.Name, c) |> Map.ofList

@@ -318,4 +318,189 @@ let private normalisation =
               Expect.equal (net.Forward(rand [| 3; 2 |])).DType DType.Float64 "runs in float64"
           } ]
 
-let tests = testList "layers" [ recurrent; attention; normalisation ]
+
+let private windows =
+    testList
+        "windows against loops and PyTorch's examples"
+        [ test "grouped, dilated, strided convolution by its definition" {
+              let n, c, h, w, groups, o, kh, kw = 1, 4, 5, 6, 2, 4, 2, 3
+              let sh, sw, ph, pw, dh, dw = 2, 1, 1, 0, 2, 1
+              let x, wt, b = rand [| n; c; h; w |], rand [| o; c / groups; kh; kw |], rand [| o |]
+              let xv, wv, bv = values x, values wt, values b
+
+              let oh, ow =
+                  (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1
+
+              let cg, og = c / groups, o / groups
+
+              let expected =
+                  Array.init (o * oh * ow) (fun p ->
+                      let oc, i, j = p / (oh * ow), p / ow % oh, p % ow
+                      let g = oc / og
+                      let mutable acc = bv.[oc]
+
+                      for ci in 0 .. cg - 1 do
+                          for a in 0 .. kh - 1 do
+                              for bb in 0 .. kw - 1 do
+                                  let y, z = i * sh - ph + a * dh, j * sw - pw + bb * dw
+
+                                  if y >= 0 && y < h && z >= 0 && z < w then
+                                      acc <-
+                                          acc
+                                          + xv.[((g * cg + ci) * h + y) * w + z]
+                                            * wv.[((oc * cg + ci) * kh + a) * kw + bb]
+
+                      acc)
+
+              near
+                  1e-13
+                  expected
+                  (Tensor.Conv2d(x, wt, b, [| sh; sw |], [| ph; pw |], [| dh; dw |], groups))
+                  "convolution"
+          }
+          test "conv_transpose2d scatters each input through the kernel, as its definition" {
+              let c, o, h, w, k, s, p, op = 2, 3, 3, 2, 3, 2, 1, 1
+              let x, wt = rand [| 1; c; h; w |], rand [| c; o; k; k |]
+              let xv, wv = values x, values wt
+
+              let oh, ow =
+                  (h - 1) * s - 2 * p + (k - 1) + op + 1, (w - 1) * s - 2 * p + (k - 1) + op + 1
+
+              let out = Array.zeroCreate (o * oh * ow)
+
+              for ci in 0 .. c - 1 do
+                  for i in 0 .. h - 1 do
+                      for j in 0 .. w - 1 do
+                          for oc in 0 .. o - 1 do
+                              for a in 0 .. k - 1 do
+                                  for bb in 0 .. k - 1 do
+                                      let y, z = i * s - p + a, j * s - p + bb
+
+                                      if y >= 0 && y < oh && z >= 0 && z < ow then
+                                          out.[(oc * oh + y) * ow + z] <-
+                                              out.[(oc * oh + y) * ow + z]
+                                              + xv.[(ci * h + i) * w + j] * wv.[((ci * o + oc) * k + a) * k + bb]
+
+              near 1e-13 out (Tensor.ConvTranspose2d(x, wt, null, [| s |], [| p |], [| op |])) "conv_transpose2d"
+          }
+          test "max pooling with padding and ceil mode, and its indices" {
+              let x = rand [| 1; 1; 5; 5 |]
+              let xv = values x
+              // k 2, stride 2, pad 1, ceil mode: ⌈(5 + 2 − 2)/2⌉ + 1 = 4 windows a side, but the 4th would start in the right padding
+              let struct (v, idx) = x.MaxPool2dWithIndices([| 2 |], [| 2 |], [| 1 |], null, true)
+              Expect.equal v.Shape [| 1; 1; 3; 3 |] "3 windows a side"
+              let expectedV, expectedI = ResizeArray(), ResizeArray()
+
+              for i in 0..2 do
+                  for j in 0..2 do
+                      let cells =
+                          [ for a in 0..1 do
+                                for b in 0..1 do
+                                    let y, z = i * 2 - 1 + a, j * 2 - 1 + b in
+
+                                    if y >= 0 && y < 5 && z >= 0 && z < 5 then
+                                        yield y * 5 + z ]
+
+                      let best = cells |> List.maxBy (fun q -> xv.[q])
+                      expectedV.Add xv.[best]
+                      expectedI.Add(int64 best)
+
+              near 0.0 (expectedV.ToArray()) v "values"
+              Expect.equal (idx.ToArray<int64>()) (expectedI.ToArray()) "indices"
+          }
+          test "avg_pool2d counts the padding or not" {
+              let x = Tensor.Ones([| 1; 1; 3; 3 |], DType.Float64)
+              // 2×2 windows, stride 2, padding 1: corner windows hold one real element of four
+              near
+                  1e-15
+                  [| 0.25; 0.5; 0.5; 1.0 |]
+                  (x.AvgPool2d([| 2 |], [| 2 |], [| 1 |], false, true))
+                  "count_include_pad"
+
+              near
+                  1e-15
+                  [| 1.0; 1.0; 1.0; 1.0 |]
+                  (x.AvgPool2d([| 2 |], [| 2 |], [| 1 |], false, false))
+                  "exclude the padding"
+          }
+          test "adaptive_avg_pool2d averages PyTorch's variable windows" {
+              let x = rand [| 1; 1; 5; 3 |]
+              let xv = values x
+              // 5 rows to 3: rows [0, 2), [1, 4), [3, 5); 3 columns to 2: [0, 2), [1, 3)
+              let rows, cols = [ (0, 2); (1, 4); (3, 5) ], [ (0, 2); (1, 3) ]
+
+              let expected =
+                  [| for r0, r1 in rows do
+                         for c0, c1 in cols do
+                             yield
+                                 Seq.average (
+                                     seq {
+                                         for y in r0 .. r1 - 1 do
+                                             for z in c0 .. c1 - 1 -> xv.[y * 3 + z]
+                                     }
+                                 ) |]
+
+              near 1e-15 expected (x.AdaptiveAvgPool2d(3, 2)) "adaptive average"
+          }
+          test "max_unpool2d as torch.nn.MaxUnpool2d's docs show" {
+              let x = Tensor.Arange(1.0, 17.0, 1.0, DType.Float64).Reshape(1, 1, 4, 4)
+              let struct (v, idx) = x.MaxPool2dWithIndices([| 2 |])
+              near 0.0 [| 6.0; 8.0; 14.0; 16.0 |] v "pooled"
+              let back = v.MaxUnpool2d(idx, [| 2 |])
+              near 0.0 [| 0; 0; 0; 0; 0; 6; 0; 8; 0; 0; 0; 0; 0; 14; 0; 16 |] back "unpooled"
+          }
+          test "interpolate as torch.nn.Upsample's docs show" {
+              let x = Tensor.FromArray([| 1.0; 2.0; 3.0; 4.0 |], [| 1; 1; 2; 2 |])
+
+              near
+                  0.0
+                  [| 1; 1; 2; 2; 1; 1; 2; 2; 3; 3; 4; 4; 3; 3; 4; 4 |]
+                  (x.Interpolate(scaleFactor = [| 2.0 |]))
+                  "nearest"
+
+              near
+                  1e-15
+                  [| 1.0
+                     1.25
+                     1.75
+                     2.0
+                     1.5
+                     1.75
+                     2.25
+                     2.5
+                     2.5
+                     2.75
+                     3.25
+                     3.5
+                     3.0
+                     3.25
+                     3.75
+                     4.0 |]
+                  (x.Interpolate(scaleFactor = [| 2.0 |], mode = "bilinear"))
+                  "bilinear"
+
+              let third = 1.0 / 3.0
+
+              near
+                  1e-15
+                  [| 1.0
+                     1.0 + third
+                     1.0 + 2.0 * third
+                     2.0
+                     1.0 + 2.0 * third
+                     2.0
+                     2.0 + third
+                     2.0 + 2.0 * third
+                     2.0 + third
+                     2.0 + 2.0 * third
+                     3.0
+                     3.0 + third
+                     3.0
+                     3.0 + third
+                     3.0 + 2.0 * third
+                     4.0 |]
+                  (x.Interpolate(scaleFactor = [| 2.0 |], mode = "bilinear", alignCorners = true))
+                  "align_corners"
+          } ]
+
+let tests = testList "layers" [ recurrent; attention; normalisation; windows ]

@@ -478,3 +478,86 @@ public sealed class GRU(int inputSize, int hiddenSize, int numLayers = 1, bool b
         return ((1.0 - z) * candidate + z * h, null);
     }
 }
+
+/// <summary>A 1-D convolution layer over [N, C, L] (torch.nn.Conv1d), weights from U(−1/√(C/groups·k), 1/√(C/groups·k)).</summary>
+public sealed class Conv1d : Module
+{
+    readonly int stride, padding, dilation, groups;
+
+    /// <summary>A layer from <paramref name="inChannels"/> to <paramref name="outChannels"/> with a kernel of <paramref name="kernel"/>.</summary>
+    public Conv1d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, int dilation = 1, int groups = 1, bool bias = true, Generator? generator = null, DType dtype = DType.Float32)
+    {
+        if (inChannels <= 0 || outChannels <= 0 || kernel <= 0 || stride <= 0 || padding < 0 || dilation <= 0 || groups <= 0 || inChannels % groups != 0 || outChannels % groups != 0)
+            throw new OpArgumentException("conv1d", $"conv1d: channels {inChannels} → {outChannels} in {groups} groups, kernel {kernel}, stride {stride}, dilation {dilation} and padding {padding} do not make a layer");
+        Layers.RequireFloat("conv1d", dtype);
+        (this.stride, this.padding, this.dilation, this.groups) = (stride, padding, dilation, groups);
+        double bound = Init.FanInBound((long)inChannels / groups * kernel);
+        Weight = AddParameter("weight", Init.Uniform([outChannels, inChannels / groups, kernel], bound, dtype, generator));
+        if (bias) Bias = AddParameter("bias", Init.Uniform([outChannels], bound, dtype, generator));
+    }
+
+    /// <summary>[out, in/groups, k].</summary>
+    public Parameter Weight { get; }
+    /// <summary>[out], or null.</summary>
+    public Parameter? Bias { get; }
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input) => Tensor.Conv1d(Input(input), Weight.Value, Bias?.Value, stride, padding, dilation, groups);
+}
+
+/// <summary>A transposed 2-D convolution layer (torch.nn.ConvTranspose2d), weight [in, out/groups, k, k].</summary>
+public sealed class ConvTranspose2d : Module
+{
+    readonly int stride, padding, outputPadding, dilation, groups;
+
+    /// <summary>A layer from <paramref name="inChannels"/> to <paramref name="outChannels"/> with a k×k kernel.</summary>
+    public ConvTranspose2d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, int outputPadding = 0, int groups = 1, bool bias = true, int dilation = 1, Generator? generator = null, DType dtype = DType.Float32)
+    {
+        if (inChannels <= 0 || outChannels <= 0 || kernel <= 0 || stride <= 0 || padding < 0 || outputPadding < 0 || dilation <= 0 || groups <= 0 || inChannels % groups != 0 || outChannels % groups != 0)
+            throw new OpArgumentException("conv_transpose2d", $"conv_transpose2d: channels {inChannels} → {outChannels} in {groups} groups, kernel {kernel}, stride {stride}, dilation {dilation}, padding {padding} and output padding {outputPadding} do not make a layer");
+        Layers.RequireFloat("conv_transpose2d", dtype);
+        (this.stride, this.padding, this.outputPadding, this.dilation, this.groups) = (stride, padding, outputPadding, dilation, groups);
+        // PyTorch's fan-in here is weight.size(1)·k·k: out/groups channels
+        double bound = Init.FanInBound((long)outChannels / groups * kernel * kernel);
+        Weight = AddParameter("weight", Init.Uniform([inChannels, outChannels / groups, kernel, kernel], bound, dtype, generator));
+        if (bias) Bias = AddParameter("bias", Init.Uniform([outChannels], bound, dtype, generator));
+    }
+
+    /// <summary>[in, out/groups, k, k].</summary>
+    public Parameter Weight { get; }
+    /// <summary>[out], or null.</summary>
+    public Parameter? Bias { get; }
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input) =>
+        Tensor.ConvTranspose2d(Input(input), Weight.Value, Bias?.Value, [stride], [padding], [outputPadding], groups, [dilation]);
+}
+
+/// <summary>Average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d).</summary>
+public sealed class AdaptiveAvgPool2d(int outH, int outW) : Module
+{
+    /// <summary>A square output of <paramref name="size"/>.</summary>
+    public AdaptiveAvgPool2d(int size) : this(size, size) { }
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input) => Input(input).AdaptiveAvgPool2d(outH, outW);
+}
+
+/// <summary>Resizing of [N, C, H, W] (torch.nn.Upsample): to a size or by a scale factor, nearest or bilinear.</summary>
+public sealed class Upsample(int[]? size = null, double[]? scaleFactor = null, string mode = "nearest", bool alignCorners = false) : Module
+{
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input) => Input(input).Interpolate(size, scaleFactor, mode, alignCorners);
+}
+
+/// <summary>The inverse of max pooling (torch.nn.MaxUnpool2d): call <see cref="Unpool"/> with the indices max pooling returned.</summary>
+public sealed class MaxUnpool2d(int kernel, int? stride = null, int padding = 0) : Module
+{
+    /// <summary>Values put back at their indices, zeros elsewhere.</summary>
+    public Tensor Unpool(Tensor input, Tensor indices, int[]? outputSize = null) =>
+        Input(input).MaxUnpool2d(indices, [kernel], stride is int s ? [s] : null, [padding], outputSize);
+
+    /// <summary>Refused: unpooling needs the indices (<see cref="Unpool"/>).</summary>
+    public override Tensor Forward(Tensor input) =>
+        throw new InvalidOperationException("max_unpool2d: needs the indices max pooling returned; call Unpool(input, indices)");
+}

@@ -28,19 +28,24 @@ public sealed class Linear : Module
 /// <summary>A 2-D convolution layer over [N, C, H, W], weights from U(−1/√(C·k·k), 1/√(C·k·k)).</summary>
 public sealed class Conv2d : Module
 {
-    readonly int stride, padding;
+    readonly int stride, padding, dilation, groups;
 
-    /// <summary>A layer from <paramref name="inChannels"/> to <paramref name="outChannels"/> with a k×k kernel.</summary>
-    public Conv2d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, bool bias = true, Generator? generator = null)
+    /// <summary>
+    /// A layer from <paramref name="inChannels"/> to <paramref name="outChannels"/> with a k×k
+    /// kernel; <paramref name="groups"/> splits the channels (groups = in channels: depthwise).
+    /// </summary>
+    public Conv2d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, bool bias = true, Generator? generator = null, int dilation = 1, int groups = 1, DType dtype = DType.Float32)
     {
         using var _ = OpCall.Enter("conv2d");
-        if (inChannels < 0 || outChannels < 0 || kernel <= 0 || stride <= 0 || padding < 0)
-            throw new OpArgumentException("conv2d", $"conv2d: channels {inChannels} → {outChannels} must be 0 or more, kernel {kernel} and stride {stride} positive, padding {padding} 0 or more");
-        this.stride = stride;
-        this.padding = padding;
-        double bound = Init.FanInBound((long)inChannels * kernel * kernel);
-        Weight = AddParameter("weight", Init.Uniform([outChannels, inChannels, kernel, kernel], bound, DType.Float32, generator));
-        if (bias) Bias = AddParameter("bias", Init.Uniform([outChannels], bound, DType.Float32, generator));
+        if (inChannels < 0 || outChannels < 0 || kernel <= 0 || stride <= 0 || padding < 0 || dilation <= 0)
+            throw new OpArgumentException("conv2d", $"conv2d: channels {inChannels} → {outChannels} must be 0 or more, kernel {kernel}, stride {stride} and dilation {dilation} positive, padding {padding} 0 or more");
+        if (groups <= 0 || inChannels % groups != 0 || outChannels % groups != 0)
+            throw new OpArgumentException("conv2d", $"conv2d: channels {inChannels} → {outChannels} do not split into {groups} groups");
+        Layers.RequireFloat("conv2d", dtype);
+        (this.stride, this.padding, this.dilation, this.groups) = (stride, padding, dilation, groups);
+        double bound = Init.FanInBound((long)inChannels / groups * kernel * kernel);
+        Weight = AddParameter("weight", Init.Uniform([outChannels, inChannels / groups, kernel, kernel], bound, dtype, generator));
+        if (bias) Bias = AddParameter("bias", Init.Uniform([outChannels], bound, dtype, generator));
     }
 
     /// <summary>[out, in, k, k].</summary>
@@ -49,25 +54,35 @@ public sealed class Conv2d : Module
     public Parameter? Bias { get; }
 
     /// <summary>[N, in, H, W] to [N, out, H', W'].</summary>
-    public override Tensor Forward(Tensor input) => Tensor.Conv2d(input, Weight.Value, Bias?.Value, stride, padding);
+    public override Tensor Forward(Tensor input) => dilation == 1 && groups == 1
+        ? Tensor.Conv2d(input, Weight.Value, Bias?.Value, stride, padding)
+        : Tensor.Conv2d(input, Weight.Value, Bias?.Value, [stride], [padding], [dilation], groups);
 }
 
-/// <summary>Max over k×k windows.</summary>
-public sealed class MaxPool2d(int kernel, int? stride = null) : Module
+/// <summary>Max over k×k windows, with padding, dilation and ceil_mode as torch.nn.MaxPool2d.</summary>
+public sealed class MaxPool2d(int kernel, int? stride = null, int padding = 0, int dilation = 1, bool ceilMode = false) : Module
 {
     readonly int kernel = Pooling.Check("max_pool2d", kernel, stride);
 
-    /// <summary>[N, C, H, W] to [N, C, H/k, W/k].</summary>
-    public override Tensor Forward(Tensor input) => Input(input).MaxPool2d(kernel, stride);
+    /// <summary>[N, C, H, W] to [N, C, H', W'].</summary>
+    public override Tensor Forward(Tensor input) => padding == 0 && dilation == 1 && !ceilMode
+        ? Input(input).MaxPool2d(kernel, stride)
+        : Input(input).MaxPool2d([kernel], stride is int s ? [s] : null, [padding], [dilation], ceilMode);
+
+    /// <summary>The maxima and their flat indices (h·W + w in each plane), for <see cref="MaxUnpool2d"/>.</summary>
+    public (Tensor Values, Tensor Indices) ForwardWithIndices(Tensor input) =>
+        Input(input).MaxPool2dWithIndices([kernel], stride is int s ? [s] : null, [padding], [dilation], ceilMode);
 }
 
-/// <summary>Mean over k×k windows.</summary>
-public sealed class AvgPool2d(int kernel, int? stride = null) : Module
+/// <summary>Mean over k×k windows, with zero padding (counted or not) and ceil_mode as torch.nn.AvgPool2d.</summary>
+public sealed class AvgPool2d(int kernel, int? stride = null, int padding = 0, bool ceilMode = false, bool countIncludePad = true) : Module
 {
     readonly int kernel = Pooling.Check("avg_pool2d", kernel, stride);
 
-    /// <summary>[N, C, H, W] to [N, C, H/k, W/k].</summary>
-    public override Tensor Forward(Tensor input) => Input(input).AvgPool2d(kernel, stride);
+    /// <summary>[N, C, H, W] to [N, C, H', W'].</summary>
+    public override Tensor Forward(Tensor input) => padding == 0 && !ceilMode
+        ? Input(input).AvgPool2d(kernel, stride)
+        : Input(input).AvgPool2d([kernel], stride is int s ? [s] : null, [padding], ceilMode, countIncludePad);
 }
 
 /// <summary>Inverted dropout with probability p in training mode; the identity in evaluation mode.</summary>
