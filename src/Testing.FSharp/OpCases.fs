@@ -1681,6 +1681,66 @@ let all: OpCase list =
                   if bySize then
                       x.Interpolate(size, null, mode, align)
                   else
-                      x.Interpolate(null, factor, mode, align)))) ]
+                      x.Interpolate(null, factor, mode, align))))
+      { case "bernoulli" (fun r ->
+            let s = shape r 0 3
+            let seed = uint64 (r.Next())
+            // probabilities 0 and 1 only: the draw is certain, so a loop knows it
+            let p = Array.init (Array.fold (*) 1 s) (fun _ -> float (r.Next 2))
+
+            sample
+                (sprintf "bernoulli of %s" (shapeText s))
+                [ Tensor.FromArray(p, s) ]
+                (one (fun x -> x.Bernoulli(Generator seed)))) with
+          Reference = Some(fun smp -> smp.Inputs.[0].ToArray<float>()) }
+      { case "multinomial" (fun r ->
+            let n, c = r.Next(1, 4), r.Next(1, 5)
+            let seed = uint64 (r.Next())
+            // one-hot weights: every draw must be the one category
+            let w = Array.init (n * c) (fun _ -> 0.0)
+
+            for i in 0 .. n - 1 do
+                w.[i * c + r.Next c] <- r.NextDouble() + 0.5
+
+            sample
+                (sprintf "multinomial of one-hot [%d, %d], 3 draws" n c)
+                [ Tensor.FromArray(w, [| n; c |]) ]
+                (one (fun x -> x.Multinomial(3, true, Generator seed)))) with
+          Reference =
+              Some(fun smp ->
+                  let x = smp.Inputs.[0]
+                  let c = x.Size 1
+                  let w = x.ToArray<float>()
+
+                  Array.init (x.Size 0) (fun i -> Array.findIndex (fun v -> v > 0.0) w.[i * c .. i * c + c - 1])
+                  |> Array.collect (fun k -> Array.create 3 (float k))) }
+      case "normal" (fun r ->
+          let sa, sb = broadcastPair r
+          let seed = uint64 (r.Next())
+
+          sample
+              (sprintf "normal mean %s std %s" (shapeText sa) (shapeText sb))
+              [ tensorIn r Real sa; tensorIn r Positive sb ]
+              (two (fun m sd -> Tensor.Normal(m, sd, Generator seed))))
+      case "uniform" (fun r ->
+          let s = shape r 0 3
+          let seed = uint64 (r.Next())
+
+          sample
+              (sprintf "uniform over %s" (shapeText s))
+              // low in [−0.4, 0.4], high in [0.5, 2]: high is above low everywhere
+              [ tensorIn r Real s * 0.2; tensorIn r Positive s ]
+              (two (fun low high -> Tensor.Uniform(low, high, Generator seed))))
+      { case "randperm" (fun r ->
+            let n = r.Next(0, 9)
+            let seed = uint64 (r.Next())
+            // sorted, a permutation of 0 … n − 1 is 0 … n − 1
+            sample
+                (sprintf "randperm %d, sorted" n)
+                [ Tensor.Zeros([| n |], DType.Float64) ]
+                (one (fun x ->
+                    let struct (v, _) = Tensor.Randperm(x.Size 0, Generator seed).Sort()
+                    v))) with
+          Reference = Some(fun smp -> Array.init (smp.Inputs.[0].Size 0) float) } ]
 
 let byName = all |> List.map (fun c -> c.Name, c) |> Map.ofList

@@ -79,6 +79,7 @@ let runAll (argv: string[]) =
               OptimTests.tests
               LossTests.tests
               LayerTests.tests
+              ParityTests.tests
               AnomalyTests.tests
               BatchNormTests.tests
               DistributedTests.tests

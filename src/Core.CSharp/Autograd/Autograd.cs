@@ -19,6 +19,35 @@ public static class Autograd
     /// </summary>
     public static IDisposable DetectAnomaly(bool enabled = true) => Anomaly.Set(enabled);
 
+    /// <summary>
+    /// Backward from several outputs at once (torch.autograd.backward): adds Σₖ Jₖᵀvₖ to every
+    /// leaf's gradient, one sweep over the shared graph. A null seed is allowed for a scalar
+    /// output (ones); every output must require grad.
+    /// </summary>
+    public static void Backward(Tensor[] tensors, Tensor?[]? grads = null, bool retainGraph = false, bool createGraph = false)
+    {
+        if (tensors is null || tensors.Length == 0 || tensors.Any(t => t is null))
+            throw new OpArgumentException("backward", "backward: expects at least one output tensor, and no null");
+        if (grads is not null && grads.Length != tensors.Length)
+            throw new OpArgumentException("backward", $"backward: {tensors.Length} outputs but {grads.Length} seeds");
+        var seeds = new Tensor[tensors.Length];
+        for (int i = 0; i < tensors.Length; i++)
+        {
+            var y = tensors[i];
+            if (!y.RequiresGrad)
+                throw new InvalidOperationException($"backward: output {i} does not require grad and has no grad_fn");
+            var v = grads?[i];
+            if (v is null)
+            {
+                if (y.Numel != 1)
+                    throw new InvalidOperationException($"backward: output {i} has shape {ShapeMath.Format(y.ShapeArray)}; a seed can be left out only for a scalar output");
+                v = Tensor.Ones(y.ShapeArray, y.DType, y.Device);
+            }
+            seeds[i] = Tensor.CheckSeed("backward", y, v);
+        }
+        Engine.Run(tensors, seeds, retainGraph || createGraph, createGraph, wrt: null, accumulate: true);
+    }
+
     /// <summary>A scope in which ops record nothing (torch.no_grad).</summary>
     public static IDisposable NoGrad() => GradMode.Set(false);
 
@@ -284,5 +313,72 @@ public static class CustomOp
         if (forward is null || vjp is null) throw new OpArgumentException(name, $"{name}: the forward function and the VJP rule must be given");
         foreach (var x in inputs) Tensor.SameDevice(name, inputs[0], x);
         return Tensor.Fused(name, () => forward(inputs) ?? throw new InvalidOperationException($"{name}: the forward function returned null instead of a tensor"), inputs, vjp);
+    }
+}
+
+/// <summary>
+/// What a <see cref="Function"/> keeps between its forward and backward (torch's ctx): the
+/// tensors saved for the backward, and which inputs need a gradient.
+/// </summary>
+public sealed class FunctionContext
+{
+    readonly List<Tensor> saved = [];
+
+    internal FunctionContext(bool[] needs) => NeedsInputGrad = needs;
+
+    /// <summary>Keeps tensors for the backward (ctx.save_for_backward).</summary>
+    public void SaveForBackward(params Tensor[] tensors)
+    {
+        if (tensors is null || tensors.Any(t => t is null)) throw new ArgumentException("function: a saved tensor is null");
+        saved.AddRange(tensors);
+    }
+
+    /// <summary>The tensors saved by the forward, in order (ctx.saved_tensors).</summary>
+    public IReadOnlyList<Tensor> SavedTensors => saved;
+
+    /// <summary>For each input, whether its gradient is wanted (ctx.needs_input_grad).</summary>
+    public IReadOnlyList<bool> NeedsInputGrad { get; }
+}
+
+/// <summary>
+/// A custom differentiable op in the style of torch.autograd.Function: override
+/// <see cref="Forward"/> (run without recording; save what the backward needs on the context)
+/// and <see cref="Backward"/> (the gradient of every input from the output's cotangent, null
+/// for none), then call <see cref="Apply"/>. Backward is called once per cotangent, its results
+/// handed to the inputs; write it with Cotangent ops if it must differentiate again.
+/// </summary>
+public abstract class Function
+{
+    /// <summary>The forward computation.</summary>
+    protected abstract Tensor Forward(FunctionContext ctx, Tensor[] inputs);
+
+    /// <summary>One gradient per input (null where there is none), from the output's cotangent.</summary>
+    protected abstract Tensor?[] Backward(FunctionContext ctx, Tensor gradOutput);
+
+    /// <summary>The op's name in GradFn and messages: the class name, lower-cased.</summary>
+    protected virtual string Name => GetType().Name.ToLowerInvariant();
+
+    /// <summary>Runs the forward on <paramref name="inputs"/> and records the backward.</summary>
+    public Tensor Apply(params Tensor[] inputs)
+    {
+        string name = Name;
+        if (inputs is null || inputs.Any(x => x is null)) throw new OpArgumentException(name, $"{name}: the inputs (or one of them) are null");
+        var ctx = new FunctionContext(inputs.Select(x => x.RequiresGrad).ToArray());
+        (Tensor Cotangent, Tensor?[] Grads)? last = null;
+        VjpRule rule = (i, g, _, _) =>
+        {
+            if (last is not { } l || !ReferenceEquals(l.Cotangent, g))
+            {
+                var grads = Backward(ctx, g) ?? throw new InvalidOperationException($"{name}: Backward returned null instead of one gradient per input");
+                if (grads.Length != inputs.Length)
+                    throw new InvalidOperationException($"{name}: Backward returned {grads.Length} gradients for {inputs.Length} inputs");
+                for (int k = 0; k < grads.Length; k++)
+                    if (grads[k] is { } gk && !ShapeMath.SameShape(gk.ShapeArray, inputs[k].ShapeArray))
+                        throw new InvalidOperationException($"{name}: Backward's gradient {k} has shape {ShapeMath.Format(gk.ShapeArray)}, input {k} has {ShapeMath.Format(inputs[k].ShapeArray)}");
+                last = (g, grads);
+            }
+            return last.Value.Grads[i];
+        };
+        return CustomOp.Apply(name, inputs, xs => Forward(ctx, xs), rule);
     }
 }

@@ -202,16 +202,17 @@ public sealed class LayerNorm : Module
     readonly double eps;
 
     /// <summary>Normalises over trailing axes of the given shape.</summary>
-    public LayerNorm(int[] normalizedShape, double eps = 1e-5)
+    public LayerNorm(int[] normalizedShape, double eps = 1e-5, DType dtype = DType.Float32)
     {
+        Layers.RequireFloat("layer_norm", dtype);
         if (normalizedShape is null || normalizedShape.Length == 0 || normalizedShape.Any(d => d <= 0))
             throw new OpArgumentException("layer_norm", $"layer_norm: the normalised shape must be one or more positive sizes, got {ShapeMath.Format(normalizedShape ?? [])}");
         if (!(eps >= 0) || double.IsInfinity(eps))
             throw new OpArgumentException("layer_norm", $"layer_norm: eps must be a finite number 0 or more, got {eps}");
         rank = normalizedShape.Length;
         this.eps = eps;
-        Gamma = AddParameter("weight", Tensor.Ones(normalizedShape));
-        Beta = AddParameter("bias", Tensor.Zeros(normalizedShape));
+        Gamma = AddParameter("weight", Tensor.Ones(normalizedShape, dtype));
+        Beta = AddParameter("bias", Tensor.Zeros(normalizedShape, dtype));
     }
 
     /// <summary>The scale γ.</summary>
@@ -232,12 +233,13 @@ public sealed class LayerNorm : Module
 public sealed class Embedding : Module
 {
     /// <summary>A table of count × dim.</summary>
-    public Embedding(int count, int dim, Generator? generator = null)
+    public Embedding(int count, int dim, Generator? generator = null, DType dtype = DType.Float32)
     {
+        Layers.RequireFloat("embedding", dtype);
         using var _ = OpCall.Enter("embedding");
         if (count < 0 || dim < 0)
             throw new OpArgumentException("embedding", $"embedding: count and dim must be 0 or more, got {count} and {dim}");
-        Weight = AddParameter("weight", Tensor.Randn([count, dim], DType.Float32, generator));
+        Weight = AddParameter("weight", Tensor.Randn([count, dim], dtype, generator));
     }
 
     /// <summary>[count, dim].</summary>
