@@ -1741,6 +1741,89 @@ let all: OpCase list =
                 (one (fun x ->
                     let struct (v, _) = Tensor.Randperm(x.Size 0, Generator seed).Sort()
                     v))) with
-          Reference = Some(fun smp -> Array.init (smp.Inputs.[0].Size 0) float) } ]
+          Reference = Some(fun smp -> Array.init (smp.Inputs.[0].Size 0) float) }
+      case "inv" (fun r ->
+          let n, b = r.Next(1, 4), r.Next(1, 3)
+          // near the identity, diagonally dominant: invertible, and so is every small perturbation
+          let a = tensorIn r Real [| b; n; n |] * 0.15 + Tensor.Eye(n, dtype = DType.Float64)
+          sample (sprintf "inv [%d, %d, %d]" b n n) [ a ] (one (fun a -> a.Inv())))
+      case "solve" (fun r ->
+          let n, k = r.Next(1, 4), r.Next(1, 3)
+          let vector = r.Next 3 = 0
+          let a = tensorIn r Real [| 2; n; n |] * 0.15 + Tensor.Eye(n, dtype = DType.Float64)
+          let bs = if vector then [| 2; n |] else [| 1; n; k |]
+
+          sample
+              (sprintf "solve [2, %d, %d] with B %s" n n (shapeText bs))
+              [ a; tensorIn r Real bs ]
+              (two (fun a b -> Tensor.Solve(a, b))))
+      case "det" (fun r ->
+          let n = r.Next(1, 4)
+          let a = tensorIn r Real [| 2; n; n |] * 0.15 + Tensor.Eye(n, dtype = DType.Float64)
+          sample (sprintf "det [2, %d, %d]" n n) [ a ] (one (fun a -> a.Det())))
+      case "slogdet" (fun r ->
+          let n = r.Next(1, 4)
+          // a sign flip on the first row now and then: negative determinants too
+          let flip =
+              Tensor.FromArray(Array.init n (fun i -> if i = 0 && r.Next 2 = 0 then -1.0 else 1.0), [| n; 1 |])
+
+          let a =
+              (tensorIn r Real [| n; n |] * 0.15 + Tensor.Eye(n, dtype = DType.Float64))
+              * flip
+
+          sample
+              (sprintf "slogdet [%d, %d]" n n)
+              [ a ]
+              (one (fun a ->
+                  let struct (_, l) = a.Slogdet()
+                  l)))
+      case "cholesky" (fun r ->
+          let n = r.Next(1, 4)
+          let m = tensorIn r Real [| n; n |]
+          // M·Mᵀ + I: positive-definite, comfortably, so perturbations stay so
+          let a = Tensor.MatMul(m, m.T) + Tensor.Eye(n, dtype = DType.Float64)
+          sample (sprintf "cholesky [%d, %d]" n n) [ a ] (one (fun a -> a.Cholesky())))
+      case "qr" (fun r ->
+          let n = r.Next(1, 4)
+          let m = n + r.Next 3
+
+          sample
+              (sprintf "qr [%d, %d]" m n)
+              [ tensorIn r Real [| m; n |] ]
+              (one (fun a ->
+                  let struct (q, rr) = a.Qr()
+                  Tensor.Cat([| q.Flatten(); rr.Flatten() |]))))
+      case "eigh" (fun r ->
+          let n = r.Next(1, 4)
+          let m = tensorIn r Real [| n; n |]
+
+          // eigenvectors squared: the same whichever sign each vector comes with
+          sample
+              (sprintf "eigh [%d, %d]" n n)
+              [ m + m.T ]
+              (one (fun a ->
+                  let struct (l, v) = a.Eigh()
+                  Tensor.Cat([| l; (v * v).Flatten() |]))))
+      case "svd" (fun r ->
+          let m, n = r.Next(1, 4), r.Next(1, 4)
+
+          // singular vectors squared: unchanged when a pair (uᵢ, vᵢ) flips sign together
+          sample
+              (sprintf "svd [%d, %d]" m n)
+              [ tensorIn r Real [| m; n |] ]
+              (one (fun a ->
+                  let struct (u, s, vh) = a.Svd()
+                  Tensor.Cat([| s; (u * u).Flatten(); (vh * vh).Flatten() |]))))
+      case "lstsq" (fun r ->
+          let tall = r.Next 2 = 0
+          let n = r.Next(1, 3)
+          let m = if tall then n + r.Next(0, 3) else n + 1
+          let m, n = if tall then m, n else n, m
+          let a = tensorIn r Real [| m; n |] + Tensor.Eye(m, n, DType.Float64)
+
+          sample
+              (sprintf "lstsq [%d, %d] B [%d, 2]" m n m)
+              [ a; tensorIn r Real [| m; 2 |] ]
+              (two (fun a b -> Tensor.Lstsq(a, b)))) ]
 
 let byName = all |> List.map (fun c -> c.Name, c) |> Map.ofList

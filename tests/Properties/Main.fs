@@ -80,6 +80,7 @@ let runAll (argv: string[]) =
               LossTests.tests
               LayerTests.tests
               ParityTests.tests
+              LinalgTests.tests
               AnomalyTests.tests
               BatchNormTests.tests
               DistributedTests.tests
