@@ -127,6 +127,45 @@ let private optimizers =
                   (fun () -> NAdam([ p ], weightDecay = nan))
                   [ "nadam"; "weight decay" ]
           }
+          test "LBFGS: the first step is min(1, 1/‖g‖₁)·lr down the gradient" {
+              let p = Parameter(Tensor.FromArray(Array.copy p0, [| 3 |]))
+              let opt = LBFGS([ p ], 0.5, maxIter = 1)
+
+              let closure () =
+                  opt.ZeroGrad()
+                  let loss = (Tensor.FromArray(c, [| 3 |]) * p.Value * p.Value).Sum()
+                  loss.Backward()
+                  loss
+
+              opt.Step(Func<Tensor>(closure)) |> ignore
+              let g = Array.map2 (fun ci vi -> 2.0 * ci * vi) c p0
+              let t = min 1.0 (1.0 / Array.sumBy abs g) * 0.5
+              near 1e-15 (Array.map2 (fun v gi -> v - t * gi) p0 g) p.Value "x₀ − t·g"
+          }
+          test "LBFGS minimises a convex quadratic to A⁻¹b" {
+              let rng = Random 8
+
+              let m =
+                  Tensor.FromArray(Array.init 25 (fun _ -> rng.NextDouble() - 0.5), [| 5; 5 |])
+
+              let a = Tensor.MatMul(m, m.T) + Tensor.Eye(5, dtype = DType.Float64)
+              let b = Tensor.FromArray(Array.init 5 (fun _ -> rng.NextDouble()), [| 5 |])
+              let x = Parameter(Tensor.Zeros([| 5 |], DType.Float64))
+
+              let opt =
+                  LBFGS([ x ], maxIter = 100, toleranceGrad = 1e-12, toleranceChange = 1e-15)
+
+              let closure () =
+                  opt.ZeroGrad()
+                  let v = x.Value
+                  let loss = 0.5 * Tensor.Dot(v, Tensor.MatMul(a, v)) - Tensor.Dot(b, v)
+                  loss.Backward()
+                  loss
+
+              opt.Step(Func<Tensor>(closure)) |> ignore
+              near 1e-8 (values (Tensor.Solve(a, b))) x.Value "the minimiser"
+              throwsWith<InvalidOperationException, _> (fun () -> opt.Step()) [ "lbfgs"; "closure" ]
+          }
           test "ClipGradValue clamps every element" {
               let a, b = Parameter(f64 [ 0.0; 0.0 ]), Parameter(f64 [ 0.0 ])
               a.SetGrad(f64 [ -3.0; 0.5 ])

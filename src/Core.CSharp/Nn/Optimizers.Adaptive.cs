@@ -246,3 +246,141 @@ public sealed class RAdam : ComposedOptimizer
         yield return ("exp_avg_sq", v);
     }
 }
+
+/// <summary>
+/// L-BFGS as torch.optim.LBFGS without a line search: each <see cref="Step(Func{Tensor})"/>
+/// runs up to <c>maxIter</c> iterations of the two-loop recursion over the last
+/// <c>historySize</c> curvature pairs, re-evaluating the loss through the closure (which must
+/// clear the gradients, compute the loss, call Backward and return it). The first iteration's
+/// step is min(1, 1/‖g‖₁)·lr, later ones lr; it stops early on PyTorch's tolerances. The
+/// history is kept between steps (not in the state dict). Work is done in float64 on the host.
+/// </summary>
+public sealed class LBFGS : Optimizer
+{
+    readonly int maxIter, maxEval, historySize;
+    readonly double toleranceGrad, toleranceChange;
+    readonly List<double[]> dirs = [], steps = [];
+    readonly List<double> rho = [];
+    double[]? d, prevGrad;
+    double t, hDiag = 1;
+    long iterations;
+
+    /// <summary>L-BFGS with PyTorch's defaults (lr 1, 20 iterations a step, history 100).</summary>
+    public LBFGS(IEnumerable<Parameter> parameters, double learningRate = 1, int maxIter = 20, int? maxEval = null, double toleranceGrad = 1e-7, double toleranceChange = 1e-9, int historySize = 100)
+        : base(parameters, learningRate)
+    {
+        if (maxIter < 1 || historySize < 1) throw new ArgumentOutOfRangeException(nameof(maxIter), $"lbfgs: max_iter ({maxIter}) and history_size ({historySize}) must be 1 or more");
+        (this.maxIter, this.maxEval, this.historySize) = (maxIter, maxEval ?? maxIter * 5 / 4, historySize);
+        (this.toleranceGrad, this.toleranceChange) = (Check("lbfgs", "tolerance_grad", toleranceGrad), Check("lbfgs", "tolerance_change", toleranceChange));
+    }
+
+    /// <summary>Loss evaluations over all steps (PyTorch's func_evals).</summary>
+    public long FunctionEvaluations { get; private set; }
+
+    /// <summary>Refused: L-BFGS re-evaluates the loss, so it needs <see cref="Step(Func{Tensor})"/>.</summary>
+    protected override Tensor Update(int index, Tensor value, Tensor grad) =>
+        throw new InvalidOperationException("lbfgs: needs a closure that re-evaluates the loss; call Step(closure)");
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(string, Tensor?[])> Buffers() { yield break; }
+
+    double[] FlatGrad()
+    {
+        var parts = new List<double>();
+        foreach (var p in Parameters)
+            parts.AddRange(p.Grad is { } g ? g.To(DType.Float64).ToArray<double>() : new double[p.Value.Numel]);
+        return [.. parts];
+    }
+
+    void AddToParameters(double scale, double[] dir)
+    {
+        using var _ = Autograd.NoGrad();
+        int at = 0;
+        foreach (var p in Parameters)
+        {
+            int n = p.Value.Numel;
+            var v = p.Value.To(DType.Float64).ToArray<double>();
+            for (int i = 0; i < n; i++) v[i] += scale * dir[at + i];
+            at += n;
+            p.Assign(Tensor.FromArray(v, p.Value.Shape, p.Value.Device).To(p.Value.DType));
+        }
+    }
+
+    static double Dot(double[] a, double[] b)
+    {
+        double s = 0;
+        for (int i = 0; i < a.Length; i++) s += a[i] * b[i];
+        return s;
+    }
+
+    /// <summary>One optimisation step; returns the loss the closure gave first.</summary>
+    public Tensor Step(Func<Tensor> closure)
+    {
+        if (closure is null) throw new ArgumentNullException(nameof(closure), "lbfgs: the closure is null");
+        Tensor Evaluate()
+        {
+            var l = closure() ?? throw new InvalidOperationException("lbfgs: the closure returned null instead of the loss");
+            FunctionEvaluations++;
+            return l;
+        }
+        var first = Evaluate();
+        double loss = first.Item<double>();
+        int evals = 1;
+        var g = FlatGrad();
+        if (g.Max(Math.Abs) <= toleranceGrad) return first;
+        for (int n = 1; n <= maxIter; n++)
+        {
+            iterations++;
+            if (iterations == 1)
+            {
+                d = g.Select(v => -v).ToArray();
+                hDiag = 1;
+            }
+            else
+            {
+                var y = g.Select((v, i) => v - prevGrad![i]).ToArray();
+                var s = d!.Select(v => v * t).ToArray();
+                double ys = Dot(y, s);
+                if (ys > 1e-10)
+                {
+                    if (dirs.Count == historySize) { dirs.RemoveAt(0); steps.RemoveAt(0); rho.RemoveAt(0); }
+                    dirs.Add(y);
+                    steps.Add(s);
+                    rho.Add(1 / ys);
+                    hDiag = ys / Dot(y, y);
+                }
+                var q = g.Select(v => -v).ToArray();
+                var al = new double[dirs.Count];
+                for (int i = dirs.Count - 1; i >= 0; i--)
+                {
+                    al[i] = Dot(steps[i], q) * rho[i];
+                    for (int j = 0; j < q.Length; j++) q[j] -= al[i] * dirs[i][j];
+                }
+                for (int j = 0; j < q.Length; j++) q[j] *= hDiag;
+                for (int i = 0; i < dirs.Count; i++)
+                {
+                    double be = Dot(dirs[i], q) * rho[i];
+                    for (int j = 0; j < q.Length; j++) q[j] += (al[i] - be) * steps[i][j];
+                }
+                d = q;
+            }
+            prevGrad = (double[])g.Clone();
+            double prevLoss = loss;
+            t = iterations == 1 ? Math.Min(1, 1 / g.Sum(Math.Abs)) * LearningRate : LearningRate;
+            double gtd = Dot(g, d!);
+            if (gtd > -toleranceChange) break;
+            AddToParameters(t, d!);
+            bool optimal = false;
+            if (n != maxIter)
+            {
+                loss = Evaluate().Item<double>();
+                g = FlatGrad();
+                optimal = g.Max(Math.Abs) <= toleranceGrad;
+                evals++;
+            }
+            if (n == maxIter || evals >= maxEval || optimal) break;
+            if (d!.Max(v => Math.Abs(v * t)) <= toleranceChange || Math.Abs(loss - prevLoss) < toleranceChange) break;
+        }
+        return first;
+    }
+}
