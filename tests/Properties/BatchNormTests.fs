@@ -177,12 +177,28 @@ let tests =
                   [ "float64"; "float32" ]
 
               throwsWith<OpArgumentException, _> (fun () -> BatchNorm1d(3, momentum = 1.5)) [ "momentum" ]
+          }
+          test
+              "under DataParallel every chunk is normalised by its own batch and the first device's updates the running statistics" {
+              let bn = BatchNorm1d(2, dtype = DType.Float64)
+              let dp = Distributed.DataParallel(bn, [| Device.Cpu; Device.Simulated 0 |])
+              let x = [| 1.0; 2.0; 3.0; 6.0; -1.0; 0.0; 5.0; 4.0 |]
+              let y = dp.Forward(Tensor.FromArray(x, [| 4; 2 |]))
+              // chunk k is rows 2k, 2k + 1; per channel: (v − mean)/√(biased var + ε)
+              let norm (a: float) (b: float) =
+                  let m, v = (a + b) / 2.0, ((a - b) / 2.0) ** 2.0 in
+                  (a - m) / sqrt (v + 1e-5), (b - m) / sqrt (v + 1e-5)
 
-              throwsWith<OpArgumentException, _>
-                  (fun () ->
-                      Distributed.DataParallel(
-                          Sequential(Linear(2, 3), BatchNorm1d 3),
-                          [| Device.Cpu; Device.Simulated 0 |]
-                      ))
-                  [ "data_parallel"; "running_mean" ]
+              let expected =
+                  [| for k in 0..1 do
+                         let r0, r1 = k * 4, k * 4 + 2
+                         let a0, b0 = norm x.[r0] x.[r1]
+                         let a1, b1 = norm x.[r0 + 1] x.[r1 + 1]
+                         yield! [ a0; a1; b0; b1 ] |]
+
+              near 1e-12 expected (y.To Device.Cpu) "outputs"
+              // running ← 0.9·running + 0.1·(first chunk's mean, unbiased variance)
+              near 1e-15 [| 0.1 * 2.0; 0.1 * 4.0 |] bn.RunningMean.Value "running mean from the first chunk"
+              near 1e-15 [| 0.9 + 0.1 * 2.0; 0.9 + 0.1 * 8.0 |] bn.RunningVar.Value "running var from the first chunk"
+              Expect.equal (bn.NumBatchesTracked.Value.Item<int64>()) 1L "one batch tracked"
           } ]

@@ -283,7 +283,39 @@ let bitsOf (ps: float[][]) =
 let ddp =
     testList
         "DistributedDataParallel"
-        [ for k in [ 2; 3 ] do
+        [ test "batch norm's buffers: rank 0's at construction and at every forward, then each rank's own update" {
+              let results =
+                  onRanks 2 (seconds 30.0) (fun g ->
+                      let bn = BatchNorm1d(2, dtype = DType.Float64)
+                      // rank 1 starts from other statistics: wrapping must replace them with rank 0's
+                      if g.Rank = 1 then
+                          bn.RunningMean.Assign(Tensor.Full([| 2 |], 5.0, DType.Float64))
+
+                      let ddp = DistributedDataParallel(bn, g)
+                      let atStart = bn.RunningMean.Value.ToArray<float>()
+
+                      let batch (a: float) =
+                          Tensor.FromArray([| a; 2.0 * a; a + 2.0; 2.0 * a + 2.0 |], [| 2; 2 |])
+
+                      ddp.Forward(batch (float g.Rank * 10.0)) |> ignore
+                      let afterOne = bn.RunningMean.Value.ToArray<float>()
+                      ddp.Forward(batch (float g.Rank * 10.0 + 1.0)) |> ignore
+                      atStart, afterOne, bn.RunningMean.Value.ToArray<float>())
+
+              let s0, one0, _ = results.[0]
+              let s1, one1, two1 = results.[1]
+              Expect.equal s1 s0 "construction broadcasts rank 0's running mean"
+              // first forward: each rank from 0 with its own batch, whose mean is (a + 1, 2a + 1)
+              near 1e-15 [| 0.1; 0.1 |] (Tensor.FromArray(one0, [| 2 |])) "rank 0's own update"
+              near 1e-15 [| 0.1 * 11.0; 0.1 * 21.0 |] (Tensor.FromArray(one1, [| 2 |])) "rank 1's own update"
+              // second forward: rank 1 restarts from rank 0's (0.1, 0.1) and adds its batch's mean (12, 23)
+              near
+                  1e-15
+                  [| 0.9 * 0.1 + 0.1 * 12.0; 0.9 * 0.1 + 0.1 * 23.0 |]
+                  (Tensor.FromArray(two1, [| 2 |]))
+                  "rank 1 from rank 0's statistics"
+          }
+          for k in [ 2; 3 ] do
               for name, makeOpt in [ "SGD", sgd; "Adam", adam ] do
                   test (
                       sprintf

@@ -10,7 +10,8 @@ namespace Cotangent.Distributed;
 /// originals and add up there), runs the module on every device at once (one host thread a
 /// device) and gathers the outputs on <see cref="OutputDevice"/>. Backward then leaves the
 /// summed gradients on the original parameters, and one optimizer step follows. The module's
-/// parameters must be on the first device. Backward runs on the calling thread; modules whose
+/// parameters must be on the first device. Buffers (batch norm's running statistics) are read
+/// by every replica and updated by the first device's alone, as in PyTorch. Backward runs on the calling thread; modules whose
 /// forward keeps state between calls (a shared random generator) see calls from several threads.
 /// </summary>
 public sealed class DataParallel : Module
@@ -23,10 +24,6 @@ public sealed class DataParallel : Module
         if (devices is null || devices.Count == 0) throw new OpArgumentException(op, $"{op}: give at least one device");
         if (devices.Distinct().Count() != devices.Count) throw new OpArgumentException(op, $"{op}: a device is listed twice in [{string.Join(", ", devices)}]");
         foreach (var d in devices) Backends.Backend.For(d, op);
-        // buffers (batch norm's running statistics) would be updated by every replica or rank
-        // apart; until they are broadcast and kept in step, refused rather than silently diverged
-        if (module.NamedBuffers().FirstOrDefault() is { Name: { } buffer })
-            throw new OpArgumentException(op, $"{op}: the module has buffers ('{buffer}', e.g. batch norm's running statistics), which {op} does not keep in step across replicas yet; use one device, or a norm without running state (LayerNorm)");
         Module = AddModule("module", module);
         Devices = [.. devices];
         OutputDevice = outputDevice ?? devices[0];
@@ -56,16 +53,24 @@ public sealed class DataParallel : Module
         int per = Math.Max(1, (n + Devices.Count - 1) / Devices.Count);
         int used = Math.Max(1, (n + per - 1) / per);
         var outputs = new Tensor[used];
-        // each replica's inputs and parameters are copied on this thread: the copies are the graph's edges back
-        var work = new (Tensor Input, Dictionary<Parameter, Tensor> Copies)[used];
+        // each replica's inputs and parameters are copied on this thread: the copies are the graph's edges back.
+        // Buffers (batch norm's running statistics) are copied too, and a replica's updates stay
+        // in its copy: as in PyTorch, the module's buffers follow the first device's chunk alone
+        var bs = Module.NamedBuffers().Select(b => b.Buffer).ToArray();
+        var work = new (Tensor Input, Dictionary<Parameter, Tensor> Copies, Dictionary<Nn.Buffer, Tensor> Buffers)[used];
         for (int i = 0; i < used; i++)
         {
             var d = Devices[i];
             var chunk = used == 1 ? input : input.Slice(0, i * per, Math.Min(n, (i + 1) * per));
             var copies = new Dictionary<Parameter, Tensor>(ReferenceEqualityComparer.Instance);
+            var bufferCopies = new Dictionary<Nn.Buffer, Tensor>(ReferenceEqualityComparer.Instance);
             if (i > 0)
+            {
                 foreach (var p in ps) copies[p] = p.Value.To(d);
-            work[i] = (chunk.Device == d ? chunk : chunk.To(d), copies);
+                using (Autograd.NoGrad())
+                    foreach (var b in bs) bufferCopies[b] = b.Value.To(d);
+            }
+            work[i] = (chunk.Device == d ? chunk : chunk.To(d), copies, bufferCopies);
         }
         if (used == 1) outputs[0] = Module.Forward(work[0].Input);
         else
@@ -77,6 +82,7 @@ public sealed class DataParallel : Module
                 tasks[k] = Task.Run(() =>
                 {
                     using var _ = Parameter.Replicate(work[k].Copies);
+                    using var __ = Nn.Buffer.Replicate(work[k].Buffers);
                     outputs[k] = Module.Forward(work[k].Input);
                 });
             }

@@ -11,7 +11,7 @@ namespace Cotangent.Distributed;
 /// and backward leaves on every rank the average of all ranks' gradients, so one optimizer step
 /// per rank keeps the replicas identical. At construction every rank must hold the same
 /// parameter names, shapes and dtypes (a mismatch names the parameter and the ranks), and rank
-/// 0's values are copied to all. Gradients are averaged in buckets of about
+/// 0's values are copied to all, buffers included (and buffers again at every forward). Gradients are averaged in buckets of about
 /// <c>bucketCapMb</c> megabytes, parameters in reverse order (the order backward produces them);
 /// a bucket's all-reduce starts as soon as its last gradient is complete, while backward goes
 /// on, and buckets start in the same order on every rank. Inside <see cref="NoSync"/> gradients
@@ -41,10 +41,6 @@ public sealed class DistributedDataParallel : Module, IGradHook
         if (group is null) throw new OpArgumentException(op, $"{op}: the process group is null");
         if (!(bucketCapMb > 0) || double.IsInfinity(bucketCapMb))
             throw new OpArgumentException(op, $"{op}: the bucket size must be a positive number of megabytes, got {bucketCapMb}");
-        // buffers (batch norm's running statistics) would be updated by every replica or rank
-        // apart; until they are broadcast and kept in step, refused rather than silently diverged
-        if (module.NamedBuffers().FirstOrDefault() is { Name: { } buffer })
-            throw new OpArgumentException(op, $"{op}: the module has buffers ('{buffer}', e.g. batch norm's running statistics), which {op} does not keep in step across replicas yet; use one device, or a norm without running state (LayerNorm)");
         Module = AddModule("module", module);
         Group = group;
         this.overlap = overlap;
@@ -54,6 +50,8 @@ public sealed class DistributedDataParallel : Module, IGradHook
         using (Autograd.NoGrad())
             foreach (var p in parameters)
                 p.Assign(group.Broadcast(p.Value.Detach(), 0));
+        buffers = [.. module.NamedBuffers().Select(b => b.Buffer)];
+        BroadcastBuffers();
         buckets = MakeBuckets(parameters, (long)(bucketCapMb * 1024 * 1024));
         for (int b = 0; b < buckets.Length; b++)
             for (int s = 0; s < buckets[b].Members.Length; s++)
@@ -78,9 +76,23 @@ public sealed class DistributedDataParallel : Module, IGradHook
     /// <summary>Time the last synchronised backward spent waiting for all-reduces after its own work was done.</summary>
     public TimeSpan LastWait { get; private set; }
 
-    /// <summary>The wrapped module's forward.</summary>
+    readonly Nn.Buffer[] buffers;
+
+    /// <summary>Rank 0's buffers on every rank (PyTorch's broadcast_buffers): batch norm's running statistics stay one set.</summary>
+    void BroadcastBuffers()
+    {
+        using var _ = Autograd.NoGrad();
+        foreach (var b in buffers) b.Assign(Group.Broadcast(b.Value, 0));
+    }
+
+    /// <summary>
+    /// The wrapped module's forward, after rank 0's buffers are broadcast to every rank (as
+    /// PyTorch's broadcast_buffers; each rank then updates them from its own shard, and the next
+    /// forward broadcasts rank 0's again). Every rank must call it, as every collective.
+    /// </summary>
     public override Tensor Forward(Tensor input)
     {
+        if (buffers.Length > 0) BroadcastBuffers();
         foreach (var p in parameters)
             if (!ReferenceEquals(p.Value.Accumulator?.Hook, this))
                 throw new InvalidOperationException("distributed_data_parallel: a parameter was moved or replaced after wrapping (module.To?); move the module first, then wrap it");

@@ -124,17 +124,38 @@ public sealed class Buffer
 
     Tensor value;
 
-    /// <summary>The current values.</summary>
-    public Tensor Value => value;
+    static readonly AsyncLocal<Dictionary<Buffer, Tensor>?> replicas = new();
+
+    /// <summary>
+    /// Until disposed, this flow reads each buffer in <paramref name="copies"/> as its copy and
+    /// writes go to the copy, never to the buffer (DataParallel's replicas: as in PyTorch, only
+    /// the first device's replica updates the module's running statistics).
+    /// </summary>
+    internal static IDisposable Replicate(Dictionary<Buffer, Tensor> copies)
+    {
+        var previous = replicas.Value;
+        replicas.Value = copies;
+        return new Restore(previous);
+    }
+
+    sealed class Restore(Dictionary<Buffer, Tensor>? previous) : IDisposable
+    {
+        public void Dispose() => replicas.Value = previous;
+    }
+
+    /// <summary>The current values (this flow's replica copy inside a DataParallel replica).</summary>
+    public Tensor Value => replicas.Value is { } r && r.TryGetValue(this, out var copy) ? copy : value;
 
     /// <summary>Replaces the values (same shape, dtype and device); kept beyond any open tensor scope.</summary>
     public void Assign(Tensor values)
     {
         if (values is null) throw new ArgumentNullException(nameof(values), "assign: the new values are null");
         values.CheckAlive("assign");
-        if (!ShapeMath.SameShape(values.ShapeArray, value.ShapeArray) || values.DType != value.DType || values.Device != value.Device)
-            throw new ShapeMismatchException("assign", $"assign: new values {ShapeMath.Format(values.Shape)} {values.DType.Name()} on {values.Device} do not match the buffer's {ShapeMath.Format(value.Shape)} {value.DType.Name()} on {value.Device}");
-        value = values.Detach().Keep();
+        var current = Value;
+        if (!ShapeMath.SameShape(values.ShapeArray, current.ShapeArray) || values.DType != current.DType || values.Device != current.Device)
+            throw new ShapeMismatchException("assign", $"assign: new values {ShapeMath.Format(values.Shape)} {values.DType.Name()} on {values.Device} do not match the buffer's {ShapeMath.Format(current.Shape)} {current.DType.Name()} on {current.Device}");
+        if (replicas.Value is { } r && r.ContainsKey(this)) r[this] = values.Detach();
+        else value = values.Detach().Keep();
     }
 
     internal void MoveTo(Tensor values) => value = values.Detach().Keep();
