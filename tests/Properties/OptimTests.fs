@@ -166,6 +166,30 @@ let private optimizers =
               near 1e-8 (values (Tensor.Solve(a, b))) x.Value "the minimiser"
               throwsWith<InvalidOperationException, _> (fun () -> opt.Step()) [ "lbfgs"; "closure" ]
           }
+          test "parameter groups: each group's learning rate and weight decay, scheduled from its own rate" {
+              let a, b = Parameter(f64 [ 1.0; 2.0 ]), Parameter(f64 [ -1.0 ])
+
+              let groups =
+                  ParamGroups(ParamGroup([ a ]), ParamGroup([ b ], learningRate = 0.5, weightDecay = 0.1))
+
+              let opt = Sgd(groups, 0.1)
+              a.SetGrad(f64 [ 1.0; 1.0 ])
+              b.SetGrad(f64 [ 2.0 ])
+              opt.Step()
+              near 1e-15 [| 0.9; 1.9 |] a.Value "the optimizer's rate, no decay"
+              near 1e-15 [| -1.0 - 0.5 * (2.0 + 0.1 * -1.0) |] b.Value "the group's rate and decay"
+              let schedule = StepLr(opt, 1, 0.5)
+              schedule.Step()
+              Expect.floatClose Accuracy.veryHigh opt.LearningRate 0.05 "the optimizer's rate halves"
+
+              Expect.floatClose
+                  Accuracy.veryHigh
+                  opt.Groups.[1].LearningRate.Value
+                  0.25
+                  "so does the group's, from its own"
+
+              Expect.isFalse opt.Groups.[0].LearningRate.HasValue "a group without its own rate follows the optimizer's"
+          }
           test "ClipGradValue clamps every element" {
               let a, b = Parameter(f64 [ 0.0; 0.0 ]), Parameter(f64 [ 0.0 ])
               a.SetGrad(f64 [ -3.0; 0.5 ])

@@ -27,8 +27,11 @@ public abstract class ComposedOptimizer : Optimizer
         value >= 0 && value < 1 ? value : throw new ArgumentOutOfRangeException(what, value, $"{owner}: {what} must be in [0, 1), got {value}");
 
     /// <inheritdoc/>
-    protected sealed override Tensor Update(int index, Tensor value, Tensor grad) =>
-        Apply(index, value, WeightDecay == 0 ? grad : grad + value * WeightDecay);
+    protected sealed override Tensor Update(int index, Tensor value, Tensor grad)
+    {
+        double decay = WeightDecayOf(index, WeightDecay);
+        return Apply(index, value, decay == 0 ? grad : grad + value * decay);
+    }
 
     /// <summary>The new values of parameter i from its values and its gradient with the decay already added.</summary>
     private protected abstract Tensor Apply(int index, Tensor p, Tensor g);
@@ -63,7 +66,7 @@ public sealed class RmsProp : ComposedOptimizer
         }
         var step = g / (denominator.Sqrt() + eps);
         if (momentum > 0) step = buffer[i] = Hold(buffer[i], Or0(buffer[i], p) * momentum + step);
-        return p - step * LearningRate;
+        return p - step * LearningRateOf(i);
     }
 
     /// <inheritdoc/>
@@ -94,7 +97,7 @@ public sealed class Adagrad : ComposedOptimizer
 
     private protected override Tensor Apply(int i, Tensor p, Tensor g)
     {
-        double rate = LearningRate / (1 + (StepCount - 1) * lrDecay);
+        double rate = LearningRateOf(i) / (1 + (StepCount - 1) * lrDecay);
         var s = sum[i] = Hold(sum[i], (sum[i] ?? Tensor.Full(p.Shape, initial, p.DType, p.Device)) + g * g);
         return p - g / (s.Sqrt() + eps) * rate;
     }
@@ -126,7 +129,7 @@ public sealed class Adadelta : ComposedOptimizer
         var u = Or0(delta[i], p);
         var d = (u + eps).Sqrt() / (v + eps).Sqrt() * g;
         delta[i] = Hold(delta[i], u * rho + d * d * (1 - rho));
-        return p - d * LearningRate;
+        return p - d * LearningRateOf(i);
     }
 
     /// <inheritdoc/>
@@ -158,7 +161,7 @@ public sealed class Adamax : ComposedOptimizer
     {
         var mi = m[i] = Hold(m[i], Or0(m[i], p) * beta1 + g * (1 - beta1));
         var ui = u[i] = Hold(u[i], Tensor.Maximum(Or0(u[i], p) * beta2, g.Abs() + eps));
-        return p - mi / ui * (LearningRate / (1 - Math.Pow(beta1, StepCount)));
+        return p - mi / ui * (LearningRateOf(i) / (1 - Math.Pow(beta1, StepCount)));
     }
 
     /// <inheritdoc/>
@@ -198,7 +201,7 @@ public sealed class NAdam : ComposedOptimizer
         var vi = v[i] = Hold(v[i], Or0(v[i], p) * beta2 + g * g * (1 - beta2));
         var mHat = mi * (next / (1 - product * next)) + g * ((1 - mu) / (1 - product));
         var denominator = (vi / (1 - Math.Pow(beta2, t))).Sqrt() + eps;
-        return p - mHat / denominator * LearningRate;
+        return p - mHat / denominator * LearningRateOf(i);
     }
 
     /// <inheritdoc/>
@@ -234,9 +237,9 @@ public sealed class RAdam : ComposedOptimizer
         var vi = v[i] = Hold(v[i], Or0(v[i], p) * beta2 + g * g * (1 - beta2));
         var mHat = mi / (1 - Math.Pow(beta1, t));
         double b2t = Math.Pow(beta2, t), rhoInf = 2 / (1 - beta2) - 1, rho = rhoInf - 2 * t * b2t / (1 - b2t);
-        if (rho <= 5) return p - mHat * LearningRate;
+        if (rho <= 5) return p - mHat * LearningRateOf(i);
         double r = Math.Sqrt((rho - 4) * (rho - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rho));
-        return p - mHat * (LearningRate * r * Math.Sqrt(1 - b2t)) / (vi.Sqrt() + eps);
+        return p - mHat * (LearningRateOf(i) * r * Math.Sqrt(1 - b2t)) / (vi.Sqrt() + eps);
     }
 
     /// <inheritdoc/>
@@ -272,6 +275,8 @@ public sealed class LBFGS : Optimizer
         if (maxIter < 1 || historySize < 1) throw new ArgumentOutOfRangeException(nameof(maxIter), $"lbfgs: max_iter ({maxIter}) and history_size ({historySize}) must be 1 or more");
         (this.maxIter, this.maxEval, this.historySize) = (maxIter, maxEval ?? maxIter * 5 / 4, historySize);
         (this.toleranceGrad, this.toleranceChange) = (Check("lbfgs", "tolerance_grad", toleranceGrad), Check("lbfgs", "tolerance_change", toleranceChange));
+        if (Groups.Any(g => g.LearningRate is not null || g.WeightDecay is not null))
+            throw new ArgumentException("lbfgs: one flat parameter vector, so no per-group options (as PyTorch's LBFGS, which takes one group)");
     }
 
     /// <summary>Loss evaluations over all steps (PyTorch's func_evals).</summary>

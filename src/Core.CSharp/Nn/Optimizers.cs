@@ -23,7 +23,25 @@ public abstract class Optimizer
                     throw new ArgumentException($"optimizer: parameters {j} and {i} are the same parameter; each step would update it twice (a shared layer's parameters are listed once by Module.Parameters())");
         }
         LearningRate = learningRate;
+        Groups = parameters is ParamGroups pg ? pg.Groups : [];
+        groupOf = new int[Parameters.Count];
+        Array.Fill(groupOf, -1);
+        for (int g = 0; g < Groups.Count; g++)
+            foreach (var p in Groups[g].Parameters)
+                for (int i = 0; i < Parameters.Count; i++)
+                    if (ReferenceEquals(Parameters[i], p)) groupOf[i] = g;
     }
+
+    readonly int[] groupOf;
+
+    /// <summary>The parameter groups given (through <see cref="ParamGroups"/>), or none.</summary>
+    public IReadOnlyList<ParamGroup> Groups { get; }
+
+    /// <summary>Parameter i's learning rate: its group's, or the optimizer's.</summary>
+    protected double LearningRateOf(int i) => groupOf[i] >= 0 && Groups[groupOf[i]].LearningRate is double r ? r : LearningRate;
+
+    /// <summary>Parameter i's weight decay: its group's, or <paramref name="fallback"/> (the optimizer's).</summary>
+    protected double WeightDecayOf(int i, double fallback) => groupOf[i] >= 0 && Groups[groupOf[i]].WeightDecay is double w ? w : fallback;
 
     /// <summary>The parameters, in order.</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
@@ -247,8 +265,9 @@ public sealed class Sgd : Optimizer
     /// <inheritdoc/>
     protected override Tensor Update(int i, Tensor p, Tensor g)
     {
-        if (weightDecay == 0 && momentum == 0) return Tensor.AddScaled(p, -LearningRate, g);   // one fused pass
-        if (weightDecay != 0) g = g + p * weightDecay;
+        double lr = LearningRateOf(i), decay = WeightDecayOf(i, weightDecay);
+        if (decay == 0 && momentum == 0) return Tensor.AddScaled(p, -lr, g);   // one fused pass
+        if (decay != 0) g = g + p * decay;
         if (momentum != 0)
         {
             // the first buffer is the gradient itself, which the accumulator shares: kept, never recycled
@@ -256,7 +275,7 @@ public sealed class Sgd : Optimizer
             velocity[i] = b;
             g = nesterov ? g + b * momentum : b;
         }
-        return p - g * LearningRate;
+        return p - g * lr;
     }
 
     /// <inheritdoc/>
@@ -298,7 +317,7 @@ public class Adam : Optimizer
     {
         double c1 = 1 - Math.Pow(beta1, StepCount), c2 = 1 - Math.Pow(beta2, StepCount);
         // one pass over p, g and both moments (the composition took twelve, nine temporaries)
-        var (value, mNew, vNew) = Tensor.AdamUpdate(p, g, m[i], v[i], new AdamStep(LearningRate, beta1, beta2, eps, weightDecay, decoupled, c1, c2));
+        var (value, mNew, vNew) = Tensor.AdamUpdate(p, g, m[i], v[i], new AdamStep(LearningRateOf(i), beta1, beta2, eps, WeightDecayOf(i, weightDecay), decoupled, c1, c2));
         m[i] = Hold(m[i], mNew);
         v[i] = Hold(v[i], vNew);
         return value;
@@ -378,6 +397,8 @@ public abstract class LrScheduler
     {
         if (optimizer is null) throw new ArgumentNullException(nameof(optimizer), "lr_scheduler: the optimizer is null");
         (this.optimizer, baseRate) = (optimizer, optimizer.InitialRate ??= optimizer.LearningRate);
+        foreach (var g in optimizer.Groups)
+            if (g.LearningRate is double r) g.InitialRate ??= r;
     }
 
     /// <summary>Epochs completed.</summary>
@@ -389,14 +410,24 @@ public abstract class LrScheduler
     /// <summary>The rate the schedule started from.</summary>
     internal double BaseRate => baseRate;
 
-    /// <summary>Advances one epoch and sets the optimizer's learning rate; a rate that is not a finite number 0 or more is refused and nothing changes.</summary>
+    /// <summary>Advances one epoch and sets the optimizer's learning rates (its own and each group's); a rate that is not a finite number 0 or more is refused and nothing changes.</summary>
     public void Step()
     {
-        double rate = RateAt(baseRate, Epoch + 1);
-        if (!double.IsFinite(rate) || rate < 0)
-            throw new InvalidOperationException($"{GetType().Name.ToLowerInvariant()}: the learning rate for epoch {Epoch + 1} would be {rate}; its parameters make no usable schedule");
-        optimizer.LearningRate = rate;
+        SetRates(Epoch + 1);
         Epoch++;
+    }
+
+    /// <summary>The rates of <paramref name="epoch"/>, for the optimizer and each group with a rate of its own (from its initial rate), all checked before any is set.</summary>
+    private protected void SetRates(int epoch)
+    {
+        string owner = GetType().Name.ToLowerInvariant();
+        double Checked(double rate) => double.IsFinite(rate) && rate >= 0 ? rate
+            : throw new InvalidOperationException($"{owner}: the learning rate for epoch {epoch} would be {rate}; its parameters make no usable schedule");
+        double main = Checked(RateAt(baseRate, epoch));
+        var groups = optimizer.Groups.Select(g => g.LearningRate is double r ? Checked(RateAt(g.InitialRate ?? r, epoch)) : (double?)null).ToArray();
+        optimizer.LearningRate = main;
+        for (int i = 0; i < groups.Length; i++)
+            if (groups[i] is double r) optimizer.Groups[i].LearningRate = r;
     }
 
     /// <summary>A period of a schedule: 1 or more epochs.</summary>

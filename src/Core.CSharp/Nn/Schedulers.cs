@@ -47,7 +47,7 @@ public sealed class LinearLr : LrScheduler
         if (!(startFactor > 0 && startFactor <= 1)) throw new ArgumentOutOfRangeException(nameof(startFactor), startFactor, $"linear_lr: the start factor must be in (0, 1], got {startFactor}");
         if (!(endFactor >= 0 && endFactor <= 1)) throw new ArgumentOutOfRangeException(nameof(endFactor), endFactor, $"linear_lr: the end factor must be in [0, 1], got {endFactor}");
         (start, end, total) = (startFactor, endFactor, Epochs("linear_lr", "total iterations", totalIters));
-        optimizer.LearningRate = RateAt(BaseRate, 0);   // the warm-up starts now, as PyTorch's does
+        SetRates(0);   // the warm-up starts now, as PyTorch's does
     }
 
     /// <inheritdoc/>
@@ -83,6 +83,8 @@ public sealed class OneCycleLr : LrScheduler
             ? [(up, initial, maxLr), (2 * pctStart * totalSteps - 2, maxLr, initial), (totalSteps - 1, initial, min)]
             : [(up, initial, maxLr), (totalSteps - 1, maxLr, min)];
         optimizer.LearningRate = initial;
+        foreach (var g in optimizer.Groups)
+            if (g.LearningRate is not null) g.LearningRate = initial;
     }
 
     /// <inheritdoc/>
@@ -129,7 +131,7 @@ public sealed class SequentialLr : LrScheduler
                 throw new ArgumentException($"sequential_lr: milestones must be increasing epochs, 1 or more, got [{string.Join(", ", this.milestones)}]", nameof(milestones));
         if (schedules.Any(s => !ReferenceEquals(s.Target, optimizer)))
             throw new ArgumentException("sequential_lr: every scheduler must schedule the optimizer given to SequentialLr", nameof(schedulers));
-        optimizer.LearningRate = RateAt(BaseRate, 0);
+        SetRates(0);
     }
 
     /// <inheritdoc/>
@@ -137,7 +139,7 @@ public sealed class SequentialLr : LrScheduler
     {
         int k = milestones.Count(m => m <= epoch);
         int local = k == 0 ? epoch : epoch - milestones[k - 1];
-        return schedules[k].RateAt(schedules[k].BaseRate, local);
+        return schedules[k].RateAt(b, local);
     }
 }
 
@@ -195,6 +197,8 @@ public sealed class ReduceLrOnPlateau
         {
             double old = optimizer.LearningRate, cut = Math.Max(old * factor, minLr);
             if (old - cut > eps) optimizer.LearningRate = cut;
+            foreach (var g in optimizer.Groups)
+                if (g.LearningRate is double r && r - Math.Max(r * factor, minLr) > eps) g.LearningRate = Math.Max(r * factor, minLr);
             cooldownLeft = cooldown;
             BadEpochs = 0;
         }
