@@ -37,6 +37,10 @@ let private scans =
               near 0.0 [| 2.0; 0.0; 0.0 |] y "values"
               y.Sum().Backward()
               near 1e-15 [| 1.0; 8.0; 0.0 |] x.Grad "gradient"
+              // two zeros: only the first one's place and those before it get a gradient
+              let x2 = (f64 [ 2.0; 0.0; 3.0; 0.0; 5.0 ]).RequireGrad()
+              (x2.CumProd 0).Sum().Backward()
+              near 1e-15 [| 1.0; 8.0; 0.0; 0.0; 0.0 |] x2.Grad "gradient with two zeros"
           }
           test "logcumsumexp is log Σ exp of each prefix, without overflow" {
               let v = [| 0.3; -1.2; 2.5; 0.0; -0.7 |]
@@ -303,6 +307,16 @@ let private einsum =
                       Seq.sum (seq { for j in 0..3 -> av.[(s * 3 + i) * 4 + j] * bv.[(t * 4 + j) * 2 + kk] }))
 
               near 1e-14 expected y "against loops"
+          }
+          test "implicit outputs sort capitals first, and size 1 broadcasts, as PyTorch's" {
+              let x = rand [| 2; 3 |]
+              Expect.equal (Tensor.Einsum("bA", x)).Shape [| 3; 2 |] "bA → Ab"
+
+              near
+                  0.0
+                  [| 1.0; 1.0; 1.0 |]
+                  (Tensor.Einsum("i,i->i", Tensor.Ones([| 1 |], DType.Float64), Tensor.Ones([| 3 |], DType.Float64)))
+                  "a size-1 letter broadcasts"
           }
           test "bad equations name einsum and what is wrong" {
               let a, b = rand [| 3; 4 |], rand [| 5; 2 |]

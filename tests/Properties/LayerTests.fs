@@ -408,6 +408,12 @@ let private windows =
               near 0.0 (expectedV.ToArray()) v "values"
               Expect.equal (idx.ToArray<int64>()) (expectedI.ToArray()) "indices"
           }
+          test "a window of −∞ with padding picks its place inside the image" {
+              let x = Tensor.Full([| 1; 1; 2; 2 |], -infinity, DType.Float64)
+              let struct (v, idx) = x.MaxPool2dWithIndices([| 2 |], [| 2 |], [| 1 |])
+              Expect.isTrue (values v |> Array.forall Double.IsNegativeInfinity) "values"
+              Expect.equal (idx.ToArray<int64>()) [| 0L; 1L; 2L; 3L |] "each window's one real place"
+          }
           test "avg_pool2d counts the padding or not" {
               let x = Tensor.Ones([| 1; 1; 3; 3 |], DType.Float64)
               // 2×2 windows, stride 2, padding 1: corner windows hold one real element of four

@@ -27,6 +27,12 @@ let tests =
               close 1e-13 (Tensor.MatMul(a, x)) (b.Expand(3, 4, 2)) "A·X = B"
               let v = rand [| 3; 4 |]
               close 1e-13 (Tensor.MatMul(a, Tensor.Solve(a, v).Unsqueeze(-1)).Squeeze(-1)) v "a vector per matrix"
+              // B [3, 3] against A [1, 3, 3] is a matrix right-hand side, not three vectors (torch's rule)
+              let a1 = rand [| 1; 3; 3 |] + eye 3 * 2.0
+              let b3 = rand [| 3; 3 |]
+              let x3 = Tensor.Solve(a1, b3)
+              Expect.equal x3.Shape [| 1; 3; 3 |] "broadcast matrix solve"
+              close 1e-13 (Tensor.MatMul(a1, x3)) (b3.Unsqueeze 0) "A·X = B, B broadcast"
 
               throwsWith<OpArgumentException, _>
                   (fun () -> (Tensor.Zeros([| 2; 2 |], DType.Float64)).Inv())
@@ -107,6 +113,18 @@ let tests =
 
               let s32 = let struct (_, s, _) = (rand [| 3; 3 |]).To(DType.Float32).Svd() in s
               Expect.equal s32.DType DType.Float32 "float32 in, float32 out"
+          }
+          test "gradients of the values alone exist where vectors are not unique" {
+              let i3 = (eye 3).RequireGrad()
+              let struct (l, _) = i3.Eigh()
+              l.Sum().Backward()
+              near 1e-14 (values (eye 3)) i3.Grad "∂ trace = I, with a triple eigenvalue"
+              // the nuclear norm of an orthogonal matrix: its gradient U·Vh is the matrix itself
+              let c, s = cos 0.3, sin 0.3
+              let q = Tensor.FromArray([| c; -s; s; c |], [| 2; 2 |]).RequireGrad()
+              let struct (_, sv, _) = q.Svd()
+              sv.Sum().Backward()
+              near 1e-14 [| c; -s; s; c |] q.Grad "∂‖Q‖* = Q, with repeated singular values"
           }
           test "lstsq fits a line and satisfies the normal equations" {
               // y = 2x + 1 through (0, 1), (1, 3), (2, 5): exactly

@@ -135,6 +135,11 @@ let tests =
               throwsWith<OpArgumentException, _>
                   (fun () -> Tensor.BinaryCrossEntropy(f64 [ 1.5 ], f64 [ 1.0 ]))
                   [ "bce"; "[0, 1]" ]
+
+              // at exactly 0 and 1 (σ of a large logit in float32) the gradient stays finite: (1 − t)/(1 − x) − t/x
+              let edge = (f64 [ 0.0; 1.0 ]).RequireGrad()
+              Tensor.BinaryCrossEntropy(edge, f64 [ 0.0; 1.0 ], reduction = Reduction.Sum).Backward()
+              near 0.0 [| 1.0; -1.0 |] edge.Grad "finite at the ends"
           }
           test "kl_div: t·(log t − x), 0 where t = 0, and batchmean" {
               let x = [| -1.0; -2.0; -0.5; -3.0 |]

@@ -279,8 +279,9 @@ public sealed class MultiheadAttention : Module
         if (causal) blocked = Tensor.Ones([l, s], DType.Bool, q.Device).Triu(1);
         if (attnMask is not null)
         {
-            if (attnMask.DType == DType.Bool) blocked = blocked is null ? attnMask : Tensor.LogicalOr(blocked, attnMask);
-            else scores = scores + (attnMask.Rank == 3 ? attnMask.Reshape(n, heads, l, s) : attnMask);
+            var m = attnMask.Rank == 3 ? attnMask.Reshape(n, heads, l, s) : attnMask;   // [N·h, L, S] per head, as PyTorch
+            if (m.DType == DType.Bool) blocked = blocked is null ? m : Tensor.LogicalOr(blocked, m);
+            else scores = scores + m;
         }
         if (keyPaddingMask is not null)
         {
@@ -301,7 +302,7 @@ public sealed class MultiheadAttention : Module
         var joined = Tensor.MatMul(dropped, vh).Transpose(1, 2).Reshape(n, l, EmbedDim);
         var y = OutProj.Forward(joined);
         y = unbatched ? y.Squeeze(0) : batchFirst ? y : y.Transpose(0, 1);
-        Tensor? avg = needWeights ? weights.Mean([1]) : null;
+        Tensor? avg = needWeights ? dropped.Mean([1]) : null;   // after dropout, as PyTorch returns them
         return (y, unbatched ? avg?.Squeeze(0) : avg);
     }
 }

@@ -332,7 +332,7 @@ public sealed class LBFGS : Optimizer
         double loss = first.Item<double>();
         int evals = 1;
         var g = FlatGrad();
-        if (g.Max(Math.Abs) <= toleranceGrad) return first;
+        if (g.Length == 0 || g.Max(Math.Abs) <= toleranceGrad) return first;
         for (int n = 1; n <= maxIter; n++)
         {
             iterations++;

@@ -67,14 +67,14 @@ public sealed partial class Tensor
             output = [.. ellipsis, .. once];
         }
 
-        // every label's size: equal across uses, except that a size-1 ellipsis axis broadcasts
+        // every label's size: equal across uses, except that size 1 broadcasts (as PyTorch's)
         var size = new Dictionary<int, int>();
         for (int i = 0; i < operands.Length; i++)
             for (int d = 0; d < labels[i].Count; d++)
             {
                 int c = labels[i][d], n = operands[i].shape[d];
-                if (!size.TryGetValue(c, out int m) || m == 1 && c >= EllipsisLabel) size[c] = n;
-                else if (m != n && !(c >= EllipsisLabel && n == 1))
+                if (!size.TryGetValue(c, out int m) || m == 1) size[c] = n;
+                else if (m != n && n != 1)
                     throw new ShapeMismatchException("einsum", $"einsum: {(c >= EllipsisLabel ? "the ellipsis' axes" : $"letter '{Letter(c)}'")} has size {m} in one place and {n} in another (shapes {string.Join(", ", operands.Select(o => ShapeMath.Format(o.shape)))})");
             }
 
@@ -110,9 +110,9 @@ public sealed partial class Tensor
         return ShapeMath.SameShape(y.shape, full) ? y : y.Expand(full);
     }
 
-    static char Letter(int c) => (char)(c < 26 ? 'a' + c : 'A' + c - 26);
+    static char Letter(int c) => (char)(c < 26 ? 'A' + c : 'a' + c - 26);
 
-    /// <summary>A term's letters (a–z as 0–25, A–Z as 26–51), whether it has "...", and how many letters precede it.</summary>
+    /// <summary>A term's letters (A–Z as 0–25, a–z as 26–51: the implicit output sorts them so, as PyTorch), whether it has "...", and how many letters precede it.</summary>
     static (List<int> Letters, bool Ellipsis, int Before) ParseTerm(string equation, string term)
     {
         var letters = new List<int>();
@@ -127,8 +127,8 @@ public sealed partial class Tensor
                 before = letters.Count;
                 k += 2;
             }
-            else if (ch is >= 'a' and <= 'z') letters.Add(ch - 'a');
-            else if (ch is >= 'A' and <= 'Z') letters.Add(ch - 'A' + 26);
+            else if (ch is >= 'A' and <= 'Z') letters.Add(ch - 'A');
+            else if (ch is >= 'a' and <= 'z') letters.Add(ch - 'a' + 26);
             else throw new OpArgumentException("einsum", $"einsum: \"{equation}\" has '{ch}' in term \"{term}\"; subscripts are letters a–z, A–Z and \"...\"");
         }
         return before < 0 ? (letters, false, letters.Count) : (letters, true, before);

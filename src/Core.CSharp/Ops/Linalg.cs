@@ -71,8 +71,14 @@ public sealed partial class Tensor
         var (_, n, _) = Matrices("solve", a, true);
         SameDevice("solve", a, b);
         if (b.DType != a.DType) throw new DTypeMismatchException("solve", $"solve: A is {a.DType.Name()} but B is {b.DType.Name()}");
-        bool vector = b.Rank == a.Rank - 1 && b.shape[^1] == n;
-        if (vector) return Solve(a, b.Unsqueeze(-1)).Squeeze(-1);
+        // torch's rule: B is a vector (per matrix) when it is 1-D or A's shape without the last axis
+        bool vector = b.Rank == 1 || (b.Rank == a.Rank - 1 && ShapeMath.SameShape(b.shape, a.shape[..^1]));
+        if (vector)
+        {
+            if (b.shape[^1] != n)
+                throw new ShapeMismatchException("solve", $"solve: B {ShapeMath.Format(b.shape)} does not fit A {ShapeMath.Format(a.shape)} (expected [.., {n}, k] or [.., {n}])");
+            return Solve(a, b.Unsqueeze(-1)).Squeeze(-1);
+        }
         if (b.Rank < 2 || b.shape[^2] != n)
             throw new ShapeMismatchException("solve", $"solve: B {ShapeMath.Format(b.shape)} does not fit A {ShapeMath.Format(a.shape)} (expected [.., {n}, k] or [.., {n}])");
         var batch = ShapeMath.Broadcast("solve", a.shape[..^2], b.shape[..^2]);
@@ -256,6 +262,8 @@ public sealed partial class Tensor
         {
             var (lam, vec) = Unpack(p);
             var (gl, gv) = Unpack(g);
+            // only the eigenvalues reached: V·diag(λ̄)·Vᵀ, defined for repeated eigenvalues too
+            if (!gv.Ne(0.0).Any().Item<bool>()) return MatMul(MatMul(vec, DiagEmbed(gl)), vec.Mt);
             var f = Reciprocals(lam.Unsqueeze(-2) - lam.Unsqueeze(-1), "eigh", "repeated eigenvalues");   // 1/(λ_j − λ_i)
             var inner = f * MatMul(vec.Mt, gv) + DiagEmbed(gl);
             var ga = MatMul(MatMul(vec, inner), vec.Mt);
@@ -305,6 +313,8 @@ public sealed partial class Tensor
         {
             var (uu, ss, vh) = Unpack(p);
             var (gu, gs, gvh) = Unpack(g);
+            // only the singular values reached: U·diag(S̄)·Vh (the nuclear norm's gradient), defined at repeated and zero ones too
+            if (!gu.Ne(0.0).Any().Item<bool>() && !gvh.Ne(0.0).Any().Item<bool>()) return MatMul(MatMul(uu, DiagEmbed(gs)), vh);
             if (ss.Eq(0.0).Any().Item<bool>())
                 throw new OpArgumentException("svd", "svd: the gradient with a zero singular value is not defined");
             var vv = vh.Mt;
@@ -337,8 +347,8 @@ public sealed partial class Tensor
         using var _ = OpCall.Enter("lstsq", a, b);
         var (_, m, n) = Matrices("lstsq", a, false);
         SameDevice("lstsq", a, b);
-        bool vector = b.Rank == a.Rank - 1 && b.shape[^1] == m;
-        if (vector) return Lstsq(a, b.Unsqueeze(-1)).Squeeze(-1);
+        bool vector = b.Rank == 1 || (b.Rank == a.Rank - 1 && ShapeMath.SameShape(b.shape, a.shape[..^1]));
+        if (vector && b.shape[^1] == m) return Lstsq(a, b.Unsqueeze(-1)).Squeeze(-1);
         if (b.Rank < 2 || b.shape[^2] != m)
             throw new ShapeMismatchException("lstsq", $"lstsq: B {ShapeMath.Format(b.shape)} does not fit A {ShapeMath.Format(a.shape)} (expected [.., {m}, k] or [.., {m}])");
         if (m >= n)

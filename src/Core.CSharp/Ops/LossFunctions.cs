@@ -192,7 +192,10 @@ public sealed partial class Tensor
         SameShapeLoss("bce", input, target);
         if (input.Lt(0.0).Any().Item<bool>() || input.Gt(1.0).Any().Item<bool>())
             throw new OpArgumentException("bce", "bce: inputs must be probabilities in [0, 1] (use bce_with_logits for scores)");
-        var loss = -(target * input.Log().Clamp(-100.0) + (1.0 - target) * (1.0 - input).Log().Clamp(-100.0));
+        // log clamped at −100 as PyTorch's, and formed only where the input is inside (0, 1]:
+        // the clamp's zero cotangent times log's 1/x at x = 0 would otherwise be 0·∞ = NaN
+        Tensor ClampedLog(Tensor x) => Where(x.Gt(0.0), Where(x.Gt(0.0), x, 1.0).Log().Clamp(-100.0), -100.0);
+        var loss = -(target * ClampedLog(input) + (1.0 - target) * ClampedLog(1.0 - input));
         if (weight is not null) { SameDevice("bce", input, weight); loss *= weight; }
         return Reduced("bce", loss, reduction);
     }

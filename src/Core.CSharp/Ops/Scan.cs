@@ -41,23 +41,37 @@ public sealed partial class Tensor
 
     /// <summary>
     /// Running products along <paramref name="axis"/> (torch.cumprod). ∂y_j/∂x_i = ∏_{k ≤ j, k ≠ i} x_k
-    /// for j ≥ i: with no zero along the row that is Σ_{j ≥ i} g_j·y_j / x_i; with a zero, each
-    /// element's row is multiplied out with that element replaced by 1 (n² values for a row of n,
-    /// paid only where the division would be 0/0).
+    /// for j ≥ i, in O(n) a row whatever the zeros, with z the row's first zero: before z it is
+    /// Σ_{j ≥ i} g_j·y_j / x_i (no division by 0 there); at z it is ∏_{k &lt; z} x_k ·
+    /// Σ_{j ≥ z} g_j·∏_{z &lt; k ≤ j} x_k; after z every term holds x_z = 0. Under createGraph
+    /// with a zero present the rule is the exact product form instead (n² a row), whose
+    /// derivatives in x are right too.
     /// </summary>
     [Op("cumprod")]
     public Tensor CumProd(int axis) =>
         ScanAlong("cumprod", ScanKind.Prod, axis, (_, g, x, y) =>
         {
             var p = x[0];
-            if (!p.Eq(0.0).Any().Item<bool>()) return FromEnd(g * y, t => t.CumSum(-1)) / p;
-            int n = p.shape[^1];
-            int[] lead = p.shape[..^1];
-            var rows = p.Unsqueeze(-2).Expand([.. lead, n, n]);                    // row i: the whole row
-            var self = Eye(n, null, DType.Bool, p.Device);
-            var partial = Where(self, 1.0, rows).CumProd(-1);                      // [i, j] = ∏_{k ≤ j, k ≠ i} x_k
-            var reach = Ones([n, n], DType.Bool, p.Device).Triu();                 // [i, j]: j ≥ i
-            return Where(reach, partial * g.Unsqueeze(-2), 0.0).Sum([-1]);
+            // differentiated again (createGraph) through a zero: the masks below give the right
+            // values but not their derivatives in x_z, so the rule is the exact polynomial, each
+            // element's row multiplied out with that element replaced by 1 (n² values a row)
+            if (GradMode.IsEnabled && p.Eq(0.0).Any().Item<bool>())
+            {
+                int n = p.shape[^1];
+                int[] lead = p.shape[..^1];
+                var rows = p.Unsqueeze(-2).Expand([.. lead, n, n]);
+                var partial = Where(Eye(n, null, DType.Bool, p.Device), 1.0, rows).CumProd(-1);   // [i, j] = ∏_{k ≤ j, k ≠ i} x_k
+                var reach = Ones([n, n], DType.Bool, p.Device).Triu();                          // j ≥ i
+                return Where(reach, partial * g.Unsqueeze(-2), 0.0).Sum([-1]);
+            }
+            var zeros = p.Eq(0.0).To(DType.Int64).CumSum(-1);                     // zeros up to here
+            var before = zeros.Eq(0.0);                                             // i < z
+            var first = LogicalAnd(zeros.Eq(1.0), p.Eq(0.0));                       // i = z
+            var below = FromEnd(g * y, t => t.CumSum(-1)) / Where(before, p, 1.0);
+            var prefix = Where(before, p, 1.0).CumProd(-1);                         // at z: ∏_{k < z} x_k
+            var after = Where(LogicalOr(before, first), 1.0, p);                   // x_k for k > z, 1 up to z
+            var tail = FromEnd(g * after.CumProd(-1), t => t.CumSum(-1));           // at z: Σ_{j ≥ z} g_j ∏_{z<k≤j} x_k
+            return Where(before, below, 0.0) + Where(first, prefix * tail, 0.0);
         });
 
     /// <summary>

@@ -174,8 +174,16 @@ public sealed partial class Tensor
             throw new ShapeMismatchException(op, $"{op}: a {k.H}×{k.W} window with dilation ({d.H}, {d.W}) does not fit a {h}×{w} image with padding ({p.H}, {p.W})");
         var win = Windows(this, k, s, p, d, o, double.NegativeInfinity)
             .Permute(0, 1, 2, 4, 3, 5).Reshape(n, c, o.Item1, o.Item2, k.H * k.W);
-        var struct2 = win.MaxWithIndices(-1);
-        var (values, j) = (struct2.Values, struct2.Indices);
+        // the first maximum among the window's places inside the image: padding never wins,
+        // not even a tie with an input of −∞ (whose index must stay inside the image)
+        var inside = Windows(Ones([1, 1, h, w], DType, Device), k, s, p, d, o, 0)
+            .Permute(0, 1, 2, 4, 3, 5).Reshape(1, 1, o.Item1, o.Item2, k.H * k.W).Gt(0.0);
+        var plain = win.Detach();
+        var top = plain.Max([-1], keepDim: true);
+        var hit = LogicalAnd(LogicalOr(plain.Eq(top), plain.IsNan()), inside);
+        var at = hit.To(DType.Int64).ArgMax(-1, keepDim: true);
+        var values = win.Gather(-1, at).Squeeze(-1);
+        var j = at.Squeeze(-1);
         // window slot j → input row ho·s − p + (j / kw)·d, column wo·s − p + (j % kw)·d
         var ho = Arange(0, o.Item1, 1, DType.Int64, Device).Reshape(o.Item1, 1);
         var wo = Arange(0, o.Item2, 1, DType.Int64, Device).Reshape(1, o.Item2);

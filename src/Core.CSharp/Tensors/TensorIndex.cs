@@ -22,7 +22,9 @@ public readonly struct TensorIndex
         (Kind, At, Span, Step, Indices) = (kind, at, span, step, indices);
 
     /// <summary>The element at i along the axis (negative: from the end); the axis goes.</summary>
-    public static implicit operator TensorIndex(int i) => new(Kinds.At, at: i < 0 ? Index.FromEnd(-i) : Index.FromStart(i));
+    public static implicit operator TensorIndex(int i) => i == int.MinValue
+        ? throw OpCall.Index("index", $"index: {i} is out of range for any axis")
+        : new(Kinds.At, at: i < 0 ? Index.FromEnd(-i) : Index.FromStart(i));
 
     /// <summary>The element at an <see cref="System.Index"/> (<c>^1</c> is the last); the axis goes.</summary>
     public static implicit operator TensorIndex(Index i) => new(Kinds.At, at: i);
