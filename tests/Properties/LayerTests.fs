@@ -299,6 +299,26 @@ let private normalisation =
 
               Expect.equal (Identity().Forward(f64 [ 1.0 ])).Shape [| 1 |] "identity"
           }
+          test "layers take a device and make their parameters there" {
+              let sim = Device.Simulated 0
+
+              let layers: Module list =
+                  [ Linear(2, 3, device = sim)
+                    Conv1d(2, 2, 3, device = sim)
+                    LSTM(2, 2, device = sim)
+                    MultiheadAttention(4, 2, device = sim)
+                    BatchNorm1d(2, device = sim)
+                    GroupNorm(1, 2, device = sim) ]
+
+              for m in layers do
+                  for struct (n, p) in m.NamedParameters() do
+                      Expect.equal p.Value.Device sim (sprintf "%s.%s" (m.GetType().Name) n)
+
+              let y =
+                  (Linear(2, 3, dtype = DType.Float64, device = sim)).Forward((rand [| 4; 2 |]).To sim)
+
+              Expect.equal y.Device sim "runs there"
+          }
           test "Module.To(dtype) converts float parameters and buffers, not integer ones" {
               let net = Sequential(Linear(2, 2), BatchNorm1d(2))
               net.To DType.Float64 |> ignore

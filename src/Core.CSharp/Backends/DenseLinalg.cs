@@ -160,24 +160,9 @@ internal static class DenseLinalg
                     double theta = (s[q * n + q] - s[p * n + p]) / (2 * apq);
                     double t = Math.Sign(theta == 0 ? 1 : theta) / (Math.Abs(theta) + Math.Sqrt(theta * theta + 1));
                     double c = 1 / Math.Sqrt(t * t + 1), sn = t * c;
-                    for (int k = 0; k < n; k++)
-                    {
-                        double skp = s[k * n + p], skq = s[k * n + q];
-                        s[k * n + p] = c * skp - sn * skq;
-                        s[k * n + q] = sn * skp + c * skq;
-                    }
-                    for (int k = 0; k < n; k++)
-                    {
-                        double spk = s[p * n + k], sqk = s[q * n + k];
-                        s[p * n + k] = c * spk - sn * sqk;
-                        s[q * n + k] = sn * spk + c * sqk;
-                    }
-                    for (int k = 0; k < n; k++)
-                    {
-                        double vkp = v[k * n + p], vkq = v[k * n + q];
-                        v[k * n + p] = c * vkp - sn * vkq;
-                        v[k * n + q] = sn * vkp + c * vkq;
-                    }
+                    Rotate(s, n, n, p, q, c, sn, columns: true);
+                    Rotate(s, n, n, p, q, c, sn, columns: false);
+                    Rotate(v, n, n, p, q, c, sn, columns: true);
                 }
         }
         var order = Enumerable.Range(0, n).OrderBy(i => s[i * n + i]).ToArray();
@@ -230,18 +215,8 @@ internal static class DenseLinalg
                     double zeta = (beta - alpha) / (2 * gamma);
                     double t = Math.Sign(zeta == 0 ? 1 : zeta) / (Math.Abs(zeta) + Math.Sqrt(1 + zeta * zeta));
                     double c = 1 / Math.Sqrt(1 + t * t), s = c * t;
-                    for (int i = 0; i < m; i++)
-                    {
-                        double x = w[i * n + p], y = w[i * n + q];
-                        w[i * n + p] = c * x - s * y;
-                        w[i * n + q] = s * x + c * y;
-                    }
-                    for (int i = 0; i < n; i++)
-                    {
-                        double x = v[i * n + p], y = v[i * n + q];
-                        v[i * n + p] = c * x - s * y;
-                        v[i * n + q] = s * x + c * y;
-                    }
+                    Rotate(w, m, n, p, q, c, s, columns: true);
+                    Rotate(v, n, n, p, q, c, s, columns: true);
                 }
             if (!rotated) break;
         }
@@ -297,6 +272,19 @@ internal static class DenseLinalg
             for (int i = 0; i < rows; i++) vectors[i * cols + c] = -vectors[i * cols + c];
             if (partner is not null)
                 for (int j = 0; j < partnerCols; j++) partner[c * partnerCols + j] = -partner[c * partnerCols + j];
+        }
+    }
+
+    /// <summary>A Givens rotation of columns p and q of a [rows, cols] (or of rows p and q): (x, y) ← (c·x − s·y, s·x + c·y).</summary>
+    static void Rotate(double[] a, int rows, int cols, int p, int q, double c, double s, bool columns)
+    {
+        int count = columns ? rows : cols;
+        for (int k = 0; k < count; k++)
+        {
+            int ip = columns ? k * cols + p : p * cols + k, iq = columns ? k * cols + q : q * cols + k;
+            double x = a[ip], y = a[iq];
+            a[ip] = c * x - s * y;
+            a[iq] = s * x + c * y;
         }
     }
 

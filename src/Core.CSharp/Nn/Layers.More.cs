@@ -115,7 +115,7 @@ public sealed class GroupNorm : Module
     readonly double eps;
 
     /// <summary><paramref name="numChannels"/> channels in <paramref name="numGroups"/> groups.</summary>
-    public GroupNorm(int numGroups, int numChannels, double eps = 1e-5, bool affine = true, DType dtype = DType.Float32)
+    public GroupNorm(int numGroups, int numChannels, double eps = 1e-5, bool affine = true, DType dtype = DType.Float32, Device? device = null)
     {
         if (numGroups <= 0 || numChannels <= 0 || numChannels % numGroups != 0)
             throw new OpArgumentException("group_norm", $"group_norm: {numChannels} channels do not split into {numGroups} groups");
@@ -126,6 +126,7 @@ public sealed class GroupNorm : Module
             Weight = AddParameter("weight", Tensor.Ones([numChannels], dtype));
             Bias = AddParameter("bias", Tensor.Zeros([numChannels], dtype));
         }
+        Place(device);
     }
 
     /// <summary>The scale γ, or null.</summary>
@@ -146,7 +147,7 @@ public sealed class InstanceNorm2d : Module
     readonly double eps;
 
     /// <summary>Over <paramref name="numFeatures"/> channels.</summary>
-    public InstanceNorm2d(int numFeatures, double eps = 1e-5, bool affine = false, bool trackRunningStats = false, DType dtype = DType.Float32)
+    public InstanceNorm2d(int numFeatures, double eps = 1e-5, bool affine = false, bool trackRunningStats = false, DType dtype = DType.Float32, Device? device = null)
     {
         if (numFeatures <= 0) throw new OpArgumentException("instance_norm", $"instance_norm: numFeatures must be positive, got {numFeatures}");
         if (trackRunningStats)
@@ -158,6 +159,7 @@ public sealed class InstanceNorm2d : Module
             Weight = AddParameter("weight", Tensor.Ones([numFeatures], dtype));
             Bias = AddParameter("bias", Tensor.Zeros([numFeatures], dtype));
         }
+        Place(device);
     }
 
     /// <summary>The number of channels.</summary>
@@ -184,13 +186,14 @@ public sealed class RMSNorm : Module
     readonly double? eps;
 
     /// <summary>Over trailing axes of <paramref name="normalizedShape"/>; eps null: the dtype's machine epsilon.</summary>
-    public RMSNorm(int[] normalizedShape, double? eps = null, bool elementwiseAffine = true, DType dtype = DType.Float32)
+    public RMSNorm(int[] normalizedShape, double? eps = null, bool elementwiseAffine = true, DType dtype = DType.Float32, Device? device = null)
     {
         if (normalizedShape is null || normalizedShape.Length == 0 || normalizedShape.Any(d => d <= 0))
             throw new OpArgumentException("rms_norm", $"rms_norm: the normalised shape must be one or more positive sizes, got {ShapeMath.Format(normalizedShape ?? [])}");
         Layers.RequireFloat("rms_norm", dtype);
         (shape, this.eps) = ([.. normalizedShape], eps);
         if (elementwiseAffine) Weight = AddParameter("weight", Tensor.Ones(shape, dtype));
+        Place(device);
     }
 
     /// <summary>The scale, or null.</summary>
@@ -230,7 +233,7 @@ public sealed class MultiheadAttention : Module
     readonly Generator? generator;
 
     /// <summary>Attention over <paramref name="embedDim"/> features in <paramref name="numHeads"/> heads.</summary>
-    public MultiheadAttention(int embedDim, int numHeads, double dropout = 0, bool bias = true, bool batchFirst = false, Generator? generator = null, DType dtype = DType.Float32)
+    public MultiheadAttention(int embedDim, int numHeads, double dropout = 0, bool bias = true, bool batchFirst = false, Generator? generator = null, DType dtype = DType.Float32, Device? device = null)
     {
         if (embedDim <= 0 || numHeads <= 0 || embedDim % numHeads != 0)
             throw new OpArgumentException("multihead_attention", $"multihead_attention: embed_dim {embedDim} must be positive and divisible by num_heads {numHeads}");
@@ -240,6 +243,7 @@ public sealed class MultiheadAttention : Module
         if (bias) InProjBias = AddParameter("in_proj_bias", Tensor.Zeros([3 * embedDim], dtype));
         OutProj = AddModule("out_proj", new Linear(embedDim, embedDim, bias, generator, dtype));
         if (bias) OutProj.Bias!.Assign(Tensor.Zeros([embedDim], dtype));
+        Place(device);
     }
 
     /// <summary>E.</summary>
@@ -327,7 +331,7 @@ public abstract class Recurrent : Module
     readonly Generator? generator;
     readonly (Parameter Wih, Parameter Whh, Parameter? Bih, Parameter? Bhh)[] cells;
 
-    private protected Recurrent(string op, int gates, int inputSize, int hiddenSize, int numLayers, bool bias, bool batchFirst, double dropout, bool bidirectional, Generator? generator, DType dtype)
+    private protected Recurrent(string op, int gates, int inputSize, int hiddenSize, int numLayers, bool bias, bool batchFirst, double dropout, bool bidirectional, Generator? generator, DType dtype, Device? device = null)
     {
         this.op = op;
         if (inputSize <= 0 || hiddenSize <= 0 || numLayers <= 0)
@@ -349,6 +353,7 @@ public abstract class Recurrent : Module
                 Parameter? bhh = bias ? AddParameter($"bias_hh_{suffix}", Init.Uniform([gates * hiddenSize], bound, dtype, generator)) : null;
                 cells[k * directions + d] = (wih, whh, bih, bhh);
             }
+        Place(device);
     }
 
     /// <summary>Features of each input step.</summary>
@@ -429,8 +434,8 @@ public abstract class Recurrent : Module
 }
 
 /// <summary>An Elman RNN (torch.nn.RNN): h' = tanh(W_ih·x + b_ih + W_hh·h + b_hh), or relu.</summary>
-public sealed class RNN(int inputSize, int hiddenSize, int numLayers = 1, string nonlinearity = "tanh", bool bias = true, bool batchFirst = false, double dropout = 0, bool bidirectional = false, Generator? generator = null, DType dtype = DType.Float32)
-    : Recurrent("rnn", 1, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, generator, dtype)
+public sealed class RNN(int inputSize, int hiddenSize, int numLayers = 1, string nonlinearity = "tanh", bool bias = true, bool batchFirst = false, double dropout = 0, bool bidirectional = false, Generator? generator = null, DType dtype = DType.Float32, Device? device = null)
+    : Recurrent("rnn", 1, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, generator, dtype, device)
 {
     readonly bool relu = nonlinearity switch
     {
@@ -450,8 +455,8 @@ public sealed class RNN(int inputSize, int hiddenSize, int numLayers = 1, string
 /// LSTM (torch.nn.LSTM), gates in PyTorch's order i, f, g, o: c' = σ(f)·c + σ(i)·tanh(g),
 /// h' = σ(o)·tanh(c').
 /// </summary>
-public sealed class LSTM(int inputSize, int hiddenSize, int numLayers = 1, bool bias = true, bool batchFirst = false, double dropout = 0, bool bidirectional = false, Generator? generator = null, DType dtype = DType.Float32)
-    : Recurrent("lstm", 4, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, generator, dtype)
+public sealed class LSTM(int inputSize, int hiddenSize, int numLayers = 1, bool bias = true, bool batchFirst = false, double dropout = 0, bool bidirectional = false, Generator? generator = null, DType dtype = DType.Float32, Device? device = null)
+    : Recurrent("lstm", 4, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, generator, dtype, device)
 {
     private protected override bool HasCell => true;
 
@@ -467,8 +472,8 @@ public sealed class LSTM(int inputSize, int hiddenSize, int numLayers = 1, bool 
 /// GRU (torch.nn.GRU), gates in PyTorch's order r, z, n: n = tanh(W_in·x + b_in + r·(W_hn·h + b_hn)),
 /// h' = (1 − z)·n + z·h.
 /// </summary>
-public sealed class GRU(int inputSize, int hiddenSize, int numLayers = 1, bool bias = true, bool batchFirst = false, double dropout = 0, bool bidirectional = false, Generator? generator = null, DType dtype = DType.Float32)
-    : Recurrent("gru", 3, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, generator, dtype)
+public sealed class GRU(int inputSize, int hiddenSize, int numLayers = 1, bool bias = true, bool batchFirst = false, double dropout = 0, bool bidirectional = false, Generator? generator = null, DType dtype = DType.Float32, Device? device = null)
+    : Recurrent("gru", 3, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, generator, dtype, device)
 {
     private protected override (Tensor H, Tensor? C) Step(Tensor xw, Tensor h, Tensor? c, Tensor whh, Tensor? bhh)
     {
@@ -486,7 +491,7 @@ public sealed class Conv1d : Module
     readonly int stride, padding, dilation, groups;
 
     /// <summary>A layer from <paramref name="inChannels"/> to <paramref name="outChannels"/> with a kernel of <paramref name="kernel"/>.</summary>
-    public Conv1d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, int dilation = 1, int groups = 1, bool bias = true, Generator? generator = null, DType dtype = DType.Float32)
+    public Conv1d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, int dilation = 1, int groups = 1, bool bias = true, Generator? generator = null, DType dtype = DType.Float32, Device? device = null)
     {
         if (inChannels <= 0 || outChannels <= 0 || kernel <= 0 || stride <= 0 || padding < 0 || dilation <= 0 || groups <= 0 || inChannels % groups != 0 || outChannels % groups != 0)
             throw new OpArgumentException("conv1d", $"conv1d: channels {inChannels} → {outChannels} in {groups} groups, kernel {kernel}, stride {stride}, dilation {dilation} and padding {padding} do not make a layer");
@@ -495,6 +500,7 @@ public sealed class Conv1d : Module
         double bound = Init.FanInBound((long)inChannels / groups * kernel);
         Weight = AddParameter("weight", Init.Uniform([outChannels, inChannels / groups, kernel], bound, dtype, generator));
         if (bias) Bias = AddParameter("bias", Init.Uniform([outChannels], bound, dtype, generator));
+        Place(device);
     }
 
     /// <summary>[out, in/groups, k].</summary>
@@ -512,7 +518,7 @@ public sealed class ConvTranspose2d : Module
     readonly int stride, padding, outputPadding, dilation, groups;
 
     /// <summary>A layer from <paramref name="inChannels"/> to <paramref name="outChannels"/> with a k×k kernel.</summary>
-    public ConvTranspose2d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, int outputPadding = 0, int groups = 1, bool bias = true, int dilation = 1, Generator? generator = null, DType dtype = DType.Float32)
+    public ConvTranspose2d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, int outputPadding = 0, int groups = 1, bool bias = true, int dilation = 1, Generator? generator = null, DType dtype = DType.Float32, Device? device = null)
     {
         if (inChannels <= 0 || outChannels <= 0 || kernel <= 0 || stride <= 0 || padding < 0 || outputPadding < 0 || dilation <= 0 || groups <= 0 || inChannels % groups != 0 || outChannels % groups != 0)
             throw new OpArgumentException("conv_transpose2d", $"conv_transpose2d: channels {inChannels} → {outChannels} in {groups} groups, kernel {kernel}, stride {stride}, dilation {dilation}, padding {padding} and output padding {outputPadding} do not make a layer");
@@ -522,6 +528,7 @@ public sealed class ConvTranspose2d : Module
         double bound = Init.FanInBound((long)outChannels / groups * kernel * kernel);
         Weight = AddParameter("weight", Init.Uniform([inChannels, outChannels / groups, kernel, kernel], bound, dtype, generator));
         if (bias) Bias = AddParameter("bias", Init.Uniform([outChannels], bound, dtype, generator));
+        Place(device);
     }
 
     /// <summary>[in, out/groups, k, k].</summary>

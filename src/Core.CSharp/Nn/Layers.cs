@@ -4,7 +4,7 @@ namespace Cotangent.Nn;
 public sealed class Linear : Module
 {
     /// <summary>A layer from <paramref name="inFeatures"/> to <paramref name="outFeatures"/>.</summary>
-    public Linear(int inFeatures, int outFeatures, bool bias = true, Generator? generator = null, DType dtype = DType.Float32)
+    public Linear(int inFeatures, int outFeatures, bool bias = true, Generator? generator = null, DType dtype = DType.Float32, Device? device = null)
     {
         using var _ = OpCall.Enter("linear");
         if (inFeatures < 0 || outFeatures < 0)
@@ -14,6 +14,7 @@ public sealed class Linear : Module
         double bound = Init.FanInBound(inFeatures);
         Weight = AddParameter("weight", Init.Uniform([outFeatures, inFeatures], bound, dtype, generator));
         if (bias) Bias = AddParameter("bias", Init.Uniform([outFeatures], bound, dtype, generator));
+        Place(device);
     }
 
     /// <summary>[out, in].</summary>
@@ -34,7 +35,7 @@ public sealed class Conv2d : Module
     /// A layer from <paramref name="inChannels"/> to <paramref name="outChannels"/> with a k×k
     /// kernel; <paramref name="groups"/> splits the channels (groups = in channels: depthwise).
     /// </summary>
-    public Conv2d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, bool bias = true, Generator? generator = null, int dilation = 1, int groups = 1, DType dtype = DType.Float32)
+    public Conv2d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, bool bias = true, Generator? generator = null, int dilation = 1, int groups = 1, DType dtype = DType.Float32, Device? device = null)
     {
         using var _ = OpCall.Enter("conv2d");
         if (inChannels < 0 || outChannels < 0 || kernel <= 0 || stride <= 0 || padding < 0 || dilation <= 0)
@@ -46,6 +47,7 @@ public sealed class Conv2d : Module
         double bound = Init.FanInBound((long)inChannels / groups * kernel * kernel);
         Weight = AddParameter("weight", Init.Uniform([outChannels, inChannels / groups, kernel, kernel], bound, dtype, generator));
         if (bias) Bias = AddParameter("bias", Init.Uniform([outChannels], bound, dtype, generator));
+        Place(device);
     }
 
     /// <summary>[out, in, k, k].</summary>
@@ -109,7 +111,7 @@ public abstract class BatchNorm : Module
     readonly double eps;
     readonly double? momentum;
 
-    private protected BatchNorm(string op, int[] ranks, int numFeatures, double eps, double? momentum, bool affine, bool trackRunningStats, DType dtype)
+    private protected BatchNorm(string op, int[] ranks, int numFeatures, double eps, double? momentum, bool affine, bool trackRunningStats, DType dtype, Device? device = null)
     {
         this.op = op;
         this.ranks = ranks;
@@ -131,6 +133,7 @@ public abstract class BatchNorm : Module
             RunningVar = AddBuffer("running_var", Tensor.Ones([numFeatures], dtype));
             NumBatchesTracked = AddBuffer("num_batches_tracked", Tensor.Zeros([], DType.Int64));
         }
+        Place(device);
     }
 
     /// <summary>The number of channels C.</summary>
@@ -188,12 +191,12 @@ public abstract class BatchNorm : Module
 }
 
 /// <summary>Batch normalisation of [N, C] or [N, C, L] (torch.nn.BatchNorm1d).</summary>
-public sealed class BatchNorm1d(int numFeatures, double eps = 1e-5, double? momentum = 0.1, bool affine = true, bool trackRunningStats = true, DType dtype = DType.Float32)
-    : BatchNorm("batch_norm1d", [2, 3], numFeatures, eps, momentum, affine, trackRunningStats, dtype);
+public sealed class BatchNorm1d(int numFeatures, double eps = 1e-5, double? momentum = 0.1, bool affine = true, bool trackRunningStats = true, DType dtype = DType.Float32, Device? device = null)
+    : BatchNorm("batch_norm1d", [2, 3], numFeatures, eps, momentum, affine, trackRunningStats, dtype, device);
 
 /// <summary>Batch normalisation of [N, C, H, W] (torch.nn.BatchNorm2d).</summary>
-public sealed class BatchNorm2d(int numFeatures, double eps = 1e-5, double? momentum = 0.1, bool affine = true, bool trackRunningStats = true, DType dtype = DType.Float32)
-    : BatchNorm("batch_norm2d", [4], numFeatures, eps, momentum, affine, trackRunningStats, dtype);
+public sealed class BatchNorm2d(int numFeatures, double eps = 1e-5, double? momentum = 0.1, bool affine = true, bool trackRunningStats = true, DType dtype = DType.Float32, Device? device = null)
+    : BatchNorm("batch_norm2d", [4], numFeatures, eps, momentum, affine, trackRunningStats, dtype, device);
 
 /// <summary>Layer normalisation over the trailing axes of a given shape, with learnt scale γ (ones) and shift β (zeros).</summary>
 public sealed class LayerNorm : Module
@@ -202,7 +205,7 @@ public sealed class LayerNorm : Module
     readonly double eps;
 
     /// <summary>Normalises over trailing axes of the given shape.</summary>
-    public LayerNorm(int[] normalizedShape, double eps = 1e-5, DType dtype = DType.Float32)
+    public LayerNorm(int[] normalizedShape, double eps = 1e-5, DType dtype = DType.Float32, Device? device = null)
     {
         Layers.RequireFloat("layer_norm", dtype);
         if (normalizedShape is null || normalizedShape.Length == 0 || normalizedShape.Any(d => d <= 0))
@@ -213,6 +216,7 @@ public sealed class LayerNorm : Module
         this.eps = eps;
         Gamma = AddParameter("weight", Tensor.Ones(normalizedShape, dtype));
         Beta = AddParameter("bias", Tensor.Zeros(normalizedShape, dtype));
+        Place(device);
     }
 
     /// <summary>The scale γ.</summary>
@@ -233,13 +237,14 @@ public sealed class LayerNorm : Module
 public sealed class Embedding : Module
 {
     /// <summary>A table of count × dim.</summary>
-    public Embedding(int count, int dim, Generator? generator = null, DType dtype = DType.Float32)
+    public Embedding(int count, int dim, Generator? generator = null, DType dtype = DType.Float32, Device? device = null)
     {
         Layers.RequireFloat("embedding", dtype);
         using var _ = OpCall.Enter("embedding");
         if (count < 0 || dim < 0)
             throw new OpArgumentException("embedding", $"embedding: count and dim must be 0 or more, got {count} and {dim}");
         Weight = AddParameter("weight", Tensor.Randn([count, dim], dtype, generator));
+        Place(device);
     }
 
     /// <summary>[count, dim].</summary>

@@ -169,6 +169,12 @@ public abstract class Module
         return this;
     }
 
+    /// <summary>A layer's constructor placing its new parameters and buffers on <paramref name="device"/> (null: where they were made, the default device).</summary>
+    protected void Place(Device? device)
+    {
+        if (device is { } d) To(d);
+    }
+
     /// <summary>Moves the module to the CPU (PyTorch's <c>model.cpu()</c>).</summary>
     public Module Cpu() => To(Device.Cpu);
 

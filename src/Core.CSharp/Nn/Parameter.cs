@@ -26,28 +26,17 @@ public sealed class Parameter
     /// </summary>
     public Tensor Value
     {
-        get => replicas.Value is { } r && r.TryGetValue(this, out var copy) ? copy : value;
+        get => replicas.Current is { } r && r.TryGetValue(this, out var copy) ? copy : value;
         private set => this.value = value;
     }
 
-    // flows with the call (as grad mode and scopes do), so tasks a replica's forward starts see its copies
-    static readonly AsyncLocal<Dictionary<Parameter, Tensor>?> replicas = new();
+    static readonly Replicas<Parameter> replicas = new();
 
     /// <summary>
     /// Until disposed, this flow reads each parameter in <paramref name="copies"/> as its copy
     /// (how DataParallel runs one module's forward on several devices at once).
     /// </summary>
-    internal static IDisposable Replicate(Dictionary<Parameter, Tensor> copies)
-    {
-        var previous = replicas.Value;
-        replicas.Value = copies;
-        return new Restore(previous);
-    }
-
-    sealed class Restore(Dictionary<Parameter, Tensor>? previous) : IDisposable
-    {
-        public void Dispose() => replicas.Value = previous;
-    }
+    internal static IDisposable Replicate(Dictionary<Parameter, Tensor> copies) => replicas.Enter(copies);
 
     /// <summary>The gradient accumulated since the last <see cref="ZeroGrad"/>, or null.</summary>
     public Tensor? Grad => value.Grad;
@@ -124,27 +113,17 @@ public sealed class Buffer
 
     Tensor value;
 
-    static readonly AsyncLocal<Dictionary<Buffer, Tensor>?> replicas = new();
+    static readonly Replicas<Buffer> replicas = new();
 
     /// <summary>
     /// Until disposed, this flow reads each buffer in <paramref name="copies"/> as its copy and
     /// writes go to the copy, never to the buffer (DataParallel's replicas: as in PyTorch, only
     /// the first device's replica updates the module's running statistics).
     /// </summary>
-    internal static IDisposable Replicate(Dictionary<Buffer, Tensor> copies)
-    {
-        var previous = replicas.Value;
-        replicas.Value = copies;
-        return new Restore(previous);
-    }
-
-    sealed class Restore(Dictionary<Buffer, Tensor>? previous) : IDisposable
-    {
-        public void Dispose() => replicas.Value = previous;
-    }
+    internal static IDisposable Replicate(Dictionary<Buffer, Tensor> copies) => replicas.Enter(copies);
 
     /// <summary>The current values (this flow's replica copy inside a DataParallel replica).</summary>
-    public Tensor Value => replicas.Value is { } r && r.TryGetValue(this, out var copy) ? copy : value;
+    public Tensor Value => replicas.Current is { } r && r.TryGetValue(this, out var copy) ? copy : value;
 
     /// <summary>Replaces the values (same shape, dtype and device); kept beyond any open tensor scope.</summary>
     public void Assign(Tensor values)
@@ -154,9 +133,34 @@ public sealed class Buffer
         var current = Value;
         if (!ShapeMath.SameShape(values.ShapeArray, current.ShapeArray) || values.DType != current.DType || values.Device != current.Device)
             throw new ShapeMismatchException("assign", $"assign: new values {ShapeMath.Format(values.Shape)} {values.DType.Name()} on {values.Device} do not match the buffer's {ShapeMath.Format(current.Shape)} {current.DType.Name()} on {current.Device}");
-        if (replicas.Value is { } r && r.ContainsKey(this)) r[this] = values.Detach();
+        if (replicas.Current is { } r && r.ContainsKey(this)) r[this] = values.Detach();
         else value = values.Detach().Keep();
     }
 
     internal void MoveTo(Tensor values) => value = values.Detach().Keep();
+}
+
+/// <summary>
+/// Per-flow copies of parameters or buffers for DataParallel's replicas: they flow with the call
+/// (as grad mode and scopes do), so tasks a replica's forward starts see its copies too.
+/// </summary>
+internal sealed class Replicas<TKey> where TKey : class
+{
+    readonly AsyncLocal<Dictionary<TKey, Tensor>?> current = new();
+
+    /// <summary>This flow's copies, or null outside a replica.</summary>
+    public Dictionary<TKey, Tensor>? Current => current.Value;
+
+    /// <summary>Uses <paramref name="copies"/> in this flow until disposed (then the previous ones again).</summary>
+    public IDisposable Enter(Dictionary<TKey, Tensor> copies)
+    {
+        var previous = current.Value;
+        current.Value = copies;
+        return new Restore(this, previous);
+    }
+
+    sealed class Restore(Replicas<TKey> owner, Dictionary<TKey, Tensor>? previous) : IDisposable
+    {
+        public void Dispose() => owner.current.Value = previous;
+    }
 }

@@ -56,6 +56,19 @@ public sealed partial class Tensor
         return both.Reshape(x.shape[0], x.shape[1], o.H, k.H, o.W, k.W);
     }
 
+    /// <summary>A convolution's checked input and per-axis stride, padding and dilation.</summary>
+    static ((int H, int W) Stride, (int H, int W) Padding, (int H, int W) Dilation) ConvArguments(string op, Tensor x, int[]? stride, int[]? padding, int[]? dilation, int groups)
+    {
+        RequireImage(op, x);
+        x.RequireFloat(op);
+        var s = Pair(op, "stride", stride, 1, 1);
+        var p = Pair(op, "padding", padding, 0, 0);
+        var d = Pair(op, "dilation", dilation, 1, 1);
+        if (groups < 1 || x.shape[1] % groups != 0)
+            throw new OpArgumentException(op, $"{op}: {x.shape[1]} input channels do not split into {groups} groups");
+        return (s, p, d);
+    }
+
     static void RequireImage(string op, Tensor x)
     {
         if (x.Rank != 4) throw new ShapeMismatchException(op, $"{op}: expects an image batch [N, C, H, W], got shape {ShapeMath.Format(x.shape)}");
@@ -72,14 +85,8 @@ public sealed partial class Tensor
     {
         const string op = "convolution";
         using var _ = OpCall.EnterWith(op, [x, weight], bias);
-        RequireImage(op, x);
-        x.RequireFloat(op);
-        var s = Pair(op, "stride", stride, 1, 1);
-        var p = Pair(op, "padding", padding, 0, 0);
-        var d = Pair(op, "dilation", dilation, 1, 1);
+        var (s, p, d) = ConvArguments(op, x, stride, padding, dilation, groups);
         int c = x.shape[1];
-        if (groups < 1 || c % groups != 0)
-            throw new OpArgumentException(op, $"{op}: {c} input channels do not split into {groups} groups");
         if (weight.Rank != 4 || weight.shape[1] != c / groups || weight.shape[0] % groups != 0)
             throw new ShapeMismatchException(op, $"{op}: weight {ShapeMath.Format(weight.shape)} does not fit input {ShapeMath.Format(x.shape)} with {groups} group(s) (expected [O, {c / groups}, kh, kw], O a multiple of {groups})");
         int o = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3];
@@ -119,15 +126,9 @@ public sealed partial class Tensor
     {
         const string op = "conv_transpose2d";
         using var _ = OpCall.EnterWith(op, [x, weight], bias);
-        RequireImage(op, x);
-        x.RequireFloat(op);
-        var s = Pair(op, "stride", stride, 1, 1);
-        var p = Pair(op, "padding", padding, 0, 0);
+        var (s, p, d) = ConvArguments(op, x, stride, padding, dilation, groups);
         var op2 = Pair(op, "output_padding", outputPadding, 0, 0);
-        var d = Pair(op, "dilation", dilation, 1, 1);
         int c = x.shape[1];
-        if (groups < 1 || c % groups != 0)
-            throw new OpArgumentException(op, $"{op}: {c} input channels do not split into {groups} groups");
         if (weight.Rank != 4 || weight.shape[0] != c)
             throw new ShapeMismatchException(op, $"{op}: weight {ShapeMath.Format(weight.shape)} does not fit input {ShapeMath.Format(x.shape)} (expected [{c}, O/groups, kh, kw])");
         if (op2.H >= Math.Max(s.H, d.H) || op2.W >= Math.Max(s.W, d.W))
