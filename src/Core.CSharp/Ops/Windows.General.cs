@@ -69,6 +69,19 @@ public sealed partial class Tensor
         return (s, p, d);
     }
 
+    /// <summary>A pool's checked input (this image batch) and per-axis kernel, stride (default: the kernel) and padding (at most half the kernel).</summary>
+    ((int H, int W) Kernel, (int H, int W) Stride, (int H, int W) Padding) PoolArguments(string op, int[] kernel, int[]? stride, int[]? padding)
+    {
+        RequireImage(op, this);
+        RequireFloat(op);
+        var k = Pair(op, "kernel", kernel ?? throw new OpArgumentException(op, $"{op}: the kernel size is null"), 1, 1);
+        var s = Pair(op, "stride", stride ?? kernel, 1, 1);
+        var p = Pair(op, "padding", padding, 0, 0);
+        if (p.H * 2 > k.H || p.W * 2 > k.W)
+            throw new OpArgumentException(op, $"{op}: padding ({p.H}, {p.W}) must be at most half the kernel ({k.H}, {k.W})");
+        return (k, s, p);
+    }
+
     static void RequireImage(string op, Tensor x)
     {
         if (x.Rank != 4) throw new ShapeMismatchException(op, $"{op}: expects an image batch [N, C, H, W], got shape {ShapeMath.Format(x.shape)}");
@@ -161,14 +174,8 @@ public sealed partial class Tensor
     {
         const string op = "max_pool2d_with_indices";
         using var _ = OpCall.Enter(op, this);
-        RequireImage(op, this);
-        RequireFloat(op);
-        var k = Pair(op, "kernel", kernel ?? throw new OpArgumentException(op, $"{op}: the kernel size is null"), 1, 1);
-        var s = Pair(op, "stride", stride ?? kernel, 1, 1);
-        var p = Pair(op, "padding", padding, 0, 0);
+        var (k, s, p) = PoolArguments(op, kernel, stride, padding);
         var d = Pair(op, "dilation", dilation, 1, 1);
-        if (p.H * 2 > k.H || p.W * 2 > k.W)
-            throw new OpArgumentException(op, $"{op}: padding ({p.H}, {p.W}) must be at most half the kernel ({k.H}, {k.W})");
         int n = shape[0], c = shape[1], h = shape[2], w = shape[3];
         var o = (WindowCount(h, k.H, s.H, p.H, d.H, ceilMode), WindowCount(w, k.W, s.W, p.W, d.W, ceilMode));
         if (o.Item1 <= 0 || o.Item2 <= 0)
@@ -214,13 +221,7 @@ public sealed partial class Tensor
     {
         const string op = "avg_pool2d";
         using var _ = OpCall.Enter(op, this);
-        RequireImage(op, this);
-        RequireFloat(op);
-        var k = Pair(op, "kernel", kernel ?? throw new OpArgumentException(op, $"{op}: the kernel size is null"), 1, 1);
-        var s = Pair(op, "stride", stride ?? kernel, 1, 1);
-        var p = Pair(op, "padding", padding, 0, 0);
-        if (p.H * 2 > k.H || p.W * 2 > k.W)
-            throw new OpArgumentException(op, $"{op}: padding ({p.H}, {p.W}) must be at most half the kernel ({k.H}, {k.W})");
+        var (k, s, p) = PoolArguments(op, kernel, stride, padding);
         int n = shape[0], c = shape[1], h = shape[2], w = shape[3];
         var o = (WindowCount(h, k.H, s.H, p.H, 1, ceilMode), WindowCount(w, k.W, s.W, p.W, 1, ceilMode));
         if (o.Item1 <= 0 || o.Item2 <= 0)
