@@ -102,7 +102,7 @@ let tests =
 
               throwsWith<IndexOutOfRangeException, _>
                   (fun () -> Tensor.NllLoss(logits, Tensor.FromArray([| 0L; 3L |], [| 2 |]), reduction = Reduction.Sum))
-                  [ "nll_loss"; "target 3"; "3 classes" ]
+                  [ "nll_loss"; "label 3"; "3 classes" ]
           }
           test "binary cross-entropy: pos_weight, weights, and the −100 clamp" {
               let x, t = [| 0.3; -1.2; 2.0 |], [| 1.0; 0.0; 0.4 |]

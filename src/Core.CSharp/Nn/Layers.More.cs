@@ -104,6 +104,9 @@ public sealed class Dropout2d(double p = 0.5, Generator? generator = null) : Mod
 /// <summary>[N, C·r², H, W] to [N, C, H·r, W·r] (torch.nn.PixelShuffle).</summary>
 public sealed class PixelShuffle(int upscaleFactor) : Module
 {
+    readonly int upscaleFactor = upscaleFactor > 0 && upscaleFactor <= 46340 ? upscaleFactor
+        : throw new OpArgumentException("pixel_shuffle", $"pixel_shuffle: the upscale factor must be in 1 … 46340, got {upscaleFactor}");
+
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Input(input).PixelShuffle(upscaleFactor);
 }
@@ -119,6 +122,7 @@ public sealed class GroupNorm : Module
     {
         if (numGroups <= 0 || numChannels <= 0 || numChannels % numGroups != 0)
             throw new OpArgumentException("group_norm", $"group_norm: {numChannels} channels do not split into {numGroups} groups");
+        if (!(eps >= 0) || double.IsInfinity(eps)) throw new OpArgumentException("group_norm", $"group_norm: eps must be a finite number 0 or more, got {eps}");
         Layers.RequireFloat("group_norm", dtype);
         (groups, this.eps) = (numGroups, eps);
         if (affine)
@@ -191,6 +195,7 @@ public sealed class RMSNorm : Module
         if (normalizedShape is null || normalizedShape.Length == 0 || normalizedShape.Any(d => d <= 0))
             throw new OpArgumentException("rms_norm", $"rms_norm: the normalised shape must be one or more positive sizes, got {ShapeMath.Format(normalizedShape ?? [])}");
         Layers.RequireFloat("rms_norm", dtype);
+        if (eps is double e && (!(e >= 0) || double.IsInfinity(e))) throw new OpArgumentException("rms_norm", $"rms_norm: eps must be a finite number 0 or more, got {e}");
         (shape, this.eps) = ([.. normalizedShape], eps);
         if (elementwiseAffine) Weight = AddParameter("weight", Tensor.Ones(shape, dtype));
         Place(device);
@@ -267,6 +272,10 @@ public sealed class MultiheadAttention : Module
         const string op = "multihead_attention";
         using var _ = OpCall.EnterWith(op, [query, key, value], keyPaddingMask, attnMask);
         bool unbatched = query.Rank == 2;
+        if (query.Rank is not (2 or 3) || key.Rank != query.Rank || value.Rank != query.Rank)
+            throw new ShapeMismatchException(op, $"{op}: expects query, key and value of rank 3 (or 2, unbatched), got {ShapeMath.Format(query.Shape)}, {ShapeMath.Format(key.Shape)}, {ShapeMath.Format(value.Shape)}");
+        if (attnMask is not null && attnMask.DType != DType.Bool && attnMask.DType != query.DType)
+            throw new DTypeMismatchException(op, $"{op}: attn_mask must be bool or {query.DType.Name()} (the query's), got {attnMask.DType.Name()}");
         Tensor Batch(Tensor t) => unbatched ? t.Unsqueeze(0) : batchFirst ? t : t.Transpose(0, 1);
         var (q, k, v) = (Batch(query), Batch(key), Batch(value));   // [N, L, E]
         if (q.Rank != 3 || k.Rank != 3 || v.Rank != 3 || q.Size(2) != EmbedDim || k.Size(2) != EmbedDim || v.Size(2) != EmbedDim || k.Size(1) != v.Size(1) || q.Size(0) != k.Size(0) || k.Size(0) != v.Size(0))
@@ -397,6 +406,15 @@ public abstract class Recurrent : Module
         }
         var hs = State(h0, "h0");
         Tensor? cs = HasCell ? State(c0, "c0") : null;
+        if (hs.DType != dtype || cs is not null && cs.DType != dtype)
+            throw new DTypeMismatchException(op, $"{op}: the initial state must be {dtype.Name()}, as the layer's parameters");
+        if (n == 0)
+        {
+            // an empty batch: outputs and states with no rows (the matrix kernels take no empty spans)
+            var none = Tensor.Zeros([steps, 0, directions * HiddenSize], dtype, x.Device);
+            var outNone = unbatched ? none.Squeeze(1) : batchFirst ? none.Transpose(0, 1) : none;
+            return new RecurrentOutput(outNone, hs, cs);
+        }
         var lastH = new Tensor[layers * directions];
         var lastC = new Tensor[layers * directions];
         var layerInput = x;
@@ -523,6 +541,8 @@ public sealed class ConvTranspose2d : Module
         if (inChannels <= 0 || outChannels <= 0 || kernel <= 0 || stride <= 0 || padding < 0 || outputPadding < 0 || dilation <= 0 || groups <= 0 || inChannels % groups != 0 || outChannels % groups != 0)
             throw new OpArgumentException("conv_transpose2d", $"conv_transpose2d: channels {inChannels} → {outChannels} in {groups} groups, kernel {kernel}, stride {stride}, dilation {dilation}, padding {padding} and output padding {outputPadding} do not make a layer");
         Layers.RequireFloat("conv_transpose2d", dtype);
+        if (outputPadding >= Math.Max(stride, dilation))
+            throw new OpArgumentException("conv_transpose2d", $"conv_transpose2d: output padding {outputPadding} must be smaller than the stride {stride} or the dilation {dilation}");
         (this.stride, this.padding, this.outputPadding, this.dilation, this.groups) = (stride, padding, outputPadding, dilation, groups);
         // PyTorch's fan-in here is weight.size(1)·k·k: out/groups channels
         double bound = Init.FanInBound((long)outChannels / groups * kernel * kernel);
@@ -544,6 +564,8 @@ public sealed class ConvTranspose2d : Module
 /// <summary>Average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d).</summary>
 public sealed class AdaptiveAvgPool2d(int outH, int outW) : Module
 {
+    readonly int outH = outH > 0 && outW > 0 ? outH : throw new OpArgumentException("adaptive_avg_pool2d", $"adaptive_avg_pool2d: the output size must be positive, got {outH}×{outW}");
+
     /// <summary>A square output of <paramref name="size"/>.</summary>
     public AdaptiveAvgPool2d(int size) : this(size, size) { }
 
@@ -561,6 +583,9 @@ public sealed class Upsample(int[]? size = null, double[]? scaleFactor = null, s
 /// <summary>The inverse of max pooling (torch.nn.MaxUnpool2d): call <see cref="Unpool"/> with the indices max pooling returned.</summary>
 public sealed class MaxUnpool2d(int kernel, int? stride = null, int padding = 0) : Module
 {
+    readonly int kernel = kernel > 0 && stride is null or > 0 && padding >= 0 ? kernel
+        : throw new OpArgumentException("max_unpool2d", $"max_unpool2d: kernel {kernel} and stride {stride} must be positive, padding {padding} 0 or more");
+
     /// <summary>Values put back at their indices, zeros elsewhere.</summary>
     public Tensor Unpool(Tensor input, Tensor indices, int[]? outputSize = null) =>
         Input(input).MaxUnpool2d(indices, [kernel], stride is int s ? [s] : null, [padding], outputSize);

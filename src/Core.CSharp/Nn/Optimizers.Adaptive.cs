@@ -273,7 +273,8 @@ public sealed class LBFGS : Optimizer
         : base(parameters, learningRate)
     {
         if (maxIter < 1 || historySize < 1) throw new ArgumentOutOfRangeException(nameof(maxIter), $"lbfgs: max_iter ({maxIter}) and history_size ({historySize}) must be 1 or more");
-        (this.maxIter, this.maxEval, this.historySize) = (maxIter, maxEval ?? maxIter * 5 / 4, historySize);
+        if (maxEval is int e && e < 1) throw new ArgumentOutOfRangeException(nameof(maxEval), e, $"lbfgs: max_eval must be 1 or more, got {e}");
+        (this.maxIter, this.maxEval, this.historySize) = (maxIter, maxEval ?? (int)Math.Min(int.MaxValue, maxIter * 5L / 4), historySize);
         (this.toleranceGrad, this.toleranceChange) = (Check("lbfgs", "tolerance_grad", toleranceGrad), Check("lbfgs", "tolerance_change", toleranceChange));
         if (Groups.Any(g => g.LearningRate is not null || g.WeightDecay is not null))
             throw new ArgumentException("lbfgs: one flat parameter vector, so no per-group options (as PyTorch's LBFGS, which takes one group)");
@@ -325,6 +326,7 @@ public sealed class LBFGS : Optimizer
         Tensor Evaluate()
         {
             var l = closure() ?? throw new InvalidOperationException("lbfgs: the closure returned null instead of the loss");
+            if (l.Numel != 1) throw new InvalidOperationException($"lbfgs: the closure must return the scalar loss, got shape {ShapeMath.Format(l.ShapeArray)}");
             FunctionEvaluations++;
             return l;
         }
@@ -379,6 +381,11 @@ public sealed class LBFGS : Optimizer
             if (n != maxIter)
             {
                 loss = Evaluate().Item<double>();
+                if (!double.IsFinite(loss))
+                {
+                    AddToParameters(-t, d!);   // back to the last point with a finite loss
+                    throw new InvalidOperationException($"lbfgs: the loss became {loss} after a step of {t}; the parameters are back where that step began (a smaller learning rate may help)");
+                }
                 g = FlatGrad();
                 optimal = g.Max(Math.Abs) <= toleranceGrad;
                 evals++;

@@ -65,7 +65,9 @@ public sealed partial class Tensor
     {
         using var _ = OpCall.Enter("cross_entropy", logits, labels);
         // [N, C] against int64 [N] here; other shapes and probability targets take the general form
-        if (logits.Rank != 2 || labels.DType != DType.Int64) return CrossEntropy(logits, labels, null);
+        // the general form also ignores -100 (PyTorch's default ignore_index) and refuses an empty mean
+        if (logits.Rank != 2 || labels.DType != DType.Int64 || logits.shape[0] == 0 || labels.Rank != 1
+            || labels.Kernels.CountOutside(labels.View, 0, logits.shape[1]) != 0) return CrossEntropy(logits, labels, null);
         CheckClassification("cross_entropy", "logits", logits, labels);
         return -logits.LogSoftmax(1).Gather(1, labels.Unsqueeze(1)).Mean();
     }
@@ -80,6 +82,7 @@ public sealed partial class Tensor
         target.RequireFloat("mse_loss");
         if (!ShapeMath.SameShape(input.shape, target.shape))
             throw new ShapeMismatchException("mse_loss", $"mse_loss: input shape {ShapeMath.Format(input.shape)} and target shape {ShapeMath.Format(target.shape)} differ");
+        if (input.Numel == 0) throw new ShapeMismatchException("mse_loss", $"mse_loss: the mean over no elements ({ShapeMath.Format(input.shape)}) is undefined");
         var d = input - target;
         return (d * d).Mean();
     }

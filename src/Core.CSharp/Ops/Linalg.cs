@@ -13,8 +13,14 @@ namespace Cotangent;
 /// </summary>
 public sealed partial class Tensor
 {
-    /// <summary>This tensor as float64 row-major values on the host.</summary>
-    double[] HostValues() => Detach().To(DType.Float64).ToArray<double>();
+    /// <summary>This tensor as float64 row-major values on the host; NaN or ±∞ is refused (a factorisation of it has no meaning).</summary>
+    double[] HostValues(string op)
+    {
+        var v = Detach().To(DType.Float64).ToArray<double>();
+        foreach (var e in v)
+            if (!double.IsFinite(e)) throw new OpArgumentException(op, $"{op}: the input {ShapeMath.Format(shape)} holds NaN or ±∞");
+        return v;
+    }
 
     /// <summary>Host float64 values as a tensor of <paramref name="like"/>'s dtype and device.</summary>
     static Tensor FromHost(double[] values, int[] shape, Tensor like) => FromArray(values, shape, like.Device).To(like.DType);
@@ -40,7 +46,7 @@ public sealed partial class Tensor
     {
         using var _ = OpCall.Enter("inv", this);
         var (batch, n, _) = Matrices("inv", this, true);
-        var a = HostValues();
+        var a = HostValues("inv");
         var o = new double[a.Length];
         var perm = new int[n];
         for (int b = 0; b < batch; b++)
@@ -85,8 +91,8 @@ public sealed partial class Tensor
         int k = b.shape[^1];
         var ax = a.Expand([.. batch, n, n]);
         var bx = b.Expand([.. batch, n, k]);
-        var av = ax.HostValues();
-        var bv = bx.HostValues();
+        var av = ax.HostValues("solve");
+        var bv = bx.HostValues("solve");
         var perm = new int[n];
         int count = ShapeMath.Numel(batch);
         for (int i = 0; i < count; i++)
@@ -111,7 +117,7 @@ public sealed partial class Tensor
     {
         using var _ = OpCall.Enter("det", this);
         var (batch, n, _) = Matrices("det", this, true);
-        var a = HostValues();
+        var a = HostValues("det");
         var o = new double[batch];
         var perm = new int[n];
         for (int b = 0; b < batch; b++)
@@ -139,7 +145,7 @@ public sealed partial class Tensor
     {
         using var _ = OpCall.Enter("slogdet", this);
         var (batch, n, _) = Matrices("slogdet", this, true);
-        var a = HostValues();
+        var a = HostValues("slogdet");
         var sign = new double[batch];
         var log = new double[batch];
         var perm = new int[n];
@@ -180,7 +186,7 @@ public sealed partial class Tensor
         using var _ = OpCall.Enter("cholesky", this);
         var (batch, n, _) = Matrices("cholesky", this, true);
         var sym = LowerSymmetric();
-        var a = sym.HostValues();
+        var a = sym.HostValues("cholesky");
         var o = new double[a.Length];
         var l = new double[n * n];
         for (int b = 0; b < batch; b++)
@@ -211,7 +217,7 @@ public sealed partial class Tensor
         using var _ = OpCall.Enter("qr", this);
         var (batch, m, n) = Matrices("qr", this, false);
         int k = Math.Min(m, n), size = m * k + k * n;
-        var a = HostValues();
+        var a = HostValues("qr");
         var packed = new double[batch * size];
         var (q, r) = (new double[m * k], new double[k * n]);
         for (int b = 0; b < batch; b++)
@@ -246,7 +252,7 @@ public sealed partial class Tensor
         using var _ = OpCall.Enter("eigh", this);
         var (batch, n, _) = Matrices("eigh", this, true);
         var sym = LowerSymmetric();
-        var a = sym.HostValues();
+        var a = sym.HostValues("eigh");
         int size = n + n * n;
         var packed = new double[batch * size];
         var (w, v) = (new double[n], new double[n * n]);
@@ -296,7 +302,7 @@ public sealed partial class Tensor
         using var _ = OpCall.Enter("svd", this);
         var (batch, m, n) = Matrices("svd", this, false);
         int k = Math.Min(m, n), size = m * k + k + k * n;
-        var a = HostValues();
+        var a = HostValues("svd");
         var packed = new double[batch * size];
         var (u, s, vt) = (new double[m * k], new double[k], new double[k * n]);
         for (int b = 0; b < batch; b++)

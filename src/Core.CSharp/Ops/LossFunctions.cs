@@ -123,7 +123,7 @@ public sealed partial class Tensor
         if (safe.Kernels.CountOutside(safe.View, 0, c) != 0)
         {
             var bad = safe.ToArray<long>().First(v => v < 0 || v >= c);
-            throw OpCall.Index(op, $"{op}: target {bad} is out of range for {c} classes");
+            throw OpCall.Index(op, $"{op}: label {bad} is out of range for {c} classes");
         }
         var picked = logp.Gather(1, safe.Unsqueeze(1)).Squeeze(1);
         var w = weight is null ? valid.To(logp.DType) : Where(valid, weight.IndexSelect(0, safe.Reshape(-1)).Reshape(safe.shape), 0.0);
@@ -190,8 +190,8 @@ public sealed partial class Tensor
     {
         using var _ = OpCall.EnterWith("bce", [input, target], weight);
         SameShapeLoss("bce", input, target);
-        if (input.Lt(0.0).Any().Item<bool>() || input.Gt(1.0).Any().Item<bool>())
-            throw new OpArgumentException("bce", "bce: inputs must be probabilities in [0, 1] (use bce_with_logits for scores)");
+        if (input.Lt(0.0).Any().Item<bool>() || input.Gt(1.0).Any().Item<bool>() || input.IsNan().Any().Item<bool>())
+            throw new OpArgumentException("bce", "bce: inputs must be probabilities in [0, 1], not NaN (use bce_with_logits for scores)");
         // log clamped at −100 as PyTorch's, and formed only where the input is inside (0, 1]:
         // the clamp's zero cotangent times log's 1/x at x = 0 would otherwise be 0·∞ = NaN
         Tensor ClampedLog(Tensor x) => Where(x.Gt(0.0), Where(x.Gt(0.0), x, 1.0).Log().Clamp(-100.0), -100.0);

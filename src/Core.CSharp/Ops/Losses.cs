@@ -108,7 +108,8 @@ public sealed partial class Tensor
         using var _ = OpCall.Enter("cross_entropy", logits, labels);
         if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
             throw new OpArgumentException("cross_entropy", $"cross_entropy: label smoothing must be in [0, 1], got {labelSmoothing}");
-        if (logits.Rank != 2 || labels.DType != DType.Int64) return CrossEntropy(logits, labels, null, labelSmoothing: labelSmoothing);
+        if (logits.Rank != 2 || labels.DType != DType.Int64 || logits.shape[0] == 0 || labels.Rank != 1
+            || labels.Kernels.CountOutside(labels.View, 0, logits.shape[1]) != 0) return CrossEntropy(logits, labels, null, labelSmoothing: labelSmoothing);
         var nll = CrossEntropy(logits, labels);
         if (labelSmoothing == 0) return nll;
         var uniform = -logits.LogSoftmax(1).Mean();   // mean over classes and samples of −log p
@@ -120,7 +121,8 @@ public sealed partial class Tensor
     public static Tensor NllLoss(Tensor logProbs, Tensor labels)
     {
         using var _ = OpCall.Enter("nll_loss", logProbs, labels);
-        if (logProbs.Rank != 2) return NllLoss(logProbs, labels, null);
+        if (logProbs.Rank != 2 || labels.DType != DType.Int64 || logProbs.shape[0] == 0 || labels.Rank != 1
+            || labels.Kernels.CountOutside(labels.View, 0, logProbs.shape[1]) != 0) return NllLoss(logProbs, labels, null);
         CheckClassification("nll_loss", "log-probabilities", logProbs, labels);
         return -logProbs.Gather(1, labels.Unsqueeze(1)).Mean();
     }
@@ -154,6 +156,7 @@ public sealed partial class Tensor
         logits.RequireFloat("bce_with_logits");
         if (!ShapeMath.SameShape(logits.shape, targets.shape))
             throw new ShapeMismatchException("bce_with_logits", $"bce_with_logits: logits {ShapeMath.Format(logits.shape)} and targets {ShapeMath.Format(targets.shape)} differ");
+        if (logits.Numel == 0) throw new ShapeMismatchException("bce_with_logits", $"bce_with_logits: the mean over no elements ({ShapeMath.Format(logits.shape)}) is undefined");
         return (logits.Softplus() - logits * targets).Mean();
     }
 }

@@ -103,7 +103,7 @@ public sealed partial class Tensor
     public Tensor PixelShuffle(int upscale)
     {
         using var _ = OpCall.Enter("pixel_shuffle", this);
-        if (upscale <= 0) throw new OpArgumentException("pixel_shuffle", $"pixel_shuffle: the upscale factor must be positive, got {upscale}");
+        if (upscale <= 0 || upscale > 46340) throw new OpArgumentException("pixel_shuffle", $"pixel_shuffle: the upscale factor must be in 1 … 46340, got {upscale}");
         int r2 = upscale * upscale;
         if (Rank < 3 || shape[^3] % r2 != 0)
             throw new ShapeMismatchException("pixel_shuffle", $"pixel_shuffle: expects [.., C·{r2}, H, W], got {ShapeMath.Format(shape)}");
@@ -147,6 +147,9 @@ public sealed partial class Tensor
         if (q.Rank < 2 || k.Rank < 2 || v.Rank < 2 || q.shape[^1] != k.shape[^1] || k.shape[^2] != v.shape[^2])
             throw new ShapeMismatchException(op, $"{op}: expects q [.., L, E], k [.., S, E], v [.., S, Ev], got {ShapeMath.Format(q.shape)}, {ShapeMath.Format(k.shape)}, {ShapeMath.Format(v.shape)}");
         if (mask is not null && causal) throw new OpArgumentException(op, $"{op}: give a mask or causal, not both (as PyTorch)");
+        if (mask is not null && mask.DType != DType.Bool && mask.DType != q.DType)
+            throw new DTypeMismatchException(op, $"{op}: the mask must be bool or {q.DType.Name()} (the query's), got {mask.DType.Name()}");
+        if (scale is double given && !double.IsFinite(given)) throw new OpArgumentException(op, $"{op}: scale must be a finite number, got {given}");
         CheckDropout(dropout);
         int l = q.shape[^2], s = k.shape[^2];
         double sc = scale ?? 1 / Math.Sqrt(q.shape[^1]);

@@ -33,6 +33,8 @@ public sealed partial class Tensor
             throw new ShapeMismatchException("multinomial", $"multinomial: expects weights [C] or [N, C] with C > 0, got {ShapeMath.Format(shape)}");
         if (numSamples <= 0) throw new OpArgumentException("multinomial", $"multinomial: the number of samples must be positive, got {numSamples}");
         int c = shape[^1], rows = Rank == 1 ? 1 : shape[0];
+        if ((long)rows * numSamples > Array.MaxLength)
+            throw new OpArgumentException("multinomial", $"multinomial: {rows} × {numSamples} samples are more than one buffer holds");
         var w = To(DType.Float64).ToArray<double>();
         var gen = generator ?? Generator.Default;
         var o = new long[(long)rows * numSamples];
@@ -89,6 +91,8 @@ public sealed partial class Tensor
         SameDevice("uniform", low, high);
         if (high.Lt(low).Any().Item<bool>())
             throw new OpArgumentException("uniform", "uniform: high must be at least low everywhere");
+        if (!low.IsFinite().All().Item<bool>() || !high.IsFinite().All().Item<bool>())
+            throw new OpArgumentException("uniform", "uniform: the bounds must be finite");
         var s = ShapeMath.Broadcast("uniform", low.shape, high.shape);
         return low + (high - low) * Rand(s, low.DType, generator, low.Device);
     }
@@ -98,7 +102,7 @@ public sealed partial class Tensor
     public static Tensor Randperm(int n, Generator? generator = null, Device? device = null)
     {
         using var _ = OpCall.Enter("randperm");
-        if (n < 0) throw new OpArgumentException("randperm", $"randperm: n must be 0 or more, got {n}");
+        if (n < 0 || n > Array.MaxLength) throw new OpArgumentException("randperm", $"randperm: n must be in 0 … {Array.MaxLength}, got {n}");
         var gen = generator ?? Generator.Default;
         var p = new long[n];
         for (int i = 0; i < n; i++) p[i] = i;

@@ -131,6 +131,8 @@ public sealed partial class Tensor
         if (index.Rank > 1)
             throw new ShapeMismatchException("index_fill", $"index_fill: the index must be 0-d or 1-D, got shape {ShapeMath.Format(index.shape)}");
         int a = ShapeMath.ExistingAxis("index_fill", axis, Math.Max(Rank, 1));
+        if (!DType.IsFloating() && !(double.IsFinite(value) && value == Math.Floor(value)))
+            throw new DTypeMismatchException("index_fill", $"index_fill: {value} does not fit a {DType.Name()} tensor");
         var x = Rank == 0 ? Reshape(1) : this;
         var ix = index.Reshape(-1);
         var hits = IndexAdd([x.shape[a]], 0, ix, Ones([ix.shape[0]], DType.Int64, Device));
@@ -151,7 +153,9 @@ public sealed partial class Tensor
     public Tensor IndexPut(Tensor[] indices, Tensor values, bool accumulate = false)
     {
         using var _ = OpCall.Enter("index_put", [this, .. indices ?? [], values]);
-        if (indices is null || indices.Length == 0 || indices.Length > Rank || indices.Any(i => i is null))
+        if (indices is not null && indices.Any(i => i is null))
+            throw new OpArgumentException("index_put", "index_put: an index tensor is null");
+        if (indices is null || indices.Length == 0 || indices.Length > Rank)
             throw new OpArgumentException("index_put", $"index_put: needs 1 to {Rank} index tensors for a tensor of shape {ShapeMath.Format(shape)}, got {indices?.Length ?? 0}");
         foreach (var i in indices) CheckIndex("index_put", i, this);
         SameDevice("index_put", this, values);
@@ -278,10 +282,10 @@ public sealed partial class Tensor
         int n = y.shape[a];
         if (before < 0 || after < 0)
         {
-            int start = Math.Max(-before, 0), stop = n - Math.Max(-after, 0);
+            long start = Math.Max(-(long)before, 0), stop = n - Math.Max(-(long)after, 0);
             if (stop < start)
                 throw new OpArgumentException("pad", $"pad: cropping ({before}, {after}) removes more than the {n} entries of axis {a}");
-            y = y.Narrow(a, start, stop - start);
+            y = y.Narrow(a, (int)start, (int)(stop - start));
         }
         var parts = new List<Tensor>();
         Tensor Fill(int count)
@@ -290,6 +294,8 @@ public sealed partial class Tensor
             s[a] = count;
             return Full(s, value, y.DType, y.Device);
         }
+        if ((long)n + before + after > Array.MaxLength)
+            throw new OpArgumentException("pad", $"pad: ({before}, {after}) makes axis {a} longer than one buffer holds");
         if (before > 0) parts.Add(Fill(before));
         parts.Add(y);
         if (after > 0) parts.Add(Fill(after));

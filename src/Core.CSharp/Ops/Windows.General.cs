@@ -250,6 +250,9 @@ public sealed partial class Tensor
         if (outH <= 0 || outW <= 0) throw new OpArgumentException(op, $"{op}: the output size must be positive, got {outH}×{outW}");
         int h = shape[^2], w = shape[^1];
         if (h == 0 || w == 0) throw new ShapeMismatchException(op, $"{op}: cannot average an empty {h}×{w} image");
+        if ((long)outH * h > Array.MaxLength || (long)outW * w > Array.MaxLength)
+            throw new ShapeMismatchException(op, $"{op}: an output of {outH}×{outW} from {h}×{w} is more than one buffer holds");
+        ShapeMath.Numel([.. shape[..^2], outH, outW]);
         Tensor Averaging(int o, int n)
         {
             var a = new double[o * n];
@@ -313,6 +316,7 @@ public sealed partial class Tensor
         if ((size is null) == (scaleFactor is null)) throw new OpArgumentException(op, $"{op}: give exactly one of size and scale_factor");
         if (alignCorners && mode == "nearest") throw new OpArgumentException(op, $"{op}: align_corners applies to bilinear only");
         int h = shape[2], w = shape[3];
+        if (h == 0 || w == 0) throw new ShapeMismatchException(op, $"{op}: cannot resize an empty {h}×{w} image");
         int oh, ow;
         double? fh = null, fw = null;
         if (size is not null) (oh, ow) = Pair(op, "size", size, 0, 1);
@@ -321,9 +325,13 @@ public sealed partial class Tensor
             if (scaleFactor!.Length is not (1 or 2) || scaleFactor.Any(f => !(f > 0) || double.IsInfinity(f)))
                 throw new OpArgumentException(op, $"{op}: scale_factor takes one or two positive numbers, got [{string.Join(", ", scaleFactor)}]");
             (fh, fw) = scaleFactor.Length == 1 ? (scaleFactor[0], scaleFactor[0]) : (scaleFactor[0], scaleFactor[1]);
-            (oh, ow) = ((int)Math.Floor(h * fh.Value), (int)Math.Floor(w * fw.Value));
+            double th = Math.Floor(h * fh.Value), tw = Math.Floor(w * fw.Value);
+            if (th > Array.MaxLength || tw > Array.MaxLength)
+                throw new OpArgumentException(op, $"{op}: scale_factor [{string.Join(", ", scaleFactor)}] makes a {th}×{tw} image, more than one buffer holds");
+            (oh, ow) = ((int)th, (int)tw);
             if (oh <= 0 || ow <= 0) throw new OpArgumentException(op, $"{op}: scale_factor [{string.Join(", ", scaleFactor)}] leaves no output for a {h}×{w} image");
         }
+        ShapeMath.Numel([shape[0], shape[1], oh, ow]);   // refused here when no buffer holds the output
         var y = Resize(this, 2, h, oh, fh, mode, alignCorners);
         return Resize(y, 3, w, ow, fw, mode, alignCorners);
     }
