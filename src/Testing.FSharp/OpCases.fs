@@ -165,10 +165,19 @@ let private modulo name (f: Tensor -> Tensor -> Tensor) =
     case name (fun r ->
         let sa, sb = broadcastPair r
 
-        sample
-            (sprintf "%s of %s by %s" name (shapeText sa) (shapeText sb))
-            [ tensorIn r Real sa * 3.0; tensorIn r AwayFromZero sb ]
-            (two f))
+        // fmod and remainder jump where a/b is an integer: redraw until every pair the
+        // broadcast forms is at least 1e-3 from one, so finite differences never straddle a jump
+        let rec draw () =
+            let a, b = tensorIn r Real sa * 3.0, tensorIn r AwayFromZero sb
+            let q = (a / b).ToArray<float>()
+
+            if q |> Array.forall (fun v -> abs (v - Math.Round v) > 1e-3) then
+                a, b
+            else
+                draw ()
+
+        let a, b = draw ()
+        sample (sprintf "%s of %s by %s" name (shapeText sa) (shapeText sb)) [ a; b ] (two f))
 
 /// isnan, isinf, isfinite on values with NaN and ±∞ among them, against .NET's own tests.
 let private floatClass name (f: Tensor -> Tensor) (g: float -> bool) =

@@ -353,6 +353,7 @@ public sealed partial class Tensor
         using var _ = OpCall.Enter("lstsq", a, b);
         var (_, m, n) = Matrices("lstsq", a, false);
         SameDevice("lstsq", a, b);
+        if (b.DType != a.DType) throw new DTypeMismatchException("lstsq", $"lstsq: A is {a.DType.Name()} but B is {b.DType.Name()}");
         bool vector = b.Rank == 1 || (b.Rank == a.Rank - 1 && ShapeMath.SameShape(b.shape, a.shape[..^1]));
         if (vector && b.shape[^1] == m) return Lstsq(a, b.Unsqueeze(-1)).Squeeze(-1);
         if (b.Rank < 2 || b.shape[^2] != m)

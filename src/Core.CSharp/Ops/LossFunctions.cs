@@ -110,6 +110,8 @@ public sealed partial class Tensor
                 throw new DTypeMismatchException(op, $"{op}: targets must be int64 class indices [{string.Join(", ", new[] { logp.shape[0] }.Concat(logp.shape[2..]))}] or class probabilities shaped as the input {ShapeMath.Format(logp.shape)}; got {target.DType.Name()} {ShapeMath.Format(target.shape)}");
             if (ignoreIndex != -100)
                 throw new OpArgumentException(op, $"{op}: ignore_index applies to class-index targets, not to probabilities");
+            if (target.DType != logp.DType)
+                throw new DTypeMismatchException(op, $"{op}: probability targets are {target.DType.Name()} but the input is {logp.DType.Name()}");
             var t = smoothing > 0 ? target * (1 - smoothing) + smoothing / c : target;
             return Reduced(op, -(weighted * t).Sum([1]), reduction);
         }
@@ -246,6 +248,7 @@ public sealed partial class Tensor
         using var _ = OpCall.Enter("cosine_similarity", x1, x2);
         SameDevice("cosine_similarity", x1, x2);
         x1.RequireFloat("cosine_similarity");
+        if (!(eps > 0) || double.IsInfinity(eps)) throw new OpArgumentException("cosine_similarity", $"cosine_similarity: eps must be a finite number above 0, got {eps}");
         var s = ShapeMath.Broadcast("cosine_similarity", x1.shape, x2.shape);
         int a = ShapeMath.ExistingAxis("cosine_similarity", axis, s.Length);
         var n1 = x1.Expand(s).Norm([a]).Clamp(eps);
@@ -270,6 +273,7 @@ public sealed partial class Tensor
         using var _ = OpCall.Enter("margin_ranking_loss", x1, x2, y);
         SameDevice("margin_ranking_loss", x1, x2);
         CheckSigns("margin_ranking_loss", y);
+        if (!double.IsFinite(margin)) throw new OpArgumentException("margin_ranking_loss", $"margin_ranking_loss: the margin must be a finite number, got {margin}");
         return Reduced("margin_ranking_loss", (-y * (x1 - x2) + margin).Relu(), reduction);
     }
 

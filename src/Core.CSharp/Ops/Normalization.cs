@@ -144,6 +144,8 @@ public sealed partial class Tensor
         q.RequireFloat(op);
         SameDevice(op, q, k);
         SameDevice(op, q, v);
+        if (k.DType != q.DType || v.DType != q.DType)
+            throw new DTypeMismatchException(op, $"{op}: q, k and v must share a dtype, got {q.DType.Name()}, {k.DType.Name()}, {v.DType.Name()}");
         if (q.Rank < 2 || k.Rank < 2 || v.Rank < 2 || q.shape[^1] != k.shape[^1] || k.shape[^2] != v.shape[^2])
             throw new ShapeMismatchException(op, $"{op}: expects q [.., L, E], k [.., S, E], v [.., S, Ev], got {ShapeMath.Format(q.shape)}, {ShapeMath.Format(k.shape)}, {ShapeMath.Format(v.shape)}");
         if (mask is not null && causal) throw new OpArgumentException(op, $"{op}: give a mask or causal, not both (as PyTorch)");

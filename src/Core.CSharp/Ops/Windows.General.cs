@@ -82,6 +82,13 @@ public sealed partial class Tensor
         return (k, s, p);
     }
 
+    /// <summary>Weights (and bias) of the input's dtype: mixed float32 and float64 are refused, not promoted.</summary>
+    static void SameFloat(string op, Tensor x, Tensor weight, Tensor? bias)
+    {
+        if (weight.DType != x.DType || bias is not null && bias.DType != x.DType)
+            throw new DTypeMismatchException(op, $"{op}: the input is {x.DType.Name()} but the weight is {weight.DType.Name()}{(bias is null ? "" : $" and the bias {bias.DType.Name()}")}; convert one to the other");
+    }
+
     static void RequireImage(string op, Tensor x)
     {
         if (x.Rank != 4) throw new ShapeMismatchException(op, $"{op}: expects an image batch [N, C, H, W], got shape {ShapeMath.Format(x.shape)}");
@@ -107,6 +114,7 @@ public sealed partial class Tensor
             throw new ShapeMismatchException(op, $"{op}: bias {ShapeMath.Format(bias.shape)} does not fit weight {ShapeMath.Format(weight.shape)} (expected [{o}])");
         SameDevice(op, x, weight);
         if (bias is not null) SameDevice(op, x, bias);
+        SameFloat(op, x, weight, bias);
         if (groups == 1 && d == (1, 1) && s.H == s.W && p.H == p.W) return Conv2d(x, weight, bias, s.H, p.H);
         var outSize = (WindowCount(x.shape[2], kh, s.H, p.H, d.H, false), WindowCount(x.shape[3], kw, s.W, p.W, d.W, false));
         if (outSize.Item1 <= 0 || outSize.Item2 <= 0)
@@ -150,6 +158,7 @@ public sealed partial class Tensor
         if (bias is not null && (bias.Rank != 1 || bias.shape[0] != o))
             throw new ShapeMismatchException(op, $"{op}: bias {ShapeMath.Format(bias.shape)} does not fit {o} output channels");
         SameDevice(op, x, weight);
+        SameFloat(op, x, weight, bias);
         int n = x.shape[0], h = x.shape[2], w = x.shape[3];
         int outH = (h - 1) * s.H - 2 * p.H + d.H * (kh - 1) + op2.H + 1, outW = (w - 1) * s.W - 2 * p.W + d.W * (kw - 1) + op2.W + 1;
         if (outH <= 0 || outW <= 0)
@@ -278,6 +287,7 @@ public sealed partial class Tensor
         const string op = "max_unpool2d";
         using var _ = OpCall.Enter(op, this, indices);
         RequireImage(op, this);
+        RequireFloat(op);
         CheckIndex(op, indices, this);
         if (!ShapeMath.SameShape(indices.shape, shape))
             throw new ShapeMismatchException(op, $"{op}: indices {ShapeMath.Format(indices.shape)} must have the input's shape {ShapeMath.Format(shape)}");
