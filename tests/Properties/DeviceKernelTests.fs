@@ -109,3 +109,102 @@ let on (sim: Device) =
 
               Expect.equal fd [| 9f; -4f |] "float32 floor division floors the exact quotient"
           } ]
+
+/// Every device kernel compiled to PTX by ILGPU's CUDA backend, here, without a GPU: the
+/// simulated device runs the kernels as .NET code and would accept what ILGPU cannot compile
+/// for a GPU (an allocation, a virtual call, a managed array). Each generic kernel is compiled
+/// for every element type its arithmetic serves.
+let compiledForCuda =
+    test "every device kernel compiles for CUDA (PTX for sm_90), without a GPU" {
+        let asm = typeof<Tensor>.Assembly
+        let deviceCode = asm.GetType("Cotangent.Backends.Gpu.DeviceCode", true)
+        let arithOf = asm.GetType("Cotangent.Backends.Gpu.IArith`1", true)
+        // (element, arithmetic) pairs: F32 serves float, F64 double, I64 long, Bool8 byte
+        let ariths =
+            [ for t in asm.GetTypes() do
+                  for i in t.GetInterfaces() do
+                      if t.IsValueType && i.IsGenericType && i.GetGenericTypeDefinition() = arithOf then
+                          yield i.GetGenericArguments().[0], t ]
+
+        Expect.isGreaterThanOrEqual ariths.Length 4 "the arithmetic structs were found"
+
+        /// Type arguments for a generic kernel: each element parameter takes a type in turn and an
+        /// IArith<T>-constrained one the struct serving it.
+        let instantiations (m: Reflection.MethodInfo) =
+            let ps = m.GetGenericArguments()
+
+            let servedBy (p: Type) =
+                p.GetGenericParameterConstraints()
+                |> Array.tryPick (fun c ->
+                    if c.IsGenericType && c.GetGenericTypeDefinition() = arithOf then
+                        Some(c.GetGenericArguments().[0].GenericParameterPosition)
+                    else
+                        None)
+
+            let rec assign i (chosen: Map<int, Type * Type>) =
+                if i = ps.Length then
+                    [ chosen ]
+                elif (servedBy ps.[i]).IsSome then
+                    assign (i + 1) chosen
+                else
+                    ariths |> List.collect (fun pair -> assign (i + 1) (chosen.Add(i, pair)))
+
+            // the layer-norm kernels are launched for float32 and float64 only (GpuKernels' dispatch)
+            let floatOnly = set [ "LayerNorm"; "LayerNormBackward" ]
+
+            assign 0 Map.empty
+            |> List.filter (fun chosen ->
+                not (floatOnly.Contains m.Name)
+                || chosen |> Map.forall (fun _ (e, _) -> e = typeof<float32> || e = typeof<float>))
+            |> List.map (fun chosen ->
+                ps
+                |> Array.mapi (fun i p ->
+                    match servedBy p with
+                    | Some e -> snd chosen.[e]
+                    | None -> fst chosen.[i]))
+
+        let kernels =
+            deviceCode.GetMethods(Reflection.BindingFlags.Public ||| Reflection.BindingFlags.Static)
+            |> Array.filter (fun m -> m.ReturnType = typeof<Void> && m.DeclaringType = deviceCode)
+            |> Array.collect (fun m ->
+                if m.IsGenericMethodDefinition then
+                    instantiations m
+                    |> List.map (fun args -> m.MakeGenericMethod args)
+                    |> Array.ofList
+                else
+                    [| m |])
+
+        Expect.isGreaterThan kernels.Length 60 "the kernels were found"
+        // as CudaDevices makes it: the CUDA backend with ILGPU.Algorithms' math intrinsics
+        use context =
+            ILGPU.Context.Create(fun b ->
+                ILGPU.Runtime.Cuda.CudaContextExtensions.Cuda b
+                |> ILGPU.AlgorithmContext.EnableAlgorithms
+                |> ignore)
+
+        use backend =
+            new ILGPU.Backends.PTX.PTXBackend(
+                context,
+                ILGPU.Runtime.Cuda.CudaArchitecture.SM_90,
+                ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80,
+                null
+            )
+
+        let failures =
+            [ for m in kernels do
+                  try
+                      let mutable entry =
+                          ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel m
+
+                      let mutable spec = ILGPU.Runtime.KernelSpecialization.Empty
+
+                      let compiled =
+                          backend.Compile(&entry, &spec) :?> ILGPU.Backends.PTX.PTXCompiledKernel
+
+                      if not (compiled.PTXAssembly.Contains ".entry") then
+                          yield sprintf "%O: no entry point in the PTX" m
+                  with e ->
+                      yield sprintf "%O: %s" m (e.GetBaseException().Message) ]
+
+        Expect.isEmpty failures (sprintf "kernels ILGPU cannot compile for CUDA:\n%s" (String.Join("\n", failures)))
+    }

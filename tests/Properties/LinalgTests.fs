@@ -148,4 +148,66 @@ let tests =
               let wide, c = rand [| 2; 4 |], rand [| 2; 1 |]
               let y = Tensor.Lstsq(wide, c)
               close 1e-13 (Tensor.MatMul(wide, y)) c "an underdetermined system is solved exactly"
+          }
+          test
+              "on a simulated device: every factorisation runs there, a batch wider than the grid, failures named by matrix" {
+              let sim = Device.Simulated 3
+              // 40 matrices: more than the simulator's 32 threads, so one thread takes two (the grid-stride loop)
+              let m = (rand [| 40; 4; 4 |]).To sim
+              let a = m + (eye 4).To(sim) * 3.0
+
+              let on (t: Tensor) what =
+                  Expect.equal t.Device sim (what + " stays on the device")
+
+              let inv = a.Inv()
+              on inv "inv"
+              close 1e-12 (Tensor.MatMul(a, inv)) ((eye 4).Expand(40, 4, 4)) "A·A⁻¹ = I on the device"
+              let spd = Tensor.MatMul(m, m.Transpose(-2, -1)) + (eye 4).To(sim)
+              let l = spd.Cholesky()
+              on l "cholesky"
+              close 1e-12 (Tensor.MatMul(l, l.Transpose(-2, -1))) spd "L·Lᵀ on the device"
+              let struct (w, v) = spd.Eigh()
+              on v "eigh"
+              close 1e-11 (Tensor.MatMul(spd, v)) (v * w.Unsqueeze(-2)) "A·V = V·Λ on the device"
+              let d = a.Det()
+              on d "det"
+              let dCpu = (a.To Device.Cpu).Det()
+              close 1e-12 d dCpu "det as on the CPU"
+
+              for rows, cols in [ 6, 3; 3, 6 ] do
+                  let x = (rand [| 35; rows; cols |]).To sim
+                  let struct (q, r) = x.Qr()
+                  on q "qr"
+                  close 1e-12 (Tensor.MatMul(q, r)) x (sprintf "QR of %d×%d on the device" rows cols)
+                  let struct (u, s, vh) = x.Svd()
+                  on s "svd"
+
+                  close
+                      1e-12
+                      (Tensor.MatMul(u * s.Unsqueeze(-2), vh))
+                      x
+                      (sprintf "UΣVh of %d×%d on the device" rows cols)
+
+              // rank 1: the zero singular values' left vectors still complete U to orthonormal columns
+              let r1 = (Tensor.MatMul(rand [| 5; 1 |], rand [| 1; 3 |])).To sim
+              let struct (u1, s1, _) = r1.Svd()
+              Expect.isTrue ((values s1).[1] < 1e-12 && (values s1).[2] < 1e-12) "rank 1"
+              close 1e-12 (Tensor.MatMul(u1.T, u1)) (eye 3) "UᵀU = I with zero singular values"
+
+              // matrix 37 singular, matrix 38 indefinite: the error names the one the batch failed on
+              let singular =
+                  Tensor.Cat([| a.Narrow(0, 0, 37); Tensor.Zeros([| 1; 4; 4 |], DType.Float64, sim) |], 0)
+
+              throwsWith<OpArgumentException, _> (fun () -> singular.Inv()) [ "inv"; "matrix 37"; "singular" ]
+              throwsWith<OpArgumentException, _> (fun () -> Tensor.Solve(singular, singular)) [ "solve"; "matrix 37" ]
+
+              let indefinite =
+                  Tensor.Cat([| spd.Narrow(0, 0, 38); -(eye 4).To(sim).Unsqueeze 0 |], 0)
+
+              throwsWith<OpArgumentException, _>
+                  (fun () -> indefinite.Cholesky())
+                  [ "cholesky"; "matrix 38"; "order 1" ]
+
+              let holey = Tensor.Where(Tensor.Eye(4, dtype = DType.Bool).To sim, Double.NaN, a)
+              throwsWith<OpArgumentException, _> (fun () -> holey.Svd() |> ignore) [ "svd"; "NaN" ]
           } ]

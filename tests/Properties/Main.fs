@@ -66,6 +66,7 @@ let runAll (argv: string[]) =
               DeviceTests.tests
               DeviceOpTests.tests
               DeviceKernelTests.on (Cotangent.Device.Simulated 2)
+              DeviceKernelTests.compiledForCuda
               BadInputTests.tests
               SilentTests.tests
               ChainRuleTests.tests

@@ -129,6 +129,28 @@ internal interface IKernels
 
     /// <summary>col2im: columns back to [N, C, H, W], adding where windows overlap (the transpose of Unfold).</summary>
     Storage Fold(Strided cols, int[] shape, Window w);
+
+    // Batched dense linear algebra (DenseLinalg's algorithms) on float64 matrices [.., m, n]: one
+    // matrix a thread on a device, one after another on the CPU. Status vectors are int64, one
+    // per matrix, read back by the op only to refuse a singular or indefinite input.
+
+    /// <summary>X with A·X = B for a [.., n, n] and b [.., n, k] (equal batch axes), and each matrix's status: 0, or the 1-based column whose pivot is 0 (singular).</summary>
+    (Storage X, Storage Status) Solve(Strided a, Strided b);
+
+    /// <summary>Each matrix's pivots (U's diagonal of PA = LU) and its permutation's sign: [.., n + 1]; det = sign·Π pivots.</summary>
+    Storage LuPivots(Strided a);
+
+    /// <summary>The lower Cholesky factor of each matrix (read from its lower triangle), and each status: 0, or the 1-based order of the first leading minor that is not positive.</summary>
+    (Storage L, Storage Status) Cholesky(Strided a);
+
+    /// <summary>Each matrix's reduced QR, packed [.., m·k + k·n]: Q [m, k] then R [k, n], k = min(m, n).</summary>
+    Storage Qr(Strided a);
+
+    /// <summary>Each symmetric matrix's eigenvalues (ascending) and eigenvectors, packed [.., n + n·n].</summary>
+    Storage Eigh(Strided a);
+
+    /// <summary>Each matrix's reduced SVD, packed [.., m·k + k + k·n]: U [m, k], S [k] descending, Vᵀ [k, n].</summary>
+    Storage Svd(Strided a);
 }
 
 /// <summary>

@@ -4,26 +4,36 @@ namespace Cotangent;
 
 /// <summary>
 /// Linear algebra over batches of matrices [.., m, n] (torch.linalg): inv, solve, det, slogdet,
-/// cholesky, qr, eigh, svd and lstsq. The factorisations run in float64 on the host
-/// (<see cref="DenseLinalg"/>; a device tensor is copied out and the result back, the same
-/// numbers on every device) and float32 results are rounded from them. Each op is one node
+/// cholesky, qr, eigh, svd and lstsq. The factorisations run in float64 on the tensor's own
+/// device (<see cref="DenseLinalg"/>'s algorithms in every backend's kernels: the CPU's one
+/// matrix after another, a device's one thread a matrix) and float32 results are rounded from
+/// them; what is read back is one status number a call. Each op is one node
 /// whose VJP is written with differentiable ops (matmul, solve, inv…), so gradients of any
 /// order exist; ops with several outputs (qr, eigh, svd, slogdet) are one packed node the
 /// outputs view, so their cotangents meet in one rule.
 /// </summary>
 public sealed partial class Tensor
 {
-    /// <summary>This tensor as float64 row-major values on the host; NaN or ±∞ is refused (a factorisation of it has no meaning).</summary>
-    double[] HostValues(string op)
+    /// <summary>This tensor as float64 on its device for the factorisation kernels; NaN or ±∞ is refused (a factorisation of it has no meaning).</summary>
+    Tensor Float64Matrices(string op)
     {
-        var v = Detach().To(DType.Float64).ToArray<double>();
-        foreach (var e in v)
-            if (!double.IsFinite(e)) throw new OpArgumentException(op, $"{op}: the input {ShapeMath.Format(shape)} holds NaN or ±∞");
-        return v;
+        var x = Detach().To(DType.Float64);
+        if (!x.IsFinite().All().Item<bool>()) throw new OpArgumentException(op, $"{op}: the input {ShapeMath.Format(shape)} holds NaN or ±∞");
+        return x;
     }
 
-    /// <summary>Host float64 values as a tensor of <paramref name="like"/>'s dtype and device.</summary>
-    static Tensor FromHost(double[] values, int[] shape, Tensor like) => FromArray(values, shape, like.Device).To(like.DType);
+    /// <summary>A kernel's float64 result as a tensor of <paramref name="like"/>'s dtype (it is on like's device already).</summary>
+    static Tensor FromKernel(Storage values, int[] shape, Tensor like) => new Tensor(values, shape).To(like.DType);
+
+    /// <summary>The first matrix whose status is not 0 and its status, or null: one number read back when all are 0.</summary>
+    static (int Matrix, long Status)? FirstFailure(Storage status, int count)
+    {
+        var s = new Tensor(status, [count]);
+        if (!s.Ne(0L).Any().Item<bool>()) return null;
+        var all = s.ToArray<long>();
+        int i = Array.FindIndex(all, v => v != 0);
+        return (i, all[i]);
+    }
 
     static (int Batch, int M, int N) Matrices(string op, Tensor a, bool square)
     {
@@ -46,20 +56,12 @@ public sealed partial class Tensor
     {
         using var _ = OpCall.Enter("inv", this);
         var (batch, n, _) = Matrices("inv", this, true);
-        var a = HostValues("inv");
-        var o = new double[a.Length];
-        var perm = new int[n];
-        for (int b = 0; b < batch; b++)
-        {
-            var m = a.AsSpan(b * n * n, n * n).ToArray();
-            if (!DenseLinalg.Lu(m, n, perm, out int _))
-                throw new OpArgumentException("inv", $"inv: matrix {b} of {ShapeMath.Format(shape)} is singular");
-            var eye = new double[n * n];
-            for (int i = 0; i < n; i++) eye[i * n + i] = 1;
-            DenseLinalg.LuSolve(m, perm, n, eye, n);
-            Array.Copy(eye, 0, o, b * n * n, n * n);
-        }
-        return Fused("inv", () => FromHost(o, Shape, this), [this], (_, g, _, y) =>
+        var a = Float64Matrices("inv");
+        var eye = Eye(n, null, DType.Float64, Device).Expand(shape);
+        var (o, status) = Kernels.Solve(a.View, eye.View);
+        if (FirstFailure(status, batch) is (int b, _))
+            throw new OpArgumentException("inv", $"inv: matrix {b} of {ShapeMath.Format(shape)} is singular");
+        return Fused("inv", () => FromKernel(o, Shape, this), [this], (_, g, _, y) =>
         {
             var yt = y.Mt;
             return -MatMul(MatMul(yt, g), yt);
@@ -91,20 +93,12 @@ public sealed partial class Tensor
         int k = b.shape[^1];
         var ax = a.Expand([.. batch, n, n]);
         var bx = b.Expand([.. batch, n, k]);
-        var av = ax.HostValues("solve");
-        var bv = bx.HostValues("solve");
-        var perm = new int[n];
-        int count = ShapeMath.Numel(batch);
-        for (int i = 0; i < count; i++)
-        {
-            var m = av.AsSpan(i * n * n, n * n).ToArray();
-            if (!DenseLinalg.Lu(m, n, perm, out int _))
-                throw new OpArgumentException("solve", $"solve: matrix {i} of A {ShapeMath.Format(a.shape)} is singular");
-            var rhs = bv.AsSpan(i * n * k, n * k).ToArray();
-            DenseLinalg.LuSolve(m, perm, n, rhs, k);
-            Array.Copy(rhs, 0, bv, i * n * k, n * k);
-        }
-        return Fused("solve", () => FromHost(bv, [.. batch, n, k], a), [ax, bx], (i, g, xs, x) =>
+        var av = ax.Float64Matrices("solve");
+        var bv = bx.Float64Matrices("solve");
+        var (xv, status) = a.Kernels.Solve(av.View, bv.View);
+        if (FirstFailure(status, ShapeMath.Numel(batch)) is (int i, _))
+            throw new OpArgumentException("solve", $"solve: matrix {i} of A {ShapeMath.Format(a.shape)} is singular");
+        return Fused("solve", () => FromKernel(xv, [.. batch, n, k], a), [ax, bx], (i, g, xs, x) =>
         {
             var gb = Solve(xs[0].Mt, g);
             return i == 1 ? gb : -MatMul(gb, x.Mt);
@@ -116,19 +110,9 @@ public sealed partial class Tensor
     public Tensor Det()
     {
         using var _ = OpCall.Enter("det", this);
-        var (batch, n, _) = Matrices("det", this, true);
-        var a = HostValues("det");
-        var o = new double[batch];
-        var perm = new int[n];
-        for (int b = 0; b < batch; b++)
-        {
-            var m = a.AsSpan(b * n * n, n * n).ToArray();
-            DenseLinalg.Lu(m, n, perm, out int swaps);
-            double d = swaps % 2 == 0 ? 1 : -1;
-            for (int i = 0; i < n; i++) d *= m[i * n + i];
-            o[b] = d;
-        }
-        return Fused("det", () => FromHost(o, shape[..^2], this), [this], (_, g, xs, y) =>
+        Matrices("det", this, true);
+        var pivots = LuPivotsOf("det");
+        return Fused("det", () => (pivots.Narrow(-1, 0, shape[^1]).Prod([-1]) * pivots.Select(-1, shape[^1])).To(DType), [this], (_, g, xs, y) =>
         {
             if (y.Eq(0.0).Any().Item<bool>())
                 throw new OpArgumentException("det", "det: the gradient at a singular matrix is not supported (its adjugate is not computed)");
@@ -144,32 +128,25 @@ public sealed partial class Tensor
     public (Tensor Sign, Tensor LogAbsDet) Slogdet()
     {
         using var _ = OpCall.Enter("slogdet", this);
-        var (batch, n, _) = Matrices("slogdet", this, true);
-        var a = HostValues("slogdet");
-        var sign = new double[batch];
-        var log = new double[batch];
-        var perm = new int[n];
-        for (int b = 0; b < batch; b++)
-        {
-            var m = a.AsSpan(b * n * n, n * n).ToArray();
-            DenseLinalg.Lu(m, n, perm, out int swaps);
-            double sg = swaps % 2 == 0 ? 1 : -1, l = 0;
-            for (int i = 0; i < n; i++)
-            {
-                double d = m[i * n + i];
-                sg *= Math.Sign(d);
-                l += Math.Log(Math.Abs(d));
-            }
-            (sign[b], log[b]) = (sg, sg == 0 ? double.NegativeInfinity : l);
-        }
-        var s = FromHost(sign, shape[..^2], this);
-        var logAbs = Fused("slogdet", () => FromHost(log, shape[..^2], this), [this], (_, g, xs, _) =>
+        var (_, n, _) = Matrices("slogdet", this, true);
+        var pivots = LuPivotsOf("slogdet");
+        var d = pivots.Narrow(-1, 0, n);
+        Tensor s;
+        using (GradMode.Set(false)) s = (d.Sign().Prod([-1]) * pivots.Select(-1, n)).To(DType);
+        var logAbs = Fused("slogdet", () => d.Abs().Log().Sum([-1]).To(DType), [this], (_, g, xs, _) =>
         {
             if (s.Eq(0.0).Any().Item<bool>())
                 throw new OpArgumentException("slogdet", "slogdet: the gradient at a singular matrix (log |det| = −∞) is not defined");
             return g.Unsqueeze(-1).Unsqueeze(-1) * xs[0].Inv().Mt;
         });
         return (s, logAbs);
+    }
+
+    /// <summary>Each matrix's pivots and permutation sign, float64 [.., n + 1] (see <see cref="IKernels.LuPivots"/>).</summary>
+    Tensor LuPivotsOf(string op)
+    {
+        var a = Float64Matrices(op);
+        return new Tensor(Kernels.LuPivots(a.View), [.. shape[..^2], shape[^1] + 1]);
     }
 
     /// <summary>The symmetric matrix a routine reads from the lower triangle: tril(A) + tril(A, −1)ᵀ.</summary>
@@ -184,19 +161,13 @@ public sealed partial class Tensor
     public Tensor Cholesky()
     {
         using var _ = OpCall.Enter("cholesky", this);
-        var (batch, n, _) = Matrices("cholesky", this, true);
+        var (batch, _, _) = Matrices("cholesky", this, true);
         var sym = LowerSymmetric();
-        var a = sym.HostValues("cholesky");
-        var o = new double[a.Length];
-        var l = new double[n * n];
-        for (int b = 0; b < batch; b++)
-        {
-            int bad = DenseLinalg.Cholesky(a.AsSpan(b * n * n, n * n).ToArray(), n, l);
-            if (bad != 0)
-                throw new OpArgumentException("cholesky", $"cholesky: matrix {b} of {ShapeMath.Format(shape)} is not positive-definite (its leading minor of order {bad} is not positive)");
-            Array.Copy(l, 0, o, b * n * n, n * n);
-        }
-        return Fused("cholesky", () => FromHost(o, Shape, this), [sym], (_, g, _, y) =>
+        var a = sym.Float64Matrices("cholesky");
+        var (o, status) = Kernels.Cholesky(a.View);
+        if (FirstFailure(status, batch) is (int b, long bad))
+            throw new OpArgumentException("cholesky", $"cholesky: matrix {b} of {ShapeMath.Format(shape)} is not positive-definite (its leading minor of order {bad} is not positive)");
+        return Fused("cholesky", () => FromKernel(o, Shape, this), [sym], (_, g, _, y) =>
         {
             var p = MatMul(y.Mt, g);
             var phi = p.Tril(-1) + p.Tril().Triu() * 0.5;
@@ -215,20 +186,12 @@ public sealed partial class Tensor
     public (Tensor Q, Tensor R) Qr()
     {
         using var _ = OpCall.Enter("qr", this);
-        var (batch, m, n) = Matrices("qr", this, false);
+        var (_, m, n) = Matrices("qr", this, false);
         int k = Math.Min(m, n), size = m * k + k * n;
-        var a = HostValues("qr");
-        var packed = new double[batch * size];
-        var (q, r) = (new double[m * k], new double[k * n]);
-        for (int b = 0; b < batch; b++)
-        {
-            DenseLinalg.Qr(a.AsSpan(b * m * n, m * n).ToArray(), m, n, q, r);
-            Array.Copy(q, 0, packed, b * size, m * k);
-            Array.Copy(r, 0, packed, b * size + m * k, k * n);
-        }
+        var packed = Kernels.Qr(Float64Matrices("qr").View);
         int[] lead = shape[..^2];
         (Tensor, Tensor) Unpack(Tensor p) => (p.Narrow(-1, 0, m * k).Reshape([.. lead, m, k]), p.Narrow(-1, m * k, k * n).Reshape([.. lead, k, n]));
-        var all = Fused("qr", () => FromHost(packed, [.. lead, size], this), [this], (_, g, _, p) =>
+        var all = Fused("qr", () => FromKernel(packed, [.. lead, size], this), [this], (_, g, _, p) =>
         {
             if (m < n) throw new OpArgumentException("qr", $"qr: the gradient of a wide matrix ({m}×{n}, m < n) is not supported");
             var (qq, rr) = Unpack(p);
@@ -250,21 +213,13 @@ public sealed partial class Tensor
     public (Tensor Values, Tensor Vectors) Eigh()
     {
         using var _ = OpCall.Enter("eigh", this);
-        var (batch, n, _) = Matrices("eigh", this, true);
+        var (_, n, _) = Matrices("eigh", this, true);
         var sym = LowerSymmetric();
-        var a = sym.HostValues("eigh");
         int size = n + n * n;
-        var packed = new double[batch * size];
-        var (w, v) = (new double[n], new double[n * n]);
-        for (int b = 0; b < batch; b++)
-        {
-            DenseLinalg.Eigh(a.AsSpan(b * n * n, n * n).ToArray(), n, w, v);
-            Array.Copy(w, 0, packed, b * size, n);
-            Array.Copy(v, 0, packed, b * size + n, n * n);
-        }
+        var packed = Kernels.Eigh(sym.Float64Matrices("eigh").View);
         int[] lead = shape[..^2];
         (Tensor, Tensor) Unpack(Tensor p) => (p.Narrow(-1, 0, n), p.Narrow(-1, n, n * n).Reshape([.. lead, n, n]));
-        var all = Fused("eigh", () => FromHost(packed, [.. lead, size], this), [sym], (_, g, _, p) =>
+        var all = Fused("eigh", () => FromKernel(packed, [.. lead, size], this), [sym], (_, g, _, p) =>
         {
             var (lam, vec) = Unpack(p);
             var (gl, gv) = Unpack(g);
@@ -300,22 +255,13 @@ public sealed partial class Tensor
     public (Tensor U, Tensor S, Tensor Vh) Svd()
     {
         using var _ = OpCall.Enter("svd", this);
-        var (batch, m, n) = Matrices("svd", this, false);
+        var (_, m, n) = Matrices("svd", this, false);
         int k = Math.Min(m, n), size = m * k + k + k * n;
-        var a = HostValues("svd");
-        var packed = new double[batch * size];
-        var (u, s, vt) = (new double[m * k], new double[k], new double[k * n]);
-        for (int b = 0; b < batch; b++)
-        {
-            DenseLinalg.Svd(a.AsSpan(b * m * n, m * n).ToArray(), m, n, u, s, vt);
-            Array.Copy(u, 0, packed, b * size, m * k);
-            Array.Copy(s, 0, packed, b * size + m * k, k);
-            Array.Copy(vt, 0, packed, b * size + m * k + k, k * n);
-        }
+        var packed = Kernels.Svd(Float64Matrices("svd").View);
         int[] lead = shape[..^2];
         (Tensor, Tensor, Tensor) Unpack(Tensor p) =>
             (p.Narrow(-1, 0, m * k).Reshape([.. lead, m, k]), p.Narrow(-1, m * k, k), p.Narrow(-1, m * k + k, k * n).Reshape([.. lead, k, n]));
-        var all = Fused("svd", () => FromHost(packed, [.. lead, size], this), [this], (_, g, _, p) =>
+        var all = Fused("svd", () => FromKernel(packed, [.. lead, size], this), [this], (_, g, _, p) =>
         {
             var (uu, ss, vh) = Unpack(p);
             var (gu, gs, gvh) = Unpack(g);
