@@ -353,7 +353,7 @@ let private windows =
 
               let cg, og = c / groups, o / groups
 
-              let expected =
+              let definition (xv: float[]) (wv: float[]) (bv: float[]) =
                   Array.init (o * oh * ow) (fun p ->
                       let oc, i, j = p / (oh * ow), p / ow % oh, p % ow
                       let g = oc / og
@@ -374,9 +374,32 @@ let private windows =
 
               near
                   1e-13
-                  expected
+                  (definition xv wv bv)
                   (Tensor.Conv2d(x, wt, b, [| sh; sw |], [| ph; pw |], [| dh; dw |], groups))
                   "convolution"
+
+              // the layer with torch.nn.Conv2d's tuples: kernel (2, 3), stride (2, 1), padding (1, 0), dilation (2, 1)
+              let layer =
+                  Nn.Conv2d(
+                      c,
+                      o,
+                      struct (kh, kw),
+                      struct (sh, sw),
+                      struct (ph, pw),
+                      true,
+                      null,
+                      struct (dh, dw),
+                      groups,
+                      DType.Float64
+                  )
+
+              Expect.equal layer.Weight.Shape [| o; c / groups; kh; kw |] "weight [out, in / groups, kh, kw]"
+
+              near
+                  1e-13
+                  (definition xv (values layer.Weight.Value) (values layer.Bias.Value))
+                  (layer.Forward x)
+                  "the layer"
           }
           test "conv_transpose2d scatters each input through the kernel, as its definition" {
               let c, o, h, w, k, s, p, op = 2, 3, 3, 2, 3, 2, 1, 1

@@ -197,6 +197,116 @@ let private optimizers =
               GradClip.ClipGradValue([ a; b ], 1.0)
               near 0.0 [| -1.0; 0.5 |] a.Grad "a"
               near 0.0 [| 1.0 |] b.Grad "b"
+          }
+          test "group options: each group's momentum and betas, by torch's names; unknown names and bad values refused" {
+              // SGD with momentum 0.9 in one group and none in the other: b = g on the first step, then μb + g
+              let a, b = Parameter(f64 [ 1.0 ]), Parameter(f64 [ 1.0 ])
+
+              let opt =
+                  Sgd(
+                      ParamGroups(ParamGroup([ a ], options = readOnlyDict [ "momentum", 0.9 ]), ParamGroup([ b ])),
+                      0.1
+                  )
+
+              for _ in 1..2 do
+                  a.SetGrad(f64 [ 1.0 ])
+                  b.SetGrad(f64 [ 1.0 ])
+                  opt.Step()
+
+              near 1e-12 [| 1.0 - 0.1 * 1.0 - 0.1 * 1.9 |] a.Value "momentum 0.9: steps of 1, then 1.9"
+              near 1e-12 [| 1.0 - 0.2 |] b.Value "no momentum: two steps of 1"
+
+              // Adam with beta1 = 0 in one group: m̂ = g, v̂ as usual, so the second step is lr·g/(√v̂ + ε) with v̂ = g² still
+              let c, d = Parameter(f64 [ 0.0 ]), Parameter(f64 [ 0.0 ])
+
+              let adam =
+                  Adam(ParamGroups(ParamGroup([ c ], options = readOnlyDict [ "beta1", 0.0 ]), ParamGroup([ d ])), 0.1)
+
+              c.SetGrad(f64 [ 1.0 ])
+              d.SetGrad(f64 [ 1.0 ])
+              adam.Step()
+              c.SetGrad(f64 [ -1.0 ])
+              d.SetGrad(f64 [ -1.0 ])
+              adam.Step()
+              near 1e-7 [| 0.0 |] c.Value "beta1 = 0: the second step undoes the first"
+              // beta1 0.9: m = 0.1·1·0.9 − 0.1 = −0.01, m̂ = −0.01/0.19, v̂ = 1: the second step is +0.1·0.0526…
+              near 1e-7 [| -0.1 + 0.1 * 0.01 / 0.19 |] d.Value "beta1 0.9 (the optimizer's)"
+
+              throwsWith<ArgumentException, _>
+                  (fun () ->
+                      Adam(ParamGroups(ParamGroup([ c ], options = readOnlyDict [ "momentum", 0.9 ])), 0.1)
+                      |> ignore)
+                  [ "adam"; "group 0"; "'momentum'"; "beta1, beta2, eps" ]
+
+              throwsWith<ArgumentOutOfRangeException, _>
+                  (fun () ->
+                      Adam(ParamGroups(ParamGroup([ c ], options = readOnlyDict [ "beta2", 1.0 ])), 0.1)
+                      |> ignore)
+                  [ "group 0"; "beta2 must be in [0, 1)" ]
+
+              throwsWith<ArgumentException, _>
+                  (fun () ->
+                      RmsProp(ParamGroups(ParamGroup([ c ], options = readOnlyDict [ "momentum", 0.9 ])), 0.1)
+                      |> ignore)
+                  [ "rmsprop"; "'momentum'"; "alpha, eps" ]
+
+              throwsWith<ArgumentException, _>
+                  (fun () ->
+                      Sgd(
+                          ParamGroups(ParamGroup([ c ], options = readOnlyDict [ "momentum", 0.0 ])),
+                          0.1,
+                          momentum = 0.9,
+                          nesterov = true
+                      )
+                      |> ignore)
+                  [ "sgd"; "Nesterov"; "every group" ]
+          }
+          test "each parameter counts its own steps: a late first gradient gets the first step's bias correction" {
+              // Adam's first step of a parameter is lr·g/(|g| + ε) (m̂ = g, v̂ = g²), whenever it comes
+              let early, late = Parameter(f64 [ 1.0 ]), Parameter(f64 [ 1.0 ])
+              let opt = Adam([ early; late ], 0.1)
+
+              for _ in 1..3 do
+                  early.SetGrad(f64 [ 0.5 ])
+                  opt.Step()
+
+              late.SetGrad(f64 [ 2.0 ])
+              early.ZeroGrad()
+              opt.Step()
+              near 1e-12 [| 1.0 - 0.1 * 2.0 / (2.0 + 1e-8) |] late.Value "the late parameter's first step"
+
+              Expect.equal
+                  (opt.StepOf 0, opt.StepOf 1, opt.StepCount)
+                  (3L, 1L, 4L)
+                  "steps: its own, then the optimizer's"
+
+              let state = opt.StateDict()
+              Expect.equal (state.["0.step"].Item<int64>(), state.["1.step"].Item<int64>()) (3L, 1L) "in the state dict"
+
+              // a restored optimizer continues each count; a state without them (written before) takes the optimizer's
+              let again = Adam([ Parameter(f64 [ 1.0 ]); Parameter(f64 [ 1.0 ]) ], 0.1)
+              again.LoadStateDict state
+              Expect.equal (again.StepOf 0, again.StepOf 1) (3L, 1L) "restored"
+
+              let older =
+                  state
+                  |> Seq.filter (fun kv -> not (kv.Key.EndsWith ".step"))
+                  |> Seq.map (fun kv -> kv.Key, kv.Value)
+                  |> dict
+
+              again.LoadStateDict(Collections.Generic.Dictionary older)
+
+              Expect.equal
+                  (again.StepOf 0, again.StepOf 1)
+                  (4L, 4L)
+                  "an older state: every stepped parameter took every step"
+
+              let bad = Collections.Generic.Dictionary state
+              bad.["1.step"] <- Tensor.FromArray([| 9L |], [| 1 |])
+
+              throwsWith<StateDictMismatchException, _>
+                  (fun () -> again.LoadStateDict bad)
+                  [ "'1.step' is 9"; "at most" ]
           } ]
 
 /// The rates a schedule sets over its first epochs (the rate before any step first).

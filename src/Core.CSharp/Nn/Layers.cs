@@ -29,36 +29,51 @@ public sealed class Linear : Module
 /// <summary>A 2-D convolution layer over [N, C, H, W], weights from U(−1/√(C·k·k), 1/√(C·k·k)).</summary>
 public sealed class Conv2d : Module
 {
-    readonly int stride, padding, dilation, groups;
+    readonly int[] stride, padding, dilation;
+    readonly int groups;
 
     /// <summary>
     /// A layer from <paramref name="inChannels"/> to <paramref name="outChannels"/> with a k×k
     /// kernel; <paramref name="groups"/> splits the channels (groups = in channels: depthwise).
     /// </summary>
     public Conv2d(int inChannels, int outChannels, int kernel, int stride = 1, int padding = 0, bool bias = true, Generator? generator = null, int dilation = 1, int groups = 1, DType dtype = DType.Float32, Device? device = null)
+        : this(inChannels, outChannels, (kernel, kernel), (stride, stride), (padding, padding), bias, generator, (dilation, dilation), groups, dtype, device) { }
+
+    /// <summary>
+    /// The same with a kernel, stride, padding and dilation per axis (height, width), as
+    /// torch.nn.Conv2d's tuples; stride and dilation default to 1, padding to 0.
+    /// </summary>
+    public Conv2d(int inChannels, int outChannels, (int Height, int Width) kernel, (int Height, int Width)? stride = null, (int Height, int Width)? padding = null, bool bias = true, Generator? generator = null, (int Height, int Width)? dilation = null, int groups = 1, DType dtype = DType.Float32, Device? device = null)
     {
         using var _ = OpCall.Enter("conv2d");
-        if (inChannels < 0 || outChannels < 0 || kernel <= 0 || stride <= 0 || padding < 0 || dilation <= 0)
-            throw new OpArgumentException("conv2d", $"conv2d: channels {inChannels} → {outChannels} must be 0 or more, kernel {kernel}, stride {stride} and dilation {dilation} positive, padding {padding} 0 or more");
+        var (s, p, d) = (stride ?? (1, 1), padding ?? (0, 0), dilation ?? (1, 1));
+        if (inChannels < 0 || outChannels < 0 || kernel.Height <= 0 || kernel.Width <= 0 || s.Height <= 0 || s.Width <= 0
+            || p.Height < 0 || p.Width < 0 || d.Height <= 0 || d.Width <= 0)
+            throw new OpArgumentException("conv2d", $"conv2d: channels {inChannels} → {outChannels} must be 0 or more, kernel {kernel}, stride {s} and dilation {d} positive, padding {p} 0 or more");
         if (groups <= 0 || inChannels % groups != 0 || outChannels % groups != 0)
             throw new OpArgumentException("conv2d", $"conv2d: channels {inChannels} → {outChannels} do not split into {groups} groups");
         Layers.RequireFloat("conv2d", dtype);
-        (this.stride, this.padding, this.dilation, this.groups) = (stride, padding, dilation, groups);
-        double bound = Init.FanInBound((long)inChannels / groups * kernel * kernel);
-        Weight = AddParameter("weight", Init.Uniform([outChannels, inChannels / groups, kernel, kernel], bound, dtype, generator));
+        (this.stride, this.padding, this.dilation, this.groups) = ([s.Height, s.Width], [p.Height, p.Width], [d.Height, d.Width], groups);
+        double bound = Init.FanInBound((long)inChannels / groups * kernel.Height * kernel.Width);
+        Weight = AddParameter("weight", Init.Uniform([outChannels, inChannels / groups, kernel.Height, kernel.Width], bound, dtype, generator));
         if (bias) Bias = AddParameter("bias", Init.Uniform([outChannels], bound, dtype, generator));
         Place(device);
     }
 
-    /// <summary>[out, in, k, k].</summary>
+    /// <summary>[out, in / groups, kh, kw].</summary>
     public Parameter Weight { get; }
     /// <summary>[out], or null.</summary>
     public Parameter? Bias { get; }
 
     /// <summary>[N, in, H, W] to [N, out, H', W'].</summary>
-    public override Tensor Forward(Tensor input) => dilation == 1 && groups == 1
-        ? Tensor.Conv2d(input, Weight.Value, Bias?.Value, stride, padding)
-        : Tensor.Conv2d(input, Weight.Value, Bias?.Value, [stride], [padding], [dilation], groups);
+    public override Tensor Forward(Tensor input)
+    {
+        // one stride and padding for both axes, no dilation or groups: the fused kernels' entry point
+        bool plain = groups == 1 && dilation[0] == 1 && dilation[1] == 1 && stride[0] == stride[1] && padding[0] == padding[1];
+        return plain
+            ? Tensor.Conv2d(input, Weight.Value, Bias?.Value, stride[0], padding[0])
+            : Tensor.Conv2d(input, Weight.Value, Bias?.Value, stride, padding, dilation, groups);
+    }
 }
 
 /// <summary>Max over k×k windows, with padding, dilation and ceil_mode as torch.nn.MaxPool2d.</summary>

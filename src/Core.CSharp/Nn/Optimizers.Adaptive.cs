@@ -3,7 +3,7 @@ namespace Cotangent.Nn;
 /// <summary>
 /// The rest of torch.optim's first-order optimizers, each its documented algorithm written as
 /// tensor ops (one composition a parameter; Adam and AdamW keep their fused kernel). The step
-/// t is the optimizer's step count; state buffers start as zeros, as in PyTorch.
+/// t is the parameter's step count (<see cref="Optimizer.StepOf"/>); state buffers start as zeros, as in PyTorch.
 /// </summary>
 public abstract class ComposedOptimizer : Optimizer
 {
@@ -35,6 +35,10 @@ public abstract class ComposedOptimizer : Optimizer
 
     /// <summary>The new values of parameter i from its values and its gradient with the decay already added.</summary>
     private protected abstract Tensor Apply(int index, Tensor p, Tensor g);
+
+    /// <summary>Group options beta1, beta2 and eps (the Adam family's), and any <paramref name="more"/>.</summary>
+    private protected void AcceptBetas(string owner, params (string Name, Func<double, double> Check)[] more) =>
+        AcceptOptions(owner, [("beta1", b => Fraction(owner, "beta1", b)), ("beta2", b => Fraction(owner, "beta2", b)), ("eps", e => Check(owner, "eps", e)), .. more]);
 }
 
 /// <summary>
@@ -53,10 +57,13 @@ public sealed class RmsProp : ComposedOptimizer
     {
         (this.alpha, this.eps, this.momentum, this.centered) = (Fraction("rmsprop", "alpha", alpha), Check("rmsprop", "eps", eps), Check("rmsprop", "momentum", momentum), centered);
         (square, mean, buffer) = (new Tensor?[Parameters.Count], new Tensor?[Parameters.Count], new Tensor?[Parameters.Count]);
+        // momentum and centered decide which buffers exist, so they are the optimizer's alone
+        AcceptOptions("rmsprop", ("alpha", a => Fraction("rmsprop", "alpha", a)), ("eps", e => Check("rmsprop", "eps", e)));
     }
 
     private protected override Tensor Apply(int i, Tensor p, Tensor g)
     {
+        double alpha = OptionOf(i, "alpha", this.alpha), eps = OptionOf(i, "eps", this.eps);
         var v = square[i] = Hold(square[i], Or0(square[i], p) * alpha + g * g * (1 - alpha));
         var denominator = v;
         if (centered)
@@ -93,11 +100,14 @@ public sealed class Adagrad : ComposedOptimizer
     {
         (this.lrDecay, initial, this.eps) = (Check("adagrad", "lr decay", lrDecay), Check("adagrad", "the initial accumulator value", initialAccumulatorValue), Check("adagrad", "eps", eps));
         sum = new Tensor?[Parameters.Count];
+        AcceptOptions("adagrad", ("lr_decay", d => Check("adagrad", "lr decay", d)),
+            ("initial_accumulator_value", a => Check("adagrad", "the initial accumulator value", a)), ("eps", e => Check("adagrad", "eps", e)));
     }
 
     private protected override Tensor Apply(int i, Tensor p, Tensor g)
     {
-        double rate = LearningRateOf(i) / (1 + (StepCount - 1) * lrDecay);
+        double lrDecay = OptionOf(i, "lr_decay", this.lrDecay), initial = OptionOf(i, "initial_accumulator_value", this.initial), eps = OptionOf(i, "eps", this.eps);
+        double rate = LearningRateOf(i) / (1 + (StepOf(i) - 1) * lrDecay);
         var s = sum[i] = Hold(sum[i], (sum[i] ?? Tensor.Full(p.Shape, initial, p.DType, p.Device)) + g * g);
         return p - g / (s.Sqrt() + eps) * rate;
     }
@@ -121,10 +131,12 @@ public sealed class Adadelta : ComposedOptimizer
     {
         (this.rho, this.eps) = (Fraction("adadelta", "rho", rho), Check("adadelta", "eps", eps));
         (square, delta) = (new Tensor?[Parameters.Count], new Tensor?[Parameters.Count]);
+        AcceptOptions("adadelta", ("rho", r => Fraction("adadelta", "rho", r)), ("eps", e => Check("adadelta", "eps", e)));
     }
 
     private protected override Tensor Apply(int i, Tensor p, Tensor g)
     {
+        double rho = OptionOf(i, "rho", this.rho), eps = OptionOf(i, "eps", this.eps);
         var v = square[i] = Hold(square[i], Or0(square[i], p) * rho + g * g * (1 - rho));
         var u = Or0(delta[i], p);
         var d = (u + eps).Sqrt() / (v + eps).Sqrt() * g;
@@ -155,13 +167,15 @@ public sealed class Adamax : ComposedOptimizer
     {
         (this.beta1, this.beta2, this.eps) = (Fraction("adamax", "beta1", beta1), Fraction("adamax", "beta2", beta2), Check("adamax", "eps", eps));
         (m, u) = (new Tensor?[Parameters.Count], new Tensor?[Parameters.Count]);
+        AcceptBetas("adamax");
     }
 
     private protected override Tensor Apply(int i, Tensor p, Tensor g)
     {
+        double beta1 = OptionOf(i, "beta1", this.beta1), beta2 = OptionOf(i, "beta2", this.beta2), eps = OptionOf(i, "eps", this.eps);
         var mi = m[i] = Hold(m[i], Or0(m[i], p) * beta1 + g * (1 - beta1));
         var ui = u[i] = Hold(u[i], Tensor.Maximum(Or0(u[i], p) * beta2, g.Abs() + eps));
-        return p - mi / ui * (LearningRateOf(i) / (1 - Math.Pow(beta1, StepCount)));
+        return p - mi / ui * (LearningRateOf(i) / (1 - Math.Pow(beta1, StepOf(i))));
     }
 
     /// <inheritdoc/>
@@ -187,16 +201,19 @@ public sealed class NAdam : ComposedOptimizer
     {
         (this.beta1, this.beta2, this.eps, this.momentumDecay) = (Fraction("nadam", "beta1", beta1), Fraction("nadam", "beta2", beta2), Check("nadam", "eps", eps), Check("nadam", "momentum decay", momentumDecay));
         (m, v) = (new Tensor?[Parameters.Count], new Tensor?[Parameters.Count]);
+        AcceptBetas("nadam", ("momentum_decay", d => Check("nadam", "momentum decay", d)));
     }
 
-    double Mu(long t) => beta1 * (1 - 0.5 * Math.Pow(0.96, t * momentumDecay));
+    static double Mu(double beta1, double decay, long t) => beta1 * (1 - 0.5 * Math.Pow(0.96, t * decay));
 
     private protected override Tensor Apply(int i, Tensor p, Tensor g)
     {
-        long t = StepCount;
+        double beta1 = OptionOf(i, "beta1", this.beta1), beta2 = OptionOf(i, "beta2", this.beta2), eps = OptionOf(i, "eps", this.eps);
+        double decay = OptionOf(i, "momentum_decay", momentumDecay);
+        long t = StepOf(i);
         double product = 1;
-        for (long k = 1; k <= t; k++) product *= Mu(k);
-        double mu = Mu(t), next = Mu(t + 1);
+        for (long k = 1; k <= t; k++) product *= Mu(beta1, decay, k);
+        double mu = Mu(beta1, decay, t), next = Mu(beta1, decay, t + 1);
         var mi = m[i] = Hold(m[i], Or0(m[i], p) * beta1 + g * (1 - beta1));
         var vi = v[i] = Hold(v[i], Or0(v[i], p) * beta2 + g * g * (1 - beta2));
         var mHat = mi * (next / (1 - product * next)) + g * ((1 - mu) / (1 - product));
@@ -228,11 +245,13 @@ public sealed class RAdam : ComposedOptimizer
     {
         (this.beta1, this.beta2, this.eps) = (Fraction("radam", "beta1", beta1), Fraction("radam", "beta2", beta2), Check("radam", "eps", eps));
         (m, v) = (new Tensor?[Parameters.Count], new Tensor?[Parameters.Count]);
+        AcceptBetas("radam");
     }
 
     private protected override Tensor Apply(int i, Tensor p, Tensor g)
     {
-        long t = StepCount;
+        double beta1 = OptionOf(i, "beta1", this.beta1), beta2 = OptionOf(i, "beta2", this.beta2), eps = OptionOf(i, "eps", this.eps);
+        long t = StepOf(i);
         var mi = m[i] = Hold(m[i], Or0(m[i], p) * beta1 + g * (1 - beta1));
         var vi = v[i] = Hold(v[i], Or0(v[i], p) * beta2 + g * g * (1 - beta2));
         var mHat = mi / (1 - Math.Pow(beta1, t));
@@ -276,7 +295,7 @@ public sealed class LBFGS : Optimizer
         if (maxEval is int e && e < 1) throw new ArgumentOutOfRangeException(nameof(maxEval), e, $"lbfgs: max_eval must be 1 or more, got {e}");
         (this.maxIter, this.maxEval, this.historySize) = (maxIter, maxEval ?? (int)Math.Min(int.MaxValue, maxIter * 5L / 4), historySize);
         (this.toleranceGrad, this.toleranceChange) = (Check("lbfgs", "tolerance_grad", toleranceGrad), Check("lbfgs", "tolerance_change", toleranceChange));
-        if (Groups.Any(g => g.LearningRate is not null || g.WeightDecay is not null))
+        if (Groups.Any(g => g.LearningRate is not null || g.WeightDecay is not null || g.Options.Count > 0))
             throw new ArgumentException("lbfgs: one flat parameter vector, so no per-group options (as PyTorch's LBFGS, which takes one group)");
     }
 

@@ -4,8 +4,10 @@ namespace Cotangent.Nn;
 
 /// <summary>
 /// An optimizer over parameters (torch.optim): <see cref="Step"/> gives each parameter with a
-/// gradient new values from its update rule; state (moments, step count) round-trips through
-/// <see cref="StateDict"/> for checkpoints.
+/// gradient new values from its update rule; state (moments, step counts) round-trips through
+/// <see cref="StateDict"/> for checkpoints. Each parameter counts its own steps, as PyTorch's
+/// state["step"]: a parameter whose first gradient comes late gets its first bias correction
+/// then, not the optimizer's.
 /// </summary>
 public abstract class Optimizer
 {
@@ -23,6 +25,7 @@ public abstract class Optimizer
                     throw new ArgumentException($"optimizer: parameters {j} and {i} are the same parameter; each step would update it twice (a shared layer's parameters are listed once by Module.Parameters())");
         }
         LearningRate = learningRate;
+        stepsOf = new long[Parameters.Count];
         Groups = parameters is ParamGroups pg ? pg.Groups : [];
         groupOf = new int[Parameters.Count];
         Array.Fill(groupOf, -1);
@@ -42,6 +45,29 @@ public abstract class Optimizer
 
     /// <summary>Parameter i's weight decay: its group's, or <paramref name="fallback"/> (the optimizer's).</summary>
     protected double WeightDecayOf(int i, double fallback) => groupOf[i] >= 0 && Groups[groupOf[i]].WeightDecay is double w ? w : fallback;
+
+    /// <summary>Parameter i's hyperparameter <paramref name="name"/>: its group's, or <paramref name="fallback"/> (the optimizer's).</summary>
+    protected double OptionOf(int i, string name, double fallback) =>
+        groupOf[i] >= 0 && Groups[groupOf[i]].Options.TryGetValue(name, out var v) ? v : fallback;
+
+    /// <summary>
+    /// Refuses a group option this optimizer has no use for, and checks each known one as the
+    /// constructor checks the optimizer's own (<paramref name="known"/>: name and its check).
+    /// </summary>
+    private protected void AcceptOptions(string owner, params (string Name, Func<double, double> Check)[] known)
+    {
+        for (int g = 0; g < Groups.Count; g++)
+            foreach (var (name, value) in Groups[g].Options)
+            {
+                var check = known.FirstOrDefault(k => k.Name == name).Check;
+                if (check is null)
+                    throw new ArgumentException(known.Length == 0
+                        ? $"{owner}: parameter group {g} sets '{name}', but {owner} takes no group options beyond the learning rate and weight decay"
+                        : $"{owner}: parameter group {g} sets '{name}', which is not one of {owner}'s group options ({string.Join(", ", known.Select(k => k.Name))})");
+                try { check(value); }
+                catch (ArgumentOutOfRangeException e) { throw new ArgumentOutOfRangeException(name, value, $"parameter group {g}: {e.Message.Split(" (Parameter")[0]}"); }
+            }
+    }
 
     /// <summary>The parameters, in order.</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
@@ -65,6 +91,11 @@ public abstract class Optimizer
 
     /// <summary>Steps taken so far.</summary>
     public long StepCount { get; private set; }
+
+    readonly long[] stepsOf;
+
+    /// <summary>Steps parameter i has taken (it takes one in each step where it has a gradient), counting the one being computed: PyTorch's state["step"].</summary>
+    public long StepOf(int i) => stepsOf[i];
 
     /// <summary>The rate when the first schedule attached (PyTorch's initial_lr): every schedule of this optimizer starts from it.</summary>
     internal double? InitialRate { get; set; }
@@ -91,6 +122,7 @@ public abstract class Optimizer
             p.Grad?.CheckAlive(op);
         }
         long before = StepCount;
+        var stepsBefore = (long[])stepsOf.Clone();
         var snapshot = Buffers().Select(b => (b.Buffers, Copy: (Tensor?[])b.Buffers.Clone())).ToArray();
         var updates = new Tensor?[Parameters.Count];
         released = [];
@@ -103,6 +135,8 @@ public abstract class Optimizer
             {
                 var p = Parameters[i];
                 if (p.Grad is not { } g) continue;
+                if (stepsOf[i] == long.MaxValue) throw new InvalidOperationException($"{op}: parameter {i}'s step count {stepsOf[i]} cannot grow further");
+                stepsOf[i]++;
                 var u = Update(i, p.Value.Detach(), g);
                 if (!ShapeMath.SameShape(u.ShapeArray, p.Value.ShapeArray) || u.DType != p.Value.DType || u.Device != p.Value.Device)
                     throw new InvalidOperationException($"{op}: the update of parameter {i} is {ShapeMath.Format(u.Shape)} {u.DType.Name()} on {u.Device}, the parameter {ShapeMath.Format(p.Shape)} {p.Value.DType.Name()} on {p.Value.Device}");
@@ -112,6 +146,7 @@ public abstract class Optimizer
         catch
         {
             StepCount = before;
+            Array.Copy(stepsBefore, stepsOf, stepsOf.Length);
             foreach (var (buffers, copy) in snapshot) Array.Copy(copy, buffers, buffers.Length);
             released = null;
             throw;
@@ -163,10 +198,12 @@ public abstract class Optimizer
     /// <summary>The per-parameter buffers, by name (e.g. "exp_avg"), index aligned with <see cref="Parameters"/>.</summary>
     protected abstract IEnumerable<(string Name, Tensor?[] Buffers)> Buffers();
 
-    /// <summary>The state: "step", and "{i}.{buffer}" for each parameter's buffers.</summary>
+    /// <summary>The state: "step" (the optimizer's steps), and "{i}.step" and "{i}.{buffer}" for each parameter that has stepped.</summary>
     public IReadOnlyDictionary<string, Tensor> StateDict()
     {
         var d = new Dictionary<string, Tensor> { ["step"] = Tensor.FromArray([StepCount], [1], Device.Cpu) };
+        for (int i = 0; i < stepsOf.Length; i++)
+            if (stepsOf[i] > 0) d[$"{i}.step"] = Tensor.FromArray([stepsOf[i]], [1], Device.Cpu);
         foreach (var (name, buffers) in Buffers())
             for (int i = 0; i < buffers.Length; i++)
                 if (buffers[i] is { } b) d[$"{i}.{name}"] = b;
@@ -185,12 +222,17 @@ public abstract class Optimizer
                 buffers[i] = state.TryGetValue($"{i}.{name}", out var b) ? b.Detach().Keep() : null;
             }
         StepCount = state["step"].Item<long>();
+        // a state written before parameters counted their own steps: one that has buffers took every step
+        var stepped = Buffers().SelectMany(b => Enumerable.Range(0, b.Buffers.Length).Where(i => b.Buffers[i] is not null)).ToHashSet();
+        for (int i = 0; i < stepsOf.Length; i++)
+            stepsOf[i] = state.TryGetValue($"{i}.step", out var own) ? own.Item<long>() : stepped.Contains(i) ? StepCount : 0;
     }
 
     /// <summary>
     /// Throws <see cref="StateDictMismatchException"/> if <see cref="LoadStateDict"/> would refuse
-    /// the state (no step count of one int64 at least 0, an entry for no parameter or buffer,
-    /// a buffer whose shape or dtype is not its parameter's); changes nothing.
+    /// the state (no step count of one int64 at least 0, a parameter's step count above it, an
+    /// entry for no parameter or buffer, a buffer whose shape or dtype is not its parameter's);
+    /// changes nothing.
     /// </summary>
     public void CheckStateDict(IReadOnlyDictionary<string, Tensor> state)
     {
@@ -215,7 +257,14 @@ public abstract class Optimizer
             // only the spelling StateDict writes: "+0" or "00" would parse as 0 and then not be found
             bool canonical = parts.Length == 2 && int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out i)
                 && parts[0] == i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (!canonical || i >= Parameters.Count || !known.Contains(parts[1]))
+            if (canonical && i < Parameters.Count && parts[1] == "step")
+            {
+                if (v.DType != DType.Int64 || v.Numel != 1)
+                    problems.Add($"'{key}' must be one int64, got {StateDictMismatchException.Describe(v)}");
+                else if (v.Item<long>() is var own && (own < 1 || (step is { DType: DType.Int64, Numel: 1 } && own > step.Item<long>())))
+                    problems.Add($"'{key}' is {own}; a parameter's step count is 1 or more and at most the optimizer's 'step'");
+            }
+            else if (!canonical || i >= Parameters.Count || !known.Contains(parts[1]))
                 unexpected.Add($"{key} {StateDictMismatchException.Describe(v)}");
             else if (!ShapeMath.SameShape(v.Shape, Parameters[i].Shape) || v.DType != Parameters[i].Value.DType)
                 problems.Add($"{key} is {StateDictMismatchException.Describe(v)} in the state but its parameter is {StateDictMismatchException.Describe(Parameters[i].Value)}");
@@ -257,6 +306,10 @@ public sealed class Sgd : Optimizer
             throw new ArgumentException("sgd: Nesterov momentum needs momentum > 0 and no dampening");
         (this.momentum, this.dampening, this.weightDecay, this.nesterov) = (momentum, dampening, weightDecay, nesterov);
         velocity = new Tensor?[Parameters.Count];
+        AcceptOptions("sgd", ("momentum", v => Check("sgd", "momentum", v)), ("dampening", v => double.IsFinite(v) ? v : throw new ArgumentOutOfRangeException(nameof(dampening), v, $"sgd: dampening must be a finite number, got {v}")));
+        for (int i = 0; i < Parameters.Count; i++)
+            if (nesterov && (OptionOf(i, "momentum", momentum) <= 0 || OptionOf(i, "dampening", dampening) != 0))
+                throw new ArgumentException($"sgd: Nesterov momentum needs momentum > 0 and no dampening, in every group (parameter {i} has momentum {OptionOf(i, "momentum", momentum)}, dampening {OptionOf(i, "dampening", dampening)})");
     }
 
     /// <inheritdoc/>
@@ -265,7 +318,7 @@ public sealed class Sgd : Optimizer
     /// <inheritdoc/>
     protected override Tensor Update(int i, Tensor p, Tensor g)
     {
-        double lr = LearningRateOf(i), decay = WeightDecayOf(i, weightDecay);
+        double lr = LearningRateOf(i), decay = WeightDecayOf(i, weightDecay), momentum = OptionOf(i, "momentum", this.momentum), dampening = OptionOf(i, "dampening", this.dampening);
         if (decay == 0 && momentum == 0) return Tensor.AddScaled(p, -lr, g);   // one fused pass
         if (decay != 0) g = g + p * decay;
         if (momentum != 0)
@@ -305,6 +358,8 @@ public class Adam : Optimizer
         Check("adam", "eps", eps);
         Check("adam", "weight decay", weightDecay);
         (this.beta1, this.beta2, this.eps, this.weightDecay, this.decoupled) = (beta1, beta2, eps, weightDecay, decoupled);
+        string owner = decoupled ? "adamw" : "adam";
+        AcceptOptions(owner, ("beta1", b => Beta(owner, "beta1", b)), ("beta2", b => Beta(owner, "beta2", b)), ("eps", e => Check(owner, "eps", e)));
         m = new Tensor?[Parameters.Count];
         v = new Tensor?[Parameters.Count];
     }
@@ -315,13 +370,17 @@ public class Adam : Optimizer
     /// <inheritdoc/>
     protected override Tensor Update(int i, Tensor p, Tensor g)
     {
-        double c1 = 1 - Math.Pow(beta1, StepCount), c2 = 1 - Math.Pow(beta2, StepCount);
+        double b1 = OptionOf(i, "beta1", beta1), b2 = OptionOf(i, "beta2", beta2);
+        double c1 = 1 - Math.Pow(b1, StepOf(i)), c2 = 1 - Math.Pow(b2, StepOf(i));
         // one pass over p, g and both moments (the composition took twelve, nine temporaries)
-        var (value, mNew, vNew) = Tensor.AdamUpdate(p, g, m[i], v[i], new AdamStep(LearningRateOf(i), beta1, beta2, eps, WeightDecayOf(i, weightDecay), decoupled, c1, c2));
+        var (value, mNew, vNew) = Tensor.AdamUpdate(p, g, m[i], v[i], new AdamStep(LearningRateOf(i), b1, b2, OptionOf(i, "eps", eps), WeightDecayOf(i, weightDecay), decoupled, c1, c2));
         m[i] = Hold(m[i], mNew);
         v[i] = Hold(v[i], vNew);
         return value;
     }
+
+    static double Beta(string owner, string what, double b) =>
+        b >= 0 && b < 1 ? b : throw new ArgumentOutOfRangeException(what, b, $"{owner}: {what} must be in [0, 1), got {b}");
 
     /// <inheritdoc/>
     protected override IEnumerable<(string, Tensor?[])> Buffers()

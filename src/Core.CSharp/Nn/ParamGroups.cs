@@ -1,8 +1,11 @@
 namespace Cotangent.Nn;
 
 /// <summary>
-/// Parameters with their own learning rate and weight decay (one of torch.optim's
-/// param_groups); options left null take the optimizer's. Give several to an optimizer through
+/// Parameters with their own learning rate, weight decay and other hyperparameters (one of
+/// torch.optim's param_groups); options left out take the optimizer's. The other options go by
+/// torch's names ("momentum", "dampening", "beta1", "beta2", "eps", "alpha", "rho", "lr_decay",
+/// "initial_accumulator_value", "momentum_decay"); each optimizer refuses a name it has no use
+/// for and checks values as its constructor does. Give several to an optimizer through
 /// <see cref="ParamGroups"/>: <c>new Sgd(new ParamGroups(new(body.Parameters()), new(head.Parameters(), learningRate: 1e-2)), 1e-3)</c>.
 /// </summary>
 public sealed class ParamGroup
@@ -10,8 +13,9 @@ public sealed class ParamGroup
     double? learningRate;
 
     /// <summary>A group over <paramref name="parameters"/>.</summary>
-    public ParamGroup(IEnumerable<Parameter> parameters, double? learningRate = null, double? weightDecay = null)
+    public ParamGroup(IEnumerable<Parameter> parameters, double? learningRate = null, double? weightDecay = null, IReadOnlyDictionary<string, double>? options = null)
     {
+        Options = options?.ToDictionary() ?? [];
         Parameters = parameters?.ToArray() ?? throw new ArgumentNullException(nameof(parameters), "param_group: the parameters are null");
         LearningRate = learningRate;
         if (weightDecay is double w && (!double.IsFinite(w) || w < 0))
@@ -33,6 +37,9 @@ public sealed class ParamGroup
 
     /// <summary>The group's weight decay, or null for the optimizer's.</summary>
     public double? WeightDecay { get; }
+
+    /// <summary>The group's other hyperparameters by torch's names; one not given takes the optimizer's.</summary>
+    public IReadOnlyDictionary<string, double> Options { get; }
 
     /// <summary>The rate when the first schedule attached, which schedules start from.</summary>
     internal double? InitialRate { get; set; }
