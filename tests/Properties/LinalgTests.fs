@@ -173,6 +173,16 @@ let tests =
               on d "det"
               let dCpu = (a.To Device.Cpu).Det()
               close 1e-12 d dCpu "det as on the CPU"
+              // pivoting: rows that must be swapped (a zero in the first pivot place), known answers
+              let swap =
+                  Tensor.FromArray([| 0.0; 2.0; 1.0; 3.0; 4.0; 0.0; 5.0; 6.0; 1.0 |], [| 3; 3 |]).To sim
+
+              near 1e-13 [| -8.0 |] (swap.Det()) "det of a matrix whose rows are swapped by pivoting"
+              let struct (sg, ld) = swap.Slogdet()
+              near 0.0 [| -1.0 |] sg "slogdet's sign on the device"
+              near 1e-13 [| log 8.0 |] ld "slogdet's log on the device"
+              let rhs = (rand [| 3; 2 |]).To sim
+              close 1e-13 (Tensor.MatMul(swap, Tensor.Solve(swap, rhs))) rhs "A·X = B through row swaps, two columns"
 
               for rows, cols in [ 6, 3; 3, 6 ] do
                   let x = (rand [| 35; rows; cols |]).To sim

@@ -149,7 +149,7 @@ internal static class DenseLinalg
     }
 
     /// <summary>Scratch doubles <see cref="Qr"/> needs for an m×n matrix: the reduced matrix and one Householder vector a column.</summary>
-    public static int QrScratch(int m, int n) => m * n + Math.Min(m, n) * m;
+    public static long QrScratch(long m, long n) => m * n + Math.Min(m, n) * m;
 
     /// <summary>Reduced QR of a [m, n] by Householder reflections: q [m, k], r [k, n], k = min(m, n), R's diagonal made ≥ 0.</summary>
     public static void Qr<T>(T a, int m, int n, T scratch, int at, T q, T r) where T : struct, IDoubles
@@ -206,7 +206,7 @@ internal static class DenseLinalg
     }
 
     /// <summary>Scratch doubles <see cref="Eigh"/> needs for an n×n matrix: the rotated matrix and the accumulated rotations.</summary>
-    public static int EighScratch(int n) => 2 * n * n;
+    public static long EighScratch(long n) => 2 * n * n;
 
     /// <summary>Symmetric a [n, n] (read from its lower triangle) = V diag(λ) Vᵀ by cyclic Jacobi: λ ascending into values [n], V's columns the eigenvectors into vectors [n, n].</summary>
     public static void Eigh<T>(T a, int n, T scratch, int at, T values, T vectors) where T : struct, IDoubles
@@ -261,10 +261,22 @@ internal static class DenseLinalg
     }
 
     /// <summary>Scratch doubles <see cref="Svd"/> needs for an m×n matrix.</summary>
-    public static int SvdScratch(int m, int n) => m >= n ? TallScratch(m, n) : 2 * m * n + m * m + TallScratch(n, m);
+    public static long SvdScratch(long m, long n) => m >= n ? TallScratch(m, n) : 2 * m * n + m * m + TallScratch(n, m);
 
     /// <summary>Scratch of the tall case (m ≥ n): the rotated columns, the accumulated rotations, the column norms and one candidate vector.</summary>
-    static int TallScratch(int m, int n) => m * n + n * n + n + m;
+    static long TallScratch(long m, long n) => m * n + n * n + n + m;
+
+    /// <summary>
+    /// The most doubles one buffer of a batched call over <paramref name="count"/> m×n matrices
+    /// holds (the working copy, the packed outputs, every matrix's scratch): the op refuses a
+    /// batch past <see cref="Array.MaxLength"/> before any kernel indexes it with ints.
+    /// </summary>
+    public static long LargestBuffer(long count, long m, long n)
+    {
+        long k = Math.Min(m, n);
+        long perMatrix = new[] { m * n, n + 1, m * k + k + k * n, n + n * n, QrScratch(m, n), SvdScratch(m, n), m == n ? EighScratch(n) : 0 }.Max();
+        return count * perMatrix;
+    }
 
     /// <summary>
     /// Reduced SVD of a [m, n]: u [m, k], s [k] descending, vt [k, n], by one-sided Jacobi on the

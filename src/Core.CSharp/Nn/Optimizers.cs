@@ -54,7 +54,7 @@ public abstract class Optimizer
     /// Refuses a group option this optimizer has no use for, and checks each known one as the
     /// constructor checks the optimizer's own (<paramref name="known"/>: name and its check).
     /// </summary>
-    private protected void AcceptOptions(string owner, params (string Name, Func<double, double> Check)[] known)
+    protected void AcceptOptions(string owner, params (string Name, Func<double, double> Check)[] known)
     {
         for (int g = 0; g < Groups.Count; g++)
             foreach (var (name, value) in Groups[g].Options)
@@ -95,7 +95,8 @@ public abstract class Optimizer
     readonly long[] stepsOf;
 
     /// <summary>Steps parameter i has taken (it takes one in each step where it has a gradient), counting the one being computed: PyTorch's state["step"].</summary>
-    public long StepOf(int i) => stepsOf[i];
+    public long StepOf(int i) => i >= 0 && i < stepsOf.Length ? stepsOf[i]
+        : throw new ArgumentOutOfRangeException(nameof(i), i, $"optimizer: no parameter {i} (it has {stepsOf.Length})");
 
     /// <summary>The rate when the first schedule attached (PyTorch's initial_lr): every schedule of this optimizer starts from it.</summary>
     internal double? InitialRate { get; set; }

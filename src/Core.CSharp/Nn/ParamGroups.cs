@@ -3,7 +3,7 @@ namespace Cotangent.Nn;
 /// <summary>
 /// Parameters with their own learning rate, weight decay and other hyperparameters (one of
 /// torch.optim's param_groups); options left out take the optimizer's. The other options go by
-/// torch's names ("momentum", "dampening", "beta1", "beta2", "eps", "alpha", "rho", "lr_decay",
+/// torch's names ("momentum", "dampening", "beta1" and "beta2" for its betas, "eps", "alpha", "rho", "lr_decay",
 /// "initial_accumulator_value", "momentum_decay"); each optimizer refuses a name it has no use
 /// for and checks values as its constructor does. Give several to an optimizer through
 /// <see cref="ParamGroups"/>: <c>new Sgd(new ParamGroups(new(body.Parameters()), new(head.Parameters(), learningRate: 1e-2)), 1e-3)</c>.

@@ -7,7 +7,7 @@ namespace Cotangent;
 /// cholesky, qr, eigh, svd and lstsq. The factorisations run in float64 on the tensor's own
 /// device (<see cref="DenseLinalg"/>'s algorithms in every backend's kernels: the CPU's one
 /// matrix after another, a device's one thread a matrix) and float32 results are rounded from
-/// them; what is read back is one status number a call. Each op is one node
+/// them; what is read back is a check that the input is finite and one status number a call. Each op is one node
 /// whose VJP is written with differentiable ops (matmul, solve, inv…), so gradients of any
 /// order exist; ops with several outputs (qr, eigh, svd, slogdet) are one packed node the
 /// outputs view, so their cotangents meet in one rule.
@@ -41,7 +41,10 @@ public sealed partial class Tensor
         if (a.Rank < 2) throw new ShapeMismatchException(op, $"{op}: expects a matrix or a batch of them [.., m, n], got {ShapeMath.Format(a.shape)}");
         int m = a.shape[^2], n = a.shape[^1];
         if (square && m != n) throw new ShapeMismatchException(op, $"{op}: expects square matrices, got {ShapeMath.Format(a.shape)}");
-        return (ShapeMath.Numel(a.shape.AsSpan(0, a.Rank - 2)), m, n);
+        int count = ShapeMath.Numel(a.shape.AsSpan(0, a.Rank - 2));
+        if (DenseLinalg.LargestBuffer(count, m, n) > Array.MaxLength)
+            throw new ShapeMismatchException(op, $"{op}: {count} matrices of {m}×{n} need {DenseLinalg.LargestBuffer(count, m, n)} doubles of working space, more than one buffer holds");
+        return (count, m, n);
     }
 
     /// <summary>Axes of a transpose of the last two.</summary>

@@ -51,7 +51,7 @@ internal sealed partial class CpuKernels
         int k = Math.Min(m, n), size = m * k + k * n;
         var w = Working(a);
         var o = new double[count * size];
-        var scratch = new double[DenseLinalg.QrScratch(m, n)];
+        var scratch = new double[(int)DenseLinalg.QrScratch(m, n)];
         for (int i = 0; i < count; i++)
             DenseLinalg.Qr(new HostDoubles(w, i * m * n), m, n, new HostDoubles(scratch, 0), 0,
                 new HostDoubles(o, i * size), new HostDoubles(o, i * size + m * k));
@@ -64,7 +64,7 @@ internal sealed partial class CpuKernels
         int size = n + n * n;
         var w = Working(a);
         var o = new double[count * size];
-        var scratch = new double[DenseLinalg.EighScratch(n)];
+        var scratch = new double[(int)DenseLinalg.EighScratch(n)];
         for (int i = 0; i < count; i++)
             DenseLinalg.Eigh(new HostDoubles(w, i * n * n), n, new HostDoubles(scratch, 0), 0,
                 new HostDoubles(o, i * size), new HostDoubles(o, i * size + n));
@@ -77,7 +77,7 @@ internal sealed partial class CpuKernels
         int k = Math.Min(m, n), size = m * k + k + k * n;
         var w = Working(a);
         var o = new double[count * size];
-        var scratch = new double[DenseLinalg.SvdScratch(m, n)];
+        var scratch = new double[(int)DenseLinalg.SvdScratch(m, n)];
         for (int i = 0; i < count; i++)
             DenseLinalg.Svd(new HostDoubles(w, i * m * n), m, n, new HostDoubles(scratch, 0), 0,
                 new HostDoubles(o, i * size), new HostDoubles(o, i * size + m * k), new HostDoubles(o, i * size + m * k + k));

@@ -67,7 +67,7 @@ internal sealed partial class GpuKernels
     {
         var (count, m, n) = Batch(a);
         int k = Math.Min(m, n);
-        return Packed(a, "linalg_qr", m * k + k * n, DenseLinalg.QrScratch(m, n),
+        return Packed(a, m * k + k * n, (int)DenseLinalg.QrScratch(m, n),
             (w, s, o, size, per) => dev.Kernel(Key("linalg_qr", typeof(double)),
                 acc => acc.LoadStreamKernel<ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int, int, int>(DeviceCode.LinalgQr))(
                 dev.Config(count), w, s, o, count, m, n, size, per));
@@ -76,7 +76,7 @@ internal sealed partial class GpuKernels
     public Storage Eigh(Strided a)
     {
         var (count, n, _) = Batch(a);
-        return Packed(a, "linalg_eigh", n + n * n, DenseLinalg.EighScratch(n),
+        return Packed(a, n + n * n, (int)DenseLinalg.EighScratch(n),
             (w, s, o, size, per) => dev.Kernel(Key("linalg_eigh", typeof(double)),
                 acc => acc.LoadStreamKernel<ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int, int>(DeviceCode.LinalgEigh))(
                 dev.Config(count), w, s, o, count, n, size, per));
@@ -86,18 +86,17 @@ internal sealed partial class GpuKernels
     {
         var (count, m, n) = Batch(a);
         int k = Math.Min(m, n);
-        return Packed(a, "linalg_svd", m * k + k + k * n, DenseLinalg.SvdScratch(m, n),
+        return Packed(a, m * k + k + k * n, (int)DenseLinalg.SvdScratch(m, n),
             (w, s, o, size, per) => dev.Kernel(Key("linalg_svd", typeof(double)),
                 acc => acc.LoadStreamKernel<ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int, int, int>(DeviceCode.LinalgSvd))(
                 dev.Config(count), w, s, o, count, m, n, size, per));
     }
 
     /// <summary>A factorisation with a packed output of <paramref name="size"/> doubles and <paramref name="per"/> scratch doubles a matrix; the launch gets (working copy, scratch, output, size, per).</summary>
-    GpuStorage<double> Packed(Strided a, string op, int size, int per, Action<ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int> launch)
+    GpuStorage<double> Packed(Strided a, int size, int per, Action<ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int> launch)
     {
+        // the op layer checked DenseLinalg.LargestBuffer: these products fit in an int
         int count = Batch(a).Count;
-        if ((long)count * Math.Max(size, per) > Array.MaxLength)
-            throw new ShapeMismatchException(op, $"{op}: {count} matrices of {a.Shape[^2]}×{a.Shape[^1]} need more scratch than one buffer holds");
         var o = NewStorage<double>(DType.Float64, count * size);
         if (count == 0) return o;
         var w = Copy<double>(a);
