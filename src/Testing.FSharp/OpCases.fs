@@ -1485,6 +1485,39 @@ let all: OpCase list =
               (sprintf "index %s by [%s]" (shapeText s) (entries |> List.map snd |> String.concat ", "))
               [ tensorIn r Real s ]
               (one (fun x -> x.[entries |> List.map fst |> Array.ofList])))
+      case "batch_norm" (fun r ->
+          // [N, C], [N, C, L] or [N, C, H, W], at least two values a channel; spread entries as for layer_norm
+          let n, c = r.Next(1, 4), r.Next(1, 4)
+          let rest = Array.init (r.Next(0, 3)) (fun _ -> r.Next(1, 4))
+          let s = Array.append [| max n (if rest.Length = 0 then 2 else 1); c |] rest
+
+          let s =
+              if Array.fold (*) 1 s / c < 2 then
+                  Array.append s [| 2 |]
+              else
+                  s
+
+          let affine = r.Next 2 = 0
+
+          sample
+              (sprintf "batch_norm %s%s" (shapeText s) (if affine then " with γ, β" else ""))
+              [ yield tensorIn r Distinct s * 10.0
+                if affine then
+                    yield tensorIn r Real [| c |]
+                    yield tensorIn r Real [| c |] ]
+              (fun xs ->
+                  if affine then
+                      Tensor.BatchNorm(xs.[0], xs.[1], xs.[2])
+                  else
+                      Tensor.BatchNorm xs.[0]))
+      case "batch_norm_backward" (fun r ->
+          let n, c, l = r.Next(2, 4), r.Next(1, 4), r.Next(1, 3)
+          let s = [| n; c; l |]
+
+          sample
+              (sprintf "batch_norm_backward %s" (shapeText s))
+              [ tensorIn r Real s; tensorIn r Distinct s * 10.0 ]
+              (fun xs -> Tensor.BatchNormBackward(xs.[0], xs.[1])))
       case "group_norm" (fun r ->
           let n, g, per, hw = r.Next(1, 3), r.Next(1, 3), r.Next(1, 3), r.Next(2, 4)
           let c = g * per

@@ -99,6 +99,18 @@ internal interface IKernels
     /// <summary>The normalisation's pullback per row: r·(gh − mean(gh) − x̂·mean(gh·x̂)), r = 1/√(σ² + ε), x̂ recomputed from x.</summary>
     Storage LayerNormBackward(Strided gh, Strided x, int d, double eps);
 
+    /// <summary>Whether the batch-norm kernels below serve this dtype; otherwise the ops compose means, variances and elementwise ops.</summary>
+    bool FusesBatchNorm(DType dtype);
+
+    /// <summary>
+    /// Batch normalisation of x [N, C, …] by each channel's mean and biased variance over every
+    /// other axis, then ·γ + β per channel when given: the output and the statistics [C].
+    /// </summary>
+    (Storage Y, Storage Mean, Storage Var) BatchNorm(Strided x, int channels, Strided? gamma, Strided? beta, double eps);
+
+    /// <summary>The normalisation's pullback per channel: r·(gh − mean(gh) − x̂·mean(gh·x̂)), the means over all but the channel axis.</summary>
+    Storage BatchNormBackward(Strided gh, Strided x, int channels, double eps);
+
     /// <summary>softmax's pullback along the last axis, row by row: y·(g − Σ g·y).</summary>
     Storage SoftmaxBackward(Strided g, Strided y);
 

@@ -26,7 +26,7 @@ public sealed class Linear : Module
     public override Tensor Forward(Tensor input) => Tensor.Linear(input, Weight.Value, Bias?.Value);
 }
 
-/// <summary>A 2-D convolution layer over [N, C, H, W], weights from U(−1/√(C·k·k), 1/√(C·k·k)).</summary>
+/// <summary>A 2-D convolution layer over [N, C, H, W], weights from U(−b, b), b = 1/√(C/groups·kh·kw).</summary>
 public sealed class Conv2d : Module
 {
     readonly int[] stride, padding, dilation;
@@ -172,25 +172,25 @@ public abstract class BatchNorm : Module
             throw new ShapeMismatchException(op, $"{op}: expects {string.Join(" or ", ranks.Select(r => r == 2 ? "[N, C]" : r == 3 ? "[N, C, L]" : "[N, C, H, W]"))} with C = {NumFeatures}, got {ShapeMath.Format(x.Shape)}");
         var dtype = (Weight?.Value ?? RunningMean?.Value)?.DType;
         if (dtype is { } t && x.DType != t) throw new DTypeMismatchException(op, $"{op}: input is {x.DType.Name()}, the layer's state {t.Name()}; convert one to the other");
-        var axes = Enumerable.Range(0, x.Rank).Where(a => a != 1).ToArray();
         var along = Enumerable.Range(0, x.Rank).Select(a => a == 1 ? NumFeatures : 1).ToArray();
-        Tensor mean, variance;
         if (Training || RunningMean is null)
         {
             long n = x.Numel / NumFeatures;
             if (Training && n <= 1)
                 throw new ShapeMismatchException(op, $"{op}: expected more than 1 value per channel when training, got input {ShapeMath.Format(x.Shape)}");
-            mean = x.Mean(axes, keepDim: true);
-            variance = x.Var(axes, correction: 0, keepDim: true);
+            if (n == 1)
+            {
+                // evaluation without running statistics on one value a channel: x̂ = 0, as PyTorch
+                var zero = (x - x.Detach()) * 0.0;
+                return Weight is null ? zero : zero * Weight.Value.Reshape(along) + Bias!.Value.Reshape(along);
+            }
+            // one fused op (where the backend has it) that also gives the statistics
+            var y = Tensor.BatchNorm(x, Weight?.Value, Bias?.Value, eps, out var mean, out var variance);
             if (Training && RunningMean is not null) Track(mean, variance, n);
+            return y;
         }
-        else
-        {
-            mean = RunningMean.Value.Reshape(along);
-            variance = RunningVar!.Value.Reshape(along);
-        }
-        var y = (x - mean) / (variance + eps).Sqrt();
-        return Weight is null ? y : y * Weight.Value.Reshape(along) + Bias!.Value.Reshape(along);
+        var normalised = (x - RunningMean.Value.Reshape(along)) / (RunningVar!.Value.Reshape(along) + eps).Sqrt();
+        return Weight is null ? normalised : normalised * Weight.Value.Reshape(along) + Bias!.Value.Reshape(along);
     }
 
     void Track(Tensor mean, Tensor variance, long n)

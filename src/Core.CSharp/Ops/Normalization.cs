@@ -35,6 +35,101 @@ public sealed partial class Tensor
         return y;
     }
 
+    /// <summary>A view kernels read from element 0 of its storage: a slice (contiguous, offset > 0) is copied.</summary>
+    static Backends.Strided? Whole(Tensor? t) => t is null ? null
+        : t.IsContiguous && t.offset == 0 ? t.View
+        : new Backends.Strided(t.Kernels.Contiguous(t.View), t.shape, ShapeMath.ContiguousStrides(t.shape), 0);
+
+    /// <summary>Every axis but the channels (axis 1), and the shape [1, C, 1, …] a per-channel vector broadcasts from.</summary>
+    static (int[] Axes, int[] Along) ChannelAxes(Tensor x) =>
+        (Enumerable.Range(0, x.Rank).Where(a => a != 1).ToArray(), Enumerable.Range(0, x.Rank).Select(a => a == 1 ? x.shape[1] : 1).ToArray());
+
+    /// <summary>
+    /// Batch normalisation of x [N, C, …] by the batch's own statistics
+    /// (torch.nn.functional.batch_norm with training = True): each channel's mean and biased
+    /// variance over every other axis, (x − μ)/√(σ² + ε), then ·γ + β per channel when given. A
+    /// primitive where the backend fuses it (the CPU: two passes over x forward, and a one-op
+    /// input pullback <see cref="BatchNormBackward"/>); a composition elsewhere, the same
+    /// numbers. ∂γ = Σ g·x̂, ∂β = Σ g.
+    /// </summary>
+    [Op("batch_norm")]
+    public static Tensor BatchNorm(Tensor x, Tensor? weight = null, Tensor? bias = null, double eps = 1e-5) => BatchNorm(x, weight, bias, eps, out _, out _);
+
+    /// <summary>The same, with the batch's per-channel mean and biased variance [C] (not recorded), for the running statistics.</summary>
+    internal static Tensor BatchNorm(Tensor x, Tensor? weight, Tensor? bias, double eps, out Tensor mean, out Tensor variance)
+    {
+        using var _ = OpCall.EnterWith("batch_norm", [x], weight, bias);
+        x.RequireFloat("batch_norm");
+        CheckEps("batch_norm", eps);
+        if (x.Rank < 2) throw new ShapeMismatchException("batch_norm", $"batch_norm: expects [N, C, …], got {ShapeMath.Format(x.shape)}");
+        int c = x.shape[1];
+        CheckAffine("batch_norm", x, c, weight, bias);
+        if (c == 0 || x.Numel / c <= 1)
+            throw new ShapeMismatchException("batch_norm", $"batch_norm: expected more than 1 value per channel, got input {ShapeMath.Format(x.shape)}");
+        var (axes, along) = ChannelAxes(x);
+        if (!x.Kernels.FusesBatchNorm(x.DType))
+        {
+            var m = x.Mean(axes, keepDim: true);
+            var v = x.Var(axes, correction: 0, keepDim: true);
+            (mean, variance) = (m.Detach().Reshape(c), v.Detach().Reshape(c));
+            return ChannelAffine((x - m) / (v + eps).Sqrt(), weight, bias);
+        }
+        var inputs = new List<Tensor> { x };
+        int wi = -1, bi = -1;
+        if (weight is not null) { wi = inputs.Count; inputs.Add(weight); }
+        if (bias is not null) { bi = inputs.Count; inputs.Add(bias); }
+        VjpRule rule = (i, g, xs, _) =>
+        {
+            if (i == 0) return BatchNormBackward(wi < 0 ? g : g * xs[wi].Reshape(along), xs[0], eps);
+            if (i == wi) return (g * BatchNorm(xs[0], null, null, eps)).Sum(axes);
+            return g.Sum(axes);
+        };
+        var (y, ms, vs) = x.Kernels.BatchNorm(x.View, c, Whole(weight), Whole(bias), eps);
+        (mean, variance) = (new Tensor(ms, [c]), new Tensor(vs, [c]));
+        return Result("batch_norm", y, x.Shape, [.. inputs], rule);
+    }
+
+    /// <summary>
+    /// The pullback of normalising each channel of x [N, C, …] by its batch statistics, applied
+    /// to gh: r·(gh − mean(gh) − x̂·mean(gh·x̂)), r = 1/√(σ² + ε), the means per channel over all
+    /// other axes. Its own VJP is layer_norm_backward's with those axes: J is symmetric, so
+    /// ∂gh = batch_norm_backward(u, x); ∂x = −(r/n)(x̂·⟨u, h⟩ + h·⟨u, x̂⟩) − r·mean(gh·x̂)·∂gh.
+    /// </summary>
+    [Op("batch_norm_backward")]
+    public static Tensor BatchNormBackward(Tensor gh, Tensor x, double eps = 1e-5)
+    {
+        using var _ = OpCall.Enter("batch_norm_backward", gh, x);
+        x.RequireFloat("batch_norm_backward");
+        ElementForElement("batch_norm_backward", "cotangent", gh, "input", x);
+        CheckEps("batch_norm_backward", eps);
+        if (x.Rank < 2 || x.shape[1] == 0 || x.Numel / x.shape[1] <= 1)
+            throw new ShapeMismatchException("batch_norm_backward", $"batch_norm_backward: expects [N, C, …] with more than 1 value per channel, got {ShapeMath.Format(x.shape)}");
+        int c = x.shape[1];
+        var (axes, _) = ChannelAxes(x);
+        double count = (double)x.Numel / c;
+        Tensor Centred(Tensor x0, out Tensor r)
+        {
+            var xc = x0 - x0.Mean(axes, keepDim: true);
+            r = 1.0 / ((xc * xc).Mean(axes, keepDim: true) + eps).Sqrt();
+            return xc * r;
+        }
+        if (!x.Kernels.FusesBatchNorm(x.DType))
+        {
+            var xh = Centred(x, out var r);
+            return r * (gh - gh.Mean(axes, keepDim: true) - xh * (gh * xh).Mean(axes, keepDim: true));
+        }
+        VjpRule rule = (i, u, xs, h) =>
+        {
+            var (g0, x0) = (xs[0], xs[1]);
+            var q = BatchNormBackward(u, x0, eps);
+            if (i == 0) return q;
+            var xh = Centred(x0, out var r);
+            var m = (g0 * xh).Mean(axes, keepDim: true);
+            return -(r / count) * (xh * (u * h).Sum(axes, keepDim: true) + h * (u * xh).Sum(axes, keepDim: true)) - r * m * q;
+        };
+        return Result("batch_norm_backward", x.Kernels.BatchNormBackward(gh.View, x.View, c, eps), x.Shape, [gh, x], rule);
+    }
+
     /// <summary>
     /// Group normalisation of x [N, C, …] (torch.nn.functional.group_norm): the channels in
     /// <paramref name="groups"/> groups, each group of each sample normalised by its own mean and
