@@ -37,6 +37,12 @@ let on (sim: Device) =
               same "prod of each column" (fun t -> (t * 0.001 + 1.0).Prod(0)) x
               same "mean of 40,000" (fun t -> t.Mean()) (data [| 40000 |])
           }
+          test "batch norm over long channels (a thread each), forward and pullback" {
+              let x = data [| 8; 3; 700 |]
+              same "batch_norm of [8, 3, 700]" (fun t -> Tensor.BatchNorm t) x
+              same "batch_norm_backward of [8, 3, 700]" (fun t -> Tensor.BatchNormBackward(t * 0.5 + 1.0, t)) x
+              same "batch_norm of [600, 5]" (fun t -> Tensor.BatchNorm t) (data [| 600; 5 |])
+          }
           test "log_softmax and softmax of long rows, their gradient too" {
               let x = data [| 4; 1000 |]
               same "log_softmax" (fun t -> t.LogSoftmax(1)) x
@@ -149,8 +155,9 @@ let compiledForCuda =
                 else
                     ariths |> List.collect (fun pair -> assign (i + 1) (chosen.Add(i, pair)))
 
-            // the layer-norm kernels are launched for float32 and float64 only (GpuKernels' dispatch)
-            let floatOnly = set [ "LayerNorm"; "LayerNormBackward" ]
+            // the normalisation kernels are launched for float32 and float64 only (GpuKernels' dispatch)
+            let floatOnly =
+                set [ "LayerNorm"; "LayerNormBackward"; "BatchNorm"; "BatchNormBackward" ]
 
             assign 0 Map.empty
             |> List.filter (fun chosen ->

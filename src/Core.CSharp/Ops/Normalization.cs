@@ -48,9 +48,9 @@ public sealed partial class Tensor
     /// Batch normalisation of x [N, C, …] by the batch's own statistics
     /// (torch.nn.functional.batch_norm with training = True): each channel's mean and biased
     /// variance over every other axis, (x − μ)/√(σ² + ε), then ·γ + β per channel when given. A
-    /// primitive where the backend fuses it (the CPU: two passes over x forward, and a one-op
-    /// input pullback <see cref="BatchNormBackward"/>); a composition elsewhere, the same
-    /// numbers. ∂γ = Σ g·x̂, ∂β = Σ g.
+    /// primitive (the CPU: two passes over x a channel, channels over the cores; a device: one
+    /// thread a channel) with a one-op input pullback <see cref="BatchNormBackward"/>; a
+    /// backend without the kernels for a dtype gets the composition. ∂γ = Σ g·x̂, ∂β = Σ g.
     /// </summary>
     [Op("batch_norm")]
     public static Tensor BatchNorm(Tensor x, Tensor? weight = null, Tensor? bias = null, double eps = 1e-5) => BatchNorm(x, weight, bias, eps, out _, out _);

@@ -201,6 +201,85 @@ internal static partial class DeviceCode
         }
     }
 
+    /// <summary>Element j (of n·l) of channel c in x [n, channels, l], row-major.</summary>
+    static int ChannelAt(int c, int j, int channels, int l) => (j / l * channels + c) * l + j % l;
+
+    /// <summary>
+    /// Channel c's (x − μ)·r·scale into o, as the CPU kernel: μ and the biased σ² summed in
+    /// float64, r = 1/√(σ² + ε) in the element type; returns (μ, σ², r).
+    /// </summary>
+    static (double Mean, double Var, T R) CentreChannel<T, N>(ArrayView<T> x, Layout lx, ArrayView<T> o, int c, int channels, int n, int l, T eps, T scale)
+        where T : unmanaged where N : struct, IArith<T>
+    {
+        var a = default(N);
+        int count = n * l;
+        double sum = 0;
+        for (int j = 0; j < count; j++) sum += a.ToDouble(x[lx.At(ChannelAt(c, j, channels, l))]);
+        double mean = sum / count, squares = 0;
+        T m = a.FromDouble(mean);
+        for (int j = 0; j < count; j++)
+        {
+            int at = ChannelAt(c, j, channels, l);
+            T v = a.Sub(x[lx.At(at)], m);
+            o[at] = v;
+            squares += a.ToDouble(a.Mul(v, v));
+        }
+        double variance = squares / count;
+        T r = a.Div(a.One(), a.Sqrt(a.Add(a.FromDouble(variance), eps))), factor = a.Mul(r, scale);
+        for (int j = 0; j < count; j++)
+        {
+            int at = ChannelAt(c, j, channels, l);
+            o[at] = a.Mul(o[at], factor);
+        }
+        return (mean, variance, r);
+    }
+
+    /// <summary>Batch norm of x [n, channels, l], a thread a channel; affine bit 1: γ given, bit 2: β given; the statistics into mean and var.</summary>
+    public static void BatchNorm<T, N>(ArrayView<T> x, Layout lx, ArrayView<T> gamma, ArrayView<T> beta, int affine, ArrayView<T> o, ArrayView<T> mean, ArrayView<T> var,
+        int channels, int n, int l, double eps)
+        where T : unmanaged where N : struct, IArith<T>
+    {
+        var a = default(N);
+        for (int c = Grid.GlobalIndex.X; c < channels; c += Step)
+        {
+            var (m, v, _) = CentreChannel<T, N>(x, lx, o, c, channels, n, l, a.FromDouble(eps), (affine & 1) != 0 ? gamma[c] : a.One());
+            mean[c] = a.FromDouble(m);
+            var[c] = a.FromDouble(v);
+            if ((affine & 2) == 0) continue;
+            for (int j = 0; j < n * l; j++)
+            {
+                int at = ChannelAt(c, j, channels, l);
+                o[at] = a.Add(o[at], beta[c]);
+            }
+        }
+    }
+
+    /// <summary>Batch norm's pullback, a thread a channel: r·(gh − mean(gh) − x̂·mean(gh·x̂)), the sums in float64.</summary>
+    public static void BatchNormBackward<T, N>(ArrayView<T> gh, Layout lg, ArrayView<T> x, Layout lx, ArrayView<T> o, int channels, int n, int l, double eps)
+        where T : unmanaged where N : struct, IArith<T>
+    {
+        var a = default(N);
+        int count = n * l;
+        for (int c = Grid.GlobalIndex.X; c < channels; c += Step)
+        {
+            var (_, _, r) = CentreChannel<T, N>(x, lx, o, c, channels, n, l, a.FromDouble(eps), a.One());
+            double sum = 0, dot = 0;
+            for (int j = 0; j < count; j++)
+            {
+                int at = ChannelAt(c, j, channels, l);
+                T g = gh[lg.At(at)];
+                sum += a.ToDouble(g);
+                dot += a.ToDouble(a.Mul(g, o[at]));
+            }
+            T mg = a.FromDouble(sum / count), m = a.FromDouble(dot / count);
+            for (int j = 0; j < count; j++)
+            {
+                int at = ChannelAt(c, j, channels, l);
+                o[at] = a.Mul(a.Sub(a.Sub(gh[lg.At(at)], a.Mul(o[at], m)), mg), r);
+            }
+        }
+    }
+
     /// <summary>softmax's pullback, a thread a row: y·(g − Σ g·y).</summary>
     public static void SoftmaxBackward<T, N>(ArrayView<T> g, Layout lg, ArrayView<T> y, Layout ly, ArrayView<T> o, int rows, int d)
         where T : unmanaged where N : struct, IArith<T>

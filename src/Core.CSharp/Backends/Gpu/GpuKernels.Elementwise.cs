@@ -237,6 +237,53 @@ internal sealed partial class GpuKernels
         return o;
     }
 
+    public bool FusesBatchNorm(DType dtype) => dtype is DType.Float32 or DType.Float64;
+
+    public (Storage Y, Storage Mean, Storage Var) BatchNorm(Strided x, int channels, Strided? gamma, Strided? beta, double eps) => x.Storage.DType switch
+    {
+        DType.Float32 => BatchNormT<float, F32>(x, channels, gamma, beta, eps),
+        DType.Float64 => BatchNormT<double, F64>(x, channels, gamma, beta, eps),
+        var t => throw NoKernel("batch_norm", t),
+    };
+
+    /// <summary>One thread a channel, each walking its channel's n·l elements: parallel over channels only.</summary>
+    (Storage, Storage, Storage) BatchNormT<T, N>(Strided x, int channels, Strided? gamma, Strided? beta, double eps) where T : unmanaged where N : struct, IArith<T>
+    {
+        int numel = x.Numel, n = x.Shape[0], l = channels == 0 || n == 0 ? 0 : numel / (n * channels);
+        var src = Input<T>(x);
+        var o = NewStorage<T>(x.Storage.DType, numel);
+        var mean = NewStorage<T>(x.Storage.DType, channels);
+        var variance = NewStorage<T>(x.Storage.DType, channels);
+        if (numel == 0) return (o, mean, variance);
+        // absent γ or β: the output stands in, never read
+        ArrayView<T> g = gamma is { } gv ? Input<T>(gv) : o.View;   // the op hands γ and β over contiguous from offset 0
+        ArrayView<T> b = beta is { } bv ? Input<T>(bv) : o.View;
+        int affine = (gamma is null ? 0 : 1) | (beta is null ? 0 : 2);
+        var k = dev.Kernel(Key("batch_norm", typeof(T)),
+            a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, ArrayView<T>, int, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, double>(DeviceCode.BatchNorm<T, N>));
+        using (dev.Enter()) k(dev.Config(channels), src, LayoutOf(x), g, b, affine, o.View, mean.View, variance.View, channels, n, l, eps);
+        return (o, mean, variance);
+    }
+
+    public Storage BatchNormBackward(Strided gh, Strided x, int channels, double eps) => x.Storage.DType switch
+    {
+        DType.Float32 => BatchNormBackwardT<float, F32>(gh, x, channels, eps),
+        DType.Float64 => BatchNormBackwardT<double, F64>(gh, x, channels, eps),
+        var t => throw NoKernel("batch_norm_backward", t),
+    };
+
+    GpuStorage<T> BatchNormBackwardT<T, N>(Strided gh, Strided x, int channels, double eps) where T : unmanaged where N : struct, IArith<T>
+    {
+        int numel = x.Numel, n = x.Shape[0], l = channels == 0 || n == 0 ? 0 : numel / (n * channels);
+        var (g, src) = (Input<T>(gh), Input<T>(x));
+        var o = NewStorage<T>(x.Storage.DType, numel);
+        if (numel == 0) return o;
+        var k = dev.Kernel(Key("batch_norm_backward", typeof(T)),
+            a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, int, int, int, double>(DeviceCode.BatchNormBackward<T, N>));
+        using (dev.Enter()) k(dev.Config(channels), g, LayoutOf(gh), src, LayoutOf(x), o.View, channels, n, l, eps);
+        return o;
+    }
+
     public Storage SoftmaxBackward(Strided g, Strided y) => y.Storage.DType switch
     {
         DType.Float32 => SoftmaxBackwardT<float, F32>(g, y),

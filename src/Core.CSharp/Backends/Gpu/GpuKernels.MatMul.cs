@@ -51,14 +51,6 @@ internal sealed partial class GpuKernels
 
     public bool FusesLinear(DType dtype) => false;
 
-    public bool FusesBatchNorm(DType dtype) => false;
-
-    public (Storage Y, Storage Mean, Storage Var) BatchNorm(Strided x, int channels, Strided? gamma, Strided? beta, double eps) =>
-        throw new DTypeMismatchException("batch_norm", "batch_norm: the GPU backend has no fused kernel; the op composes means, variances and elementwise ops (FusesBatchNorm is false)");
-
-    public Storage BatchNormBackward(Strided gh, Strided x, int channels, double eps) =>
-        throw new DTypeMismatchException("batch_norm_backward", "batch_norm_backward: the GPU backend has no fused kernel; the op composes (FusesBatchNorm is false)");
-
     public bool FusesConv(DType dtype) => false;
 
     public Storage Conv2d(Strided x, Strided w, Strided? b, Window win) => throw NoFusedConv("conv2d");
