@@ -1518,6 +1518,28 @@ let all: OpCase list =
               (sprintf "batch_norm_backward %s" (shapeText s))
               [ tensorIn r Real s; tensorIn r Distinct s * 10.0 ]
               (fun xs -> Tensor.BatchNormBackward(xs.[0], xs.[1])))
+      case "ctc_loss" (fun r ->
+          // T frames, N samples, C classes with blank 0; each target short enough to be reachable
+          let t, n, c = r.Next(2, 5), r.Next(1, 3), r.Next(2, 4)
+          let lengths = Array.init n (fun _ -> r.Next(0, t / 2 + 1))
+          let inputs = Array.init n (fun i -> r.Next(max 1 (2 * lengths.[i]), t + 1))
+
+          let labels =
+              [| for i in 0 .. n - 1 do
+                     for _ in 1 .. lengths.[i] -> int64 (r.Next(1, c)) |]
+
+          sample
+              (sprintf "ctc_loss T=%d N=%d C=%d, targets of %A in %A frames" t n c lengths inputs)
+              [ tensorIn r Real [| t; n; c |] ]
+              (fun xs ->
+                  // any scores serve as log-probabilities: the recursion does not need them normalised
+                  Tensor.CtcLoss(
+                      xs.[0],
+                      Tensor.FromArray(labels, [| labels.Length |], xs.[0].Device),
+                      inputs,
+                      lengths,
+                      reduction = Reduction.Sum
+                  )))
       case "group_norm" (fun r ->
           let n, g, per, hw = r.Next(1, 3), r.Next(1, 3), r.Next(1, 3), r.Next(2, 4)
           let c = g * per

@@ -217,4 +217,99 @@ let tests =
               throwsWith<OpArgumentException, _>
                   (fun () -> Tensor.MarginRankingLoss(f64 [ 1.0 ], f64 [ 1.0 ], f64 [ 0.5 ]))
                   [ "margin_ranking_loss"; "1 or −1" ]
+          }
+          test "ctc_loss is −log Σ over every alignment that collapses to the target (all C^T paths enumerated)" {
+              let t, n, c = 4, 3, 3
+              // per frame and sample, log-probabilities over the classes (blank 0)
+              let lp = Array.init (t * n) (fun _ -> logSoftmax (rand c))
+              let logProbs = Tensor.FromArray(Array.concat lp, [| t; n; c |])
+              let targets = [| [| 1L; 2L |]; [| 2L; 2L |]; [| 1L |] |]
+              let inputLengths = [| 4; 4; 3 |]
+
+              /// merge repeats, then drop blanks
+              let collapse (path: int list) =
+                  path
+                  |> List.fold (fun (acc, prev) k -> ((if k <> prev && k <> 0 then k :: acc else acc), k)) ([], -1)
+                  |> fst
+                  |> List.rev
+
+              let rec paths len =
+                  if len = 0 then
+                      [ [] ]
+                  else
+                      [ for k in 0 .. c - 1 do
+                            for p in paths (len - 1) -> k :: p ]
+
+              let expected =
+                  Array.init n (fun i ->
+                      let target = targets.[i] |> Array.map int |> List.ofArray
+
+                      paths inputLengths.[i]
+                      |> List.filter (fun p -> collapse p = target)
+                      |> List.sumBy (fun p -> exp (p |> List.mapi (fun f k -> lp.[f * n + i].[k]) |> List.sum))
+                      |> fun total -> -(log total))
+
+              // [N, S] padded (the pad value is never read) and the 1-D concatenation give the same
+              let padded = Tensor.FromArray([| 1L; 2L; 2L; 2L; 1L; 0L |], [| 3; 2 |])
+              let lengths = [| 2; 2; 1 |]
+
+              near
+                  1e-12
+                  expected
+                  (Tensor.CtcLoss(logProbs, padded, inputLengths, lengths, reduction = Reduction.None))
+                  "per sample"
+
+              let flat = Tensor.FromArray([| 1L; 2L; 2L; 2L; 1L |], [| 5 |])
+
+              near
+                  1e-12
+                  expected
+                  (Tensor.CtcLoss(logProbs, flat, inputLengths, lengths, reduction = Reduction.None))
+                  "1-D targets"
+
+              let mean = (expected.[0] / 2.0 + expected.[1] / 2.0 + expected.[2] / 1.0) / 3.0
+
+              Expect.floatClose
+                  Accuracy.veryHigh
+                  (scalar (Tensor.CtcLoss(logProbs, padded, inputLengths, lengths)))
+                  mean
+                  "mean of loss / target length"
+
+              // [2, 2, 2] needs 2, blank, 2, blank, 2: five frames, and only four exist
+              let x = logProbs.RequireGrad()
+              let far = Tensor.FromArray([| 2L; 2L; 2L; 1L; 0L; 0L; 1L; 0L; 0L |], [| 3; 3 |])
+
+              let inf =
+                  Tensor.CtcLoss(x, far, inputLengths, [| 3; 1; 1 |], reduction = Reduction.None)
+
+              Expect.isTrue (Double.IsPositiveInfinity (values inf).[0]) "an unreachable target costs +∞"
+
+              let zeroed =
+                  Tensor.CtcLoss(x, far, inputLengths, [| 3; 1; 1 |], reduction = Reduction.Sum, zeroInfinity = true)
+
+              zeroed.Backward()
+              let g = values x.Grad
+              Expect.isTrue (Array.forall Double.IsFinite g) "finite gradients"
+
+              Expect.isTrue
+                  (Array.init t (fun f -> Array.init c (fun k -> g.[(f * n + 0) * c + k]))
+                   |> Array.forall (Array.forall ((=) 0.0)))
+                  "no gradient from the unreachable sample"
+
+              Expect.isTrue (g |> Array.exists (fun v -> v <> 0.0)) "the others have one"
+
+              throwsWith<OpArgumentException, _>
+                  (fun () ->
+                      Tensor.CtcLoss(
+                          logProbs,
+                          Tensor.FromArray([| 0L; 1L; 1L; 1L; 1L; 1L |], [| 3; 2 |]),
+                          inputLengths,
+                          lengths
+                      )
+                      |> ignore)
+                  [ "ctc_loss"; "sample 0"; "blank" ]
+
+              throwsWith<OpArgumentException, _>
+                  (fun () -> Tensor.CtcLoss(logProbs, padded, [| 5; 4; 3 |], lengths) |> ignore)
+                  [ "ctc_loss"; "input length 5"; "[0, 4]" ]
           } ]

@@ -277,6 +277,113 @@ public sealed partial class Tensor
         return Reduced("margin_ranking_loss", (-y * (x1 - x2) + margin).Relu(), reduction);
     }
 
+    /// <summary>
+    /// The connectionist temporal classification loss (torch.nn.functional.ctc_loss): −log of
+    /// the total probability of every alignment of each sample's first inputLengths[n] frames of
+    /// log-probabilities [T, N, C] that collapses (repeats merged, blanks removed) to its target,
+    /// by the forward (α) recursion in log space. targets is int64 [N, S] (each row's first
+    /// targetLengths[n] labels) or 1-D, the targets concatenated. Mean divides each loss by its
+    /// target length (at least 1) and averages, as PyTorch. A target no alignment reaches (too
+    /// long for its frames) has loss +∞, or 0 with <paramref name="zeroInfinity"/>; either way its
+    /// gradient is 0. A composition of gather, logsumexp and where over the T frames, so
+    /// gradients of any order follow.
+    /// </summary>
+    [Op("ctc_loss", OpKind.Composite)]
+    public static Tensor CtcLoss(Tensor logProbs, Tensor targets, int[] inputLengths, int[] targetLengths, int blank = 0, Reduction reduction = Reduction.Mean, bool zeroInfinity = false)
+    {
+        const string op = "ctc_loss";
+        using var _ = OpCall.Enter(op, logProbs, targets);
+        logProbs.RequireFloat(op);
+        SameDevice(op, logProbs, targets);
+        if (inputLengths is null || targetLengths is null) throw new OpArgumentException(op, $"{op}: the input and target lengths are required");
+        if (logProbs.Rank != 3) throw new ShapeMismatchException(op, $"{op}: log_probs must be [T, N, C], got {ShapeMath.Format(logProbs.shape)}");
+        int t = logProbs.shape[0], n = logProbs.shape[1], c = logProbs.shape[2];
+        if (targets.DType != DType.Int64) throw new DTypeMismatchException(op, $"{op}: targets must be int64 class indices, got {targets.DType.Name()}");
+        if (inputLengths.Length != n || targetLengths.Length != n)
+            throw new ShapeMismatchException(op, $"{op}: {n} samples but {inputLengths.Length} input lengths and {targetLengths.Length} target lengths");
+        if (blank < 0 || blank >= c) throw new OpArgumentException(op, $"{op}: blank {blank} is not a class of {c}");
+        if (reduction == Reduction.BatchMean) throw new OpArgumentException(op, $"{op}: reduction BatchMean is KL divergence's; use Mean, Sum or None");
+        for (int i = 0; i < n; i++)
+        {
+            if (inputLengths[i] < 0 || inputLengths[i] > t)
+                throw new OpArgumentException(op, $"{op}: input length {inputLengths[i]} of sample {i} is not in [0, {t}]");
+            if (targetLengths[i] < 0) throw new OpArgumentException(op, $"{op}: target length {targetLengths[i]} of sample {i} is negative");
+        }
+        // the targets as rows [N, S] on the host (labels are read to build the extended sequences)
+        long[][] rows = new long[n][];
+        if (targets.Rank == 2)
+        {
+            if (targets.shape[0] != n) throw new ShapeMismatchException(op, $"{op}: targets {ShapeMath.Format(targets.shape)} for {n} samples");
+            var all = targets.ToArray<long>();
+            int width = targets.shape[1];
+            for (int i = 0; i < n; i++)
+            {
+                if (targetLengths[i] > width) throw new OpArgumentException(op, $"{op}: target length {targetLengths[i]} of sample {i} exceeds the targets' {width} columns");
+                rows[i] = all.AsSpan(i * width, targetLengths[i]).ToArray();
+            }
+        }
+        else if (targets.Rank == 1)
+        {
+            long total = targetLengths.Sum(v => (long)v);
+            if (total != targets.shape[0]) throw new ShapeMismatchException(op, $"{op}: 1-D targets hold {targets.shape[0]} labels but the target lengths add up to {total}");
+            var all = targets.ToArray<long>();
+            for (int i = 0, at = 0; i < n; at += targetLengths[i], i++) rows[i] = all.AsSpan(at, targetLengths[i]).ToArray();
+        }
+        else throw new ShapeMismatchException(op, $"{op}: targets must be [N, S] or the 1-D concatenation, got {ShapeMath.Format(targets.shape)}");
+        for (int i = 0; i < n; i++)
+            foreach (var label in rows[i])
+                if (label < 0 || label >= c || label == blank)
+                    throw new OpArgumentException(op, $"{op}: sample {i}'s target holds {label}, not a class of {c} other than the blank {blank}");
+        if (n == 0 && reduction == Reduction.Mean) throw new ShapeMismatchException(op, $"{op}: the mean over a batch of no samples is undefined");
+
+        // extended sequences: blank, l₁, blank, l₂, …, blank (padded with blanks past 2·Sₙ)
+        int s = rows.Length == 0 ? 0 : rows.Max(r => r.Length), width2 = 2 * s + 1;
+        var ext = new long[n * width2];
+        var skip = new bool[n * width2];
+        var start = new bool[n * width2];
+        var last = new long[n * 2];
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < width2; j++) ext[i * width2 + j] = j % 2 == 1 && j / 2 < rows[i].Length ? rows[i][j / 2] : blank;
+            for (int j = 2; j < width2; j++)
+                skip[i * width2 + j] = j % 2 == 1 && j / 2 < rows[i].Length && ext[i * width2 + j] != ext[i * width2 + j - 2];
+            start[i * width2] = true;
+            if (rows[i].Length > 0) start[i * width2 + 1] = true;
+            int len = rows[i].Length;
+            (last[i * 2], last[i * 2 + 1]) = (2 * len, len > 0 ? 2 * len - 1 : 2 * len);
+        }
+        var dev = logProbs.Device;
+        var extT = FromArray(ext, [n, width2], dev);
+        // a finite stand-in for log 0: −∞ would give logsumexp's pullback 0/0 where no path reaches
+        const double never = -1e30;
+        var emit = logProbs.Gather(2, extT.Unsqueeze(0).Expand(t, n, width2));       // [T, N, L']
+        var skipT = FromArray(skip, [n, width2], dev);
+        var alpha = Where(FromArray(start, [n, width2], dev), t > 0 ? emit.Select(0, 0) : Full([n, width2], never, logProbs.DType, dev), never);
+        var lengths = FromArray(inputLengths.Select(v => (long)v).ToArray(), [n, 1], dev);
+        Tensor Shift(Tensor a, int by) => Cat([Full([n, by], never, a.DType, dev), a.Narrow(1, 0, width2 - by)], 1);
+        for (int f = 1; f < t; f++)
+        {
+            var paths = new List<Tensor> { alpha, Shift(alpha, 1) };
+            if (width2 > 2) paths.Add(Where(skipT, Shift(alpha, 2), never));
+            var next = Stack([.. paths], 0).LogSumExp(0) + emit.Select(0, f);
+            alpha = Where(lengths.Gt((long)f), next, alpha);
+        }
+        // the end: the last label or the blank after it; no frames at all reach nothing but an empty target
+        var ends = alpha.Gather(1, FromArray(last, [n, 2], dev));
+        var endsDistinct = Where(FromArray(last.Select((v, i) => i % 2 == 0 || last[i - 1] != v).ToArray(), [n, 2], dev), ends, never);
+        var logLikelihood = endsDistinct.LogSumExp(1);
+        var noFrames = FromArray(inputLengths.Select((v, i) => v == 0).ToArray(), [n], dev);
+        var emptyTarget = FromArray(rows.Select(r => r.Length == 0).ToArray(), [n], dev);
+        // zero frames: probability 1 for an empty target, 0 otherwise
+        logLikelihood = Where(noFrames, Where(emptyTarget, 0.0, Full([n], never, logProbs.DType, dev)), logLikelihood);
+        var loss = -logLikelihood;
+        var impossible = loss.Gt(-never / 10).Detach();
+        loss = Where(impossible, zeroInfinity ? 0.0 : double.PositiveInfinity, loss);
+        if (reduction == Reduction.Mean)
+            return (loss / FromArray(targetLengths.Select(v => (double)Math.Max(v, 1)).ToArray(), [n], dev).To(loss.DType)).Mean();
+        return Reduced(op, loss, reduction);
+    }
+
     static void CheckSigns(string op, Tensor y)
     {
         if (LogicalAnd(y.Ne(1.0), y.Ne(-1.0)).Any().Item<bool>())
