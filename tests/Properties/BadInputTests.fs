@@ -415,6 +415,60 @@ let private hyperparameters =
           } ]
 
 
+/// What a probe of this session's APIs found: each case failed (hung, threw a raw exception,
+/// left state half-done or answered wrongly) before its fix.
+let private probed =
+    testList
+        "probed"
+        [ test "NAdam with a huge loaded step count steps at once (the μ product stops once 1 − Π is 1)" {
+              let p = Parameter(Tensor.FromArray([| 1.0 |], [| 1 |]))
+              let opt = NAdam([ p ], 0.1)
+              p.SetGrad(Tensor.FromArray([| 1.0 |], [| 1 |]))
+              opt.Step()
+              let state = Collections.Generic.Dictionary(opt.StateDict())
+              state.["step"] <- Tensor.FromArray([| 1_000_000_000_000L |], [| 1 |])
+              state.["0.step"] <- Tensor.FromArray([| 1_000_000_000_000L |], [| 1 |])
+              opt.LoadStateDict state
+              let m0, v0 = (values state.["0.exp_avg"]).[0], (values state.["0.exp_avg_sq"]).[0]
+              let before = (values p.Value).[0]
+              opt.Step()
+              // t = 10¹² + 1: μ_t = μ_{t+1} = β₁ (0.96^(tψ) is 0), Π μ is 0, 1 − β₂ᵗ is 1
+              let m, v = 0.9 * m0 + 0.1, 0.999 * v0 + 0.001
+              let expected = before - 0.1 * (m * 0.9 + 1.0 * (1.0 - 0.9)) / (sqrt v + 1e-8)
+              near 1e-12 [| expected |] p.Value "the step at t = 10¹² + 1"
+          }
+          test "a null parameter group is refused by index" {
+              let g = ParamGroup([ Parameter(Tensor.Zeros 1) ])
+
+              throwsWith<ArgumentException, _>
+                  (fun () -> ParamGroups(g, null) |> ignore)
+                  [ "param_groups"; "group 1 is null" ]
+          }
+          test "batch norm with its input on another device names the layer and counts nothing" {
+              let bn = BatchNorm1d(3, affine = false)
+              let x = Tensor.Ones([| 4; 3 |], DType.Float32, Device.Simulated 1)
+              throwsWith<DeviceMismatchException, _> (fun () -> bn.Forward x |> ignore) [ "batch_norm1d:"; "sim:1" ]
+              Expect.equal (bn.NumBatchesTracked.Value.Item<int64>()) 0L "num_batches_tracked unchanged"
+          }
+          test "lstsq refuses a rank-deficient tall A instead of answering 1e14" {
+              let a = Tensor.FromArray([| 1.0; 2.0; 2.0; 4.0; 3.0; 6.0 |], [| 3; 2 |])
+
+              throwsWith<OpArgumentException, _>
+                  (fun () -> Tensor.Lstsq(a, Tensor.Ones([| 3; 1 |], DType.Float64)) |> ignore)
+                  [ "lstsq"; "rank-deficient" ]
+          }
+          test "the plain conv2d refuses int64 and mixed dtypes as the general one does" {
+              let layer = Conv2d(1, 1, 3)
+
+              throwsWith<DTypeMismatchException, _>
+                  (fun () -> layer.Forward(Tensor.Zeros([| 1; 1; 4; 4 |], DType.Int64)) |> ignore)
+                  [ "conv2d:"; "int64" ]
+
+              throwsWith<DTypeMismatchException, _>
+                  (fun () -> layer.Forward(Tensor.Zeros([| 1; 1; 4; 4 |], DType.Float64)) |> ignore)
+                  [ "conv2d:"; "float64"; "float32" ]
+          } ]
+
 let tests =
     testList
         "bad input"
@@ -422,4 +476,5 @@ let tests =
           namesTheOp
           noRawExceptions
           pytorchSemantics
-          hyperparameters ]
+          hyperparameters
+          probed ]

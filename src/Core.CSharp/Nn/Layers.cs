@@ -68,6 +68,7 @@ public sealed class Conv2d : Module
     /// <summary>[N, in, H, W] to [N, out, H', W'].</summary>
     public override Tensor Forward(Tensor input)
     {
+        using var _ = OpCall.Enter("conv2d", input);
         // one stride and padding for both axes, no dilation or groups: the fused kernels' entry point
         bool plain = groups == 1 && dilation[0] == 1 && dilation[1] == 1 && stride[0] == stride[1] && padding[0] == padding[1];
         return plain
@@ -167,7 +168,11 @@ public abstract class BatchNorm : Module
     /// <summary>Normalises each channel of [N, C, ...].</summary>
     public override Tensor Forward(Tensor input)
     {
+        using var _ = OpCall.Enter(op, input);
         var x = Input(input);
+        // the state's device before anything is computed or counted
+        if ((Weight?.Value ?? RunningMean?.Value) is { } state && state.Device != x.Device)
+            throw new DeviceMismatchException(op, $"{op}: the input is on {x.Device} but the layer's parameters and buffers are on {state.Device}; move one with To(device)");
         if (Array.IndexOf(ranks, x.Rank) < 0 || x.Size(1) != NumFeatures)
             throw new ShapeMismatchException(op, $"{op}: expects {string.Join(" or ", ranks.Select(r => r == 2 ? "[N, C]" : r == 3 ? "[N, C, L]" : "[N, C, H, W]"))} with C = {NumFeatures}, got {ShapeMath.Format(x.Shape)}");
         var dtype = (Weight?.Value ?? RunningMean?.Value)?.DType;

@@ -212,7 +212,9 @@ public sealed class NAdam : ComposedOptimizer
         double decay = OptionOf(i, "momentum_decay", momentumDecay);
         long t = StepOf(i);
         double product = 1;
-        for (long k = 1; k <= t; k++) product *= Mu(beta1, decay, k);
+        // Π μ_k: past 1e-17, 1 − product is 1 in float64 whatever the later factors (each < 1) do,
+        // so the loop stops there instead of running over every past step (t may be huge)
+        for (long k = 1; k <= t && product >= 1e-17; k++) product *= Mu(beta1, decay, k);
         double mu = Mu(beta1, decay, t), next = Mu(beta1, decay, t + 1);
         var mi = m[i] = Hold(m[i], Or0(m[i], p) * beta1 + g * (1 - beta1));
         var vi = v[i] = Hold(v[i], Or0(v[i], p) * beta2 + g * g * (1 - beta2));

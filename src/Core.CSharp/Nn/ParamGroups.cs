@@ -49,7 +49,11 @@ public sealed class ParamGroup
 public sealed class ParamGroups(params ParamGroup[] groups) : IEnumerable<Parameter>
 {
     /// <summary>The groups, in order.</summary>
-    public IReadOnlyList<ParamGroup> Groups { get; } = groups?.ToArray() ?? throw new ArgumentNullException(nameof(groups), "param_groups: the groups are null");
+    public IReadOnlyList<ParamGroup> Groups { get; } = groups is null
+        ? throw new ArgumentNullException(nameof(groups), "param_groups: the groups are null")
+        : Array.IndexOf(groups, null) is var at and >= 0
+            ? throw new ArgumentException($"param_groups: group {at} is null", nameof(groups))
+            : groups.ToArray();
 
     /// <summary>Every group's parameters, group after group.</summary>
     public IEnumerator<Parameter> GetEnumerator() => Groups.SelectMany(g => g.Parameters).GetEnumerator();

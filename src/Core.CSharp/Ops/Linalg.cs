@@ -310,6 +310,11 @@ public sealed partial class Tensor
         if (m >= n)
         {
             var (q, r) = a.Qr();
+            // R's diagonal: a (numerically) zero entry is a rank-deficient A, whose solution is not unique
+            var d = r.Detach().Diagonal(0, -2, -1).Abs().To(DType.Float64);
+            double tol = (a.DType == DType.Float32 ? 1e-6 : 1e-12) * Math.Max(m, n);
+            if (n > 0 && d.Lt(d.Amax([-1], keepDim: true) * tol + double.Epsilon).Any().Item<bool>())
+                throw new OpArgumentException("lstsq", $"lstsq: A {ShapeMath.Format(a.shape)} is rank-deficient (a diagonal entry of its R is below {tol:g2}·the largest); the least-squares solution is not unique");
             return Solve(r, MatMul(q.Mt, b));
         }
         return MatMul(a.Mt, Solve(MatMul(a, a.Mt), b));

@@ -68,6 +68,9 @@ public sealed partial class Tensor
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null, int stride = 1, int padding = 0)
     {
         using var _ = OpCall.EnterWith("conv2d", [x, weight], bias);
+        x.RequireFloat("conv2d");
+        if (weight.DType != x.DType || (bias is not null && bias.DType != x.DType))
+            throw new DTypeMismatchException("conv2d", $"conv2d: the input is {x.DType.Name()} but the weight is {weight.DType.Name()}{(bias is null ? "" : $" and the bias {bias.DType.Name()}")}; convert one to the other");
         if (weight.Rank != 4 || x.Rank != 4 || weight.shape[1] != x.shape[1])
             throw new ShapeMismatchException("conv2d", $"conv2d: input {ShapeMath.Format(x.shape)} and weight {ShapeMath.Format(weight.shape)} do not fit ([N, C, H, W] and [O, C, kh, kw])");
         if (bias is not null && (bias.Rank != 1 || bias.shape[0] != weight.shape[0]))
