@@ -47,6 +47,17 @@ public sealed partial class Tensor
         return (count, m, n);
     }
 
+    /// <summary>
+    /// B of A·X = B (solve, lstsq) checked against A: one device, one dtype; and torch's rule for
+    /// its kind, a vector per matrix when it is 1-D or A's shape without the last axis.
+    /// </summary>
+    static bool IsVectorSide(string op, Tensor a, Tensor b)
+    {
+        SameDevice(op, a, b);
+        if (b.DType != a.DType) throw new DTypeMismatchException(op, $"{op}: A is {a.DType.Name()} but B is {b.DType.Name()}");
+        return b.Rank == 1 || (b.Rank == a.Rank - 1 && ShapeMath.SameShape(b.shape, a.shape[..^1]));
+    }
+
     /// <summary>Axes of a transpose of the last two.</summary>
     Tensor Mt => Transpose(-2, -1);
 
@@ -80,11 +91,7 @@ public sealed partial class Tensor
     {
         using var _ = OpCall.Enter("solve", a, b);
         var (_, n, _) = Matrices("solve", a, true);
-        SameDevice("solve", a, b);
-        if (b.DType != a.DType) throw new DTypeMismatchException("solve", $"solve: A is {a.DType.Name()} but B is {b.DType.Name()}");
-        // torch's rule: B is a vector (per matrix) when it is 1-D or A's shape without the last axis
-        bool vector = b.Rank == 1 || (b.Rank == a.Rank - 1 && ShapeMath.SameShape(b.shape, a.shape[..^1]));
-        if (vector)
+        if (IsVectorSide("solve", a, b))
         {
             if (b.shape[^1] != n)
                 throw new ShapeMismatchException("solve", $"solve: B {ShapeMath.Format(b.shape)} does not fit A {ShapeMath.Format(a.shape)} (expected [.., {n}, k] or [.., {n}])");
@@ -301,10 +308,7 @@ public sealed partial class Tensor
     {
         using var _ = OpCall.Enter("lstsq", a, b);
         var (_, m, n) = Matrices("lstsq", a, false);
-        SameDevice("lstsq", a, b);
-        if (b.DType != a.DType) throw new DTypeMismatchException("lstsq", $"lstsq: A is {a.DType.Name()} but B is {b.DType.Name()}");
-        bool vector = b.Rank == 1 || (b.Rank == a.Rank - 1 && ShapeMath.SameShape(b.shape, a.shape[..^1]));
-        if (vector && b.shape[^1] == m) return Lstsq(a, b.Unsqueeze(-1)).Squeeze(-1);
+        if (IsVectorSide("lstsq", a, b) && b.shape[^1] == m) return Lstsq(a, b.Unsqueeze(-1)).Squeeze(-1);
         if (b.Rank < 2 || b.shape[^2] != m)
             throw new ShapeMismatchException("lstsq", $"lstsq: B {ShapeMath.Format(b.shape)} does not fit A {ShapeMath.Format(a.shape)} (expected [.., {m}, k] or [.., {m}])");
         if (m >= n)

@@ -39,10 +39,6 @@ public sealed partial class Tensor
             if (i == gi) return (g * LayerNorm(xs[0], normalizedRank, null, null, eps)).SumTo(normalized);
             return g.SumTo(normalized);
         };
-        // kernels read γ and β from element 0 of their storage: a slice (contiguous, offset > 0) is copied
-        static Backends.Strided? Whole(Tensor? t) => t is null ? null
-            : t.IsContiguous && t.offset == 0 ? t.View
-            : new Backends.Strided(t.Kernels.Contiguous(t.View), t.shape, ShapeMath.ContiguousStrides(t.shape), 0);
         return Result("layer_norm", x.Kernels.LayerNorm(x.View, d, Whole(gamma), Whole(beta), eps), x.Shape, [.. inputs], rule);
     }
 

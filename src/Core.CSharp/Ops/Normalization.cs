@@ -35,7 +35,7 @@ public sealed partial class Tensor
         return y;
     }
 
-    /// <summary>A view kernels read from element 0 of its storage: a slice (contiguous, offset > 0) is copied.</summary>
+    /// <summary>γ or β as a view the normalisation kernels read from element 0 of its storage: a slice (contiguous, offset > 0) is copied.</summary>
     static Backends.Strided? Whole(Tensor? t) => t is null ? null
         : t.IsContiguous && t.offset == 0 ? t.View
         : new Backends.Strided(t.Kernels.Contiguous(t.View), t.shape, ShapeMath.ContiguousStrides(t.shape), 0);
