@@ -200,7 +200,9 @@ type Diff<'T> = Diff of (Trace -> 'T)
 /// `try … finally` work as in any F# code. Plain tensor code between steps is allowed: on step
 /// outputs (and `Diff.input` values, and leaves that require grad) the engine records it, and
 /// it joins the chain.
-type DiffBuilder() =
+type DiffBuilder
+    /// A builder; the DSL offers one as `diff`.
+    () =
     /// `return x`: ends the program with a value, running no step.
     member inline _.Return(x: 'T) : Diff<'T> = Diff(fun _ -> x)
     /// `return! step`: ends the program with a step's value.

@@ -4,11 +4,14 @@ open Cotangent
 
 /// Witness type resolving `tensor` literals by overload; not called directly.
 type TensorLiteral =
+    /// A float scalar: `tensor 2.0`.
     static member Of(_: TensorLiteral, value: float) : Tensor = Tensor.Scalar(value)
 
+    /// A float32 vector from a list: `tensor [ 1.0; 2.0 ]`.
     static member Of(_: TensorLiteral, values: float list) : Tensor =
         Tensor.FromArray(values |> List.map float32 |> Array.ofList, [| List.length values |])
 
+    /// A float32 matrix from rows of equal length: `tensor [ [ 1.0; 2.0 ]; [ 3.0; 4.0 ] ]`.
     static member Of(_: TensorLiteral, values: float list list) : Tensor =
         let rows = List.length values
         let cols = if rows = 0 then 0 else List.length values.Head
@@ -18,28 +21,43 @@ type TensorLiteral =
 
         Tensor.FromArray(values |> List.concat |> List.map float32 |> Array.ofList, [| rows; cols |])
 
+    /// A float32 vector from an array.
     static member Of(_: TensorLiteral, values: float[]) : Tensor =
         Tensor.FromArray(values |> Array.map float32, [| values.Length |])
 
+    /// An int64 vector: `tensor [ 1L; 2L ]`.
     static member Of(_: TensorLiteral, values: int64 list) : Tensor =
         Tensor.FromArray(Array.ofList values, [| List.length values |])
 
+    /// An int64 vector from ints: `tensor [ 1; 2 ]` (class labels, indices).
     static member Of(_: TensorLiteral, values: int list) : Tensor =
         Tensor.FromArray(values |> List.map int64 |> Array.ofList, [| List.length values |])
 
 /// Witness type resolving the comparison operators' right operand (a tensor or a number).
 type CompareOperand =
+    /// `a > b` elementwise against a tensor (broadcast); a bool tensor.
     static member Gt(_: CompareOperand, a: Tensor, b: Tensor) = a.Gt b
+    /// `a > b` elementwise against a number; a bool tensor.
     static member Gt(_: CompareOperand, a: Tensor, b: float) = a.Gt b
+    /// `a < b` elementwise against a tensor (broadcast); a bool tensor.
     static member Lt(_: CompareOperand, a: Tensor, b: Tensor) = a.Lt b
+    /// `a < b` elementwise against a number; a bool tensor.
     static member Lt(_: CompareOperand, a: Tensor, b: float) = a.Lt b
+    /// `a ≥ b` elementwise against a tensor (broadcast); a bool tensor.
     static member Ge(_: CompareOperand, a: Tensor, b: Tensor) = a.Ge b
+    /// `a ≥ b` elementwise against a number; a bool tensor.
     static member Ge(_: CompareOperand, a: Tensor, b: float) = a.Ge b
+    /// `a ≤ b` elementwise against a tensor (broadcast); a bool tensor.
     static member Le(_: CompareOperand, a: Tensor, b: Tensor) = a.Le b
+    /// `a ≤ b` elementwise against a number; a bool tensor.
     static member Le(_: CompareOperand, a: Tensor, b: float) = a.Le b
+    /// `a = b` elementwise against a tensor (broadcast); a bool tensor.
     static member Eq(_: CompareOperand, a: Tensor, b: Tensor) = a.Eq b
+    /// `a = b` elementwise against a number; a bool tensor.
     static member Eq(_: CompareOperand, a: Tensor, b: float) = a.Eq b
+    /// `a ≠ b` elementwise against a tensor (broadcast); a bool tensor.
     static member Ne(_: CompareOperand, a: Tensor, b: Tensor) = a.Ne b
+    /// `a ≠ b` elementwise against a number; a bool tensor.
     static member Ne(_: CompareOperand, a: Tensor, b: float) = a.Ne b
 
 /// Literals and operators, opened with `Cotangent.FSharp`.

@@ -8,11 +8,19 @@ open System
 open Cotangent
 
 /// A gradient check failed; the message holds the inputs, the expected and the actual values.
-type GradCheckException(message: string) =
+type GradCheckException
+    /// A failed check, with the message that says where and by how much.
+    (message: string) =
     inherit Exception(message)
 
 /// The finite-difference step and the relative tolerance of a check.
-type Tolerance = { Eps: float; Rtol: float }
+type Tolerance =
+    {
+        /// The finite-difference step.
+        Eps: float
+        /// The relative tolerance (with the same absolute floor) the gradients must meet.
+        Rtol: float
+    }
 
 /// Step 1e-6 and tolerance 1e-6: right for float64 inputs of moderate size.
 let defaultTolerance = { Eps = 1e-6; Rtol = 1e-6 }

@@ -10,21 +10,30 @@ open Cotangent.Testing.Sampling
 /// Inputs (float64) and how the op is applied to them, with its non-differentiable arguments fixed.
 [<ReferenceEquality>]
 type Sample =
-    { Inputs: Tensor list
-      Apply: Tensor list -> Tensor
-      Note: string }
+    {
+        /// The inputs, float64.
+        Inputs: Tensor list
+        /// The op applied to the inputs, non-differentiable arguments fixed.
+        Apply: Tensor list -> Tensor
+        /// What was drawn (shapes, fixed arguments), printed with a failure.
+        Note: string
+    }
 
     override s.ToString() =
         s.Note + " on\n" + (s.Inputs |> List.map string |> String.concat "\n")
 
+/// One registered op's property case: how to draw its inputs and how closely to check it.
 type OpCase =
     {
+        /// The op's registry name.
         Name: string
+        /// Draws a sample from the random source.
         Build: Random -> Sample
         /// For non-differentiable ops: the expected output, computed by plain loops.
         Reference: (Sample -> float[]) option
         /// Finite-difference step and relative tolerance for the gradient checks.
         Eps: float
+        /// The relative tolerance of the gradient checks.
         Tol: float
     }
 
@@ -1905,4 +1914,5 @@ let all: OpCase list =
               [ a; tensorIn r Real [| m; 2 |] ]
               (two (fun a b -> Tensor.Lstsq(a, b)))) ]
 
+/// The cases by op name.
 let byName = all |> List.map (fun c -> c.Name, c) |> Map.ofList

@@ -9,21 +9,31 @@ open FsCheck.FSharp
 
 /// One op application in a program: the registry name, a description, and the function.
 type ProgramStep =
-    { Op: string
-      Describe: string
-      Apply: Tensor -> Tensor }
+    {
+        /// The op's registry name.
+        Op: string
+        /// The step as text, e.g. `mul 2.5`, printed with a failure.
+        Describe: string
+        /// The step itself.
+        Apply: Tensor -> Tensor
+    }
 
     override s.ToString() = s.Describe
 
 /// An input and the steps applied to it in order.
 [<ReferenceEquality>]
 type Program =
-    { Input: Tensor
-      Steps: ProgramStep list }
+    {
+        /// The program's input.
+        Input: Tensor
+        /// The steps, applied in order.
+        Steps: ProgramStep list
+    }
 
     override p.ToString() =
         sprintf "x = %O\nsteps: %s" p.Input (p.Steps |> List.map string |> String.concat " → ")
 
+/// Random programs (chains of registered ops) and their generators.
 [<RequireQualifiedAccess>]
 module Programs =
 

@@ -19,8 +19,10 @@ type Domain =
     /// Values in [-0.9, 0.9]: asin, acos, atanh-like ops and tan, away from their poles and edges.
     | Unit
 
+/// A float drawn uniformly from [lo, hi).
 let uniform (r: Random) lo hi = lo + (hi - lo) * r.NextDouble()
 
+/// n floats drawn from the domain.
 let values (r: Random) domain n =
     match domain with
     | Real -> Array.init n (fun _ -> uniform r -2.0 2.0)
@@ -53,6 +55,7 @@ let alongAxis (r: Random) (shape: int[]) axis =
     ishape.[axis] <- r.Next(1, 5)
     ishape, Tensor.FromArray(Array.init (Array.fold (*) 1 ishape) (fun _ -> int64 (r.Next shape.[axis])), ishape)
 
+/// Two shapes that broadcast together, drawn at random.
 let broadcastPair (r: Random) =
     let full = shape r 0 3
 
@@ -75,4 +78,5 @@ let axesOf (r: Random) rank =
 let indices (r: Random) size n =
     Tensor.FromArray(Array.init n (fun _ -> int64 (r.Next size)), [| n |])
 
+/// A shape as text, e.g. [2, 3].
 let shapeText (s: int[]) = "[" + String.Join(", ", s) + "]"

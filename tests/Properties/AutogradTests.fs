@@ -47,6 +47,18 @@ let imperative =
               Expect.isFalse y.IsLeaf "an op output is not a leaf"
               Expect.isNull (y.GradFn.NextFunctions.[0].NextFunctions.[0]) "the chain ends at the leaf"
           }
+          test "NextLeaves tells the leaf an input accumulates into from a constant and an op output" {
+              let x = leaf [ 1.0; 2.0 ]
+              let c = Tensor.From(3.0f, 4.0f)
+              let m = x * c
+              Expect.isTrue (obj.ReferenceEquals(m.GradFn.NextLeaves.[0], x)) "x's gradient goes to x"
+              Expect.isNull m.GradFn.NextLeaves.[1] "a constant has no leaf"
+              let y = m.Exp()
+              Expect.isNull y.GradFn.NextLeaves.[0] "an op output is not a leaf"
+              Expect.equal y.GradFn.NextFunctions.[0].Name "mul" "and has a grad_fn instead"
+              y.Sum().Backward()
+              Expect.isTrue (obj.ReferenceEquals(m.GradFn.NextLeaves.[0], x)) "kept after the pass frees the graph"
+          }
           test "backward() on a non-scalar without v is an error naming the shape" {
               let y = leaf [ 1.0; 2.0; 3.0 ] * 2.0
               throwsWith<InvalidOperationException, _> (fun () -> y.Backward()) [ "scalar"; "[3]" ]

@@ -349,6 +349,9 @@ public sealed class FunctionContext
 /// </summary>
 public abstract class Function
 {
+    /// <summary>Subclasses supply <see cref="Forward"/> and <see cref="Backward"/>.</summary>
+    protected Function() { }
+
     /// <summary>The forward computation.</summary>
     protected abstract Tensor Forward(FunctionContext ctx, Tensor[] inputs);
 

@@ -2,12 +2,6 @@ using System.Runtime.CompilerServices;
 
 namespace Cotangent;
 
-/// <summary>Graph objects (tensors, nodes) that carry a hash of their own for identity-keyed tables.</summary>
-internal interface IIdentified
-{
-    int IdentityHash { get; }
-}
-
 /// <summary>
 /// Reference equality with a hash stored in the object. The backward pass keys its tables by
 /// node and tensor; RuntimeHelpers.GetHashCode must first assign each new object a hash in its
@@ -35,7 +29,7 @@ internal sealed class ByIdentity : IEqualityComparer<object>, IEqualityComparer<
     public bool Equals(Node? a, Node? b) => ReferenceEquals(a, b);
     public bool Equals(Tensor? a, Tensor? b) => ReferenceEquals(a, b);
     public bool Equals(Storage? a, Storage? b) => ReferenceEquals(a, b);
-    public int GetHashCode(object o) => o is IIdentified i ? i.IdentityHash : RuntimeHelpers.GetHashCode(o);
+    public int GetHashCode(object o) => o switch { Node n => n.IdentityHash, Tensor t => t.IdentityHash, _ => RuntimeHelpers.GetHashCode(o) };
     public int GetHashCode(Node n) => n.IdentityHash;
     public int GetHashCode(Tensor t) => t.IdentityHash;
     public int GetHashCode(Storage s) => s.Born.GetHashCode();   // Born is unique per storage

@@ -11,9 +11,8 @@ public delegate Tensor? VjpRule(int i, Tensor cotangent, Tensor[] inputs, Tensor
 /// The backward function of one op application, as PyTorch's <c>grad_fn</c>: it names the
 /// op and holds what the VJP needs until a backward pass without <c>retainGraph</c> frees it.
 /// </summary>
-public sealed class Node : IIdentified
+public sealed class Node
 {
-    int IIdentified.IdentityHash => identityHash;
     internal int IdentityHash => identityHash;
     readonly int identityHash = ByIdentity.Next();
     Tensor[]? inputs;
@@ -51,6 +50,14 @@ public sealed class Node : IIdentified
     /// input that is a leaf or needs no gradient. Empty once released.
     /// </summary>
     public IReadOnlyList<Node?> NextFunctions => Edges.Select(e => e.Fn).ToArray();
+
+    /// <summary>
+    /// For each input, in the order of <see cref="NextFunctions"/>, the leaf its gradient
+    /// accumulates into (the tensor PyTorch's <c>AccumulateGrad</c> in <c>next_functions</c>
+    /// holds), or null for an input made by another op or needing no gradient: where
+    /// <see cref="NextFunctions"/> is null, this tells a leaf from a constant. Kept after release.
+    /// </summary>
+    public IReadOnlyList<Tensor?> NextLeaves => Edges.Select(e => e.Leaf).ToArray();
 
     internal void Attach(Tensor y) => output = y;
 

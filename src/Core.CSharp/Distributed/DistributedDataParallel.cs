@@ -18,8 +18,9 @@ namespace Cotangent.Distributed;
 /// only accumulate locally; the next backward outside it averages the sums. Wrap after moving the
 /// module to its device (<c>module.To(group.LocalDevice)</c>).
 /// </summary>
-public sealed class DistributedDataParallel : Module, IGradHook
+public sealed class DistributedDataParallel : Module
 {
+    readonly GradHook hook;
     readonly Parameter[] parameters;
     readonly Bucket[] buckets;
     readonly Dictionary<object, (int Bucket, int Slot)> byAccumulator = new(ReferenceEqualityComparer.Instance);
@@ -44,6 +45,7 @@ public sealed class DistributedDataParallel : Module, IGradHook
         Module = AddModule("module", module);
         Group = group;
         this.overlap = overlap;
+        hook = new GradHook(this);
         var named = module.NamedParameters().ToArray();
         parameters = [.. named.Select(p => p.Parameter)];
         CheckSameEverywhere(op, group, named);
@@ -57,9 +59,9 @@ public sealed class DistributedDataParallel : Module, IGradHook
             for (int s = 0; s < buckets[b].Members.Length; s++)
             {
                 var acc = buckets[b].Members[s].Value.Accumulator!;
-                if (acc.Hook is not null && !ReferenceEquals(acc.Hook, this))
+                if (acc.Hook is not null && !ReferenceEquals(acc.Hook, hook))
                     throw new InvalidOperationException($"{op}: a parameter is already wrapped by another DistributedDataParallel");
-                acc.Hook = this;
+                acc.Hook = hook;
                 byAccumulator[acc] = (b, s);
             }
     }
@@ -94,7 +96,7 @@ public sealed class DistributedDataParallel : Module, IGradHook
     {
         if (buffers.Length > 0) BroadcastBuffers();
         foreach (var p in parameters)
-            if (!ReferenceEquals(p.Value.Accumulator?.Hook, this))
+            if (!ReferenceEquals(p.Value.Accumulator?.Hook, hook))
                 throw new InvalidOperationException("distributed_data_parallel: a parameter was moved or replaced after wrapping (module.To?); move the module first, then wrap it");
         if (GradMode.IsEnabled)
         {
@@ -127,9 +129,15 @@ public sealed class DistributedDataParallel : Module, IGradHook
 
     // ---- the hook --------------------------------------------------------------------------
 
-    long IGradHook.Order => order;
+    // the engine's hook interface is internal, so a nested object implements it for the module
+    sealed class GradHook(DistributedDataParallel owner) : IGradHook
+    {
+        public long Order => owner.order;
+        public void Ready(Tensor leaf) => owner.Ready(leaf);
+        public void Finished(Exception? failure) => owner.Finished(failure);
+    }
 
-    void IGradHook.Ready(Tensor leaf)
+    void Ready(Tensor leaf)
     {
         if (!expecting || !syncing || !byAccumulator.TryGetValue(leaf.Accumulator!, out var at)) return;
         var bucket = buckets[at.Bucket];
@@ -144,7 +152,7 @@ public sealed class DistributedDataParallel : Module, IGradHook
         for (int b = 0; b < next; b++) buckets[b].Work?.Test();   // MPI progresses only when polled
     }
 
-    void IGradHook.Finished(Exception? failure)
+    void Finished(Exception? failure)
     {
         if (!expecting) return;   // a backward through these parameters that no forward of this module prepared
         expecting = false;

@@ -40,7 +40,11 @@ public sealed class DataLoader : IEnumerable<(Tensor Inputs, Tensor Targets)>
     public int Count => (int)(last == LastBatch.Drop ? inputs.Size(0) / batchSize : (inputs.Size(0) + (long)batchSize - 1) / batchSize);
 
     /// <summary>One epoch of batches.</summary>
-    public IEnumerator<(Tensor Inputs, Tensor Targets)> GetEnumerator()
+    public IEnumerator<(Tensor Inputs, Tensor Targets)> GetEnumerator() => Batches().GetEnumerator();
+
+    // an iterator of its own so that the public method carries no [IteratorStateMachine], which
+    // fsdocs cannot read
+    IEnumerable<(Tensor Inputs, Tensor Targets)> Batches()
     {
         int n = inputs.Size(0);
         var order = Enumerable.Range(0, n).Select(i => (long)i).ToArray();

@@ -3,6 +3,9 @@ namespace Cotangent.Nn;
 /// <summary>The input, unchanged (torch.nn.Identity): a placeholder where a layer may go.</summary>
 public sealed class Identity : Module
 {
+    /// <summary>An identity layer; it has no parameters.</summary>
+    public Identity() { }
+
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Input(input);
 }
@@ -321,7 +324,15 @@ public sealed class MultiheadAttention : Module
 }
 
 /// <summary>A recurrent layer's results: the top layer's output at every step, and the last hidden (and cell) state of every layer and direction.</summary>
-public sealed record RecurrentOutput(Tensor Output, Tensor H, Tensor? C);
+public sealed record RecurrentOutput(Tensor Output, Tensor H, Tensor? C)
+{
+    /// <summary>The top layer's output at every step: [seq, batch, directions·hidden] (batch first when the layer is).</summary>
+    public Tensor Output { get; init; } = Output;
+    /// <summary>The last hidden state of every layer and direction: [layers·directions, batch, hidden].</summary>
+    public Tensor H { get; init; } = H;
+    /// <summary>The last cell state, shaped as <see cref="H"/>, for an LSTM; null for RNN and GRU.</summary>
+    public Tensor? C { get; init; } = C;
+}
 
 /// <summary>
 /// Multi-layer, optionally bidirectional recurrent layers over [L, N, in] ([N, L, in] with

@@ -7,6 +7,9 @@ namespace Cotangent.Nn;
 /// </summary>
 public abstract class Module
 {
+    /// <summary>A module with no parameters, buffers or children yet; subclasses register theirs.</summary>
+    protected Module() { }
+
     readonly List<(string Name, Parameter Parameter)> parameters = [];
     readonly List<(string Name, Module Module)> children = [];
     readonly List<(string Name, Buffer Buffer)> buffers = [];
@@ -41,13 +44,11 @@ public abstract class Module
         return b;
     }
 
+    // not iterators themselves: the compiler's [IteratorStateMachine(typeof(...))] on a public
+    // method hides its docs from fsdocs, whose reader cannot convert a typeof argument
     /// <summary>Every buffer of this module and its children, with dotted names (torch's named_buffers), each once.</summary>
-    public IEnumerable<(string Name, Buffer Buffer)> NamedBuffers()
-    {
-        var seen = new HashSet<Buffer>(ReferenceEqualityComparer.Instance);
-        foreach (var (name, b) in AllNamedBuffers())
-            if (seen.Add(b)) yield return (name, b);
-    }
+    public IEnumerable<(string Name, Buffer Buffer)> NamedBuffers() =>
+        AllNamedBuffers().DistinctBy(b => b.Buffer, ReferenceEqualityComparer.Instance);
 
     IEnumerable<(string Name, Buffer Buffer)> AllNamedBuffers()
     {
@@ -82,12 +83,8 @@ public abstract class Module
     /// A parameter reached twice (a layer shared by two places in the tree) is listed once, under
     /// its first name, as PyTorch's named_parameters() does: an optimizer must update it once per step.
     /// </summary>
-    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters()
-    {
-        var seen = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
-        foreach (var (name, p) in AllNamedParameters())
-            if (seen.Add(p)) yield return (name, p);
-    }
+    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters() =>
+        AllNamedParameters().DistinctBy(p => p.Parameter, ReferenceEqualityComparer.Instance);
 
     IEnumerable<(string Name, Parameter Parameter)> AllNamedParameters()
     {

@@ -5,7 +5,7 @@ namespace Cotangent;
 /// <summary>
 /// Linear algebra over batches of matrices [.., m, n] (torch.linalg): inv, solve, det, slogdet,
 /// cholesky, qr, eigh, svd and lstsq. The factorisations run in float64 on the tensor's own
-/// device (<see cref="DenseLinalg"/>'s algorithms in every backend's kernels: the CPU's one
+/// device (<c>DenseLinalg</c>'s algorithms in every backend's kernels: the CPU's one
 /// matrix after another, a device's one thread a matrix) and float32 results are rounded from
 /// them; what is read back is a check that the input is finite and one status number a call. Each op is one node
 /// whose VJP is written with differentiable ops (matmul, solve, inv…), so gradients of any

@@ -24,7 +24,15 @@ public sealed class OpAttribute(string name, OpKind kind = OpKind.Primitive) : A
 }
 
 /// <summary>One registered op.</summary>
-public sealed record OpInfo(string Name, OpKind Kind, IReadOnlyList<string> Members);
+public sealed record OpInfo(string Name, OpKind Kind, IReadOnlyList<string> Members)
+{
+    /// <summary>The op's registry name, as in messages and <c>GradFn</c>.</summary>
+    public string Name { get; init; } = Name;
+    /// <summary>How it gets its gradient.</summary>
+    public OpKind Kind { get; init; } = Kind;
+    /// <summary>The public members that call it, e.g. <c>Tensor.Mul</c>.</summary>
+    public IReadOnlyList<string> Members { get; init; } = Members;
+}
 
 /// <summary>
 /// Every op of the core, found from the <see cref="OpAttribute"/> on its definition, so the

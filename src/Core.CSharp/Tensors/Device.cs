@@ -21,6 +21,11 @@ public enum DeviceType
 /// </summary>
 public readonly record struct Device(DeviceType Type, int Index)
 {
+    /// <summary>The kind of device: the CPU, a CUDA GPU or a simulated GPU.</summary>
+    public DeviceType Type { get; init; } = Type;
+    /// <summary>Which device of its kind, from 0 (0 for the CPU).</summary>
+    public int Index { get; init; } = Index;
+
     /// <summary>The host processor.</summary>
     public static readonly Device Cpu = new(DeviceType.Cpu, 0);
 

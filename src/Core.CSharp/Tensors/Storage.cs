@@ -6,6 +6,9 @@ namespace Cotangent;
 /// </summary>
 public abstract class Storage
 {
+    /// <summary>The backends derive their storages; there are no others.</summary>
+    private protected Storage() { }
+
     /// <summary>The element type.</summary>
     public abstract DType DType { get; }
     /// <summary>The number of elements.</summary>

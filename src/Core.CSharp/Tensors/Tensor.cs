@@ -10,10 +10,9 @@ namespace Cotangent;
 /// <see cref="RequireGrad"/> owns a gradient accumulator: <see cref="Grad"/> reads it,
 /// <see cref="ZeroGrad"/> clears it, and backward passes add to it.
 /// </summary>
-public sealed partial class Tensor : IIdentified
+public sealed partial class Tensor
 {
     readonly int identityHash = ByIdentity.Next();
-    int IIdentified.IdentityHash => identityHash;
     internal int IdentityHash => identityHash;
 
     readonly Storage storage;
