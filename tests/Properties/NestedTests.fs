@@ -207,6 +207,24 @@ let classics =
 
                   near 1e-12 [| 2.0 * x |] g (sprintf "at %g" x)
           }
+          test
+              "a top-level grad over a nested one carries no graph: the inner transform's own leaf is a constant outside it" {
+              // g(a) = d/dx (a·x³) at x = 2 is 12a, so dg/da = 12; the inner result's graph
+              // reaches the leaf the inner grad made of x = 2, which no caller differentiates
+              let inner (a: Tensor) =
+                  grad (fun x -> sum (a * x * x * x)) (f64 [ 2.0 ])
+
+              let g = grad (fun a -> sum (inner a)) (f64 [ 1.5 ])
+              near 1e-12 [| 12.0 |] g "dg/da"
+              Expect.isFalse g.RequiresGrad "the result requires no gradient"
+              Expect.isNull g.GradFn "and has no grad_fn"
+              // a closure over a leaf of the caller's still keeps its graph to that leaf
+              let w = f64 [ 0.5 ] |> requiresGrad
+              let gw = grad (fun a -> sum (w * inner a)) (f64 [ 1.5 ])
+              Expect.isTrue gw.RequiresGrad "a result that depends on the caller's w keeps its graph"
+              gw.Sum().Backward()
+              near 1e-12 [| 12.0 |] w.Grad "d/dw of w·12 is 12"
+          }
           test "no perturbation confusion: d/dx [x · d/dy (x + y)] = 1" {
               for x in [ 1.0; 2.5 ] do
                   near 1e-12 [| 1.0 |] (perturbationConfusion x) (sprintf "at %g" x)

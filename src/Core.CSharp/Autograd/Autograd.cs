@@ -175,7 +175,7 @@ public static class Autograd
         {
             // an input that is itself being differentiated stays connected through a new node;
             // any other input becomes a fresh leaf of this transform's own
-            inner = xs.Select(x => nested && x.RequiresGrad ? x.Alias() : x.Detach().RequireGrad()).ToArray();
+            inner = xs.Select(x => nested && x.RequiresGrad ? x.Alias() : x.Detach().RequireGrad().AsTransformLeaf()).ToArray();
             y = Traced(() => f(inner));
         }
         if (y is null) throw new InvalidOperationException($"{op}: the function returned null instead of a tensor");
@@ -342,14 +342,14 @@ public sealed class FunctionContext
 
 /// <summary>
 /// A custom differentiable op in the style of torch.autograd.Function: override
-/// <see cref="Forward"/> (run without recording; save what the backward needs on the context)
-/// and <see cref="Backward"/> (the gradient of every input from the output's cotangent, null
+/// the protected <c>Forward(ctx, inputs)</c> (run without recording; save what the backward needs on the context)
+/// and <c>Backward(ctx, gradOutput)</c> (the gradient of every input from the output's cotangent, null
 /// for none), then call <see cref="Apply"/>. Backward is called once per cotangent, its results
 /// handed to the inputs; write it with Cotangent ops if it must differentiate again.
 /// </summary>
 public abstract class Function
 {
-    /// <summary>Subclasses supply <see cref="Forward"/> and <see cref="Backward"/>.</summary>
+    /// <summary>Subclasses supply <c>Forward</c> and <c>Backward</c>.</summary>
     protected Function() { }
 
     /// <summary>The forward computation.</summary>

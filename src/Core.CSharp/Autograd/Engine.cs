@@ -239,7 +239,9 @@ internal static class Engine
     /// </summary>
     public static bool ReachesOutside(Tensor[] roots, Tensor[] own)
     {
-        bool Outside(Tensor leaf) => leaf.RequiresGrad && Array.IndexOf(own, leaf) < 0;
+        // another transform's own leaf is a constant here: a nested transform that returned a
+        // derivative keeps its graph to the leaf it made, which no caller can differentiate
+        bool Outside(Tensor leaf) => leaf.RequiresGrad && !leaf.IsTransformLeaf && Array.IndexOf(own, leaf) < 0;
         // reused per thread and cleared on the way out: every transform call walks its graph once
         var seen = walkSeen ??= new HashSet<Node>(ByIdentity.Instance);
         var stack = walkStack ??= new Stack<Node>();

@@ -22,6 +22,20 @@ public sealed partial class Tensor
     readonly bool requiresGrad;
     Node? gradFn;
 
+    /// <summary>
+    /// A leaf a functional transform made of an input that nothing outside it differentiates (a
+    /// constant to every other transform): a graph that reaches it does not depend on anything
+    /// the caller can differentiate. Set once, before the leaf is handed to the function.
+    /// </summary>
+    internal bool IsTransformLeaf { get; private set; }
+
+    /// <summary>Marks this fresh leaf as a transform's own (see <see cref="IsTransformLeaf"/>).</summary>
+    internal Tensor AsTransformLeaf()
+    {
+        IsTransformLeaf = true;
+        return this;
+    }
+
     internal Tensor(Storage storage, int[] shape, int[]? strides = null, int offset = 0, bool requiresGrad = false, GradAccumulator? accumulator = null)
     {
         this.storage = storage;
