@@ -22,27 +22,64 @@ let root = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "../.."))
 /// A repository file as a fenced C# block (HTML-escaped: the page shows what was compiled).
 let source (file: string) =
     let text = File.ReadAllText(Path.Combine(root, file)).TrimEnd()
-    sprintf "<p><code>%s</code></p>\n<pre><code class=\"language-csharp\">%s</code></pre>" file (Net.WebUtility.HtmlEncode text)
 
-let start (args: string) =
-    let info =
-        ProcessStartInfo("dotnet", args, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root)
+    sprintf
+        "<p><code>%s</code></p>\n<pre><code class=\"language-csharp\">%s</code></pre>"
+        file
+        (Net.WebUtility.HtmlEncode text)
 
-    match Process.Start info with
-    | null -> failwithf "could not start dotnet %s" args
-    | p -> p
+/// A dotnet process started from the repository's root, both its streams read as it runs (a
+/// full pipe would stop it); Output and Errors return what it has written so far.
+type Running(args: string) =
+    let out, err = Text.StringBuilder(), Text.StringBuilder()
+
+    let p =
+        let info =
+            ProcessStartInfo(
+                "dotnet",
+                args,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = root
+            )
+
+        match Process.Start info with
+        | null -> failwithf "could not start dotnet %s" args
+        | p -> p
+
+    do
+        p.OutputDataReceived.Add(fun e -> lock out (fun () -> out.AppendLine e.Data |> ignore))
+        p.ErrorDataReceived.Add(fun e -> lock err (fun () -> err.AppendLine e.Data |> ignore))
+        p.BeginOutputReadLine()
+        p.BeginErrorReadLine()
+
+    member _.Process = p
+    member _.Output = lock out (fun () -> out.ToString())
+    member _.Errors = lock err (fun () -> err.ToString())
+
+    member _.Stop() =
+        if not p.HasExited then
+            p.Kill true
+
+        p.WaitForExit()
 
 /// Runs dotnet with the arguments from the repository's root; its output, or an error with it.
 let dotnet (args: string) =
-    use p = start args
-    let err = p.StandardError.ReadToEndAsync()
-    let out = p.StandardOutput.ReadToEnd()
-    p.WaitForExit()
+    let r = Running args
+    r.Process.WaitForExit()
 
-    if p.ExitCode <> 0 then
-        failwithf "dotnet %s exited with %d:\n%s\n%s" args p.ExitCode out err.Result
+    if r.Process.ExitCode <> 0 then
+        failwithf "dotnet %s exited with %d:\n%s\n%s" args r.Process.ExitCode r.Output r.Errors
 
-    out
+    r.Output
+
+/// A loopback port nothing listens on now.
+let freePort () =
+    let l = new Net.Sockets.TcpListener(Net.IPAddress.Loopback, 0)
+    l.Start()
+    let port = (l.LocalEndpoint :?> Net.IPEndPoint).Port
+    l.Stop()
+    port
 (**
 # Cotangent from C#, and a C# service
 
@@ -61,7 +98,7 @@ to the leaf.
 source "examples/QuickstartCSharp/Program.cs"
 (*** include-it-raw ***)
 (**
-`dotnet run --project examples/QuickstartCSharp` printed:
+`dotnet run --project examples/QuickstartCSharp -c Release` printed:
 *)
 (*** hide ***)
 printf "%s" (dotnet "run --project examples/QuickstartCSharp -c Release")
@@ -82,8 +119,9 @@ model and its endpoints:
 source "examples/CSharpService/ServiceApp.cs"
 (*** include-it-raw ***)
 (**
-Started on a checkpoint of the spiral classifier (written here with `Checkpoint.Save`, as
-`examples/TrainMlp` does), called over HTTP, and stopped:
+Started on a checkpoint of the spiral classifier's network, untrained (written here with
+`Checkpoint.Save`, as `examples/TrainMlp` writes its trained one; so the probabilities below
+are near a third each), called over HTTP, and stopped:
 
 ```sh
 dotnet run --project examples/CSharpService -- out/mlp.safetensors 5080
@@ -92,13 +130,19 @@ curl -s localhost:5080/saliency -H 'content-type: application/json' -d '{"input"
 ```
 *)
 (*** hide ***)
-let checkpoint = Path.Combine(Path.GetTempPath(), sprintf "cotangent-docs-%d.safetensors" Environment.ProcessId)
+let checkpoint =
+    Path.Combine(Path.GetTempPath(), sprintf "cotangent-docs-%d.safetensors" Environment.ProcessId)
 
-Cotangent.Io.Checkpoint.Save(checkpoint, Cotangent.Examples.Spirals.mlp (Cotangent.Generator 2026UL) Cotangent.DType.Float32)
+Cotangent.Io.Checkpoint.Save(
+    checkpoint,
+    Cotangent.Examples.Spirals.mlp (Cotangent.Generator 2026UL) Cotangent.DType.Float32
+)
 
 dotnet "build examples/CSharpService -c Release -v q -nologo" |> ignore
-let port = 5000 + Random.Shared.Next(1000, 4000)
-let service = start (sprintf "run --project examples/CSharpService -c Release --no-build -- %s %d" checkpoint port)
+let port = freePort ()
+
+let service =
+    Running(sprintf "run --project examples/CSharpService -c Release --no-build -- %s %d" checkpoint port)
 
 try
     use http = new HttpClient(BaseAddress = Uri(sprintf "http://127.0.0.1:%d" port))
@@ -111,8 +155,9 @@ try
                 false
 
         if not ok then
-            if service.HasExited || tries = 0 then
-                failwithf "the service did not start: %s" (service.StandardError.ReadToEnd())
+            if service.Process.HasExited || tries = 0 then
+                service.Stop()
+                failwithf "the service did not start:\n%s\n%s" service.Output service.Errors
 
             Threading.Thread.Sleep 500
             waitHealthy (tries - 1)
@@ -128,8 +173,7 @@ try
     printfn "POST /saliency %s" (post "/saliency" """{"input": [0.3, -0.2]}""")
     printfn "POST /predict  %s" (post "/predict" """{"inputs": [[0.3]]}""")
 finally
-    service.Kill true
-    service.WaitForExit()
+    service.Stop()
     File.Delete checkpoint
 (*** include-output ***)
 (**

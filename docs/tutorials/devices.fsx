@@ -17,8 +17,8 @@ index: 5
 The seed chapter's second half moves tensors and models to CUDA GPUs. Cotangent names devices
 as PyTorch does (`cpu`, `cuda:0`, `cuda:1`) and adds simulated GPUs (`sim:0`, `sim:1`, …): the
 GPU backend's own kernels and caching allocator, run on the CPU by ILGPU's CPU accelerator. Code
-written against `sim:0` runs unchanged on `cuda:0`; this page was built on a machine without a
-GPU, so it uses the simulator.
+written against `sim:0` runs unchanged on `cuda:0`. This page uses `sim:0` so that it builds
+anywhere; put `Device.Cuda 0` in its place on a machine with a GPU.
 
 ## Which devices there are
 *)
@@ -29,18 +29,25 @@ open Cotangent.Examples
 
 printfn "CUDA devices: %d" Device.CudaCount
 printfn "available:    %s" (Device.Available |> Seq.map string |> String.concat ", ")
-let dev = if Device.CudaCount > 0 then Device.Cuda 0 else Device.Simulated 0
+let dev = Device.Simulated 0
 printfn "using %O, %s" dev dev.Name
+
+/// Runs f, which must fail with 'E, and prints the error a user would see.
+let showError<'E when 'E :> exn> (f: unit -> unit) =
+    try
+        f ()
+        failwithf "expected a %s" typeof<'E>.Name
+    with :? 'E as e ->
+        printfn "%s: %s" (e.GetType().Name) e.Message
 (*** include-output ***)
 (**
 Without the CUDA driver there are no CUDA devices, and asking for one is an error that says why
 (as is a `CUDA_VISIBLE_DEVICES` that hides every GPU), never a silent fallback to the CPU:
 *)
 if Device.CudaCount = 0 then
-    try
-        Tensor.Zeros([| 2 |], device = Device.Cuda 0) |> ignore
-    with e ->
-        printfn "%s: %s" (e.GetType().Name) e.Message
+    showError<DeviceUnavailableException> (fun () -> Tensor.Zeros([| 2 |], device = Device.Cuda 0) |> ignore)
+else
+    printfn "this machine has %d CUDA devices; cuda:0 is %s" Device.CudaCount (Device.Cuda 0).Name
 (*** include-output ***)
 (**
 ## Moving tensors and models
@@ -53,10 +60,7 @@ let a = Tensor.Randn([| 2; 3 |], device = dev)
 let b = Tensor.Randn([| 2; 3 |])
 printfn "a on %O, b on %O" a.Device b.Device
 
-try
-    a + b |> ignore
-with e ->
-    printfn "%s: %s" (e.GetType().Name) e.Message
+showError<DeviceMismatchException> (fun () -> a + b |> ignore)
 
 let leaf = Tensor.Randn([| 3 |]).RequireGrad() // on the CPU
 let onDevice = leaf.To dev
@@ -82,7 +86,11 @@ for epoch in 1..20 do
     opt.Step()
 
     if epoch % 5 = 0 then
-        printfn "epoch %2d  loss %.4f  (parameters on %O)" epoch (loss.Item<float>()) (Seq.head (net.Parameters())).Value.Device
+        printfn
+            "epoch %2d  loss %.4f  (parameters on %O)"
+            epoch
+            (loss.Item<float>())
+            (Seq.head (net.Parameters())).Value.Device
 (*** include-output ***)
 (**
 ## Memory counters
@@ -96,7 +104,12 @@ asks the driver for nothing after its first steps:
 let mb (bytes: int64) = float bytes / 1048576.0
 
 let report label =
-    printfn "%-28s allocated %7.3f MiB  reserved %7.3f MiB  peak %7.3f MiB" label (mb dev.MemoryAllocated) (mb dev.MemoryReserved) (mb dev.MaxMemoryAllocated)
+    printfn
+        "%-28s allocated %7.3f MiB  reserved %7.3f MiB  peak %7.3f MiB"
+        label
+        (mb dev.MemoryAllocated)
+        (mb dev.MemoryReserved)
+        (mb dev.MaxMemoryAllocated)
 
 dev.ResetPeakMemory()
 report "before"
@@ -118,10 +131,7 @@ naming the op, the device, the request and the counters; the device stays usable
 *)
 dev.SetMemoryLimit(System.Nullable(8L * 1048576L))
 
-try
-    Tensor.Zeros([| 4096; 4096 |], device = dev) |> ignore // 64 MiB
-with e ->
-    printfn "%s: %s" (e.GetType().Name) e.Message
+showError<OutOfDeviceMemoryException> (fun () -> Tensor.Zeros([| 4096; 4096 |], device = dev) |> ignore) // 64 MiB
 
 dev.SetMemoryLimit(System.Nullable())
 printfn "still usable: %O" (Tensor.Ones([| 2 |], device = dev))

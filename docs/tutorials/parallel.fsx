@@ -15,9 +15,9 @@ index: 6
 # DataParallel and DistributedDataParallel
 
 The seed chapter ends with training on several GPUs: `DataParallel` in one process, and
-`DistributedDataParallel` with one process a GPU, started with `WORLD_SIZE`, `RANK` and
-`LOCAL_RANK` in the environment. Both are here under PyTorch's names, in
-`Cotangent.Distributed`. This page runs them on simulated devices and in-process ranks, and
+`DistributedDataParallel` with one process a GPU, each told its place by `WORLD_SIZE`, `RANK`
+and `LOCAL_RANK`. Both are here under PyTorch's names, in `Cotangent.Distributed`; the processes
+are started by MPI's `mpiexec`, which gives each rank its place. This page runs them on simulated devices and in-process ranks, and
 then runs the DDP example under `mpiexec`, as you would on a machine with GPUs.
 
 ## DataParallel: one process, the batch split over devices
@@ -60,7 +60,11 @@ trainOn dp.Forward (dp.Parameters())
 let flat (m: Module) =
     Tensor.Cat([| for p in m.Parameters() -> p.Value.Flatten().Cpu() |], 0)
 
-printfn "largest difference from one device after 15 steps: %.2e" (item ((flat single - flat net).Abs().Max()))
+let gap = item ((flat single - flat net).Abs().Max())
+printfn "largest difference from one device after 15 steps: %.1e" gap
+
+if not (gap < 1e-12) then
+    failwithf "DataParallel drifted from one device by %g" gap
 (*** include-output ***)
 (**
 The two sides agree to rounding: the split batch's gradients add up to the whole batch's.
@@ -94,7 +98,14 @@ let rankMain (group: ProcessGroup) =
             opt.Step()
 
     let w = (flat net).ToArray<float>()
-    sprintf "rank %d of %d: %d rows an epoch, weights %.17g %.17g …" group.Rank group.WorldSize rows w.[0] w.[w.Length - 1]
+
+    sprintf
+        "rank %d of %d: %d rows an epoch, weights %.17g %.17g …"
+        group.Rank
+        group.WorldSize
+        rows
+        w.[0]
+        w.[w.Length - 1]
 
 let lines =
     ProcessGroup.InProcess 2
@@ -102,6 +113,16 @@ let lines =
     |> Array.map (fun t -> t.Result)
 
 lines |> Array.iter (printfn "%s")
+
+// the ranks' lines differ only in their rank: the same rows an epoch and the same weights
+if
+    lines
+    |> Array.map (fun l -> l.Substring(l.IndexOf ':'))
+    |> Array.distinct
+    |> Array.length
+    <> 1
+then
+    failwith "the ranks ended with different weights"
 (*** include-output ***)
 (**
 Both ranks end with the same weights, bit for bit.
@@ -109,10 +130,11 @@ Both ranks end with the same weights, bit for bit.
 ## Under mpiexec
 
 With MPI (Debian's `mpich` package), each rank is a process; `ProcessGroup.FromEnvironment()`
-joins the MPI world when the program runs under `mpiexec`, and is a world of one otherwise. Its
-`Rank`, `WorldSize` and `LocalRank` come from the MPI communicator (torchrun's `RANK`,
-`WORLD_SIZE` and `LOCAL_RANK` must agree where they are set), and `group.LocalDevice` is
-`cuda:LocalRank` on a machine with GPUs. The repository's `examples/Ddp` trains the spiral
+joins the MPI world when the program runs under `mpiexec`, is a world of one when run alone, and
+refuses a `WORLD_SIZE` above 1 without `mpiexec` (ranks join through MPI, not through a
+rendezvous address). Its `Rank`, `WorldSize` and `LocalRank` come from the MPI communicator
+(torchrun's `RANK`, `WORLD_SIZE` and `LOCAL_RANK` must agree where they are set), and
+`group.LocalDevice` is `cuda:(LocalRank mod CudaCount)` on a machine with GPUs, else the CPU. The repository's `examples/Ddp` trains the spiral
 classifier this way, then checks that every rank holds the same parameters:
 
 ```sh
@@ -121,13 +143,19 @@ mpiexec -n 2 dotnet examples/Ddp/bin/Release/net10.0/Ddp.dll       # one host, t
 mpiexec -f hosts -n 4 dotnet /shared/path/Ddp.dll                   # hosts: lines of "name:ranks"
 ```
 
-Run while this page was built, the first two commands printed (the ranks' lines interleave in
+Run while this page was built, the `mpiexec -n 2` line printed (the ranks' lines interleave in
 whatever order they arrive):
 *)
 (*** hide ***)
 let run (file: string) (args: string) =
     let info =
-        ProcessStartInfo(file, args, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "../..")))
+        ProcessStartInfo(
+            file,
+            args,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "../.."))
+        )
 
     info.Environment.["MPIEXEC_TIMEOUT"] <- "300"
 

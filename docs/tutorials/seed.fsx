@@ -63,7 +63,11 @@ draws the graph the backward pass followed (rendered with Graphviz when this pag
 /// The backward functions from a tensor's GradFn down to its leaves, as Graphviz's DOT text;
 /// `names` labels the leaves, and inputs that need no gradient (the constant 2) are left out.
 let graphOf (names: (Tensor * string) list) (t: Tensor) =
-    let lines = ResizeArray [ "digraph autograd {"; "  rankdir=BT; node [shape=box, fontname=\"DejaVu Sans\"];" ]
+    let lines =
+        ResizeArray
+            [ "digraph autograd {"
+              "  rankdir=BT; node [shape=box, fontname=\"DejaVu Sans\"];" ]
+
     let ids = System.Collections.Generic.Dictionary<obj, string>(HashIdentity.Reference)
 
     let leafId (leaf: Tensor) =
@@ -72,8 +76,16 @@ let graphOf (names: (Tensor * string) list) (t: Tensor) =
         | _ ->
             let id = sprintf "leaf%d" ids.Count
             ids.[leaf] <- id
-            let name = names |> List.tryFind (fun (l, _) -> obj.ReferenceEquals(l, leaf)) |> Option.map snd
-            lines.Add(sprintf "  %s [label=\"%s %A (leaf)\", shape=ellipse];" id (defaultArg name "") (Tensor.shape leaf))
+
+            let name =
+                names
+                |> List.tryFind (fun (l, _) -> obj.ReferenceEquals(l, leaf))
+                |> Option.map snd
+
+            lines.Add(
+                sprintf "  %s [label=\"%s %A (leaf)\", shape=ellipse];" id (defaultArg name "") (Tensor.shape leaf)
+            )
+
             id
 
     let rec visit (n: Node) =
@@ -98,7 +110,9 @@ let graphOf (names: (Tensor * string) list) (t: Tensor) =
     String.concat "\n" lines
 
 (*** hide ***)
-DocsKit.png "the autograd graph of y: a chain of MulBackward nodes from the leaf x" (DocsKit.dot (graphOf [ (x, "x") ] y))
+DocsKit.png
+    "the autograd graph of y: a chain of MulBackward nodes from the leaf x"
+    (DocsKit.dot (graphOf [ (x, "x") ] y))
 (*** include-it-raw ***)
 (**
 ## The chain rule as a product of Jacobians

@@ -58,7 +58,10 @@ printfn "training accuracy %.1f%%" (100.0 * Spirals.accuracy net xs ys)
 ## The loss curve
 *)
 let curve = new ScottPlot.Plot()
-curve.Add.Scatter(Array.init losses.Count (fun i -> float (i + 1)), losses.ToArray()) |> ignore
+
+curve.Add.Scatter(Array.init losses.Count (fun i -> float (i + 1)), losses.ToArray())
+|> ignore
+
 curve.XLabel "epoch"
 curve.YLabel "training cross-entropy"
 (*** hide ***)
@@ -70,6 +73,7 @@ DocsKit.plot "the training loss falling over the epochs" 700 400 curve
 The network's class for every point of a grid over the plane, drawn under the training points.
 *)
 let n = 120
+
 let grid =
     Tensor.FromArray(
         Array.init (n * n * 2) (fun k ->
@@ -88,8 +92,14 @@ let pts = Tensor.toArray xs
 let labels = Tensor.toArray ys
 
 for c in 0..2 do
-    let idx = [| for k in 0 .. labels.Length - 1 do if int labels.[k] = c then k |]
-    let s = picture.Add.ScatterPoints(Array.map (fun k -> pts.[2 * k]) idx, Array.map (fun k -> pts.[2 * k + 1]) idx)
+    let idx =
+        [| for k in 0 .. labels.Length - 1 do
+               if int labels.[k] = c then
+                   k |]
+
+    let s =
+        picture.Add.ScatterPoints(Array.map (fun k -> pts.[2 * k]) idx, Array.map (fun k -> pts.[2 * k + 1]) idx)
+
     s.LegendText <- sprintf "class %d" c
 (*** hide ***)
 DocsKit.plot "the classes the network assigns over the plane, with the spiral training points" 600 600 picture

@@ -36,7 +36,9 @@ printfn "jvp sin: J·1 = %O (cos x = %O)" jt (cos x)
 `grad` of a function that itself calls `grad` on a closure over the outer argument. For
 g(a) = d/dx (a·x³) at x = 2, g(a) = 12a, so dg/da = 12.
 *)
-let inner (a: Tensor) = grad (fun x -> sum (a * x * x * x)) (tensor [ 2.0 ])
+let inner (a: Tensor) =
+    grad (fun x -> sum (a * x * x * x)) (tensor [ 2.0 ])
+
 printfn "dg/da = %O" (grad (fun a -> sum (inner a)) (tensor [ 1.5 ]))
 printfn "hessian of Σx³ at x: %O" (hessian (fun x -> sum (x * x * x)) x)
 (*** include-output ***)
@@ -52,8 +54,18 @@ let w2 = tensor [ [ 1.0; -1.0; 0.5 ] ]
 let b2 = tensor [ 0.2 ]
 let input = tensor [ 1.0; -2.0 ]
 
-let layer w b x = diff { let! h = Diff.linear w b x in return! Diff.tanh h }
-let net = diff { let! h = layer w1 b1 input in return! Diff.linear w2 b2 h }
+let layer w b x =
+    diff {
+        let! h = Diff.linear w b x
+        return! Diff.tanh h
+    }
+
+let net =
+    diff {
+        let! h = layer w1 b1 input
+        return! Diff.linear w2 b2 h
+    }
+
 let out, pb = Diff.run net
 let grads = pb (tensor [ 1.0 ])
 printfn "out = %O" out

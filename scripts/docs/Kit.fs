@@ -6,6 +6,7 @@ open System
 open System.Diagnostics
 
 /// An <img> tag holding PNG bytes (a data URI, so a page and its pictures cannot come apart).
+/// Example: `DocsKit.png "the graph" (DocsKit.dot "digraph { a -> b }")` in an include-it-raw fragment.
 let png (alt: string) (bytes: byte[]) =
     if bytes.Length = 0 then
         failwithf "DocsKit.png: the picture '%s' has no bytes" alt
@@ -15,12 +16,12 @@ let png (alt: string) (bytes: byte[]) =
         (Net.WebUtility.HtmlEncode alt)
         (Convert.ToBase64String bytes)
 
-/// A ScottPlot plot as an <img> tag, width × height pixels.
+/// A ScottPlot plot as an <img> tag, width × height pixels. Example: `DocsKit.plot "loss" 640 360 plot`.
 let plot (alt: string) (width: int) (height: int) (p: ScottPlot.Plot) =
     png alt (p.GetImageBytes(width, height, ScottPlot.ImageFormat.Png))
 
 /// Graphviz's `dot` turns DOT text into PNG bytes; fails, saying how, when dot is missing or
-/// refuses the graph (Debian: apt-get install graphviz).
+/// refuses the graph (Debian: apt-get install graphviz). Example: `DocsKit.dot "digraph { x -> y }"`.
 let dot (source: string) =
     let info =
         ProcessStartInfo(

@@ -82,7 +82,6 @@ Thread(serve, IsBackground = true).Start()
 
 // ---- the browser ----------------------------------------------------------------------------
 let profile = Directory.CreateTempSubdirectory "cotangent-chromium-"
-let debugPort = freePort ()
 
 let chromium =
     [ "chromium"; "chromium-browser"; "google-chrome" ]
@@ -102,7 +101,7 @@ let browser =
           // fail at once instead of each page waiting for a network that CI may not have
           "\"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1\""
           "--window-size=1280,900"
-          sprintf "--remote-debugging-port=%d" debugPort
+          "--remote-debugging-port=0" // Chromium picks a free port and writes it in the profile
           sprintf "--user-data-dir=%s" profile.FullName
           "about:blank" ]
 
@@ -132,14 +131,17 @@ let stopBrowser () =
 
 AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> stopBrowser ())
 
-/// The DevTools address of the page Chromium opened, once it answers (up to 30 s).
+/// The DevTools address of the page Chromium opened, once it answers (up to 30 s). The port is
+/// the first line of DevToolsActivePort in the profile, written once Chromium listens.
 let pageSocket =
     use http = new HttpClient(Timeout = TimeSpan.FromSeconds 5.0)
     let deadline = DateTime.UtcNow.AddSeconds 30.0
+    let portFile = Path.Combine(profile.FullName, "DevToolsActivePort")
 
     let rec find () =
         let listing =
             try
+                let debugPort = int (File.ReadAllLines(portFile).[0])
                 Some(http.GetStringAsync(sprintf "http://127.0.0.1:%d/json/list" debugPort).Result)
             with _ ->
                 None
@@ -154,7 +156,8 @@ let pageSocket =
         match page with
         | Some url -> url
         | None when browser.HasExited -> fail "chromium exited with %d before it answered" browser.ExitCode
-        | None when DateTime.UtcNow > deadline -> fail "chromium did not answer on port %d within 30 s" debugPort
+        | None when DateTime.UtcNow > deadline ->
+            fail "chromium did not answer within 30 s (no DevTools port in %s)" portFile
         | None ->
             Thread.Sleep 200
             find ()
@@ -165,14 +168,26 @@ let ws = new ClientWebSocket()
 ws.ConnectAsync(Uri pageSocket, CancellationToken.None).Wait()
 let mutable nextId = 0
 
-/// One message from the browser (a reply or an event).
-let receive (timeout: TimeSpan) =
+/// One message from the browser (a reply or an event); waiting is `what`, named when it times out.
+let receive (what: string) (timeout: TimeSpan) =
     use cts = new CancellationTokenSource(timeout)
     let buffer = Array.zeroCreate<byte> 65536
     use text = new MemoryStream()
 
     let rec loop () =
-        let r = ws.ReceiveAsync(ArraySegment buffer, cts.Token).Result
+        let r =
+            try
+                ws.ReceiveAsync(ArraySegment buffer, cts.Token).Result
+            with e ->
+                fail
+                    "chromium said nothing for %.0f s while %s (%s)"
+                    timeout.TotalSeconds
+                    what
+                    (e.GetBaseException().Message)
+
+        if r.MessageType = WebSocketMessageType.Close then
+            fail "chromium closed the DevTools connection while %s" what
+
         text.Write(buffer, 0, r.Count)
 
         if not r.EndOfMessage then
@@ -193,7 +208,7 @@ let call (onEvent: JsonObject -> unit) (methodName: string) (parameters: JsonObj
     ws.SendAsync(ArraySegment bytes, WebSocketMessageType.Text, true, CancellationToken.None).Wait()
 
     let rec await () =
-        let m = receive (TimeSpan.FromSeconds 60.0)
+        let m = receive methodName (TimeSpan.FromSeconds 60.0)
 
         let replyTo = m.["id"]
 
@@ -226,13 +241,18 @@ call ignoreEvents "Page.enable" (JsonObject()) |> ignore
 let visit (url: string) =
     let mutable loaded = false
 
-    call
-        (fun e ->
-            if string e.["method"] = "Page.loadEventFired" then
-                loaded <- true)
-        "Page.navigate"
-        (obj [ "url", JsonValue.Create url ])
-    |> ignore
+    let r =
+        call
+            (fun e ->
+                if string e.["method"] = "Page.loadEventFired" then
+                    loaded <- true)
+            "Page.navigate"
+            (obj [ "url", JsonValue.Create url ])
+
+    // a page that could not be fetched shows Chromium's error page, which has text
+    match r.["errorText"] with
+    | null -> ()
+    | e -> fail "%s could not be opened: %s" url (string e)
 
     let deadline = DateTime.UtcNow.AddSeconds 30.0
 
@@ -240,16 +260,17 @@ let visit (url: string) =
         if DateTime.UtcNow > deadline then
             fail "%s did not finish loading within 30 s" url
 
-        let e = receive (TimeSpan.FromSeconds 30.0)
+        let e = receive ("loading " + url) (TimeSpan.FromSeconds 30.0)
 
         if string e.["method"] = "Page.loadEventFired" then
             loaded <- true
 
-/// What a reader sees: the length of the page's rendered text, and the images that did not load.
+/// What a reader sees: the length of the page's own rendered text (the template's #content, without
+/// its menus), and the images that did not load.
 let inspect () =
     let probe =
         """JSON.stringify({
-             text: (document.body ? document.body.innerText : '').trim().length,
+             text: ((document.querySelector('#content') || document.body || {}).innerText || '').trim().length,
              broken: Array.from(document.images)
                .filter(i => !i.complete || i.naturalWidth === 0)
                .map(i => (i.getAttribute('src') || '').slice(0, 80))
@@ -312,7 +333,6 @@ let wanted =
     dict [ "index.html", "home.png"; "tutorials/seed.html", "tutorial-seed.png" ]
 
 let problems = ResizeArray<string>()
-let mutable images = 0
 
 for page in pages do
     visit (sprintf "http://127.0.0.1:%d/%s" port page)

@@ -28,7 +28,7 @@ done
 # the Guide pages are the README's sections (docs/guide is written here and ignored)
 dotnet fsi scripts/docs/guide.fsx
 if ! dotnet fsdocs build --strict --eval --clean --output "$out" \
-  --properties Configuration=Release --parameters root "${DOCS_ROOT:-/}" fsdocs-collection-name Cotangent \
+  --properties Configuration=Release --parameters root / fsdocs-collection-name Cotangent \
   --projects src/Core.CSharp/Core.CSharp.csproj src/Dsl.FSharp/Dsl.FSharp.fsproj src/Testing.FSharp/Testing.FSharp.fsproj \
   >"$log" 2>&1; then
   cat "$log"

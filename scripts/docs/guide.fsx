@@ -7,7 +7,15 @@ open System.IO
 open System.Text.RegularExpressions
 
 let root = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "../.."))
-let repo = "https://github.com/cotangent-dev/cotangent/blob/main/"
+// the repository's address, from the one place it is set
+let repo =
+    let props = File.ReadAllText(Path.Combine(root, "Directory.Build.props"))
+    let m = Regex.Match(props, "<RepositoryUrl>([^<]+)</RepositoryUrl>")
+
+    if not m.Success then
+        failwith "guide.fsx: Directory.Build.props sets no <RepositoryUrl>"
+
+    m.Groups.[1].Value.TrimEnd '/' + "/blob/main/"
 
 /// Each page: its file, title, and the README headings (## or ###) it takes, in order.
 let pages =
@@ -51,7 +59,7 @@ let sections =
     let acc = ResizeArray<string * ResizeArray<string>>()
 
     for line in lines do
-        if line.StartsWith "```" then
+        if line.TrimStart().StartsWith "```" then
             inFence <- not inFence
 
         let m = heading.Match line
@@ -61,15 +69,28 @@ let sections =
         elif acc.Count > 0 then
             (snd acc.[acc.Count - 1]).Add line
 
+    match acc |> Seq.countBy fst |> Seq.tryFind (fun (_, n) -> n > 1) with
+    | Some(t, _) -> failwithf "guide.fsx: the README has two sections '%s'; links to them would be ambiguous" t
+    | None -> ()
+
     acc |> Seq.map (fun (t, b) -> t, List.ofSeq b) |> Map.ofSeq
 
-/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces as dashes.
+/// GitHub's anchor for a heading (the README's links): lower case, punctuation dropped, spaces as dashes.
 let slug (title: string) =
     Regex.Replace(title.ToLowerInvariant(), @"[^\p{L}\p{N} _-]", "").Replace(' ', '-')
 
+/// fsdocs' anchor for the same heading (FSharp.Formatting's formatAnchor): the words of its
+/// text outside inline code, case kept, joined by dashes.
+let fsdocsAnchor (title: string) =
+    Regex.Matches(Regex.Replace(title, "`[^`]*`", ""), @"\w+")
+    |> Seq.map _.Value
+    |> String.concat "-"
+
+/// For each README anchor: the page holding that heading, and the anchor there (none on a page
+/// of one section, which writes no heading of its own for it).
 let pageOf =
     [ for file, _, titles in pages do
-          for t in titles -> slug t, file ]
+          for t in titles -> slug t, (file, (if titles.Length > 1 then "#" + fsdocsAnchor t else "")) ]
     |> Map.ofList
 
 let taken = pages |> List.collect (fun (_, _, t) -> t) |> Set.ofList
@@ -99,7 +120,7 @@ let relink (line: string) =
 
             if u.StartsWith "#" then
                 match pageOf.TryFind(u.Substring 1) with
-                | Some file -> sprintf "](%s.html%s)" file u
+                | Some(file, anchor) -> sprintf "](%s.html%s)" file anchor
                 | None -> failwithf "guide.fsx: the README links to %s, a heading no page holds" u
             elif Regex.IsMatch(u, "^[a-zA-Z][a-zA-Z0-9+.-]*:") then
                 m.Value

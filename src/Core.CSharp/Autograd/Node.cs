@@ -47,7 +47,8 @@ public sealed class Node
 
     /// <summary>
     /// The backward functions of the inputs, as PyTorch's <c>next_functions</c>: null for an
-    /// input that is a leaf or needs no gradient. Empty once released.
+    /// input that is a leaf or needs no gradient. Kept after release, as in PyTorch: a pass frees
+    /// the saved tensors, not the structure.
     /// </summary>
     public IReadOnlyList<Node?> NextFunctions => Edges.Select(e => e.Fn).ToArray();
 

@@ -9,6 +9,13 @@ namespace Cotangent.Nn;
 /// state["step"]: a parameter whose first gradient comes late gets its first bias correction
 /// then, not the optimizer's.
 /// </summary>
+/// <remarks>
+/// A new optimizer derives from this class and overrides the protected members (which the
+/// site's reference does not list): <c>Update(index, value, grad)</c>, the new values of
+/// parameter <c>index</c>; <c>Buffers()</c>, its per-parameter state by name for the state dict;
+/// optionally <c>UpdateMakesNewTensors</c>; and it reads per-group settings with
+/// <c>LearningRateOf(i)</c>, <c>WeightDecayOf(i, fallback)</c> and <c>OptionOf(i, name, fallback)</c>.
+/// </remarks>
 public abstract class Optimizer
 {
     /// <summary>Over the given parameters with a learning rate.</summary>
@@ -174,7 +181,7 @@ public abstract class Optimizer
     List<Tensor>? released;
 
     /// <summary>
-    /// True when <see cref="Update"/> always returns a tensor it computed in that call and kept
+    /// True when <c>Update</c> always returns a tensor it computed in that call and kept
     /// nowhere else. Inside a <see cref="TensorScope"/> a parameter's superseded values are then
     /// recycled at the end of the step that replaced them (reading such an old value afterwards
     /// throws, unless it was kept with <see cref="Tensor.Keep"/>). False by default: values an
