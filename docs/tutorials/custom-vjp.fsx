@@ -7,11 +7,7 @@ index: 3
 ---
 *)
 (*** hide ***)
-#I "../../scripts/docs/bin/kit"
-#r "FsCheck.dll"
-#r "Cotangent.dll"
-#r "Cotangent.FSharp.dll"
-#r "Cotangent.Testing.dll"
+#load "../../scripts/docs/refs.fsx"
 (**
 # A custom VJP, checked by the property kit
 

@@ -7,10 +7,7 @@ index: 5
 ---
 *)
 (*** hide ***)
-#I "../../scripts/docs/bin/kit"
-#r "Cotangent.dll"
-#r "Cotangent.FSharp.dll"
-#load "../../examples/Shared/Spirals.fs"
+#load "../../scripts/docs/refs.fsx"
 (**
 # Devices and memory
 

@@ -7,10 +7,7 @@ index: 1
 ---
 *)
 (*** hide ***)
-#I "../../scripts/docs/bin/kit"
-#r "Cotangent.dll"
-#r "Cotangent.FSharp.dll"
-#r "Cotangent.DocsKit.dll"
+#load "../../scripts/docs/refs.fsx"
 (**
 # Autograd, from the seed chapter
 

@@ -7,12 +7,7 @@ index: 4
 ---
 *)
 (*** hide ***)
-#I "../../scripts/docs/bin/kit"
-#r "Cotangent.dll"
-#r "Cotangent.FSharp.dll"
-#r "ScottPlot.dll"
-#r "Cotangent.DocsKit.dll"
-#load "../../examples/Shared/Spirals.fs"
+#load "../../scripts/docs/refs.fsx"
 (**
 # Training and checkpointing
 

@@ -7,9 +7,7 @@ index: 2
 ---
 *)
 (*** hide ***)
-#I "../../scripts/docs/bin/kit"
-#r "Cotangent.dll"
-#r "Cotangent.FSharp.dll"
+#load "../../scripts/docs/refs.fsx"
 (**
 # Functional transforms and `diff { }`
 
