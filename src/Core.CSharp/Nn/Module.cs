@@ -5,6 +5,13 @@ namespace Cotangent.Nn;
 /// modules, enumerates them with dotted names ("0.weight"), switches train/eval mode, and
 /// reads or restores its state.
 /// </summary>
+/// <remarks>
+/// A new layer derives from this class, overrides <see cref="Forward"/> and registers what it
+/// holds in its constructor with the protected members (which the site's reference does not
+/// list): <c>AddParameter(name, initial)</c>, <c>AddBuffer(name, initial)</c> and
+/// <c>AddModule(name, module)</c>; <c>Input(input)</c> refuses a null input by the layer's
+/// name, and <c>Place(device)</c> moves what the constructor made to a device.
+/// </remarks>
 public abstract class Module
 {
     /// <summary>A module with no parameters, buffers or children yet; subclasses register theirs.</summary>
