@@ -10,9 +10,9 @@ index: 7
 #load "../../scripts/docs/refs.fsx"
 
 open System
-open System.Diagnostics
 open System.IO
 open System.Net.Http
+open Cotangent
 
 let root = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "../.."))
 
@@ -25,58 +25,8 @@ let source (file: string) =
         file
         (Net.WebUtility.HtmlEncode text)
 
-/// A dotnet process started from the repository's root, both its streams read as it runs (a
-/// full pipe would stop it); Output and Errors return what it has written so far.
-type Running(args: string) =
-    let out, err = Text.StringBuilder(), Text.StringBuilder()
-
-    let p =
-        let info =
-            ProcessStartInfo(
-                "dotnet",
-                args,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                WorkingDirectory = root
-            )
-
-        match Process.Start info with
-        | null -> failwithf "could not start dotnet %s" args
-        | p -> p
-
-    do
-        p.OutputDataReceived.Add(fun e -> lock out (fun () -> out.AppendLine e.Data |> ignore))
-        p.ErrorDataReceived.Add(fun e -> lock err (fun () -> err.AppendLine e.Data |> ignore))
-        p.BeginOutputReadLine()
-        p.BeginErrorReadLine()
-
-    member _.Process = p
-    member _.Output = lock out (fun () -> out.ToString())
-    member _.Errors = lock err (fun () -> err.ToString())
-
-    member _.Stop() =
-        if not p.HasExited then
-            p.Kill true
-
-        p.WaitForExit()
-
 /// Runs dotnet with the arguments from the repository's root; its output, or an error with it.
-let dotnet (args: string) =
-    let r = Running args
-    r.Process.WaitForExit()
-
-    if r.Process.ExitCode <> 0 then
-        failwithf "dotnet %s exited with %d:\n%s\n%s" args r.Process.ExitCode r.Output r.Errors
-
-    r.Output
-
-/// A loopback port nothing listens on now.
-let freePort () =
-    let l = new Net.Sockets.TcpListener(Net.IPAddress.Loopback, 0)
-    l.Start()
-    let port = (l.LocalEndpoint :?> Net.IPEndPoint).Port
-    l.Stop()
-    port
+let dotnet (args: string) = DocsKit.run root "dotnet" args []
 (**
 # Cotangent from C#, and a C# service
 
@@ -136,10 +86,14 @@ Cotangent.Io.Checkpoint.Save(
 )
 
 dotnet "build examples/CSharpService -c Release -v q -nologo" |> ignore
-let port = freePort ()
+let port = DocsKit.freePort ()
 
 let service =
-    Running(sprintf "run --project examples/CSharpService -c Release --no-build -- %s %d" checkpoint port)
+    new DocsKit.Running(
+        root,
+        "dotnet",
+        sprintf "run --project examples/CSharpService -c Release --no-build -- %s %d" checkpoint port
+    )
 
 try
     use http = new HttpClient(BaseAddress = Uri(sprintf "http://127.0.0.1:%d" port))
@@ -152,7 +106,7 @@ try
                 false
 
         if not ok then
-            if service.Process.HasExited || tries = 0 then
+            if service.HasExited || tries = 0 then
                 service.Stop()
                 failwithf "the service did not start:\n%s\n%s" service.Output service.Errors
 
@@ -170,7 +124,7 @@ try
     printfn "POST /saliency %s" (post "/saliency" """{"input": [0.3, -0.2]}""")
     printfn "POST /predict  %s" (post "/predict" """{"inputs": [[0.3]]}""")
 finally
-    service.Stop()
+    (service :> IDisposable).Dispose()
     File.Delete checkpoint
 (*** include-output ***)
 (**

@@ -25,7 +25,6 @@ gradients flow back and add up on the originals), runs the devices at once and g
 outputs on the first. One optimizer updates the one model.
 *)
 open System
-open System.Diagnostics
 open System.IO
 open System.Threading.Tasks
 open Cotangent
@@ -144,31 +143,10 @@ Run while this page was built, the `mpiexec -n 2` line printed (the ranks' lines
 whatever order they arrive):
 *)
 (*** hide ***)
-let run (file: string) (args: string) =
-    let info =
-        ProcessStartInfo(
-            file,
-            args,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "../.."))
-        )
+let root = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, "../.."))
 
-    info.Environment.["MPIEXEC_TIMEOUT"] <- "300"
-
-    use p =
-        match Process.Start info with
-        | null -> failwithf "could not start %s" file
-        | p -> p
-
-    let err = p.StandardError.ReadToEndAsync()
-    let out = p.StandardOutput.ReadToEnd()
-    p.WaitForExit()
-
-    if p.ExitCode <> 0 then
-        failwithf "%s %s exited with %d:\n%s\n%s" file args p.ExitCode out err.Result
-
-    out
+let run file args =
+    DocsKit.run root file args [ "MPIEXEC_TIMEOUT", "300" ] // mpiexec ends a job that outlives it
 
 run "dotnet" "build examples/Ddp -c Release -v q -nologo" |> ignore
 printf "%s" (run "mpiexec" "-n 2 dotnet examples/Ddp/bin/Release/net10.0/Ddp.dll")

@@ -4,6 +4,7 @@
 // decode counts). Screenshots of the home page and one tutorial go beside the site.
 //   dotnet fsi scripts/docs/browse.fsx out/site out/site-screenshots
 // Needs Debian's chromium (apt-get install chromium).
+#r "bin/kit/Cotangent.DocsKit.dll" // built by build.sh before this runs
 #nowarn "3886" // obj [ "key", value ] lists of one pair are meant
 
 open System
@@ -29,15 +30,7 @@ let fail fmt =
             exit 1)
         fmt
 
-let freePort () =
-    let l = new Sockets.TcpListener(IPAddress.Loopback, 0)
-    l.Start()
-    let port = (l.LocalEndpoint :?> IPEndPoint).Port
-    l.Stop()
-    port
-
-// ---- the site, served from its folder (the pages' links are rooted at /) -------------------
-let port = freePort ()
+let port = Cotangent.DocsKit.freePort ()
 let server = new HttpListener()
 server.Prefixes.Add(sprintf "http://127.0.0.1:%d/" port)
 server.Start()

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the documentation site into out/site (ignored) and checks it as CI does:
 #   bash scripts/docs/build.sh
-# fsdocs runs every tutorial in docs/ (a fragment that throws fails the build), generates the API
-# reference of Cotangent, Cotangent.FSharp and Cotangent.Testing from their XML docs, and then
-# check.fsx fails on public members without docs, broken internal links and missing images.
-# Needs Graphviz's dot for the autograd drawing (Debian: apt-get install graphviz).
+# fsdocs runs every tutorial in docs/ (a fragment that throws fails the build) and generates the
+# API reference of Cotangent, Cotangent.FSharp and Cotangent.Testing from their XML docs; then
+# check.fsx fails on public members without docs and on links, anchors and images that point at
+# nothing, and browse.fsx on pages that show no text or an image that did not load in Chromium.
+# Needs Graphviz's dot, Chromium and MPICH (Debian: apt-get install graphviz chromium mpich).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
