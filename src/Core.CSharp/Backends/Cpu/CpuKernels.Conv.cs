@@ -1,13 +1,16 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Cotangent.Backends.Cpu;
 
 /// <summary>
-/// Convolution in float32 without the batch's column matrix: each image's columns go into a
-/// per-thread scratch buffer and straight into the packed GEMM, images shared over the cores.
-/// The three kernels are conv2d and its two pullbacks (input and weight), so a training step
-/// never materialises [N, C·kh·kw, oh·ow], never copies a transposed weight, and never builds
-/// the per-image weight gradients [N, O, C·kh·kw] to sum.
+/// Convolution in float32 as implicit GEMM: the forward and the weight gradient pack the GEMM's
+/// panels straight from the image (<see cref="ImageColumns"/>), so no column matrix exists at
+/// all; the input gradient's product goes to a per-thread column buffer that is folded back at
+/// once. Images are shared over the cores. The three kernels are conv2d and its two pullbacks
+/// (input and weight), so a training step never materialises [N, C·kh·kw, oh·ow], never copies
+/// a transposed weight, and never builds the per-image weight gradients [N, O, C·kh·kw] to sum.
 /// </summary>
 internal sealed partial class CpuKernels
 {
@@ -28,49 +31,135 @@ internal sealed partial class CpuKernels
         else for (int i = 0; i < n; i++) image(i, false);
     }
 
-    // cols[(ch·kh + i)·kw + j, oy·ow + ox] = x[ch, oy·s + i − p, ox·s + j − p], 0 outside
-    static void Im2col(float[] src, int off, int c, int h, int wd, Window w, float[] cols)
+    /// <summary>
+    /// One image's columns as a GEMM operand, never materialised: element (k, l) is
+    /// x[ch, oy·s + i − p, ox·s + j − p] for k = (ch·kh + i)·kw + j and l = oy·ow + ox, 0 outside
+    /// the image. The forward product packs its panels straight from the image (k × l); the
+    /// weight gradient packs the transpose (l × k). The [C·kh·kw, oh·ow] column matrix (2.4 MB
+    /// for 64 channels at 32×32) had been written, then read back to pack: more memory traffic
+    /// than arithmetic for the products of a 3×3 convolution.
+    /// </summary>
+    readonly unsafe struct ImageColumns(float[] x, int off, int c, int h, int wd, Window w, bool transposed) : Sgemm.IPanels
     {
-        int oh = w.OutH(h), ow = w.OutW(wd), l = oh * ow;
-        for (int ch = 0; ch < c; ch++)
-            for (int i = 0; i < w.Kh; i++)
-                for (int j = 0; j < w.Kw; j++)
+        readonly int ow = w.OutW(wd), khw = w.Kh * w.Kw, rows = c * w.Kh * w.Kw, length = w.OutH(h) * w.OutW(wd);
+
+        public void Pack(int pc, int kc, int jc, int nc, int nr, float* dst)
+        {
+            if (pc < 0 || kc < 0 || jc < 0 || nc < 0 || pc + kc > (transposed ? length : rows) || jc + nc > (transposed ? rows : length) || (long)off + (long)c * h * wd > x.Length)
+                throw new IndexOutOfRangeException("conv2d: a panel outside the image's columns");
+            // the runs of output positions along l that a row of the columns crosses: (oy, ox, length)
+            int span = transposed ? kc : Math.Min(nr, nc);
+            int* seg = stackalloc int[3 * (span + 1)];
+            fixed (float* px = x)
+            {
+                float* image = px + off;
+                if (!transposed)
                 {
-                    int dst = ((ch * w.Kh + i) * w.Kw + j) * l;
-                    for (int oy = 0; oy < oh; oy++, dst += ow)
+                    // strip s, row p: columns n0 .. n0 + nw of row pc + p, zeros to nr; the rows
+                    // walk (ch, i, j) without a division each
+                    for (int s = 0; s * nr < nc; s++)
                     {
-                        int y = oy * w.Stride + i - w.Padding;
-                        if (y < 0 || y >= h) { Array.Clear(cols, dst, ow); continue; }
-                        int row = off + (ch * h + y) * wd;
-                        if (w.Stride == 1)
+                        int n0 = jc + s * nr, nw = Math.Min(nr, jc + nc - n0), segs = Segments(n0, nw, seg);
+                        float* o = dst + (long)s * nr * kc;
+                        int ch = pc / khw, r = pc - ch * khw, i = r / w.Kw, j = r - i * w.Kw;
+                        for (int p = 0; p < kc; p++, o += nr)
                         {
-                            // columns lo..hi read inside the row: zeros to the left, one run, zeros to the right
-                            int lo = Math.Clamp(w.Padding - j, 0, ow), hi = Math.Clamp(wd + w.Padding - j, lo, ow);
-                            if (lo > 0) Array.Clear(cols, dst, lo);
-                            Copy(src, row + lo + j - w.Padding, cols, dst + lo, hi - lo);
-                            if (hi < ow) Array.Clear(cols, dst + hi, ow - hi);
-                            continue;
-                        }
-                        for (int ox = 0; ox < ow; ox++)
-                        {
-                            int xx = ox * w.Stride + j - w.Padding;
-                            cols[dst + ox] = xx >= 0 && xx < wd ? src[row + xx] : 0f;
+                            Row(image, ch, i, j, seg, segs, o);
+                            for (int t = nw; t < nr; t++) o[t] = 0;
+                            if (++j == w.Kw) { j = 0; if (++i == w.Kh) { i = 0; ch++; } }
                         }
                     }
+                    return;
                 }
-    }
+                // the transpose: nr rows of the columns (kc long each, the same runs of l) into a
+                // scratch block, then 8×8 register transposes into the strip
+                int runs = Segments(pc, kc, seg);
+                var scratch = Columns(nr * kc);
+                fixed (float* t = scratch)
+                    for (int s = 0; s * nr < nc; s++)
+                    {
+                        int q0 = jc + s * nr, nw = Math.Min(nr, jc + nc - q0);
+                        float* o = dst + (long)s * nr * kc;
+                        for (int q = 0; q < nw; q++)
+                        {
+                            int k = q0 + q, ch = k / khw, r = k - ch * khw, i = r / w.Kw;
+                            Row(image, ch, i, r - i * w.Kw, seg, runs, t + (long)q * kc);
+                        }
+                        int q8 = Avx.IsSupported ? nw / 8 * 8 : 0, p8 = kc / 8 * 8;
+                        for (int q = 0; q < q8; q += 8)
+                            for (int p = 0; p < p8; p += 8)
+                                Sgemm.Transpose8(t + (long)q * kc + p, kc, o + (long)p * nr + q, nr);
+                        for (int q = 0; q < nr; q++)
+                        {
+                            if (q >= nw) { for (int p = 0; p < kc; p++) o[p * nr + q] = 0; continue; }
+                            for (int p = q < q8 ? p8 : 0; p < kc; p++) o[p * nr + q] = t[(long)q * kc + p];
+                        }
+                    }
+            }
+        }
 
-    /// <summary>A short run of floats (a window row: 24 in LeNet's first layer), without Array.Copy's fixed cost.</summary>
-    static unsafe void Copy(float[] src, int at, float[] dst, int to, int n)
-    {
-        if (n == 0) return;
-        if (at < 0 || to < 0 || n < 0 || (long)at + n > src.Length || (long)to + n > dst.Length) throw new IndexOutOfRangeException();
-        fixed (float* ps = &src[0], pd = &dst[0])
+        /// <summary>The runs of output positions l0 .. l0 + len, one per output row crossed, as (oy, ox, length) triples; their count.</summary>
+        int Segments(int l0, int len, int* seg)
         {
-            float* s = ps + at, d = pd + to;
-            int i = 0;
-            for (; i + 8 <= n; i += 8) System.Runtime.Intrinsics.Vector256.Store(System.Runtime.Intrinsics.Vector256.Load(s + i), d + i);
-            for (; i < n; i++) d[i] = s[i];
+            int count = 0, oy = l0 / ow, ox = l0 - oy * ow;
+            for (; len > 0; count++, ox = 0, oy++)
+            {
+                int run = Math.Min(ow - ox, len);
+                seg[3 * count] = oy;
+                seg[3 * count + 1] = ox;
+                seg[3 * count + 2] = run;
+                len -= run;
+            }
+            return count;
+        }
+
+        /// <summary>Row (ch, i, j) of the columns over the given runs of l, into dst: one run of the image (or zeros) per output row.</summary>
+        void Row(float* image, int ch, int i, int j, int* seg, int segs, float* dst)
+        {
+            float* plane = image + (long)ch * h * wd;
+            for (int s = 0; s < segs; s++)
+            {
+                int oy = seg[3 * s], ox = seg[3 * s + 1], run = seg[3 * s + 2], y = oy * w.Stride + i - w.Padding;
+                if ((uint)y >= (uint)h) Zero(dst, run);
+                else if (w.Stride == 1)
+                {
+                    // zeros left of the image, one run inside it, zeros right of it
+                    float* row = plane + (long)y * wd;
+                    int x0 = ox + j - w.Padding, lo = Math.Clamp(-x0, 0, run), hi = Math.Clamp(wd - x0, lo, run);
+                    Zero(dst, lo);
+                    Copy(row + x0 + lo, dst + lo, hi - lo);
+                    Zero(dst + hi, run - hi);
+                }
+                else
+                {
+                    float* row = plane + (long)y * wd;
+                    for (int t = 0; t < run; t++)
+                    {
+                        int xx = (ox + t) * w.Stride + j - w.Padding;
+                        dst[t] = (uint)xx < (uint)wd ? row[xx] : 0f;
+                    }
+                }
+                dst += run;
+            }
+        }
+
+        static void Zero(float* d, int n)
+        {
+            for (int t = 0; t < n; t++) d[t] = 0;
+        }
+
+        /// <summary>A short run (a window row: 32 floats at 32×32), without a MemoryCopy call's fixed cost.</summary>
+        static void Copy(float* s, float* d, int n)
+        {
+            if (n < 8)
+            {
+                for (int u = 0; u < n; u++) d[u] = s[u];
+                return;
+            }
+            int t = 0;
+            for (; t + 8 <= n; t += 8) Vector256.Store(Vector256.Load(s + t), d + t);
+            // the tail as one more vector ending at n, overlapping what is already copied
+            if (t < n) Vector256.Store(Vector256.Load(s + n - 8), d + n - 8);
         }
     }
 
@@ -119,9 +208,8 @@ internal sealed partial class CpuKernels
             int at = img * o * l;
             if (bias is not null)
                 for (int r = 0; r < o; r++) Array.Fill(y, bias[r], at + r * l, l);
-            var cols = Columns(kk * l);
-            Im2col(xs, xo + img * c * h * wd, c, h, wd, win, cols);
-            Sgemm.Multiply(new(ws, wo, kk, 1), new(cols, 0, l, 1), y, at, o, l, kk, accumulate: bias is not null, serial: serial);
+            var cols = new ImageColumns(xs, xo + img * c * h * wd, c, h, wd, win, transposed: false);
+            Sgemm.Multiply(new(ws, wo, kk, 1), cols, y, at, o, l, kk, accumulate: bias is not null, serial: serial);
         });
         return new CpuStorage<float>(y);
     }
@@ -163,12 +251,10 @@ internal sealed partial class CpuKernels
         Team.For(cores, t =>
         {
             var acc = t == 0 ? dw : new float[o * kk];
-            var cols = Columns(kk * l);
             for (int img = t * share; img < Math.Min(n, (t + 1) * share); img++)
             {
-                Im2col(xs, xo + img * c * h * wd, c, h, wd, win, cols);
-                // columnsᵀ read in place: element (p, q) of the [l, kk] matrix is cols[q·l + p]
-                Sgemm.Multiply(new(gs, go + img * o * l, l, 1), new(cols, 0, 1, l), acc, 0, o, kk, l, accumulate: true, serial: cores > 1);
+                var colsT = new ImageColumns(xs, xo + img * c * h * wd, c, h, wd, win, transposed: true);
+                Sgemm.Multiply(new(gs, go + img * o * l, l, 1), colsT, acc, 0, o, kk, l, accumulate: true, serial: cores > 1);
             }
             partials[t] = acc;
         });

@@ -43,7 +43,30 @@ internal static unsafe class Sgemm
     /// <paramref name="serial"/> it runs on the calling thread only (a caller that already
     /// shares many small products over the cores).
     /// </summary>
-    public static void Multiply(View a, View b, float[] c, int offC, int m, int n, int k, bool accumulate = false, bool serial = false)
+    public static void Multiply(View a, View b, float[] c, int offC, int m, int n, int k, bool accumulate = false, bool serial = false) =>
+        Multiply(a, new StridedB(b), c, offC, m, n, k, accumulate, serial);
+
+    /// <summary>
+    /// Where the packed panels of B come from: any k×n matrix that can write its block
+    /// [pc, pc + kc) × [jc, jc + nc) in the packed layout (strips of nr columns, nr values per k,
+    /// zeros beyond n) without existing as a matrix: a strided view, or a convolution's columns
+    /// gathered from the image (<see cref="CpuKernels"/>' implicit GEMM). A struct, so each source
+    /// gets its own compiled loop and the call is direct.
+    /// </summary>
+    public interface IPanels
+    {
+        void Pack(int pc, int kc, int jc, int nc, int nr, float* dst);
+    }
+
+    /// <summary>B read through its strides.</summary>
+    readonly struct StridedB(View b) : IPanels
+    {
+        public void Pack(int pc, int kc, int jc, int nc, int nr, float* dst) => PackB(b, pc, kc, jc, nc, nr, dst);
+    }
+
+    /// <summary>C = A·B (or C += A·B) with B's panels packed by <paramref name="b"/>; otherwise as the strided overload.</summary>
+    public static void Multiply<TB>(View a, TB b, float[] c, int offC, int m, int n, int k, bool accumulate = false, bool serial = false)
+        where TB : struct, IPanels
     {
         if (m == 0 || n == 0) return;
         if (k == 0) { if (!accumulate) for (int i = 0; i < m; i++) Array.Clear(c, offC + i * n, n); return; }
@@ -73,7 +96,8 @@ internal static unsafe class Sgemm
     }
 
     /// <summary>One core's part: rows [i0, i0 + m) and columns [j0, j0 + n) of C, in NC, KC and MC blocks.</summary>
-    static void Serial(View a, View b, float[] c, int offC, int ldc, int i0, int m, int j0, int n, int k, int nr, bool accumulate)
+    static void Serial<TB>(View a, TB b, float[] c, int offC, int ldc, int i0, int m, int j0, int n, int k, int nr, bool accumulate)
+        where TB : struct, IPanels
     {
         const int MC = 96;
         int kblocks = (k + KC - 1) / KC, kstep = (k + kblocks - 1) / kblocks;   // even k blocks, no thin tail
@@ -86,7 +110,7 @@ internal static unsafe class Sgemm
             for (int pc = 0; pc < k; pc += kstep)
             {
                 int kc = Math.Min(kstep, k - pc);
-                PackB(b, pc, kc, jc, nc, nr, packedB);
+                b.Pack(pc, kc, jc, nc, nr, packedB);
                 for (int ic = i0; ic < i0 + m; ic += MC)
                     Block(a, packedB, scratch, c, offC, ldc, i0 + m, ic, MC, pc, kc, jc, nc, nr, first: pc == 0 && !accumulate);
             }
@@ -212,7 +236,7 @@ internal static unsafe class Sgemm
     }
 
     /// <summary>dst[q·ldd + i] = src[i·lds + q] for an 8×8 block: unpack pairs, shuffle quads, swap 128-bit halves.</summary>
-    static void Transpose8(float* src, int lds, float* dst, int ldd)
+    internal static void Transpose8(float* src, int lds, float* dst, int ldd)
     {
         var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + lds);
         var r2 = Avx.LoadVector256(src + 2 * lds); var r3 = Avx.LoadVector256(src + 3 * lds);
