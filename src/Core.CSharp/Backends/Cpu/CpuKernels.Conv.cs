@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -43,6 +44,7 @@ internal sealed partial class CpuKernels
     {
         readonly int ow = w.OutW(wd), khw = w.Kh * w.Kw, rows = c * w.Kh * w.Kw, length = w.OutH(h) * w.OutW(wd);
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Pack(int pc, int kc, int jc, int nc, int nr, float* dst)
         {
             if (pc < 0 || kc < 0 || jc < 0 || nc < 0 || pc + kc > (transposed ? length : rows) || jc + nc > (transposed ? rows : length) || (long)off + (long)c * h * wd > x.Length)
@@ -57,10 +59,19 @@ internal sealed partial class CpuKernels
                 {
                     // strip s, row p: columns n0 .. n0 + nw of row pc + p, zeros to nr; the rows
                     // walk (ch, i, j) without a division each
+                    int tableRuns = nr / ow + 2, entries = khw * tableRuns;
+                    bool masked = Avx512F.IsSupported && nr == 32 && w.Stride == 1 && entries <= 256;
+                    int* offsets = stackalloc int[masked ? entries : 0];
+                    var lanes = stackalloc Vector512<float>[masked ? 2 * entries : 0];
                     for (int s = 0; s * nr < nc; s++)
                     {
                         int n0 = jc + s * nr, nw = Math.Min(nr, jc + nc - n0), segs = Segments(n0, nw, seg);
                         float* o = dst + (long)s * nr * kc;
+                        if (masked && segs <= tableRuns)
+                        {
+                            Strip32(image, pc, kc, seg, segs, offsets, lanes, o);
+                            continue;
+                        }
                         int ch = pc / khw, r = pc - ch * khw, i = r / w.Kw, j = r - i * w.Kw;
                         for (int p = 0; p < kc; p++, o += nr)
                         {
@@ -98,6 +109,54 @@ internal sealed partial class CpuKernels
             }
         }
 
+        /// <summary>
+        /// A strip of 32 columns (stride 1, AVX-512) by masked loads: for each window position
+        /// (i, j) and run of the strip, the run's offset in a channel plane and the lanes it fills,
+        /// worked out once a strip; then each row is one or two masked loads a half (zeros where
+        /// the window leaves the image) and two stores, with no per-row arithmetic on positions.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void Strip32(float* image, int pc, int kc, int* seg, int segs, int* offsets, Vector512<float>* lanes, float* o)
+        {
+            var zero = Vector512<float>.Zero;
+            for (int s = 0, d0 = 0; s < segs; s++)
+            {
+                int oy = seg[3 * s], ox = seg[3 * s + 1], run = seg[3 * s + 2];
+                for (int i = 0; i < w.Kh; i++)
+                    for (int j = 0; j < w.Kw; j++)
+                    {
+                        int e = (i * w.Kw + j) * segs + s, y = oy + i - w.Padding, x0 = ox + j - w.Padding;
+                        int lo = Math.Clamp(-x0, 0, run), hi = Math.Clamp(wd - x0, lo, run);
+                        if ((uint)y >= (uint)h) lo = hi = 0;
+                        // lane t of the strip (d0 + lo ≤ t < d0 + hi) reads plane[offset + t]
+                        offsets[e] = y * wd + x0 - d0;
+                        var from = Vector512.Create((float)(d0 + lo));
+                        var to = Vector512.Create((float)(d0 + hi));
+                        lanes[2 * e] = Vector512.GreaterThanOrEqual(Lanes, from) & Vector512.LessThan(Lanes, to);
+                        var upper = Lanes + Vector512.Create(16f);
+                        lanes[2 * e + 1] = Vector512.GreaterThanOrEqual(upper, from) & Vector512.LessThan(upper, to);
+                    }
+                d0 += run;
+            }
+            int ch = pc / khw, r = pc - ch * khw;
+            float* plane = image + (long)ch * h * wd;
+            for (int p = 0; p < kc; p++, o += 32)
+            {
+                Vector512<float> v0 = zero, v1 = zero;
+                for (int s = 0; s < segs; s++)
+                {
+                    int e = r * segs + s;
+                    // a lane masked off is neither read nor faulted, so the pointer may lie outside the plane
+                    float* src = plane + offsets[e];
+                    v0 = Avx512F.MaskLoad(src, lanes[2 * e], v0);
+                    v1 = Avx512F.MaskLoad(src + 16, lanes[2 * e + 1], v1);
+                }
+                v0.Store(o);
+                v1.Store(o + 16);
+                if (++r == khw) { r = 0; plane += (long)h * wd; }
+            }
+        }
+
         /// <summary>The runs of output positions l0 .. l0 + len, one per output row crossed, as (oy, ox, length) triples; their count.</summary>
         int Segments(int l0, int len, int* seg)
         {
@@ -114,6 +173,7 @@ internal sealed partial class CpuKernels
         }
 
         /// <summary>Row (ch, i, j) of the columns over the given runs of l, into dst: one run of the image (or zeros) per output row.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         void Row(float* image, int ch, int i, int j, int* seg, int segs, float* dst)
         {
             float* plane = image + (long)ch * h * wd;
@@ -126,9 +186,13 @@ internal sealed partial class CpuKernels
                     // zeros left of the image, one run inside it, zeros right of it
                     float* row = plane + (long)y * wd;
                     int x0 = ox + j - w.Padding, lo = Math.Clamp(-x0, 0, run), hi = Math.Clamp(wd - x0, lo, run);
-                    Zero(dst, lo);
-                    Copy(row + x0 + lo, dst + lo, hi - lo);
-                    Zero(dst + hi, run - hi);
+                    if (Avx512F.IsSupported) Masked(row + x0, lo, hi, run, dst);
+                    else
+                    {
+                        Zero(dst, lo);
+                        Copy(row + x0 + lo, dst + lo, hi - lo);
+                        Zero(dst + hi, run - hi);
+                    }
                 }
                 else
                 {
@@ -140,6 +204,26 @@ internal sealed partial class CpuKernels
                     }
                 }
                 dst += run;
+            }
+        }
+
+        static readonly Vector512<float> Lanes = Vector512.Create(0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+        /// <summary>
+        /// dst[t] = src[t] for lo ≤ t &lt; hi, 0 for the rest of [0, run): sixteen at a time by masked
+        /// loads and stores, which neither read outside [lo, hi) (no fault on a lane masked off)
+        /// nor write past run.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Masked(float* src, int lo, int hi, int run, float* dst)
+        {
+            for (int t = 0; t < run; t += 16)
+            {
+                var lane = Lanes + Vector512.Create((float)t);
+                var read = Vector512.GreaterThanOrEqual(lane, Vector512.Create((float)lo)) & Vector512.LessThan(lane, Vector512.Create((float)hi));
+                var v = Avx512F.MaskLoad(src + t, read, Vector512<float>.Zero);
+                if (t + 16 <= run) v.Store(dst + t);
+                else Avx512F.MaskStore(dst + t, Vector512.LessThan(lane, Vector512.Create((float)run)), v);
             }
         }
 
@@ -203,6 +287,7 @@ internal sealed partial class CpuKernels
         var (xs, xo) = Walk.Segment<float>(x);
         var (ws, wo) = Walk.Segment<float>(w);
         float[]? bias = b is { } bb ? Walk.Span<float>(bb).ToArray() : null;
+        if (Direct(win, o)) return DirectConv2d(xs, xo, ws, wo, bias, n, c, h, wd, o, win);
         PerImage(n, (long)o * l * kk, (img, serial) =>
         {
             int at = img * o * l;
@@ -245,6 +330,7 @@ internal sealed partial class CpuKernels
         if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
         var (gs, go) = Walk.Segment<float>(g);
         var (xs, xo) = Walk.Segment<float>(x);
+        if (Direct(win, o)) return DirectConv2dWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win);
         int cores = n >= 2 && (long)n * o * l * kk >= 1 << 16 ? Math.Min(Team.Size, n) : 1;
         var partials = new float[cores][];
         int share = (n + cores - 1) / cores;
