@@ -96,7 +96,8 @@ internal sealed partial class CpuKernels
     /// </summary>
     static unsafe int Pool2x2Avx2(float[] s, int row0, int wd, int q0, int ow, float[] o, long[] idx, int at)
     {
-        if (!Avx2.IsSupported || ow < 8) return 0;
+        if (!Avx2.IsSupported) return 0;
+        if (row0 < 0 || at < 0 || row0 + wd + 2L * ow > s.Length || (long)at + ow > o.Length || (long)at + ow > idx.Length) return 0;
         int done = 0;
         fixed (float* ps = s, po = o)
         fixed (long* pi = idx)
@@ -120,6 +121,31 @@ internal sealed partial class CpuKernels
                 var pos = Avx2.Add(Avx2.Add(off, twice), Vector256.Create(q0 + 2 * done));
                 Avx.Store(pi + at + done, Avx2.ConvertToVector256Int64(pos.GetLower()));
                 Avx.Store(pi + at + done + 4, Avx2.ConvertToVector256Int64(pos.GetUpper()));
+            }
+            if (done < ow && done + 8 > ow)
+            {
+                // the last 1–7 outputs (all of them in LeNet's second pool, 4 a row) the same way:
+                // masked loads read only the 2·rest inputs of each row, masked stores write only
+                // the rest; the scalar loop's compares mispredict about half the time
+                int rest = ow - done;
+                var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+                var inLo = Avx2.CompareGreaterThan(Vector256.Create(2 * rest), lane).AsSingle();
+                var inHi = Avx2.CompareGreaterThan(Vector256.Create(2 * rest - 8), lane).AsSingle();
+                var outMask = Avx2.CompareGreaterThan(Vector256.Create(rest), lane);
+                float* r0 = ps + row0 + 2 * done, r1 = r0 + wd;
+                var (a, b) = EvenOdd(Avx.MaskLoad(r0, inLo), Avx.MaskLoad(r0 + 8, inHi));
+                var (c, d) = EvenOdd(Avx.MaskLoad(r1, inLo), Avx.MaskLoad(r1 + 8, inHi));
+                var m = a;
+                var off = Vector256<int>.Zero;
+                Take(ref m, ref off, b, one);
+                Take(ref m, ref off, c, below);
+                Take(ref m, ref off, d, belowRight);
+                Avx.MaskStore(po + at + done, outMask.AsSingle(), m);
+                var pos = Avx2.Add(Avx2.Add(off, twice), Vector256.Create(q0 + 2 * done));
+                var lanes4 = Vector256.Create(0L, 1, 2, 3);
+                Avx2.MaskStore(pi + at + done, Avx2.CompareGreaterThan(Vector256.Create((long)rest), lanes4), Avx2.ConvertToVector256Int64(pos.GetLower()));
+                Avx2.MaskStore(pi + at + done + 4, Avx2.CompareGreaterThan(Vector256.Create((long)rest - 4), lanes4), Avx2.ConvertToVector256Int64(pos.GetUpper()));
+                done = ow;
             }
         }
         return done;
