@@ -288,15 +288,31 @@ let convolution =
                       let t (xs: float[]) shape =
                           (Tensor.FromArray(Array.map float32 xs, shape)).RequireGrad()
 
-                      let xt, wtt, bt = t x [| n; c; h; w |], t wt [| o; c; k; k |], t b [| o |]
-                      let yt = Tensor.Conv2d(xt, wtt, bt, st, pad)
                       // float32 sums of up to n·oh·ow terms (4290 in the largest case): rounding grows with their square root
                       let tol = 1e-5 * max 1.0 (sqrt (float (max (n * oh * ow) (c * k * k)) / 256.0))
-                      near tol y (yt.To DType.Float64) "y"
-                      (yt * Tensor.FromArray(Array.map float32 gy, Array.ofSeq yt.Shape)).Sum().Backward()
-                      near tol dx (xt.Grad.To DType.Float64) "∂x"
-                      near tol dw (wtt.Grad.To DType.Float64) "∂w"
-                      near tol db (bt.Grad.To DType.Float64) "∂b"
+
+                      // with and without the AVX-512 paths (direct kernels, masked packing and folding),
+                      // so an AVX-512 machine checks the code that machines without it run
+                      let masked =
+                          typeof<Tensor>.Assembly
+                              .GetType("Cotangent.Backends.Cpu.CpuKernels")
+                              .GetField("masked", Reflection.BindingFlags.Static ||| Reflection.BindingFlags.NonPublic)
+
+                      let before = masked.GetValue null
+
+                      try
+                          for useMasks in List.distinct [ unbox<bool> before; false ] do
+                              masked.SetValue(null, useMasks)
+                              let xt, wtt, bt = t x [| n; c; h; w |], t wt [| o; c; k; k |], t b [| o |]
+                              let yt = Tensor.Conv2d(xt, wtt, bt, st, pad)
+                              let paths = if useMasks then "AVX-512 paths" else "plain paths"
+                              near tol y (yt.To DType.Float64) $"y ({paths})"
+                              (yt * Tensor.FromArray(Array.map float32 gy, Array.ofSeq yt.Shape)).Sum().Backward()
+                              near tol dx (xt.Grad.To DType.Float64) $"∂x ({paths})"
+                              near tol dw (wtt.Grad.To DType.Float64) $"∂w ({paths})"
+                              near tol db (bt.Grad.To DType.Float64) $"∂b ({paths})"
+                      finally
+                          masked.SetValue(null, before)
                   } ]
 
 let gemv =

@@ -60,14 +60,14 @@ internal sealed partial class CpuKernels
                     // strip s, row p: columns n0 .. n0 + nw of row pc + p, zeros to nr; the rows
                     // walk (ch, i, j) without a division each
                     int tableRuns = nr / ow + 2, entries = khw * tableRuns;
-                    bool masked = Avx512F.IsSupported && nr == 32 && w.Stride == 1 && entries <= 256;
-                    int* offsets = stackalloc int[masked ? entries : 0];
-                    var lanes = stackalloc Vector512<float>[masked ? 2 * entries : 0];
+                    bool byMasks = masked && nr == 32 && w.Stride == 1 && entries <= 256;
+                    int* offsets = stackalloc int[byMasks ? entries : 0];
+                    var lanes = stackalloc Vector512<float>[byMasks ? 2 * entries : 0];
                     for (int s = 0; s * nr < nc; s++)
                     {
                         int n0 = jc + s * nr, nw = Math.Min(nr, jc + nc - n0), segs = Segments(n0, nw, seg);
                         float* o = dst + (long)s * nr * kc;
-                        if (masked && segs <= tableRuns)
+                        if (byMasks && segs <= tableRuns)
                         {
                             Strip32(image, pc, kc, seg, segs, offsets, lanes, o);
                             continue;
@@ -186,7 +186,7 @@ internal sealed partial class CpuKernels
                     // zeros left of the image, one run inside it, zeros right of it
                     float* row = plane + (long)y * wd;
                     int x0 = ox + j - w.Padding, lo = Math.Clamp(-x0, 0, run), hi = Math.Clamp(wd - x0, lo, run);
-                    if (Avx512F.IsSupported) Masked(row + x0, lo, hi, run, dst);
+                    if (masked) Masked(row + x0, lo, hi, run, dst);
                     else
                     {
                         Zero(dst, lo);
@@ -284,7 +284,7 @@ internal sealed partial class CpuKernels
     static unsafe void AddRun(float[] s, int at, float[] d, int to, int n)
     {
         if (n <= 0) return;
-        if (n >= 32 || !Avx512F.IsSupported)
+        if (n >= 32 || !masked)
         {
             var dst = d.AsSpan(to, n);
             if (n >= 32) TensorPrimitives.Add(dst, s.AsSpan(at, n), dst);
