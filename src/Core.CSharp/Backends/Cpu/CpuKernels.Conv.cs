@@ -306,12 +306,12 @@ internal sealed partial class CpuKernels
     {
         int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], wd = x.Shape[3], o = w.Shape[0];
         int kk = c * win.Kh * win.Kw, l = win.OutH(h) * win.OutW(wd);
-        var y = Buffers.Uninitialized<float>(n * o * l);
-        if (y.Length == 0) return new CpuStorage<float>(y);
         var (xs, xo) = Walk.Segment<float>(x);
         var (ws, wo) = Walk.Segment<float>(w);
         float[]? bias = b is { } bb ? Walk.Span<float>(bb).ToArray() : null;
         if (Direct(win, o)) return DirectConv2d(xs, xo, ws, wo, bias, n, c, h, wd, o, win);
+        var y = Buffers.Uninitialized<float>(n * o * l);
+        if (y.Length == 0) return new CpuStorage<float>(y);
         PerImage(n, (long)o * l * kk, (img, serial) =>
         {
             int at = img * o * l;
@@ -350,11 +350,11 @@ internal sealed partial class CpuKernels
     {
         int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], wd = x.Shape[3], o = weightShape[0];
         int kk = c * win.Kh * win.Kw, l = win.OutH(h) * win.OutW(wd);
-        var dw = Buffers.Zeroed<float>(o * kk);
-        if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
         var (gs, go) = Walk.Segment<float>(g);
         var (xs, xo) = Walk.Segment<float>(x);
         if (Direct(win, o)) return DirectConv2dWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win);
+        var dw = Buffers.Zeroed<float>(o * kk);
+        if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
         int cores = n >= 2 && (long)n * o * l * kk >= 1 << 16 ? Math.Min(Team.Size, n) : 1;
         var partials = new float[cores][];
         int share = (n + cores - 1) / cores;
