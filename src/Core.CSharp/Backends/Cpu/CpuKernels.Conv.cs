@@ -356,19 +356,24 @@ internal sealed partial class CpuKernels
         var dw = Buffers.Zeroed<float>(o * kk);
         if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
         int cores = n >= 2 && (long)n * o * l * kk >= 1 << 16 ? Math.Min(Team.Size, n) : 1;
+        // the other cores' partials from the pool, taken here (a worker thread has no scope) and given back below
         var partials = new float[cores][];
+        for (int t = 0; t < cores; t++) partials[t] = t == 0 ? dw : Buffers.Zeroed<float>(o * kk);
         int share = (n + cores - 1) / cores;
         Team.For(cores, t =>
         {
-            var acc = t == 0 ? dw : new float[o * kk];
+            var acc = partials[t];
             for (int img = t * share; img < Math.Min(n, (t + 1) * share); img++)
             {
                 var colsT = new ImageColumns(xs, xo + img * c * h * wd, c, h, wd, win, transposed: true);
                 Sgemm.Multiply(new(gs, go + img * o * l, l, 1), colsT, acc, 0, o, kk, l, accumulate: true, serial: cores > 1);
             }
-            partials[t] = acc;
         });
-        for (int t = 1; t < cores; t++) TensorPrimitives.Add(dw, partials[t], dw);
+        for (int t = 1; t < cores; t++)
+        {
+            TensorPrimitives.Add(dw, partials[t], dw);
+            if (partials[t].Length >= Buffers.MinPooled) Buffers.Return(partials[t]);
+        }
         return new CpuStorage<float>(dw);
     }
 }
