@@ -251,6 +251,11 @@ internal sealed partial class CpuKernels
     static void Col2imAdd(float[] cols, int c, int h, int wd, Window w, float[] dx, int off)
     {
         int oh = w.OutH(h), ow = w.OutW(wd), l = oh * ow;
+        if (masked && w.Stride == 1)
+        {
+            Col2imAddMasked(cols, c, h, wd, w, dx, off);
+            return;
+        }
         for (int ch = 0; ch < c; ch++)
             for (int i = 0; i < w.Kh; i++)
                 for (int j = 0; j < w.Kw; j++)
@@ -277,28 +282,55 @@ internal sealed partial class CpuKernels
     }
 
     /// <summary>
+    /// The stride-1 fold on AVX-512 machines: both arrays pinned once, and each window row's
+    /// run (8 floats in LeNet's second layer) added sixteen at a time by masked loads and
+    /// stores, the run's bounds worked out once per tap instead of once per row and call.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Col2imAddMasked(float[] cols, int c, int h, int wd, Window w, float[] dx, int off)
+    {
+        int oh = w.OutH(h), ow = w.OutW(wd), l = oh * ow;
+        if (off < 0 || (long)off + (long)c * h * wd > dx.Length || (long)c * w.Kh * w.Kw * l > cols.Length)
+            throw new IndexOutOfRangeException("conv2d_input_grad: columns or image shorter than their shapes");
+        if (c == 0 || l == 0) return;
+        fixed (float* pc = cols, pd = dx)
+            for (int ch = 0; ch < c; ch++)
+                for (int i = 0; i < w.Kh; i++)
+                    for (int j = 0; j < w.Kw; j++)
+                    {
+                        int lo = Math.Clamp(w.Padding - j, 0, ow), hi = Math.Clamp(wd + w.Padding - j, lo, ow), run = hi - lo;
+                        if (run == 0) continue;
+                        float* src = pc + (long)((ch * w.Kh + i) * w.Kw + j) * l + lo;
+                        for (int oy = 0; oy < oh; oy++, src += ow)
+                        {
+                            int y = oy + i - w.Padding;
+                            if ((uint)y >= (uint)h) continue;
+                            float* d = pd + off + (long)(ch * h + y) * wd + lo + j - w.Padding;
+                            for (int t = 0; t < run; t += 16)
+                            {
+                                var keep = Vector512.LessThan(ImageColumns.Lanes, Vector512.Create((float)(run - t)));
+                                var sum = Avx512F.MaskLoad(src + t, keep, Vector512<float>.Zero) + Avx512F.MaskLoad(d + t, keep, Vector512<float>.Zero);
+                                Avx512F.MaskStore(d + t, keep, sum);
+                            }
+                        }
+                    }
+    }
+
+    /// <summary>
     /// d[to .. to + n] += s[at .. at + n]. A window row is short (8 floats in LeNet's second
     /// layer), where TensorPrimitives' fixed cost per call was most of the fold: runs under 32
-    /// go sixteen at a time by masked loads and stores on AVX-512 machines, else one by one.
+    /// go one by one.
     /// </summary>
-    static unsafe void AddRun(float[] s, int at, float[] d, int to, int n)
+    static void AddRun(float[] s, int at, float[] d, int to, int n)
     {
         if (n <= 0) return;
-        if (n >= 32 || !masked)
+        var dst = d.AsSpan(to, n);
+        if (n >= 32) TensorPrimitives.Add(dst, s.AsSpan(at, n), dst);
+        else
         {
-            var dst = d.AsSpan(to, n);
-            if (n >= 32) TensorPrimitives.Add(dst, s.AsSpan(at, n), dst);
-            else for (int t = 0; t < n; t++) dst[t] += s[at + t];
-            return;
+            var src = s.AsSpan(at, n);
+            for (int t = 0; t < n; t++) dst[t] += src[t];
         }
-        if (at < 0 || to < 0 || (long)at + n > s.Length || (long)to + n > d.Length) throw new IndexOutOfRangeException();
-        fixed (float* ps = s, pd = d)
-            for (int t = 0; t < n; t += 16)
-            {
-                var keep = Vector512.LessThan(ImageColumns.Lanes, Vector512.Create((float)(n - t)));
-                var sum = Avx512F.MaskLoad(ps + at + t, keep, Vector512<float>.Zero) + Avx512F.MaskLoad(pd + to + t, keep, Vector512<float>.Zero);
-                Avx512F.MaskStore(pd + to + t, keep, sum);
-            }
     }
 
     /// <summary>y[n] = W [O, C·kh·kw] · columns(x[n]) (+ b): x [N, C, H, W], w [O, C, kh, kw].</summary>
