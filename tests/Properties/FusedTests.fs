@@ -261,8 +261,9 @@ let convolution =
         // stride 1 with padding copies each window row as one run between zeros (padding 4 > k: rows of zeros only).
         // 32 channels make 288 rows of columns, two k blocks of the GEMM that start inside a channel's
         // window; 66×65 outputs are more columns than one GEMM panel (4096), so panels start mid-row.
-        // 4 output channels run the direct kernels on AVX-512 machines at stride 1, 13 the implicit GEMM
-        [ for o in [ 4; 13 ] do
+        // 4 output channels run the direct kernels on AVX-512 machines at stride 1, 13 the implicit GEMM,
+        // 33 the weight gradient that reads blocks of 256 columns in place
+        [ for o in [ 4; 13; 33 ] do
               for n, st, pad, c, h, w in
                   [ 8, 2, 1, 3, 20, 17
                     8, 1, 0, 3, 20, 17

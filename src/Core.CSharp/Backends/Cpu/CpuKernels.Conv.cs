@@ -157,6 +157,28 @@ internal sealed partial class CpuKernels
             }
         }
 
+        /// <summary>
+        /// Columns [l0, l0 + len) of every row of the columns into dst (row q at dst + q·len):
+        /// a block of the column matrix, for the weight gradient's product that reads it in place.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Block(int l0, int len, float* dst)
+        {
+            if (l0 < 0 || len < 0 || l0 + len > length || (long)off + (long)c * h * wd > x.Length)
+                throw new IndexOutOfRangeException("conv2d: a block outside the image's columns");
+            int* seg = stackalloc int[3 * (len + 1)];
+            int runs = Segments(l0, len, seg);
+            fixed (float* px = x)
+            {
+                float* image = px + off;
+                int q = 0;
+                for (int ch = 0; ch < c; ch++)
+                    for (int i = 0; i < w.Kh; i++)
+                        for (int j = 0; j < w.Kw; j++, q++)
+                            Row(image, ch, i, j, seg, runs, dst + (long)q * len);
+            }
+        }
+
         /// <summary>The runs of output positions l0 .. l0 + len, one per output row crossed, as (oy, ox, length) triples; their count.</summary>
         int Segments(int l0, int len, int* seg)
         {
@@ -385,6 +407,9 @@ internal sealed partial class CpuKernels
         var (gs, go) = Walk.Segment<float>(g);
         var (xs, xo) = Walk.Segment<float>(x);
         if (Direct(win, o)) return DirectConv2dWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win);
+        // with 32 output channels or more gᵀ fills the micro-kernel's strips of 32; LeNet's 6→16
+        // layer (150 × 16 by 64) ran 1.45 ms this way against 1.08 ms with the columns transposed
+        if (o >= 32) return BlockedWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win);
         var dw = Buffers.Zeroed<float>(o * kk);
         if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
         int cores = n >= 2 && (long)n * o * l * kk >= 1 << 16 ? Math.Min(Team.Size, n) : 1;
@@ -406,6 +431,47 @@ internal sealed partial class CpuKernels
             TensorPrimitives.Add(dw, partials[t], dw);
             if (partials[t].Length >= Buffers.MinPooled) Buffers.Return(partials[t]);
         }
+        return new CpuStorage<float>(dw);
+    }
+
+    /// <summary>
+    /// dWᵀ [C·kh·kw, O] = Σₙ columns(x[n]) · g[n]ᵀ, the columns a block of 256 output positions at
+    /// a time into a per-thread buffer that the product reads in place (its A, 576 rows for a
+    /// 64-channel 3×3 layer: the micro-kernel's full strips), g's block packed as its B; the
+    /// sum is transposed into dW at the end. No transposed packing of the columns.
+    /// </summary>
+    unsafe Storage BlockedWeightGrad(float[] gs, int go, float[] xs, int xo, int n, int c, int h, int wd, int o, Window win)
+    {
+        int kk = c * win.Kh * win.Kw, l = win.OutH(h) * win.OutW(wd);
+        var dw = Buffers.Zeroed<float>(o * kk);
+        if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
+        int cores = n >= 2 && (long)n * o * l * kk >= 1 << 16 ? Math.Min(Team.Size, n) : 1;
+        var partials = new float[cores][];
+        for (int t = 0; t < cores; t++) partials[t] = Buffers.Zeroed<float>(kk * o);
+        int share = (n + cores - 1) / cores;
+        const int block = 256;
+        int blocks = (l + block - 1) / block, step = (l + blocks - 1) / blocks;
+        Team.For(cores, t =>
+        {
+            var acc = partials[t];
+            var cols = Columns(kk * step);
+            for (int img = t * share; img < Math.Min(n, (t + 1) * share); img++)
+            {
+                var image = new ImageColumns(xs, xo + img * c * h * wd, c, h, wd, win, transposed: false);
+                for (int l0 = 0; l0 < l; l0 += step)
+                {
+                    int len = Math.Min(step, l - l0);
+                    fixed (float* pc = cols) image.Block(l0, len, pc);
+                    // gᵀ's block read through its strides: element (p, q) is g[q·l + l0 + p]
+                    Sgemm.Multiply(new(cols, 0, len, 1), new(gs, go + img * o * l + l0, 1, l), acc, 0, kk, o, len, accumulate: true, serial: cores > 1);
+                }
+            }
+        });
+        for (int t = 1; t < cores; t++) TensorPrimitives.Add(partials[0], partials[t], partials[0]);
+        for (int q = 0; q < o; q++)
+            for (int r = 0; r < kk; r++) dw[q * kk + r] = partials[0][r * o + q];
+        foreach (var part in partials)
+            if (part.Length >= Buffers.MinPooled) Buffers.Return(part);
         return new CpuStorage<float>(dw);
     }
 }
