@@ -210,6 +210,11 @@ let silentWrongAnswers =
           test "edge sizes PyTorch allows: conv2d with no output channels, dropout p = 1, splitting an empty axis" {
               let y = Conv2d(1, 0, 2).Forward(Tensor.Zeros(1, 1, 4, 4))
               Expect.equal y.Shape [| 1; 0; 3; 3 |] "no channels out"
+              // its weight gradient is empty too (the direct kernel once read g's first channel here)
+              let dw =
+                  Tensor.Conv2dWeightGrad(Tensor.Zeros(2, 0, 3, 3), Tensor.Ones(2, 1, 4, 4), 2, 2)
+
+              Expect.equal dw.Shape [| 0; 1; 2; 2 |] "no weights, no gradient"
               let x = (Tensor.Ones 4).RequireGrad()
               let d = x.Dropout 1.0
               Expect.equal (d.ToArray<float32>()) [| 0.0f; 0.0f; 0.0f; 0.0f |] "all dropped"

@@ -28,7 +28,7 @@ internal sealed partial class CpuKernels
     static readonly Vector512<float> Lanes16 = Vector512.Create(0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
     /// <summary>Whether conv2d of these output channels runs directly (else as implicit GEMM).</summary>
-    static bool Direct(Window w, int outChannels) => masked && w.Stride == 1 && outChannels <= DirectChannels && w.Kw <= 64;
+    static bool Direct(Window w, int outChannels) => masked && w.Stride == 1 && outChannels >= 1 && outChannels <= DirectChannels && w.Kw <= 64;
 
     /// <summary>Lanes t of a run of 16 outputs at ox0 whose tap at column offset x0 − ox0 lies inside a row of wd (and t &lt; lanes).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -166,6 +166,7 @@ internal sealed partial class CpuKernels
     {
         int kk = c * win.Kh * win.Kw, l = win.OutH(h) * win.OutW(wd);
         var dw = Buffers.Zeroed<float>(o * kk);
+        if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
         if ((long)xo + (long)n * c * h * wd > xs.Length || (long)go + (long)n * o * l > gs.Length) throw new IndexOutOfRangeException("conv2d_weight_grad: input or gradient shorter than its shape");
         int cores = n >= 2 && (long)n * o * l * kk >= 1 << 16 ? Math.Min(Team.Size, n) : 1;
         // the other cores' partials from the pool, taken here (a worker thread has no scope) and given back below

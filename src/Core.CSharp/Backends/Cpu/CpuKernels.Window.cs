@@ -92,7 +92,8 @@ internal sealed partial class CpuKernels
     /// ~17 ns an output (4 ms for LeNet's first pool at batch 256). Each pair of input rows
     /// is split into even and odd columns, the candidates are blended in scan order with the
     /// scalar rules (a NaN wins and stays), and the winning offsets become int64 positions.
-    /// Returns how many outputs of the row it wrote (a multiple of 8; the rest go the scalar way).
+    /// The last 1–7 outputs go the same way by masked loads and stores. Returns how many outputs
+    /// of the row it wrote (all of them, or none without AVX2 or past the array; the rest go the scalar way).
     /// </summary>
     static unsafe int Pool2x2Avx2(float[] s, int row0, int wd, int q0, int ow, float[] o, long[] idx, int at)
     {
