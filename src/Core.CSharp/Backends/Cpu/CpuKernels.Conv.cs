@@ -412,25 +412,14 @@ internal sealed partial class CpuKernels
         if (o >= 32) return BlockedWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win);
         var dw = Buffers.Zeroed<float>(o * kk);
         if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
-        int cores = n >= 2 && (long)n * o * l * kk >= 1 << 16 ? Math.Min(Team.Size, n) : 1;
-        // the other cores' partials from the pool, taken here (a worker thread has no scope) and given back below
-        var partials = new float[cores][];
-        for (int t = 0; t < cores; t++) partials[t] = t == 0 ? dw : Buffers.Zeroed<float>(o * kk);
-        int share = (n + cores - 1) / cores;
-        Team.For(cores, t =>
+        SumOverImages(n, (long)n * o * l * kk, dw, (first, end, serial, acc) =>
         {
-            var acc = partials[t];
-            for (int img = t * share; img < Math.Min(n, (t + 1) * share); img++)
+            for (int img = first; img < end; img++)
             {
                 var colsT = new ImageColumns(xs, xo + img * c * h * wd, c, h, wd, win, transposed: true);
-                Sgemm.Multiply(new(gs, go + img * o * l, l, 1), colsT, acc, 0, o, kk, l, accumulate: true, serial: cores > 1);
+                Sgemm.Multiply(new(gs, go + img * o * l, l, 1), colsT, acc, 0, o, kk, l, accumulate: true, serial: serial);
             }
         });
-        for (int t = 1; t < cores; t++)
-        {
-            TensorPrimitives.Add(dw, partials[t], dw);
-            if (partials[t].Length >= Buffers.MinPooled) Buffers.Return(partials[t]);
-        }
         return new CpuStorage<float>(dw);
     }
 
@@ -445,17 +434,13 @@ internal sealed partial class CpuKernels
         int kk = c * win.Kh * win.Kw, l = win.OutH(h) * win.OutW(wd);
         var dw = Buffers.Zeroed<float>(o * kk);
         if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
-        int cores = n >= 2 && (long)n * o * l * kk >= 1 << 16 ? Math.Min(Team.Size, n) : 1;
-        var partials = new float[cores][];
-        for (int t = 0; t < cores; t++) partials[t] = Buffers.Zeroed<float>(kk * o);
-        int share = (n + cores - 1) / cores;
+        var sum = Buffers.Zeroed<float>(kk * o);
         const int block = 256;
         int blocks = (l + block - 1) / block, step = (l + blocks - 1) / blocks;
-        Team.For(cores, t =>
+        SumOverImages(n, (long)n * o * l * kk, sum, (first, end, serial, acc) =>
         {
-            var acc = partials[t];
             var cols = Columns(kk * step);
-            for (int img = t * share; img < Math.Min(n, (t + 1) * share); img++)
+            for (int img = first; img < end; img++)
             {
                 var image = new ImageColumns(xs, xo + img * c * h * wd, c, h, wd, win, transposed: false);
                 for (int l0 = 0; l0 < l; l0 += step)
@@ -463,15 +448,34 @@ internal sealed partial class CpuKernels
                     int len = Math.Min(step, l - l0);
                     fixed (float* pc = cols) image.Block(l0, len, pc);
                     // gᵀ's block read through its strides: element (p, q) is g[q·l + l0 + p]
-                    Sgemm.Multiply(new(cols, 0, len, 1), new(gs, go + img * o * l + l0, 1, l), acc, 0, kk, o, len, accumulate: true, serial: cores > 1);
+                    Sgemm.Multiply(new(cols, 0, len, 1), new(gs, go + img * o * l + l0, 1, l), acc, 0, kk, o, len, accumulate: true, serial: serial);
                 }
             }
         });
-        for (int t = 1; t < cores; t++) TensorPrimitives.Add(partials[0], partials[t], partials[0]);
         for (int q = 0; q < o; q++)
-            for (int r = 0; r < kk; r++) dw[q * kk + r] = partials[0][r * o + q];
-        foreach (var part in partials)
-            if (part.Length >= Buffers.MinPooled) Buffers.Return(part);
+            for (int r = 0; r < kk; r++) dw[q * kk + r] = sum[r * o + q];
+        if (sum.Length >= Buffers.MinPooled) Buffers.Return(sum);
         return new CpuStorage<float>(dw);
+    }
+
+    /// <summary>
+    /// Σ over n images into <paramref name="into"/>: each core adds its own run of images
+    /// [first, end) into its own partial (the first core into <paramref name="into"/>; serial
+    /// when several cores share the images), and the partials are added in core order (fixed,
+    /// so repeatable). The other cores' partials come from the pool, taken on the calling thread
+    /// (a worker has no scope), and go back after the sum.
+    /// </summary>
+    static void SumOverImages(int n, long work, float[] into, Action<int, int, bool, float[]> run)
+    {
+        int cores = n >= 2 && work >= 1 << 16 ? Math.Min(Team.Size, n) : 1;
+        var partials = new float[cores][];
+        for (int t = 0; t < cores; t++) partials[t] = t == 0 ? into : Buffers.Zeroed<float>(into.Length);
+        int share = (n + cores - 1) / cores;
+        Team.For(cores, t => run(t * share, Math.Min(n, (t + 1) * share), cores > 1, partials[t]));
+        for (int t = 1; t < cores; t++)
+        {
+            TensorPrimitives.Add(into, partials[t], into);
+            if (partials[t].Length >= Buffers.MinPooled) Buffers.Return(partials[t]);
+        }
     }
 }

@@ -168,23 +168,12 @@ internal sealed partial class CpuKernels
         var dw = Buffers.Zeroed<float>(o * kk);
         if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
         if ((long)xo + (long)n * c * h * wd > xs.Length || (long)go + (long)n * o * l > gs.Length) throw new IndexOutOfRangeException("conv2d_weight_grad: input or gradient shorter than its shape");
-        int cores = n >= 2 && (long)n * o * l * kk >= 1 << 16 ? Math.Min(Team.Size, n) : 1;
-        // the other cores' partials from the pool, taken here (a worker thread has no scope) and given back below
-        var partials = new float[cores][];
-        for (int t = 0; t < cores; t++) partials[t] = t == 0 ? dw : Buffers.Zeroed<float>(o * kk);
-        int share = (n + cores - 1) / cores;
-        Team.For(cores, t =>
+        SumOverImages(n, (long)n * o * l * kk, dw, (first, end, _, acc) =>
         {
-            var acc = partials[t];
             fixed (float* pg = gs, px = xs, pa = acc)
-                for (int img = t * share; img < Math.Min(n, (t + 1) * share); img++)
+                for (int img = first; img < end; img++)
                     DirectWeightGrad(pg + go + (long)img * o * l, px + xo + (long)img * c * h * wd, c, h, wd, win, o, pa);
         });
-        for (int t = 1; t < cores; t++)
-        {
-            System.Numerics.Tensors.TensorPrimitives.Add(dw, partials[t], dw);
-            if (partials[t].Length >= Buffers.MinPooled) Buffers.Return(partials[t]);
-        }
         return new CpuStorage<float>(dw);
     }
 }
