@@ -179,8 +179,9 @@ let kernels =
                   field.SetValue(null, false)
                   let r = Random 17
 
-                  // edge strips, in-place and whole-block A (n = 1100), row-major and transposed operands
-                  for m, k, n in [ 1, 1, 1; 13, 300, 17; 40, 70, 33; 100, 257, 50; 29, 40, 1100 ] do
+                  // edge strips, in-place and whole-block A (n = 1100; 30 rows of 48: full 6-row strips
+                  // whose last 8-k transpose ends the block), row-major and transposed operands
+                  for m, k, n in [ 1, 1, 1; 13, 300, 17; 40, 70, 33; 100, 257, 50; 29, 40, 1100; 30, 48, 1100 ] do
                       let a, w = tensorIn r Real [| m; k |], tensorIn r Real [| k; n |]
                       let expected = Tensor.MatMul(a, w) |> values
                       let a32, w32 = a.To DType.Float32, w.To DType.Float32
