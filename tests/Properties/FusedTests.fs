@@ -254,7 +254,7 @@ let private convLoop (x: float[]) (wt: float[]) (b: float[]) (gy: float[]) (n, c
 
     y, dx, dw, db
 
-// sequenced: each case flips the kernels' one `masked` field, and a parallel case would read it off
+// sequenced: each case flips the kernels' `masks` and the GEMM's `wide`, and a parallel case would read them off
 let convolution =
     testSequenced
     <| testList
@@ -294,28 +294,45 @@ let convolution =
                       // float32 sums of up to n·oh·ow terms (4290 in the largest case): rounding grows with their square root
                       let tol = 1e-5 * max 1.0 (sqrt (float (max (n * oh * ow) (c * k * k)) / 256.0))
 
-                      // with and without the AVX-512 paths (direct kernels, masked packing and folding),
-                      // so an AVX-512 machine checks the code that machines without it run
-                      let masked =
-                          typeof<Tensor>.Assembly
-                              .GetType("Cotangent.Backends.Cpu.CpuKernels")
-                              .GetField("masked", Reflection.BindingFlags.Static ||| Reflection.BindingFlags.NonPublic)
+                      // every width of masked loads the machine has (16: direct kernels and masked packing
+                      // of 32-column strips; 8: packing of 16-column strips, the narrow GEMM's; 0: element
+                      // loops), so an AVX-512 machine checks the code that machines without it run
+                      let kernels = typeof<Tensor>.Assembly.GetType("Cotangent.Backends.Cpu.CpuKernels")
+                      let gemm = typeof<Tensor>.Assembly.GetType("Cotangent.Backends.Cpu.Sgemm")
+                      let flags = Reflection.BindingFlags.Static ||| Reflection.BindingFlags.NonPublic
+                      let masks, wide = kernels.GetField("masks", flags), gemm.GetField("wide", flags)
 
-                      let before = masked.GetValue null
+                      let hardware =
+                          (if Runtime.Intrinsics.X86.Avx512F.IsSupported then 16
+                           elif Runtime.Intrinsics.X86.Avx.IsSupported then 8
+                           else 0),
+                          Runtime.Intrinsics.Vector512.IsHardwareAccelerated
+
+                      let settings =
+                          List.distinct
+                              [ hardware
+                                if fst hardware >= 8 then
+                                    (8, false)
+                                (0, snd hardware) ]
 
                       try
-                          for useMasks in List.distinct [ unbox<bool> before; false ] do
-                              masked.SetValue(null, useMasks)
+                          for width, wideGemm in settings do
+                              masks.SetValue(null, width)
+                              wide.SetValue(null, wideGemm)
                               let xt, wtt, bt = t x [| n; c; h; w |], t wt [| o; c; k; k |], t b [| o |]
                               let yt = Tensor.Conv2d(xt, wtt, bt, st, pad)
-                              let paths = if useMasks then "AVX-512 paths" else "plain paths"
+
+                              let paths =
+                                  $"masks of {width} lanes, {(if wideGemm then 32 else 16)}-column GEMM strips"
+
                               near tol y (yt.To DType.Float64) $"y ({paths})"
                               (yt * Tensor.FromArray(Array.map float32 gy, Array.ofSeq yt.Shape)).Sum().Backward()
                               near tol dx (xt.Grad.To DType.Float64) $"∂x ({paths})"
                               near tol dw (wtt.Grad.To DType.Float64) $"∂w ({paths})"
                               near tol db (bt.Grad.To DType.Float64) $"∂b ({paths})"
                       finally
-                          masked.SetValue(null, box System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+                          masks.SetValue(null, fst hardware)
+                          wide.SetValue(null, snd hardware)
                   } ]
 
 let gemv =

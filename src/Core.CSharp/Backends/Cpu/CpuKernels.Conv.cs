@@ -60,8 +60,10 @@ internal sealed partial class CpuKernels
                     // strip s, row p: columns n0 .. n0 + nw of row pc + p, zeros to nr; the rows
                     // walk (ch, i, j) without a division each
                     int tableRuns = nr / ow + 2, entries = khw * tableRuns;
-                    bool byMasks = masked && nr == 32 && w.Stride == 1 && entries <= 256;
+                    int width = masks;
+                    bool byMasks = w.Stride == 1 && entries <= 256 && (nr == 32 ? width == 16 : nr == 16 && width >= 8);
                     int* offsets = stackalloc int[byMasks ? entries : 0];
+                    // two masks an entry: 512-bit ones for Strip32, 256-bit ones (half the room) for Strip16
                     var lanes = stackalloc Vector512<float>[byMasks ? 2 * entries : 0];
                     for (int s = 0; s * nr < nc; s++)
                     {
@@ -69,7 +71,8 @@ internal sealed partial class CpuKernels
                         float* o = dst + (long)s * nr * kc;
                         if (byMasks && segs <= tableRuns)
                         {
-                            Strip32(image, pc, kc, seg, segs, offsets, lanes, o);
+                            if (nr == 32) Strip32(image, pc, kc, seg, segs, offsets, lanes, o);
+                            else Strip16(image, pc, kc, seg, segs, offsets, (Vector256<float>*)lanes, o);
                             continue;
                         }
                         int ch = pc / khw, r = pc - ch * khw, i = r / w.Kw, j = r - i * w.Kw;
@@ -158,6 +161,50 @@ internal sealed partial class CpuKernels
         }
 
         /// <summary>
+        /// <see cref="Strip32"/> for the 16-column strips of machines without AVX-512: the same
+        /// table of offsets, with two 256-bit masks an entry, and AVX masked loads, which give
+        /// zeros in the lanes masked off (so the runs of a row are OR-ed together).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void Strip16(float* image, int pc, int kc, int* seg, int segs, int* offsets, Vector256<float>* lanes, float* o)
+        {
+            for (int s = 0, d0 = 0; s < segs; s++)
+            {
+                int oy = seg[3 * s], ox = seg[3 * s + 1], run = seg[3 * s + 2];
+                for (int i = 0; i < w.Kh; i++)
+                    for (int j = 0; j < w.Kw; j++)
+                    {
+                        int e = (i * w.Kw + j) * segs + s, y = oy + i - w.Padding, x0 = ox + j - w.Padding;
+                        int lo = Math.Clamp(-x0, 0, run), hi = Math.Clamp(wd - x0, lo, run);
+                        if ((uint)y >= (uint)h) lo = hi = 0;
+                        offsets[e] = y * wd + x0 - d0;
+                        var from = Vector256.Create((float)(d0 + lo));
+                        var to = Vector256.Create((float)(d0 + hi));
+                        lanes[2 * e] = Vector256.GreaterThanOrEqual(Lanes8, from) & Vector256.LessThan(Lanes8, to);
+                        var upper = Lanes8 + Vector256.Create(8f);
+                        lanes[2 * e + 1] = Vector256.GreaterThanOrEqual(upper, from) & Vector256.LessThan(upper, to);
+                    }
+                d0 += run;
+            }
+            int ch = pc / khw, r = pc - ch * khw;
+            float* plane = image + (long)ch * h * wd;
+            for (int p = 0; p < kc; p++, o += 16)
+            {
+                Vector256<float> v0 = Vector256<float>.Zero, v1 = Vector256<float>.Zero;
+                for (int s = 0; s < segs; s++)
+                {
+                    int e = r * segs + s;
+                    float* src = plane + offsets[e];
+                    v0 |= Avx.MaskLoad(src, lanes[2 * e]);
+                    v1 |= Avx.MaskLoad(src + 8, lanes[2 * e + 1]);
+                }
+                v0.Store(o);
+                v1.Store(o + 8);
+                if (++r == khw) { r = 0; plane += (long)h * wd; }
+            }
+        }
+
+        /// <summary>
         /// Columns [l0, l0 + len) of every row of the columns into dst (row q at dst + q·len):
         /// a block of the column matrix, for the weight gradient's product that reads it in place.
         /// </summary>
@@ -208,7 +255,8 @@ internal sealed partial class CpuKernels
                     // zeros left of the image, one run inside it, zeros right of it
                     float* row = plane + (long)y * wd;
                     int x0 = ox + j - w.Padding, lo = Math.Clamp(-x0, 0, run), hi = Math.Clamp(wd - x0, lo, run);
-                    if (masked) Masked(row + x0, lo, hi, run, dst);
+                    if (masks == 16) Masked(row + x0, lo, hi, run, dst);
+                    else if (masks == 8) Masked8(row + x0, lo, hi, run, dst);
                     else
                     {
                         Zero(dst, lo);
@@ -230,6 +278,7 @@ internal sealed partial class CpuKernels
         }
 
         internal static readonly Vector512<float> Lanes = Vector512.Create(0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        internal static readonly Vector256<float> Lanes8 = Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7);
 
         /// <summary>
         /// dst[t] = src[t] for lo ≤ t &lt; hi, 0 for the rest of [0, run): sixteen at a time by masked
@@ -246,6 +295,20 @@ internal sealed partial class CpuKernels
                 var v = Avx512F.MaskLoad(src + t, read, Vector512<float>.Zero);
                 if (t + 16 <= run) v.Store(dst + t);
                 else Avx512F.MaskStore(dst + t, Vector512.LessThan(lane, Vector512.Create((float)run)), v);
+            }
+        }
+
+        /// <summary><see cref="Masked"/> eight at a time with AVX masked loads and stores.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Masked8(float* src, int lo, int hi, int run, float* dst)
+        {
+            for (int t = 0; t < run; t += 8)
+            {
+                var lane = Lanes8 + Vector256.Create((float)t);
+                var read = Vector256.GreaterThanOrEqual(lane, Vector256.Create((float)lo)) & Vector256.LessThan(lane, Vector256.Create((float)hi));
+                var v = Avx.MaskLoad(src + t, read);
+                if (t + 8 <= run) v.Store(dst + t);
+                else Avx.MaskStore(dst + t, Vector256.LessThan(lane, Vector256.Create((float)run)), v);
             }
         }
 
@@ -273,9 +336,9 @@ internal sealed partial class CpuKernels
     static void Col2imAdd(float[] cols, int c, int h, int wd, Window w, float[] dx, int off)
     {
         int oh = w.OutH(h), ow = w.OutW(wd), l = oh * ow;
-        if (masked && w.Stride == 1)
+        if (masks > 0 && w.Stride == 1)
         {
-            Col2imAddMasked(cols, c, h, wd, w, dx, off);
+            Col2imAddMasked(cols, c, h, wd, w, dx, off, masks);
             return;
         }
         for (int ch = 0; ch < c; ch++)
@@ -304,12 +367,13 @@ internal sealed partial class CpuKernels
     }
 
     /// <summary>
-    /// The stride-1 fold on AVX-512 machines: both arrays pinned once, and each window row's
-    /// run (8 floats in LeNet's second layer) added sixteen at a time by masked loads and
-    /// stores, the run's bounds worked out once per tap instead of once per row and call.
+    /// The stride-1 fold with masked loads: both arrays pinned once, and each window row's run
+    /// (8 floats in LeNet's second layer) added sixteen (AVX-512) or eight (AVX) at a time by
+    /// masked loads and stores, the run's bounds worked out once per tap instead of once per
+    /// row and call.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void Col2imAddMasked(float[] cols, int c, int h, int wd, Window w, float[] dx, int off)
+    static unsafe void Col2imAddMasked(float[] cols, int c, int h, int wd, Window w, float[] dx, int off, int width)
     {
         int oh = w.OutH(h), ow = w.OutW(wd), l = oh * ow;
         if (off < 0 || (long)off + (long)c * h * wd > dx.Length || (long)c * w.Kh * w.Kw * l > cols.Length)
@@ -328,11 +392,22 @@ internal sealed partial class CpuKernels
                             int y = oy + i - w.Padding;
                             if ((uint)y >= (uint)h) continue;
                             float* d = pd + off + (long)(ch * h + y) * wd + lo + j - w.Padding;
-                            for (int t = 0; t < run; t += 16)
+                            if (width == 16)
+                                for (int t = 0; t < run; t += 16)
+                                {
+                                    var keep = Vector512.LessThan(ImageColumns.Lanes, Vector512.Create((float)(run - t)));
+                                    var sum = Avx512F.MaskLoad(src + t, keep, Vector512<float>.Zero) + Avx512F.MaskLoad(d + t, keep, Vector512<float>.Zero);
+                                    Avx512F.MaskStore(d + t, keep, sum);
+                                }
+                            else
                             {
-                                var keep = Vector512.LessThan(ImageColumns.Lanes, Vector512.Create((float)(run - t)));
-                                var sum = Avx512F.MaskLoad(src + t, keep, Vector512<float>.Zero) + Avx512F.MaskLoad(d + t, keep, Vector512<float>.Zero);
-                                Avx512F.MaskStore(d + t, keep, sum);
+                                int t = 0;
+                                for (; t + 8 <= run; t += 8) (Vector256.Load(src + t) + Vector256.Load(d + t)).Store(d + t);
+                                if (t < run)
+                                {
+                                    var keep = Vector256.LessThan(ImageColumns.Lanes8, Vector256.Create((float)(run - t)));
+                                    Avx.MaskStore(d + t, keep, Avx.MaskLoad(src + t, keep) + Avx.MaskLoad(d + t, keep));
+                                }
                             }
                         }
                     }
