@@ -402,6 +402,57 @@ let kernels =
               Expect.isTrue (same (special [ nan; 1.0 ]) [| nan; nan |]) "a NaN poisons its row"
               Expect.isTrue (same (special [ -infinity; -infinity ]) [| nan; nan |]) "all -inf: NaN"
           }
+          test
+              "fp32 softmax (log softmax's last pass through the vector exp) matches the float64 formula for every row length" {
+              let r = Random 31
+
+              for len in 1..70 do
+                  // as above: logits over [-100, 100], some -inf; the expected values straight from
+                  // exp(xᵢ − m) / Σ exp(xⱼ − m) in float64 (no kernel involved)
+                  let v =
+                      Array.init (3 * len) (fun i ->
+                          if i % len <> 0 && r.Next 5 = 0 then
+                              -infinity
+                          else
+                              float (float32 (200.0 * r.NextDouble() - 100.0)))
+
+                  let expected =
+                      v
+                      |> Array.chunkBySize len
+                      |> Array.collect (fun row ->
+                          let m = Array.max row
+                          let e = row |> Array.map (fun x -> exp (x - m))
+                          let total = Array.sum e
+                          e |> Array.map (fun x -> x / total))
+
+                  let actual = values (Tensor.FromArray(v, [| 3; len |]).To(DType.Float32).Softmax 1)
+
+                  Array.iteri2
+                      (fun i e a ->
+                          // the log-space error of log_softmax's test, as a relative error; below
+                          // e^-87.33 (float32's normal range) the kernel gives 0
+                          let ok =
+                              if e < 1.2e-38 then
+                                  a >= 0.0 && a <= 1.2e-38
+                              else
+                                  abs (a - e) <= (2e-6 + 4e-7 * abs (log e)) * e
+
+                          if not ok then
+                              failtestf "length %d, element %d: %g vs %g" len i a e)
+                      expected
+                      actual
+
+              let special (row: float list) =
+                  Tensor.From(row |> List.map float32 |> Array.ofList).Reshape(1, -1).Softmax 1
+                  |> values
+
+              let same (a: float[]) (b: float[]) =
+                  Array.forall2 (fun x y -> (Double.IsNaN x && Double.IsNaN y) || x = y) a b
+
+              Expect.isTrue (same (special [ infinity; 1.0 ]) [| nan; 0.0 |]) "+inf: [nan, 0] as PyTorch"
+              Expect.isTrue (same (special [ nan; 1.0 ]) [| nan; nan |]) "a NaN poisons its row"
+              Expect.isTrue (same (special [ -infinity; -infinity ]) [| nan; nan |]) "all -inf: NaN"
+          }
           test "the softmax kernel's vector exp is within 4 ulps of exp over [-87.3, 0], and 0 below" {
               let r = Random 31
 

@@ -117,6 +117,12 @@ internal interface IKernels
     /// <summary>log softmax along the last axis of x, row by row: x − max − log Σ exp(x − max).</summary>
     Storage LogSoftmax(Strided x);
 
+    /// <summary>
+    /// softmax along the last axis of x: exp of <see cref="LogSoftmax"/>, so no exp of a large
+    /// value is taken. A backend without a fused kernel runs the two passes.
+    /// </summary>
+    Storage Softmax(Strided x) => Unary(UnaryKind.Exp, new Strided(LogSoftmax(x), x.Shape, ShapeMath.ContiguousStrides(x.Shape), 0));
+
     /// <summary>im2col: x [N, C, H, W] to columns [N, C·kh·kw, oh·ow], zeros where the window leaves the padded image.</summary>
     Storage Unfold(Strided x, Window w);
 

@@ -21,7 +21,7 @@ public sealed partial class Tensor
 
     /// <summary>
     /// softmax along axis: exp(log_softmax x), so no exp of a large value is taken. A primitive:
-    /// both passes run as kernels without recording, and the VJP is one fused pass per row,
+    /// one kernel (on the CPU, log softmax's last pass writes the exp), and the VJP is one fused pass per row,
     /// <see cref="SoftmaxBackward"/> (the composition took six ops, two nodes).
     /// </summary>
     [Op("softmax")]
@@ -32,9 +32,7 @@ public sealed partial class Tensor
         int a = ShapeMath.Axis("softmax", axis, Rank);
         if (Rank == 0) return LogSoftmax(axis).Exp();
         if (a != Rank - 1) return Transpose(a, -1).Softmax(-1).Transpose(a, -1);
-        var logs = Kernels.LogSoftmax(View);
-        var y = Kernels.Unary(Backends.UnaryKind.Exp, new Backends.Strided(logs, shape, ShapeMath.ContiguousStrides(shape), 0));
-        return Result("softmax", y, Shape, [this], (_, g, _, y) => SoftmaxBackward(g, y));
+        return Result("softmax", Kernels.Softmax(View), Shape, [this], (_, g, _, y) => SoftmaxBackward(g, y));
     }
 
     /// <summary>

@@ -165,12 +165,24 @@ internal sealed partial class CpuKernels
 
     public Storage LogSoftmax(Strided x) => x.Storage.DType switch
     {
-        DType.Float32 => LogSoftmaxT<float>(x),
-        DType.Float64 => LogSoftmaxT<double>(x),
+        DType.Float32 => LogSoftmaxT<float>(x, exp: false),
+        DType.Float64 => LogSoftmaxT<double>(x, exp: false),
         var t => throw new DTypeMismatchException("log_softmax", $"log_softmax: no kernel for dtype {t.Name()}"),
     };
 
-    static Storage LogSoftmaxT<T>(Strided x) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// softmax as log softmax whose last pass writes exp(x − max − log Σ) instead: one pass over
+    /// the output fewer than exp of a stored log softmax (an 8 MB tensor in attention at s256),
+    /// and for float32 the exp of <see cref="ShiftedExp"/> (its argument is never positive).
+    /// </summary>
+    public Storage Softmax(Strided x) => x.Storage.DType switch
+    {
+        DType.Float32 => LogSoftmaxT<float>(x, exp: true),
+        DType.Float64 => LogSoftmaxT<double>(x, exp: true),
+        var t => throw new DTypeMismatchException("softmax", $"softmax: no kernel for dtype {t.Name()}"),
+    };
+
+    static Storage LogSoftmaxT<T>(Strided x, bool exp) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (src, off) = Walk.Segment<T>(x);
         int n = x.Numel, len = x.Rank == 0 ? 1 : x.Shape[^1];
@@ -193,7 +205,7 @@ internal sealed partial class CpuKernels
                     {
                         var x32 = MemoryMarshal.Cast<T, float>(row);
                         float m32 = (float)(object)m;
-                        ShiftedExp.LogSoftmax(x32, m32, MathF.Log(ShiftedExp.Sum(x32, m32)), MemoryMarshal.Cast<T, float>(dst));
+                        ShiftedExp.LogSoftmax(x32, m32, MathF.Log(ShiftedExp.Sum(x32, m32)), MemoryMarshal.Cast<T, float>(dst), exp);
                         continue;
                     }
                     if (finite && typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated && Fma.IsSupported)
@@ -201,7 +213,7 @@ internal sealed partial class CpuKernels
                         // AVX2 machines: the same two passes in eight lanes (TensorPrimitives' route is five)
                         var x32 = MemoryMarshal.Cast<T, float>(row);
                         float m32 = (float)(object)m;
-                        ShiftedExp.LogSoftmax256(x32, m32, MathF.Log(ShiftedExp.Sum256(x32, m32)), MemoryMarshal.Cast<T, float>(dst));
+                        ShiftedExp.LogSoftmax256(x32, m32, MathF.Log(ShiftedExp.Sum256(x32, m32)), MemoryMarshal.Cast<T, float>(dst), exp);
                         continue;
                     }
                     TensorPrimitives.Subtract(row, m, tmp.AsSpan(0, len));
@@ -209,6 +221,7 @@ internal sealed partial class CpuKernels
                     T sum = TensorPrimitives.Sum<T>(tmp.AsSpan(0, len));
                     TensorPrimitives.Subtract(row, m, dst);
                     TensorPrimitives.Subtract(dst, T.Log(sum), dst);
+                    if (exp) TensorPrimitives.Exp(dst, dst);
                 }
             }
             finally { ArrayPool<T>.Shared.Return(tmp); }

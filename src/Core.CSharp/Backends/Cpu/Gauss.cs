@@ -15,6 +15,8 @@ namespace Cotangent.Backends.Cpu;
 /// error 4.5e-6 up to |z| = 9 (float32's rounding of z² inside the exp, mostly), so the tail
 /// Φ(−x) stays accurate relative to itself instead of cancelling in 1 + erf.</item>
 /// </list>
+/// e^(−z²) is <see cref="ShiftedExp"/>'s float32 exp of a non-positive argument (0 below −87.33,
+/// where Φ(x) for x &lt; −13.2 would be a subnormal below 1e−38).
 /// Each element goes through the same vector code (a short tail is padded into a full vector),
 /// so a value's result never depends on where it sits in a tensor.
 /// </summary>
@@ -57,7 +59,7 @@ internal static class Gauss
     {
         var a = Vector256.Abs(z);
         var small = Vector256.LessThan(a, Vector256<float>.One);
-        var tail = Tail(Vector256.Max(a, Vector256<float>.One), Vector256.Exp(-(a * a)));
+        var tail = Tail(Vector256.Max(a, Vector256<float>.One), ShiftedExp.Exp(-(a * a)));
         var large = Vector256.CopySign(Vector256<float>.One - tail, z);
         return Vector256.ConditionalSelect(small, Small(z), large);
     }
@@ -67,7 +69,7 @@ internal static class Gauss
     {
         var z = x * Vector256.Create(InvSqrt2);
         var a = Vector256.Abs(z);
-        expHalfX2 = Vector256.Exp(-(a * a));
+        expHalfX2 = ShiftedExp.Exp(-(a * a));
         var small = Vector256.LessThan(a, Vector256<float>.One);
         // for |z| ≥ 1, Φ = erfc(|z|)/2 below zero and 1 − erfc(|z|)/2 above: no 1 + erf cancellation
         var half = Tail(Vector256.Max(a, Vector256<float>.One), expHalfX2) * 0.5f;
