@@ -150,6 +150,9 @@ and private launchOnce ranks (name: string) (env: (string * string) list) =
         ProcessStartInfo("mpiexec", args, RedirectStandardOutput = true, RedirectStandardError = true)
     // a safety net above the timeouts under test: hydra ends a job that outlives it
     psi.Environment.["MPIEXEC_TIMEOUT"] <- "90"
+    // ranks that share this machine's cores run one thread each (the README's advice): a
+    // second thread a rank would have the ranks' idle CPU workers spinning against each other
+    psi.Environment.["DOTNET_PROCESSOR_COUNT"] <- "1"
 
     for k, v in env do
         psi.Environment.[k] <- v

@@ -4,7 +4,7 @@ namespace Cotangent.Backends.Cpu;
 
 /// <summary>
 /// A fork-join team for the CPU kernels: one worker thread per extra core, which spins for a
-/// short while after each job before it sleeps, so the many small parallel ops of a training
+/// millisecond after each job before it sleeps, so the many small parallel ops of a training
 /// step start their second half in well under a microsecond (Parallel.For wakes a thread-pool
 /// worker, tens of microseconds, and the caller often ends up waiting for it). The caller works
 /// too, and parts are claimed one at a time, so a job never waits for a sleeping or busy
@@ -13,8 +13,17 @@ namespace Cotangent.Backends.Cpu;
 /// </summary>
 internal static class Team
 {
-    /// <summary>How long an idle worker spins before it blocks, in Stopwatch ticks (about 50 µs).</summary>
-    static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 20_000;
+    /// <summary>
+    /// How long an idle worker spins before it blocks, in Stopwatch ticks (about 1 ms, as
+    /// OpenMP runtimes spin for a while before they sleep). A serial stretch of a step (a
+    /// reduction on one thread, the autograd's work between ops) is often longer than 50 µs,
+    /// the spin before, and a blocked worker takes tens of microseconds to wake: same-process
+    /// A/B, the transformer block 1.4-4% faster at s256 and 2-3% at s64. Spinning and yielding
+    /// the core between looks gained less (0-1.6%). Processes that share cores (the ranks of an
+    /// MPI job on one machine) should run one thread each, DOTNET_PROCESSOR_COUNT=1, as with
+    /// OMP_NUM_THREADS=1 for PyTorch.
+    /// </summary>
+    static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 1_000;
 
     static readonly object gate = new();
     static readonly int workers = Math.Max(0, Environment.ProcessorCount - 1);
