@@ -336,9 +336,10 @@ internal sealed partial class CpuKernels
     static void Col2imAdd(float[] cols, int c, int h, int wd, Window w, float[] dx, int off)
     {
         int oh = w.OutH(h), ow = w.OutW(wd), l = oh * ow;
-        if (masks > 0 && w.Stride == 1)
+        int width = masks;
+        if (width > 0 && w.Stride == 1)
         {
-            Col2imAddMasked(cols, c, h, wd, w, dx, off, masks);
+            Col2imAddMasked(cols, c, h, wd, w, dx, off, width);
             return;
         }
         for (int ch = 0; ch < c; ch++)

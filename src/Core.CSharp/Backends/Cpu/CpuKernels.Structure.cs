@@ -173,7 +173,8 @@ internal sealed partial class CpuKernels
     /// <summary>
     /// softmax as log softmax whose last pass writes exp(x − max − log Σ) instead: one pass over
     /// the output fewer than exp of a stored log softmax (an 8 MB tensor in attention at s256),
-    /// and for float32 the exp of <see cref="ShiftedExp"/> (its argument is never positive).
+    /// and for float32 on AVX-512 or AVX2 + FMA machines the exp of <see cref="ShiftedExp"/>
+    /// (its argument is never positive); elsewhere TensorPrimitives.Exp over the row.
     /// </summary>
     public Storage Softmax(Strided x) => x.Storage.DType switch
     {

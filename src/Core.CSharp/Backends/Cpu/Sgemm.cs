@@ -514,7 +514,7 @@ internal static unsafe class Sgemm
     {
         float* a0 = a, a3 = a + 3 * rs;
         nint rs2 = 2 * rs;
-        if (c != null)
+        if (c != null && Sse.IsSupported)
         {
             // C's rows are touched only after the loop: fetched now, their misses overlap the
             // FMAs instead of stalling the adds (matmul 1024 and 2048: 7-13% faster)

@@ -10,7 +10,8 @@ namespace Cotangent.Backends.Cpu;
 /// vector exp short: t = k·ln2 + r with k = round(t/ln2) and |r| ≤ ln2/2, exp r by a degree-7
 /// Taylor polynomial (truncation error below 6e-9, a twentieth of float32's ulp), and 2ᵏ put
 /// straight into the exponent bits. Below −87.33 (where 2ᵏ would leave the normal range, and
-/// for −∞) the term is 0; a NaN stays NaN.
+/// for −∞) the term is 0; a NaN stays NaN. The same exp writes softmax's output (log softmax's
+/// last pass, exponentiated) and gives <see cref="Gauss"/> its e^(−z²).
 /// </summary>
 internal static class ShiftedExp
 {
