@@ -116,6 +116,15 @@ let creation =
                   "every value in [-3, 4) appears, none outside"
           } ]
 
+/// 3 rows of len float32-representable logits over [-100, 100], each entry after a row's first
+/// -inf (masked) with probability 1/5: inputs for the fp32 softmax kernels' tests.
+let private maskedLogits (r: Random) len =
+    Array.init (3 * len) (fun i ->
+        if i % len <> 0 && r.Next 5 = 0 then
+            -infinity
+        else
+            float (float32 (200.0 * r.NextDouble() - 100.0)))
+
 let kernels =
     testList
         "kernels"
@@ -369,12 +378,7 @@ let kernels =
               for len in 1..70 do
                   // float32 logits over [-100, 100] with some -inf (masked) entries, 3 rows: the float64
                   // result is then the exact answer, which the fp32 one may miss by a few ulps
-                  let v =
-                      Array.init (3 * len) (fun i ->
-                          if i % len <> 0 && r.Next 5 = 0 then
-                              -infinity
-                          else
-                              float (float32 (200.0 * r.NextDouble() - 100.0)))
+                  let v = maskedLogits r len
 
                   let x64 = Tensor.FromArray(v, [| 3; len |])
                   let expected = values (x64.LogSoftmax 1)
@@ -411,12 +415,7 @@ let kernels =
               for len in 1..70 do
                   // as above: logits over [-100, 100], some -inf; the expected values straight from
                   // exp(xᵢ − m) / Σ exp(xⱼ − m) in float64 (no kernel involved)
-                  let v =
-                      Array.init (3 * len) (fun i ->
-                          if i % len <> 0 && r.Next 5 = 0 then
-                              -infinity
-                          else
-                              float (float32 (200.0 * r.NextDouble() - 100.0)))
+                  let v = maskedLogits r len
 
                   let expected =
                       v
