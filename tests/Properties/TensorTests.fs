@@ -125,6 +125,15 @@ let private maskedLogits (r: Random) len =
         else
             float (float32 (200.0 * r.NextDouble() - 100.0)))
 
+/// op over one float32 row given as a list (the special rows of the softmax kernels' tests).
+let private specialRow (op: Tensor -> Tensor) (row: float list) =
+    op (Tensor.From(row |> List.map float32 |> Array.ofList).Reshape(1, -1))
+    |> values
+
+/// The same values, NaN matching NaN.
+let private same (a: float[]) (b: float[]) =
+    Array.forall2 (fun x y -> (Double.IsNaN x && Double.IsNaN y) || x = y) a b
+
 let kernels =
     testList
         "kernels"
@@ -397,12 +406,7 @@ let kernels =
                       expected
                       actual
 
-              let special (row: float list) =
-                  Tensor.From(row |> List.map float32 |> Array.ofList).Reshape(1, -1).LogSoftmax 1
-                  |> values
-
-              let same (a: float[]) (b: float[]) =
-                  Array.forall2 (fun x y -> (Double.IsNaN x && Double.IsNaN y) || x = y) a b
+              let special = specialRow (fun t -> t.LogSoftmax 1)
 
               Expect.isTrue (same (special [ infinity; 1.0 ]) [| nan; -infinity |]) "+inf: [nan, -inf] as PyTorch"
               Expect.isTrue (same (special [ nan; 1.0 ]) [| nan; nan |]) "a NaN poisons its row"
@@ -443,12 +447,7 @@ let kernels =
                       expected
                       actual
 
-              let special (row: float list) =
-                  Tensor.From(row |> List.map float32 |> Array.ofList).Reshape(1, -1).Softmax 1
-                  |> values
-
-              let same (a: float[]) (b: float[]) =
-                  Array.forall2 (fun x y -> (Double.IsNaN x && Double.IsNaN y) || x = y) a b
+              let special = specialRow (fun t -> t.Softmax 1)
 
               Expect.isTrue (same (special [ infinity; 1.0 ]) [| nan; 0.0 |]) "+inf: [nan, 0] as PyTorch"
               Expect.isTrue (same (special [ nan; 1.0 ]) [| nan; nan |]) "a NaN poisons its row"
