@@ -136,6 +136,64 @@ let tests =
               GradCheck.vjpVsDifferences { Eps = 1e-6; Rtol = 1e-6 } (fun xs -> bn.Forward xs.Head) [ x ] 11
               GradCheck.vjpVsJacobian { Eps = 1e-6; Rtol = 1e-6 } (fun xs -> bn.Forward xs.Head) [ x ] 12
           }
+          test "a backward pass gives ∂x, ∂γ and ∂β as central differences of the formula do, whichever need one" {
+              // loss Σ u·bn(x) over [4, 3, 2, 3]; the oracle differentiates the plain-loop formula
+              let shape = [| 4; 3; 2; 3 |]
+              let x0, u = values (draw 31 shape), values (draw 32 shape)
+              let g0, b0 = [| 0.5; -2.0; 1.5 |], [| 0.1; 0.0; -0.3 |]
+
+              let loss (x: float[]) (g: float[]) (b: float[]) =
+                  let stats = channelStats x 4 3 6
+
+                  normalised
+                      x
+                      4
+                      3
+                      6
+                      (stats |> Array.map (fun (m, _, _) -> m))
+                      (stats |> Array.map (fun (_, v, _) -> v))
+                      g
+                      b
+                      1e-5
+                  |> Array.map2 (*) u
+                  |> Array.sum
+
+              let central (f: float[] -> float) (p: float[]) =
+                  Array.init p.Length (fun i ->
+                      let at d =
+                          f (Array.mapi (fun j v -> if j = i then v + d else v) p)
+
+                      (at 1e-6 - at -1e-6) / 2e-6)
+
+              let expected =
+                  [| central (fun x -> loss x g0 b0) x0
+                     central (fun g -> loss x0 g b0) g0
+                     central (fun b -> loss x0 g0 b) b0 |]
+
+              // every non-empty set of inputs wanting a gradient, in a plain pass (one joint
+              // kernel) and in a pass that records its graph (the per-input rules)
+              for wants in [ 1..7 ] do
+                  for createGraph in [ false; true ] do
+                      let leaf (values: float[]) (shape: int[]) bit =
+                          let t = Tensor.FromArray(values, shape)
+                          if wants &&& bit <> 0 then t.RequireGrad() else t
+
+                      let inputs = [| leaf x0 shape 1; leaf g0 [| 3 |] 2; leaf b0 [| 3 |] 4 |]
+
+                      (Tensor.BatchNorm(inputs.[0], inputs.[1], inputs.[2])
+                       * Tensor.FromArray(u, shape))
+                          .Sum()
+                          .Backward(createGraph = createGraph)
+
+                      for k, name in Array.indexed [| "∂x"; "∂γ"; "∂β" |] do
+                          let what =
+                              sprintf "%s (inputs wanting one: %d, createGraph %b)" name wants createGraph
+
+                          if wants &&& (1 <<< k) <> 0 then
+                              near 1e-6 expected.[k] inputs.[k].Grad what
+                          else
+                              Expect.isNull inputs.[k].Grad what
+          }
           test "the state dict holds PyTorch's names, loads back, and moves to a device" {
               let bn = BatchNorm2d(2, dtype = DType.Float64)
               bn.Forward(draw 9 [| 3; 2; 2; 2 |]) |> ignore

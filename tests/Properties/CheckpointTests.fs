@@ -17,10 +17,26 @@ let private config =
     { FsCheckConfig.defaultConfig with
         maxTest = 1000 }
 
-let private tempDir () =
-    let d =
-        Path.Combine(Path.GetTempPath(), "cotangent-tests-" + Guid.NewGuid().ToString("N"))
+/// One folder for the whole run, removed when the process exits (thousands of property cases
+/// each want a folder of their own; left behind, they filled /tmp run after run).
+let private tempRoot =
+    lazy
+        (let root =
+            Path.Combine(Path.GetTempPath(), "cotangent-tests-" + Guid.NewGuid().ToString("N"))
 
+         Directory.CreateDirectory root |> ignore
+
+         AppDomain.CurrentDomain.ProcessExit.Add(fun _ ->
+             try
+                 Directory.Delete(root, true)
+             with
+             | :? IOException
+             | :? UnauthorizedAccessException -> ())
+
+         root)
+
+let private tempDir () =
+    let d = Path.Combine(tempRoot.Value, Guid.NewGuid().ToString("N"))
     Directory.CreateDirectory d |> ignore
     d
 

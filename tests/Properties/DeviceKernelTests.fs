@@ -42,6 +42,17 @@ let on (sim: Device) =
               same "batch_norm of [8, 3, 700]" (fun t -> Tensor.BatchNorm t) x
               same "batch_norm_backward of [8, 3, 700]" (fun t -> Tensor.BatchNormBackward(t * 0.5 + 1.0, t)) x
               same "batch_norm of [600, 5]" (fun t -> Tensor.BatchNorm t) (data [| 600; 5 |])
+
+              // a plain backward pass: ∂x, ∂γ, ∂β from the one joint kernel
+              same
+                  "batch_norm's ∂x, ∂γ, ∂β"
+                  (fun t ->
+                      let x = t.Detach().RequireGrad()
+                      let weight = (t.Sum(0).Sum(1) * 0.01 + 1.0).Detach().RequireGrad()
+                      let bias = (t.Sum(0).Sum(1) * 0.1).Detach().RequireGrad()
+                      (Tensor.BatchNorm(x, weight, bias) * (t * 0.5 + 1.0)).Sum().Backward()
+                      Tensor.Cat [| x.Grad.Flatten(); weight.Grad; bias.Grad |])
+                  x
           }
           test "log_softmax and softmax of long rows, their gradient too" {
               let x = data [| 4; 1000 |]

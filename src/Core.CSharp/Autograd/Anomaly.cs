@@ -92,7 +92,7 @@ internal static class Anomaly
             node.CreatedAt);
 
     /// <summary>Runs a VJP with checks inside it blamed on that node.</summary>
-    public static Tensor? InVjp(Node node, Func<Tensor?> vjp)
+    public static T InVjp<T>(Node node, Func<T> vjp)
     {
         var outer = inVjpOf;
         inVjpOf = node;

@@ -93,6 +93,8 @@ internal static class Engine
             result[i] = captured!.TryGetValue(wrt[i].GradFn is { } n ? n : wrt[i], out var g) ? g : null;
         return result;
 
+        bool Wants(Edge e) => e.RequiresGrad && (needed is null || (e.Fn is { } fn ? needed.Contains(fn) : e.Leaf is { } l && wanted.Contains(l)));
+
         void Sweep()
         {
             using (GradMode.Set(createGraph))
@@ -108,12 +110,18 @@ internal static class Engine
                     if (!pending.Remove(node, out var g)) continue;
                     if (wanted.Contains(node)) captured![node] = g;
                     var edges = node.Edges;
+                    Tensor?[]? joint = null;
+                    if (node.HasJoint)
+                    {
+                        var mask = new bool[edges.Length];
+                        for (int i = 0; i < edges.Length; i++) mask[i] = Wants(edges[i]);
+                        joint = Anomaly.IsOn ? Anomaly.InVjp(node, () => node.JointVjp(mask, g)) : node.JointVjp(mask, g);
+                    }
                     for (int i = 0; i < edges.Length; i++)
                     {
                         var e = edges[i];
-                        if (!e.RequiresGrad) continue;
-                        if (needed is not null && !(e.Fn is { } fn ? needed.Contains(fn) : e.Leaf is { } l && wanted.Contains(l))) continue;
-                        var gi = Anomaly.IsOn ? Anomaly.InVjp(node, () => node.Vjp(i, g)) : node.Vjp(i, g);
+                        if (!Wants(e)) continue;
+                        var gi = joint is not null ? joint[i] : Anomaly.IsOn ? Anomaly.InVjp(node, () => node.Vjp(i, g)) : node.Vjp(i, g);
                         if (gi is null) continue;
                         if (Anomaly.IsOn) Anomaly.CheckVjp(node, i, gi);
                         gi = Fit(node.Name, gi, e);

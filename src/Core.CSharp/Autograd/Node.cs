@@ -8,6 +8,14 @@ namespace Cotangent;
 public delegate Tensor? VjpRule(int i, Tensor cotangent, Tensor[] inputs, Tensor output);
 
 /// <summary>
+/// The gradients of every wanted input at once (null entries for the rest), for an op whose
+/// pullbacks share one pass over memory (batch norm's ∂x, ∂γ, ∂β); null declines, and the
+/// engine asks the per-input <see cref="VjpRule"/> instead (as it must while recording a graph
+/// of the backward pass, which a joint kernel does not make).
+/// </summary>
+internal delegate Tensor?[]? JointVjpRule(bool[] wanted, Tensor cotangent, Tensor[] inputs, Tensor output);
+
+/// <summary>
 /// The backward function of one op application, as PyTorch's <c>grad_fn</c>: it names the
 /// op and holds what the VJP needs until a backward pass without <c>retainGraph</c> frees it.
 /// </summary>
@@ -18,6 +26,7 @@ public sealed class Node
     Tensor[]? inputs;
     Tensor? output;
     VjpRule? rule;
+    JointVjpRule? joint;
 
     internal Node(string name, Tensor[] inputs, VjpRule rule)
     {
@@ -75,11 +84,26 @@ public sealed class Node
         return rule(i, cotangent, inputs, output);
     }
 
+    /// <summary>Whether a joint rule may answer for all inputs at once (<see cref="JointVjp"/>).</summary>
+    internal bool HasJoint => joint is not null;
+
+    internal void SetJoint(JointVjpRule rule) => joint = rule;
+
+    /// <summary>The wanted inputs' gradients from the joint rule, or null when it declines or there is none.</summary>
+    internal Tensor?[]? JointVjp(bool[] wanted, Tensor cotangent)
+    {
+        if (joint is null) return null;
+        if (rule is null || inputs is null || output is null)
+            throw new InvalidOperationException(FreedMessage(Name));
+        return joint(wanted, cotangent, inputs, output);
+    }
+
     internal void Release()
     {
         inputs = null;
         output = null;
         rule = null;
+        joint = null;
     }
 
     internal static string FreedMessage(string op) =>

@@ -108,8 +108,12 @@ internal interface IKernels
     /// </summary>
     (Storage Y, Storage Mean, Storage Var) BatchNorm(Strided x, int channels, Strided? gamma, Strided? beta, double eps);
 
-    /// <summary>The normalisation's pullback per channel: r·(gh − mean(gh) − x̂·mean(gh·x̂)), the means over all but the channel axis.</summary>
-    Storage BatchNormBackward(Strided gh, Strided x, int channels, double eps);
+    /// <summary>
+    /// Batch norm's pullback for all its inputs from one pass a channel: ∂x = γ·r·(g − mean(g) −
+    /// x̂·mean(g·x̂)) (γ = 1 when null; r = 1/√(σ² + ε), x̂ recomputed from x, the means over all
+    /// but the channel axis), ∂γ = Σ g·x̂ and ∂β = Σ g [C].
+    /// </summary>
+    (Storage Dx, Storage DGamma, Storage DBeta) BatchNormBackward(Strided g, Strided x, Strided? gamma, int channels, double eps);
 
     /// <summary>softmax's pullback along the last axis, row by row: y·(g − Σ g·y).</summary>
     Storage SoftmaxBackward(Strided g, Strided y);

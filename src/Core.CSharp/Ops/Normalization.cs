@@ -84,9 +84,24 @@ public sealed partial class Tensor
             if (i == wi) return (g * BatchNorm(xs[0], null, null, eps)).Sum(axes);
             return g.Sum(axes);
         };
+        // a plain backward pass takes ∂x, ∂γ and ∂β from one kernel: the per-input rules above
+        // pass over memory eight more times (g·γ, x̂ again, g·x̂ and the two sums: 3 ms a layer
+        // of 16×64×32×32), and stay for a recorded backward, which needs differentiable ops
+        JointVjpRule joint = (want, g, xs, _) =>
+        {
+            if (GradMode.IsEnabled) return null;
+            var (dx, dgamma, dbeta) = xs[0].Kernels.BatchNormBackward(g.View, xs[0].View, wi < 0 ? null : Whole(xs[wi]), c, eps);
+            var grads = new Tensor?[xs.Length];
+            if (want[0]) grads[0] = new Tensor(dx, xs[0].Shape);
+            if (wi >= 0 && want[wi]) grads[wi] = new Tensor(dgamma, [c]);
+            if (bi >= 0 && want[bi]) grads[bi] = new Tensor(dbeta, [c]);
+            return grads;
+        };
         var (y, ms, vs) = x.Kernels.BatchNorm(x.View, c, Whole(weight), Whole(bias), eps);
         (mean, variance) = (new Tensor(ms, [c]), new Tensor(vs, [c]));
-        return Result("batch_norm", y, x.Shape, [.. inputs], rule);
+        var result = Result("batch_norm", y, x.Shape, [.. inputs], rule);
+        result.gradFn?.SetJoint(joint);
+        return result;
     }
 
     /// <summary>
@@ -127,7 +142,7 @@ public sealed partial class Tensor
             var m = (g0 * xh).Mean(axes, keepDim: true);
             return -(r / count) * (xh * (u * h).Sum(axes, keepDim: true) + h * (u * xh).Sum(axes, keepDim: true)) - r * m * q;
         };
-        return Result("batch_norm_backward", x.Kernels.BatchNormBackward(gh.View, x.View, c, eps), x.Shape, [gh, x], rule);
+        return Result("batch_norm_backward", x.Kernels.BatchNormBackward(gh.View, x.View, null, c, eps).Dx, x.Shape, [gh, x], rule);
     }
 
     /// <summary>

@@ -19,10 +19,10 @@ internal sealed partial class CpuKernels
         var t => throw new DTypeMismatchException("batch_norm", $"batch_norm: no kernel for dtype {t.Name()}"),
     };
 
-    public Storage BatchNormBackward(Strided gh, Strided x, int channels, double eps) => x.Storage.DType switch
+    public (Storage Dx, Storage DGamma, Storage DBeta) BatchNormBackward(Strided g, Strided x, Strided? gamma, int channels, double eps) => x.Storage.DType switch
     {
-        DType.Float32 => BatchNormBackwardT<float>(gh, x, channels, eps),
-        DType.Float64 => BatchNormBackwardT<double>(gh, x, channels, eps),
+        DType.Float32 => BatchNormBackwardT<float>(g, x, gamma, channels, eps),
+        DType.Float64 => BatchNormBackwardT<double>(g, x, gamma, channels, eps),
         var t => throw new DTypeMismatchException("batch_norm_backward", $"batch_norm_backward: no kernel for dtype {t.Name()}"),
     };
 
@@ -84,13 +84,20 @@ internal sealed partial class CpuKernels
         return (new CpuStorage<T>(o), new CpuStorage<T>(means), new CpuStorage<T>(vars));
     }
 
-    static Storage BatchNormBackwardT<T>(Strided gh, Strided x, int channels, double eps) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// Per channel, with x̂ recomputed into the output: Σ g and Σ g·x̂ in float64 (they are ∂β and
+    /// ∂γ), then the output overwritten by γ·r·(g − mean(g) − x̂·mean(g·x̂)) in in-cache passes.
+    /// </summary>
+    static (Storage, Storage, Storage) BatchNormBackwardT<T>(Strided gv, Strided x, Strided? gamma, int channels, double eps) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (s, off) = Walk.Segment<T>(x);
-        var (g, goff) = Walk.Segment<T>(gh);
+        var (g, goff) = Walk.Segment<T>(gv);
         var o = Buffers.Uninitialized<T>(x.Numel);
         int n = x.Shape[0], l = channels == 0 || n == 0 ? 0 : x.Numel / (n * channels);
         T e = T.CreateTruncating(eps);
+        T[]? gm = gamma is { } gmv ? Walk.Span<T>(gmv).ToArray() : null;
+        var dgamma = new T[channels];
+        var dbeta = new T[channels];
         Channels(channels, x.Numel, c =>
         {
             var (_, _, r) = CentreChannel(s, off, o, n, channels, l, c, e, T.One);     // o holds x̂
@@ -102,16 +109,17 @@ internal sealed partial class CpuKernels
                 sum += double.CreateTruncating(TensorPrimitives.Sum(gr));
                 dot += double.CreateTruncating(TensorPrimitives.Dot(gr, o.AsSpan(at, l)));
             }
-            T mean = T.CreateTruncating(sum / count), m = T.CreateTruncating(dot / count);
+            (dgamma[c], dbeta[c]) = (T.CreateTruncating(dot), T.CreateTruncating(sum));
+            T mean = T.CreateTruncating(sum / count), m = T.CreateTruncating(dot / count), scale = gm is null ? r : r * gm[c];
             for (int b = 0; b < n; b++)
             {
                 int at = (b * channels + c) * l;
                 var dst = o.AsSpan(at, l);
-                TensorPrimitives.MultiplyAdd(dst, -m, new ReadOnlySpan<T>(g, goff + at, l), dst);   // gh − x̂·m
+                TensorPrimitives.MultiplyAdd(dst, -m, new ReadOnlySpan<T>(g, goff + at, l), dst);   // g − x̂·m
                 TensorPrimitives.Subtract(dst, mean, dst);
-                TensorPrimitives.Multiply(dst, r, dst);
+                TensorPrimitives.Multiply(dst, scale, dst);                                     // ·γr
             }
         });
-        return new CpuStorage<T>(o);
+        return (new CpuStorage<T>(o), new CpuStorage<T>(dgamma), new CpuStorage<T>(dbeta));
     }
 }

@@ -254,8 +254,12 @@ internal static partial class DeviceCode
         }
     }
 
-    /// <summary>Batch norm's pullback, a thread a channel: r·(gh − mean(gh) − x̂·mean(gh·x̂)), the sums in float64.</summary>
-    public static void BatchNormBackward<T, N>(ArrayView<T> gh, Layout lg, ArrayView<T> x, Layout lx, ArrayView<T> o, int channels, int n, int l, double eps)
+    /// <summary>
+    /// Batch norm's pullback, a thread a channel: γ·r·(g − mean(g) − x̂·mean(g·x̂)) (γ read when
+    /// <paramref name="affine"/> is 1), and the sums Σ g·x̂, Σ g (in float64) into dgamma, dbeta.
+    /// </summary>
+    public static void BatchNormBackward<T, N>(ArrayView<T> gv, Layout lg, ArrayView<T> x, Layout lx, ArrayView<T> gamma, int affine, ArrayView<T> o,
+        ArrayView<T> dgamma, ArrayView<T> dbeta, int channels, int n, int l, double eps)
         where T : unmanaged where N : struct, IArith<T>
     {
         var a = default(N);
@@ -267,15 +271,17 @@ internal static partial class DeviceCode
             for (int j = 0; j < count; j++)
             {
                 int at = ChannelAt(c, j, channels, l);
-                T g = gh[lg.At(at)];
+                T g = gv[lg.At(at)];
                 sum += a.ToDouble(g);
                 dot += a.ToDouble(a.Mul(g, o[at]));
             }
-            T mg = a.FromDouble(sum / count), m = a.FromDouble(dot / count);
+            dgamma[c] = a.FromDouble(dot);
+            dbeta[c] = a.FromDouble(sum);
+            T mg = a.FromDouble(sum / count), m = a.FromDouble(dot / count), scale = affine != 0 ? a.Mul(r, gamma[c]) : r;
             for (int j = 0; j < count; j++)
             {
                 int at = ChannelAt(c, j, channels, l);
-                o[at] = a.Mul(a.Sub(a.Sub(gh[lg.At(at)], a.Mul(o[at], m)), mg), r);
+                o[at] = a.Mul(a.Sub(a.Sub(gv[lg.At(at)], a.Mul(o[at], m)), mg), scale);
             }
         }
     }

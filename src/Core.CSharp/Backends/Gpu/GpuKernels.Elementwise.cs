@@ -265,23 +265,26 @@ internal sealed partial class GpuKernels
         return (o, mean, variance);
     }
 
-    public Storage BatchNormBackward(Strided gh, Strided x, int channels, double eps) => x.Storage.DType switch
+    public (Storage Dx, Storage DGamma, Storage DBeta) BatchNormBackward(Strided g, Strided x, Strided? gamma, int channels, double eps) => x.Storage.DType switch
     {
-        DType.Float32 => BatchNormBackwardT<float, F32>(gh, x, channels, eps),
-        DType.Float64 => BatchNormBackwardT<double, F64>(gh, x, channels, eps),
+        DType.Float32 => BatchNormBackwardT<float, F32>(g, x, gamma, channels, eps),
+        DType.Float64 => BatchNormBackwardT<double, F64>(g, x, gamma, channels, eps),
         var t => throw NoKernel("batch_norm_backward", t),
     };
 
-    GpuStorage<T> BatchNormBackwardT<T, N>(Strided gh, Strided x, int channels, double eps) where T : unmanaged where N : struct, IArith<T>
+    (Storage, Storage, Storage) BatchNormBackwardT<T, N>(Strided gv, Strided x, Strided? gamma, int channels, double eps) where T : unmanaged where N : struct, IArith<T>
     {
         int numel = x.Numel, n = x.Shape[0], l = channels == 0 || n == 0 ? 0 : numel / (n * channels);
-        var (g, src) = (Input<T>(gh), Input<T>(x));
+        var (g, src) = (Input<T>(gv), Input<T>(x));
         var o = NewStorage<T>(x.Storage.DType, numel);
-        if (numel == 0) return o;
+        var dgamma = NewStorage<T>(x.Storage.DType, channels);
+        var dbeta = NewStorage<T>(x.Storage.DType, channels);
+        if (numel == 0) return (o, dgamma, dbeta);
+        ArrayView<T> gm = gamma is { } gmv ? Input<T>(gmv) : o.View;   // absent γ: the output stands in, never read
         var k = dev.Kernel(Key("batch_norm_backward", typeof(T)),
-            a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, int, int, int, double>(DeviceCode.BatchNormBackward<T, N>));
-        using (dev.Enter()) k(dev.Config(channels), g, LayoutOf(gh), src, LayoutOf(x), o.View, channels, n, l, eps);
-        return o;
+            a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, int, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, double>(DeviceCode.BatchNormBackward<T, N>));
+        using (dev.Enter()) k(dev.Config(channels), g, LayoutOf(gv), src, LayoutOf(x), gm, gamma is null ? 0 : 1, o.View, dgamma.View, dbeta.View, channels, n, l, eps);
+        return (o, dgamma, dbeta);
     }
 
     public Storage SoftmaxBackward(Strided g, Strided y) => y.Storage.DType switch
