@@ -433,5 +433,104 @@ let sliced =
                   near 1e-10 expected (y.To Device.Cpu) $"layer_norm on {device}"
           } ]
 
+/// Layer norm over the last axis of [rows, d] by plain loops: the output of
+/// (x − μ)/√(σ² + ε)·γ + β and, for a cotangent g, the documented pullbacks
+/// ∂x = r·(g·γ − mean(g·γ) − x̂·mean(g·γ·x̂)), ∂γ = Σ g·x̂, ∂β = Σ g.
+let private layerNormByLoops (x: float[]) (gamma: float[]) (beta: float[]) (g: float[]) d =
+    let rows = x.Length / d
+    let y, dx = Array.zeroCreate x.Length, Array.zeroCreate x.Length
+    let dgamma, dbeta = Array.zeroCreate d, Array.zeroCreate d
+
+    for r in 0 .. rows - 1 do
+        let at j = r * d + j
+        let mu = Seq.averageBy (fun j -> x.[at j]) { 0 .. d - 1 }
+        let var = Seq.averageBy (fun j -> (x.[at j] - mu) ** 2.0) { 0 .. d - 1 }
+        let rs = 1.0 / sqrt (var + 1e-5)
+        let xh = Array.init d (fun j -> (x.[at j] - mu) * rs)
+        let gh = Array.init d (fun j -> g.[at j] * gamma.[j])
+        let mg = Array.average gh
+        let mgx = Array.map2 (*) gh xh |> Array.average
+
+        for j in 0 .. d - 1 do
+            y.[at j] <- xh.[j] * gamma.[j] + beta.[j]
+            dx.[at j] <- rs * (gh.[j] - mg - xh.[j] * mgx)
+            dgamma.[j] <- dgamma.[j] + g.[at j] * xh.[j]
+            dbeta.[j] <- dbeta.[j] + g.[at j]
+
+    y, [| dx; dgamma; dbeta |]
+
+let layerNormGrads =
+    testList
+        "layer norm's pullbacks"
+        [ test "the loop formula's pullbacks are the central differences of its output" {
+              // checks the oracle of the next test itself, on a small case
+              let rng = Random 41
+              let d, rows = 4, 3
+
+              let draw n =
+                  Array.init n (fun _ -> rng.NextDouble() * 4.0 - 2.0)
+
+              let x, gamma, beta, g = draw (rows * d), draw d, draw d, draw (rows * d)
+
+              let loss x gamma beta =
+                  Array.map2 (*) g (fst (layerNormByLoops x gamma beta g d)) |> Array.sum
+
+              let _, grads = layerNormByLoops x gamma beta g d
+
+              let central (f: float[] -> float) (p: float[]) =
+                  Array.init p.Length (fun i ->
+                      let at e =
+                          f (Array.mapi (fun j v -> if j = i then v + e else v) p)
+
+                      (at 1e-6 - at -1e-6) / 2e-6)
+
+              let differences =
+                  [| central (fun x -> loss x gamma beta) x
+                     central (fun gm -> loss x gm beta) gamma
+                     central (fun b -> loss x gamma b) beta |]
+
+              for k in 0..2 do
+                  for i in 0 .. grads.[k].Length - 1 do
+                      Expect.floatClose
+                          { absolute = 1e-7; relative = 1e-6 }
+                          grads.[k].[i]
+                          differences.[k].[i]
+                          (sprintf "input %d, element %d" k i)
+          }
+          test "a backward pass gives ∂x, ∂γ and ∂β as the loop formula does, whichever need one" {
+              // 300 rows of 130: enough elements to share the rows over the cores, runs of rows
+              // that end between the 32-row flushes of the column sums
+              let rng = Random 42
+              let d, rows = 130, 300
+
+              let draw n =
+                  Array.init n (fun _ -> rng.NextDouble() * 4.0 - 2.0)
+
+              let x, gamma, beta, g = draw (rows * d), draw d, draw d, draw (rows * d)
+              let _, expected = layerNormByLoops x gamma beta g d
+
+              for wants in [ 1..7 ] do
+                  for createGraph in [ false; true ] do
+                      let leaf (values: float[]) (shape: int[]) bit =
+                          let t = Tensor.FromArray(values, shape)
+                          if wants &&& bit <> 0 then t.RequireGrad() else t
+
+                      let inputs = [| leaf x [| rows; d |] 1; leaf gamma [| d |] 2; leaf beta [| d |] 4 |]
+
+                      (Tensor.LayerNorm(inputs.[0], 1, inputs.[1], inputs.[2])
+                       * Tensor.FromArray(g, [| rows; d |]))
+                          .Sum()
+                          .Backward(createGraph = createGraph)
+
+                      for k, name in Array.indexed [| "∂x"; "∂γ"; "∂β" |] do
+                          let what =
+                              sprintf "%s (inputs wanting one: %d, createGraph %b)" name wants createGraph
+
+                          if wants &&& (1 <<< k) <> 0 then
+                              near 1e-10 expected.[k] inputs.[k].Grad what
+                          else
+                              Expect.isNull inputs.[k].Grad what
+          } ]
+
 let tests =
-    testList "fused" [ gauss; adam; pooling; convolution; gemv; shiftedExp; sliced ]
+    testList "fused" [ gauss; adam; pooling; convolution; gemv; shiftedExp; sliced; layerNormGrads ]

@@ -39,7 +39,21 @@ public sealed partial class Tensor
             if (i == gi) return (g * LayerNorm(xs[0], normalizedRank, null, null, eps)).SumTo(normalized);
             return g.SumTo(normalized);
         };
-        return Result("layer_norm", x.Kernels.LayerNorm(x.View, d, Whole(gamma), Whole(beta), eps), x.Shape, [.. inputs], rule);
+        // a plain backward pass takes ∂x, ∂γ, ∂β from one kernel where the backend has it (as
+        // batch norm's); a recorded one needs the differentiable per-input rules above
+        JointVjpRule joint = (want, g, xs, _) =>
+        {
+            if (GradMode.IsEnabled || xs[0].Kernels.LayerNormGrads(g.View, xs[0].View, d, gi < 0 ? null : Whole(xs[gi]), eps) is not { } all) return null;
+            var (dx, dgamma, dbeta) = all;
+            var grads = new Tensor?[xs.Length];
+            if (want[0]) grads[0] = new Tensor(dx, xs[0].Shape);
+            if (gi >= 0 && want[gi]) grads[gi] = new Tensor(dgamma, [.. normalized]);
+            if (bi >= 0 && want[bi]) grads[bi] = new Tensor(dbeta, [.. normalized]);
+            return grads;
+        };
+        var result = Result("layer_norm", x.Kernels.LayerNorm(x.View, d, Whole(gamma), Whole(beta), eps), x.Shape, [.. inputs], rule);
+        result.gradFn?.SetJoint(joint);
+        return result;
     }
 
     /// <summary>

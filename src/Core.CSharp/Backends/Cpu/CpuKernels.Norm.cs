@@ -75,6 +75,74 @@ internal sealed partial class CpuKernels
         return new CpuStorage<T>(o);
     }
 
+    public (Storage Dx, Storage DGamma, Storage DBeta)? LayerNormGrads(Strided g, Strided x, int d, Strided? gamma, double eps) => x.Storage.DType switch
+    {
+        DType.Float32 => LayerNormGradsT<float>(g, x, d, gamma, eps),
+        DType.Float64 => LayerNormGradsT<double>(g, x, d, gamma, eps),
+        _ => null,
+    };
+
+    /// <summary>
+    /// Each core a run of rows: x̂ into the output row, g·x̂ and g added into the core's column
+    /// sums, then the row overwritten by ∂x. The sums gather 32 rows in the element type, then
+    /// go into float64; the cores' sums are added in core order.
+    /// </summary>
+    static (Storage, Storage, Storage) LayerNormGradsT<T>(Strided gv, Strided x, int d, Strided? gamma, double eps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (s, off) = Walk.Segment<T>(x);
+        var (g, goff) = Walk.Segment<T>(gv);
+        var o = Buffers.Uninitialized<T>(x.Numel);
+        int rows = d == 0 ? 0 : o.Length / d;
+        T e = T.CreateTruncating(eps), n = T.CreateTruncating(d);
+        T[]? gm = gamma is { } gmv ? Walk.Span<T>(gmv).ToArray() : null;
+        int parts = (long)rows * d < Walk.ParallelThreshold || rows < 2 ? 1 : Math.Min(Team.Size, rows);
+        var sums = new (double[] Gamma, double[] Beta)[parts];
+        Team.For(parts, t =>
+        {
+            int r0 = (int)((long)rows * t / parts), r1 = (int)((long)rows * (t + 1) / parts);
+            var (sg, sb) = (new double[d], new double[d]);
+            var (bg, bb) = (new T[d], new T[d]);
+            var scaled = gm is null ? null : new T[d];
+            for (int r = r0; r < r1; r++)
+            {
+                var dst = o.AsSpan(r * d, d);
+                var gr = new ReadOnlySpan<T>(g, goff + r * d, d);
+                T rs = Normalize(new ReadOnlySpan<T>(s, off + r * d, d), dst, e);   // dst holds x̂
+                TensorPrimitives.MultiplyAdd(gr, dst, bg, bg);
+                TensorPrimitives.Add(gr, bb, bb);
+                ReadOnlySpan<T> gh = gr;
+                if (scaled is not null)
+                {
+                    TensorPrimitives.Multiply(gr, gm, scaled);
+                    gh = scaled;
+                }
+                T mean = TensorPrimitives.Sum(gh) / n, m = TensorPrimitives.Dot(gh, dst) / n;
+                TensorPrimitives.MultiplyAdd(dst, -m, gh, dst);                      // gh − x̂·m
+                TensorPrimitives.Subtract(dst, mean, dst);
+                TensorPrimitives.Multiply(dst, rs, dst);
+                if ((r - r0) % 32 == 31 || r == r1 - 1)
+                {
+                    for (int j = 0; j < d; j++)
+                    {
+                        sg[j] += double.CreateTruncating(bg[j]);
+                        sb[j] += double.CreateTruncating(bb[j]);
+                    }
+                    Array.Clear(bg);
+                    Array.Clear(bb);
+                }
+            }
+            sums[t] = (sg, sb);
+        });
+        var (dgamma, dbeta) = (new T[d], new T[d]);
+        for (int j = 0; j < d; j++)
+        {
+            double a = 0, b = 0;
+            foreach (var (sg, sb) in sums) (a, b) = (a + sg[j], b + sb[j]);
+            (dgamma[j], dbeta[j]) = (T.CreateTruncating(a), T.CreateTruncating(b));
+        }
+        return (new CpuStorage<T>(o), new CpuStorage<T>(dgamma), new CpuStorage<T>(dbeta));
+    }
+
     public Storage SoftmaxBackward(Strided g, Strided y) => y.Storage.DType switch
     {
         DType.Float32 => SoftmaxBackwardT<float>(g, y),
