@@ -219,10 +219,14 @@ internal sealed partial class CpuKernels
             {
                 float* image = px + off;
                 int q = 0;
+                // stride 1 with outputs as wide as the image ('same' padding): a row's runs in
+                // consecutive image rows sit end to end in memory, so they are one copy
+                bool contiguous = w.Stride == 1 && ow == wd;
                 for (int ch = 0; ch < c; ch++)
                     for (int i = 0; i < w.Kh; i++)
                         for (int j = 0; j < w.Kw; j++, q++)
-                            Row(image, ch, i, j, seg, runs, dst + (long)q * len);
+                            if (contiguous) RowInOneCopy(image + (long)ch * h * wd, i, j, seg, runs, dst + (long)q * len);
+                            else Row(image, ch, i, j, seg, runs, dst + (long)q * len);
             }
         }
 
@@ -239,6 +243,43 @@ internal sealed partial class CpuKernels
                 len -= run;
             }
             return count;
+        }
+
+        /// <summary>
+        /// <see cref="Row"/> for stride 1 and ow = wd: each stretch of runs whose image rows exist
+        /// is copied at once (clipped to the plane), then the entries left and right of the image
+        /// in each run, which the copy took from the neighbouring image rows, are zeroed.
+        /// </summary>
+        void RowInOneCopy(float* plane, int i, int j, int* seg, int segs, float* dst)
+        {
+            long area = (long)h * wd;
+            for (int s = 0; s < segs;)
+            {
+                int oy = seg[3 * s], ox = seg[3 * s + 1], y = oy + i - w.Padding;
+                if ((uint)y >= (uint)h)
+                {
+                    Zero(dst, seg[3 * s + 2]);
+                    dst += seg[3 * s + 2];
+                    s++;
+                    continue;
+                }
+                int e = s, total = 0;
+                for (; e < segs && (uint)(seg[3 * e] + i - w.Padding) < (uint)h; e++) total += seg[3 * e + 2];
+                long from = (long)y * wd + ox + j - w.Padding;
+                int lo = (int)Math.Clamp(-from, 0, total), hi = (int)Math.Clamp(area - from, lo, total);
+                Zero(dst, lo);
+                Copy(plane + from + lo, dst + lo, hi - lo);
+                Zero(dst + hi, total - hi);
+                for (float* d = dst; s < e; s++)
+                {
+                    int run = seg[3 * s + 2], x0 = seg[3 * s + 1] + j - w.Padding;
+                    int left = Math.Clamp(-x0, 0, run), right = Math.Clamp(wd - x0, left, run);
+                    Zero(d, left);
+                    Zero(d + right, run - right);
+                    d += run;
+                }
+                dst += total;
+            }
         }
 
         /// <summary>Row (ch, i, j) of the columns over the given runs of l, into dst: one run of the image (or zeros) per output row.</summary>
