@@ -84,6 +84,7 @@ let runAll (argv: string[]) =
               LinalgTests.tests
               AnomalyTests.tests
               BatchNormTests.tests
+              NormPullbackTests.tests
               DistributedTests.tests
               MpiTests.tests
               CheckpointTests.tests

@@ -111,11 +111,12 @@ internal static class Engine
                     if (wanted.Contains(node)) captured![node] = g;
                     var edges = node.Edges;
                     Tensor?[]? joint = null;
-                    if (node.HasJoint)
+                    if (node.HasJoint && !createGraph)   // a recorded backward needs the differentiable per-input rules
                     {
                         var mask = new bool[edges.Length];
-                        for (int i = 0; i < edges.Length; i++) mask[i] = Wants(edges[i]);
-                        joint = Anomaly.IsOn ? Anomaly.InVjp(node, () => node.JointVjp(mask, g)) : node.JointVjp(mask, g);
+                        bool any = false;
+                        for (int i = 0; i < edges.Length; i++) any |= mask[i] = Wants(edges[i]);
+                        if (any) joint = Anomaly.IsOn ? Anomaly.InVjp(node, () => node.JointVjp(mask, g)) : node.JointVjp(mask, g);
                     }
                     for (int i = 0; i < edges.Length; i++)
                     {

@@ -10,8 +10,8 @@ public delegate Tensor? VjpRule(int i, Tensor cotangent, Tensor[] inputs, Tensor
 /// <summary>
 /// The gradients of every wanted input at once (null entries for the rest), for an op whose
 /// pullbacks share one pass over memory (batch norm's ∂x, ∂γ, ∂β); null declines, and the
-/// engine asks the per-input <see cref="VjpRule"/> instead (as it must while recording a graph
-/// of the backward pass, which a joint kernel does not make).
+/// engine asks the per-input <see cref="VjpRule"/> instead. The engine asks it only in a
+/// backward pass that records no graph (a joint kernel makes none) and wants some input.
 /// </summary>
 internal delegate Tensor?[]? JointVjpRule(bool[] wanted, Tensor cotangent, Tensor[] inputs, Tensor output);
 

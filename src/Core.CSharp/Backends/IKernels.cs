@@ -99,12 +99,15 @@ internal interface IKernels
     /// <summary>The normalisation's pullback per row: r·(gh − mean(gh) − x̂·mean(gh·x̂)), r = 1/√(σ² + ε), x̂ recomputed from x.</summary>
     Storage LayerNormBackward(Strided gh, Strided x, int d, double eps);
 
+    /// <summary>Whether <see cref="LayerNormGrads"/> serves this dtype; otherwise layer norm's per-input rules run.</summary>
+    bool FusesLayerNormGrads(DType dtype) => false;
+
     /// <summary>
-    /// Layer norm's pullback for all its inputs from one pass a row, or null where this backend
-    /// has no such kernel (then the per-input rules run): ∂x = r·(g·γ − mean(g·γ) − x̂·mean(g·γ·x̂))
-    /// (γ = 1 when null), ∂γ = Σ g·x̂ and ∂β = Σ g over the rows [d].
+    /// Layer norm's pullback for all its inputs from one pass a row: ∂x = r·(g·γ − mean(g·γ) −
+    /// x̂·mean(g·γ·x̂)) (γ = 1 when null), ∂γ = Σ g·x̂ and ∂β = Σ g over the rows [d].
     /// </summary>
-    (Storage Dx, Storage DGamma, Storage DBeta)? LayerNormGrads(Strided g, Strided x, int d, Strided? gamma, double eps) => null;
+    (Storage Dx, Storage DGamma, Storage DBeta) LayerNormGrads(Strided g, Strided x, int d, Strided? gamma, double eps) =>
+        throw new NotSupportedException($"layer_norm_backward: this backend has no joint layer-norm kernel for {x.Storage.DType.Name()}; ask FusesLayerNormGrads first");
 
     /// <summary>Whether the batch-norm kernels below serve this dtype; otherwise the ops compose means, variances and elementwise ops.</summary>
     bool FusesBatchNorm(DType dtype);

@@ -43,8 +43,7 @@ public sealed partial class Tensor
         // batch norm's); a recorded one needs the differentiable per-input rules above
         JointVjpRule joint = (want, g, xs, _) =>
         {
-            if (GradMode.IsEnabled || xs[0].Kernels.LayerNormGrads(g.View, xs[0].View, d, gi < 0 ? null : Whole(xs[gi]), eps) is not { } all) return null;
-            var (dx, dgamma, dbeta) = all;
+            var (dx, dgamma, dbeta) = xs[0].Kernels.LayerNormGrads(g.View, xs[0].View, d, gi < 0 ? null : Whole(xs[gi]), eps);
             var grads = new Tensor?[xs.Length];
             if (want[0]) grads[0] = new Tensor(dx, xs[0].Shape);
             if (gi >= 0 && want[gi]) grads[gi] = new Tensor(dgamma, [.. normalized]);
@@ -52,7 +51,7 @@ public sealed partial class Tensor
             return grads;
         };
         var result = Result("layer_norm", x.Kernels.LayerNorm(x.View, d, Whole(gamma), Whole(beta), eps), x.Shape, [.. inputs], rule);
-        result.gradFn?.SetJoint(joint);
+        if (x.Kernels.FusesLayerNormGrads(x.DType)) result.gradFn?.SetJoint(joint);
         return result;
     }
 

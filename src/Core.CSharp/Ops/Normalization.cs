@@ -48,9 +48,11 @@ public sealed partial class Tensor
     /// Batch normalisation of x [N, C, …] by the batch's own statistics
     /// (torch.nn.functional.batch_norm with training = True): each channel's mean and biased
     /// variance over every other axis, (x − μ)/√(σ² + ε), then ·γ + β per channel when given. A
-    /// primitive (the CPU: two passes over x a channel, channels over the cores; a device: one
-    /// thread a channel) with a one-op input pullback <see cref="BatchNormBackward"/>; a
-    /// backend without the kernels for a dtype gets the composition. ∂γ = Σ g·x̂, ∂β = Σ g.
+    /// primitive (the CPU: three vector passes over a channel's rows, channels over the cores;
+    /// a device: one thread a channel). A plain backward pass takes ∂x, ∂γ = Σ g·x̂ and ∂β = Σ g
+    /// from one kernel call; a recorded one (create_graph) composes them from
+    /// <see cref="BatchNormBackward"/> and elementwise ops, which are differentiable in turn. A
+    /// backend without the kernels for a dtype gets the composition of means and variances.
     /// </summary>
     [Op("batch_norm")]
     public static Tensor BatchNorm(Tensor x, Tensor? weight = null, Tensor? bias = null, double eps = 1e-5) => BatchNorm(x, weight, bias, eps, out _, out _);
@@ -85,11 +87,11 @@ public sealed partial class Tensor
             return g.Sum(axes);
         };
         // a plain backward pass takes ∂x, ∂γ and ∂β from one kernel: the per-input rules above
-        // pass over memory eight more times (g·γ, x̂ again, g·x̂ and the two sums: 3 ms a layer
-        // of 16×64×32×32), and stay for a recorded backward, which needs differentiable ops
+        // make g·γ, x̂ again and g·x̂ as whole tensors and reduce two of them, passes the joint
+        // kernel does not make (3 ms a layer of 16×64×32×32); they stay for a recorded backward,
+        // which needs differentiable ops
         JointVjpRule joint = (want, g, xs, _) =>
         {
-            if (GradMode.IsEnabled) return null;
             var (dx, dgamma, dbeta) = xs[0].Kernels.BatchNormBackward(g.View, xs[0].View, wi < 0 ? null : Whole(xs[wi]), c, eps);
             var grads = new Tensor?[xs.Length];
             if (want[0]) grads[0] = new Tensor(dx, xs[0].Shape);

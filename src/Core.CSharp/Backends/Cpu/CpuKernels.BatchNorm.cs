@@ -7,8 +7,9 @@ namespace Cotangent.Backends.Cpu;
 /// <summary>
 /// Batch normalisation forward and backward over x [N, C, L] (L the product of the axes after
 /// the channels, 1 for [N, C]): a channel at a time, channels shared over the cores, each
-/// channel's N rows of L elements read in place, each pass one vector loop over them (the rows
-/// of a channel stay in cache between passes). Statistics are summed in float64 row by row.
+/// channel's N rows of L elements read in place, each pass one vector loop over them (while a
+/// channel's N·L elements fit in L2 they stay there between its passes; larger ones stream from
+/// memory each pass). Statistics are summed in float64 row by row.
 /// </summary>
 internal sealed partial class CpuKernels
 {
@@ -36,8 +37,9 @@ internal sealed partial class CpuKernels
     }
 
     /// <summary>
-    /// Channel c's mean and biased variance over its n rows of l at s[off + (b·channels + c)·l]:
-    /// two passes, the variance of the centred values; the sums in float64 row by row.
+    /// Channel c's mean and biased variance over its n rows of l at s[off + (b·channels + c)·l],
+    /// and the mean rounded to T (M) that the passes after subtract: two passes, the variance
+    /// of the centred values; the sums in float64 row by row.
     /// </summary>
     static (double Mean, double Var, T M) ChannelStats<T>(T[] s, int off, int n, int channels, int l, int c) where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -75,17 +75,20 @@ internal sealed partial class CpuKernels
         return new CpuStorage<T>(o);
     }
 
-    public (Storage Dx, Storage DGamma, Storage DBeta)? LayerNormGrads(Strided g, Strided x, int d, Strided? gamma, double eps) => x.Storage.DType switch
+    public bool FusesLayerNormGrads(DType dtype) => dtype is DType.Float32 or DType.Float64;
+
+    public (Storage Dx, Storage DGamma, Storage DBeta) LayerNormGrads(Strided g, Strided x, int d, Strided? gamma, double eps) => x.Storage.DType switch
     {
         DType.Float32 => LayerNormGradsT<float>(g, x, d, gamma, eps),
         DType.Float64 => LayerNormGradsT<double>(g, x, d, gamma, eps),
-        _ => null,
+        var t => throw new DTypeMismatchException("layer_norm_backward", $"layer_norm_backward: no kernel for dtype {t.Name()}"),
     };
 
     /// <summary>
-    /// Each core a run of rows: x̂ into the output row, g·x̂ and g added into the core's column
-    /// sums, then the row overwritten by ∂x. The sums gather 32 rows in the element type, then
-    /// go into float64; the cores' sums are added in core order.
+    /// Rows in parts of 64, spread over the cores: x̂ into the output row, g·x̂ and g added into
+    /// the part's column sums, then the row overwritten by ∂x. A part's sums gather 32 rows in
+    /// the element type, then go into float64, and the parts' sums are added in order, so ∂γ
+    /// and ∂β come out the same bits on any number of cores.
     /// </summary>
     static (Storage, Storage, Storage) LayerNormGradsT<T>(Strided gv, Strided x, int d, Strided? gamma, double eps) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -95,11 +98,12 @@ internal sealed partial class CpuKernels
         int rows = d == 0 ? 0 : o.Length / d;
         T e = T.CreateTruncating(eps), n = T.CreateTruncating(d);
         T[]? gm = gamma is { } gmv ? Walk.Span<T>(gmv).ToArray() : null;
-        int parts = (long)rows * d < Walk.ParallelThreshold || rows < 2 ? 1 : Math.Min(Team.Size, rows);
+        const int partRows = 64;
+        int parts = (rows + partRows - 1) / partRows;
         var sums = new (double[] Gamma, double[] Beta)[parts];
-        Team.For(parts, t =>
+        Action<int> part = t =>
         {
-            int r0 = (int)((long)rows * t / parts), r1 = (int)((long)rows * (t + 1) / parts);
+            int r0 = t * partRows, r1 = Math.Min(rows, r0 + partRows);
             var (sg, sb) = (new double[d], new double[d]);
             var (bg, bb) = (new T[d], new T[d]);
             var scaled = gm is null ? null : new T[d];
@@ -132,7 +136,9 @@ internal sealed partial class CpuKernels
                 }
             }
             sums[t] = (sg, sb);
-        });
+        };
+        if ((long)rows * d < Walk.ParallelThreshold) for (int t = 0; t < parts; t++) part(t);
+        else Team.For(parts, part);
         var (dgamma, dbeta) = (new T[d], new T[d]);
         for (int j = 0; j < d; j++)
         {

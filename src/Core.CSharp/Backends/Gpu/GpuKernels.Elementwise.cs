@@ -279,7 +279,7 @@ internal sealed partial class GpuKernels
         var o = NewStorage<T>(x.Storage.DType, numel);
         var dgamma = NewStorage<T>(x.Storage.DType, channels);
         var dbeta = NewStorage<T>(x.Storage.DType, channels);
-        if (numel == 0) return (o, dgamma, dbeta);
+        if (numel == 0) return (o, Full(x.Storage.DType, channels, 0), Full(x.Storage.DType, channels, 0));   // empty sums
         ArrayView<T> gm = gamma is { } gmv ? Input<T>(gmv) : o.View;   // absent γ: the output stands in, never read
         var k = dev.Kernel(Key("batch_norm_backward", typeof(T)),
             a => a.LoadStreamKernel<ArrayView<T>, Layout, ArrayView<T>, Layout, ArrayView<T>, int, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, double>(DeviceCode.BatchNormBackward<T, N>));
