@@ -158,17 +158,10 @@ let tests =
                   |> Array.map2 (*) u
                   |> Array.sum
 
-              let central (f: float[] -> float) (p: float[]) =
-                  Array.init p.Length (fun i ->
-                      let at d =
-                          f (Array.mapi (fun j v -> if j = i then v + d else v) p)
-
-                      (at 1e-6 - at -1e-6) / 2e-6)
-
               let expected =
-                  [| central (fun x -> loss x g0 b0) x0
-                     central (fun g -> loss x0 g b0) g0
-                     central (fun b -> loss x0 g0 b) b0 |]
+                  [| centralDifferences (fun x -> loss x g0 b0) x0
+                     centralDifferences (fun g -> loss x0 g b0) g0
+                     centralDifferences (fun b -> loss x0 g0 b) b0 |]
 
               // every non-empty set of inputs wanting a gradient, in a plain pass (one joint
               // kernel) and in a pass that records its graph (the per-input rules)

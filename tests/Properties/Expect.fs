@@ -38,6 +38,14 @@ let throwsWith<'E, 'T when 'E :> exn> (f: unit -> 'T) (parts: string list) =
     for p in parts do
         Expect.stringContains e.Message p (sprintf "the message of %s" typeof<'E>.Name)
 
+/// ∂f/∂pᵢ for every i by central differences of step 1e-6, the oracle of a hand-derived pullback.
+let centralDifferences (f: float[] -> float) (p: float[]) =
+    Array.init p.Length (fun i ->
+        let at d =
+            f (Array.mapi (fun j v -> if j = i then v + d else v) p)
+
+        (at 1e-6 - at -1e-6) / 2e-6)
+
 let f64 (values: float list) =
     Tensor.FromArray(Array.ofList values, [| values.Length |])
 

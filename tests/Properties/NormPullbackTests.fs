@@ -53,17 +53,10 @@ let private layerNormExamples =
 
               let _, grads = layerNormByLoops x gamma beta g d
 
-              let central (f: float[] -> float) (p: float[]) =
-                  Array.init p.Length (fun i ->
-                      let at e =
-                          f (Array.mapi (fun j v -> if j = i then v + e else v) p)
-
-                      (at 1e-6 - at -1e-6) / 2e-6)
-
               let differences =
-                  [| central (fun x -> loss x gamma beta) x
-                     central (fun gm -> loss x gm beta) gamma
-                     central (fun b -> loss x gamma b) beta |]
+                  [| centralDifferences (fun x -> loss x gamma beta) x
+                     centralDifferences (fun gm -> loss x gm beta) gamma
+                     centralDifferences (fun b -> loss x gamma b) beta |]
 
               for k in 0..2 do
                   for i in 0 .. grads.[k].Length - 1 do
