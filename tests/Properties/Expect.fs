@@ -46,6 +46,29 @@ let centralDifferences (f: float[] -> float) (p: float[]) =
 
         (at 1e-6 - at -1e-6) / 2e-6)
 
+/// For every non-empty set of the inputs wanting a gradient, in a plain backward (where joint
+/// kernels run) and in one that records its graph (the per-input rules): Σ u·op(inputs) is
+/// differentiated, each wanting input's gradient is near its expected one, the others' null.
+let everyWantedSubset tol (op: Tensor[] -> Tensor) (inputs: (float[] * int[])[]) (u: float[]) (expected: float[][]) =
+    for wants in 1 .. (1 <<< inputs.Length) - 1 do
+        for createGraph in [ false; true ] do
+            let ts =
+                inputs
+                |> Array.mapi (fun k (v, shape) ->
+                    let t = Tensor.FromArray(v, shape)
+                    if wants &&& (1 <<< k) <> 0 then t.RequireGrad() else t)
+
+            (op ts * Tensor.FromArray(u, snd inputs.[0])).Sum().Backward(createGraph = createGraph)
+
+            for k in 0 .. inputs.Length - 1 do
+                let what =
+                    sprintf "input %d (inputs wanting one: %d, createGraph %b)" k wants createGraph
+
+                if wants &&& (1 <<< k) <> 0 then
+                    near tol expected.[k] ts.[k].Grad what
+                else
+                    Expect.isNull ts.[k].Grad what
+
 let f64 (values: float list) =
     Tensor.FromArray(Array.ofList values, [| values.Length |])
 
