@@ -266,18 +266,21 @@ let convolution =
         // 4 output channels run the direct kernels on AVX-512 machines at stride 1, 13 the implicit GEMM,
         // 33 the weight gradient that reads blocks of 256 columns in place
         [ for o in [ 4; 13; 33 ] do
-              for n, st, pad, c, h, w in
-                  [ 8, 2, 1, 3, 20, 17
-                    8, 1, 0, 3, 20, 17
-                    1, 1, 2, 3, 20, 17
-                    8, 1, 1, 3, 20, 17
-                    2, 1, 4, 3, 20, 17
-                    3, 1, 1, 33, 9, 11
-                    2, 2, 0, 33, 13, 12
-                    1, 1, 1, 33, 66, 65 ] do
+              for n, st, pad, c, h, w, k in
+                  [ 8, 2, 1, 3, 20, 17, 3
+                    8, 1, 0, 3, 20, 17, 3
+                    1, 1, 2, 3, 20, 17, 3
+                    8, 1, 1, 3, 20, 17, 3
+                    2, 1, 4, 3, 20, 17, 3
+                    3, 1, 1, 33, 9, 11, 3
+                    2, 2, 0, 33, 13, 12, 3
+                    1, 1, 1, 33, 66, 65, 3
+                    // LeNet's second layer (5×5 over 12×12: a window row of 8 outputs), and with
+                    // padding, so taps j reach past both ends of a row of 16 lanes
+                    4, 1, 0, 6, 12, 12, 5
+                    3, 1, 2, 6, 12, 19, 5 ] do
                   test
-                      $"float32 conv2d of {n} images of {c}×{h}×{w} to {o} channels, stride {st}, padding {pad}: values and all three gradients follow the loops" {
-                      let k = 3
+                      $"float32 conv2d of {n} images of {c}×{h}×{w} to {o} channels, {k}×{k}, stride {st}, padding {pad}: values and all three gradients follow the loops" {
                       let rng = Random(n * 10 + st)
 
                       let rand len =
