@@ -275,6 +275,10 @@ let convolution =
                     3, 1, 1, 33, 9, 11, 3
                     2, 2, 0, 33, 13, 12, 3
                     1, 1, 1, 33, 66, 65, 3
+                    // 17 channels in and 33 out at stride 1 run Winograd's F(2×2, 3×3) on AVX-512
+                    // machines; padding 0 and 2 (the input gradient's padding is 2 − p), odd and even sizes
+                    2, 1, 0, 17, 10, 13, 3
+                    2, 1, 2, 17, 7, 20, 3
                     // LeNet's second layer (5×5 over 12×12: a window row of 8 outputs), and with
                     // padding, so taps j reach past both ends of a row of 16 lanes
                     4, 1, 0, 6, 12, 12, 5

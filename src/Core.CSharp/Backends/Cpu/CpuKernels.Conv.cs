@@ -505,6 +505,7 @@ internal sealed partial class CpuKernels
         var (ws, wo) = Walk.Segment<float>(w);
         float[]? bias = b is { } bb ? Walk.Span<float>(bb).ToArray() : null;
         if (Direct(win, o)) return DirectConv2d(xs, xo, ws, wo, bias, n, c, h, wd, o, win);
+        if (Winograd(win, c, o)) return new CpuStorage<float>(WinogradConv(xs, xo, n, c, h, wd, WinogradFilters(ws, wo, o, c, flipped: false), o, bias, win.Padding));
         var y = Buffers.Uninitialized<float>(n * o * l);
         if (y.Length == 0) return new CpuStorage<float>(y);
         PerImage(n, (long)o * l * kk, (img, serial) =>
@@ -523,6 +524,13 @@ internal sealed partial class CpuKernels
     {
         int n = inputShape[0], c = inputShape[1], h = inputShape[2], wd = inputShape[3], o = w.Shape[0];
         int kk = c * win.Kh * win.Kw, l = win.OutH(h) * win.OutW(wd);
+        if (Winograd(win, o, c) && l > 0)
+        {
+            // dx = g ⋆ (w rotated 180°, channels swapped) at padding 2 − p: a convolution of its own
+            var (g32, g0) = Walk.Segment<float>(g);
+            var (w32, w0) = Walk.Segment<float>(w);
+            return new CpuStorage<float>(WinogradConv(g32, g0, n, o, win.OutH(h), win.OutW(wd), WinogradFilters(w32, w0, c, o, flipped: true), c, null, 2 - win.Padding));
+        }
         var dx = Buffers.Zeroed<float>(n * c * h * wd);
         if (dx.Length == 0 || l == 0) return new CpuStorage<float>(dx);
         var (gs, go) = Walk.Segment<float>(g);
@@ -548,6 +556,7 @@ internal sealed partial class CpuKernels
         var (gs, go) = Walk.Segment<float>(g);
         var (xs, xo) = Walk.Segment<float>(x);
         if (Direct(win, o)) return DirectConv2dWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win);
+        if (Winograd(win, c, o)) return new CpuStorage<float>(WinogradWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win.Padding));
         // with 32 output channels or more gᵀ fills the micro-kernel's strips of 32; LeNet's 6→16
         // layer (150 × 16 by 64) ran 1.45 ms this way against 1.08 ms with the columns transposed
         if (o >= 32) return BlockedWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win);
