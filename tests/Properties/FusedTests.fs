@@ -263,9 +263,12 @@ let convolution =
         // stride 1 with padding copies each window row as one run between zeros (padding 4 > k: rows of zeros only).
         // 33 channels make 297 rows of columns, two k blocks of the GEMM, the second starting inside a
         // channel's window; 66×65 outputs are more columns than one GEMM panel (4096), so panels start mid-row.
-        // 4 output channels run the direct kernels on AVX-512 machines at stride 1, 13 the implicit GEMM,
-        // 33 the weight gradient that reads blocks of 256 columns in place
-        [ for o in [ 4; 13; 33 ] do
+        // On AVX-512 machines (masks of 16 lanes): 4 output channels run the direct kernels at stride 1;
+        // 13 the implicit GEMM, its weight gradient from each image's transposed columns written out;
+        // 20 and 33 with 16+ input channels at stride 1 Winograd's F(2×2, 3×3) (20: the weight gradient
+        // below 32 channels), else 33 the weight gradient that reads blocks of 256 columns in place.
+        // Masks of 8 and 0 lanes run the implicit GEMM for all of them (transposed columns packed into B)
+        [ for o in [ 4; 13; 20; 33 ] do
               for n, st, pad, c, h, w, k in
                   [ 8, 2, 1, 3, 20, 17, 3
                     8, 1, 0, 3, 20, 17, 3
@@ -279,6 +282,13 @@ let convolution =
                     // machines; padding 0 and 2 (the input gradient's padding is 2 − p), odd and even sizes
                     2, 1, 0, 17, 10, 13, 3
                     2, 1, 2, 17, 7, 20, 3
+                    // Winograd with exactly 16 input channels over blocks of several tile rows: 16
+                    // tiles a row (blocks of 4, 4 and 2 rows), then 20 (blocks of 3 and 2, a last
+                    // chunk of 4 tiles)
+                    2, 1, 1, 16, 20, 32, 3
+                    2, 1, 1, 16, 9, 40, 3
+                    // 7×7 windows: the written-out columns and the fold with taps past 8 lanes
+                    2, 1, 3, 6, 14, 15, 7
                     // LeNet's second layer (5×5 over 12×12: a window row of 8 outputs), and with
                     // padding, so taps j reach past both ends of a row of 16 lanes
                     4, 1, 0, 6, 12, 12, 5

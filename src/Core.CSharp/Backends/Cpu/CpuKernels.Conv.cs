@@ -6,12 +6,16 @@ using System.Runtime.Intrinsics.X86;
 namespace Cotangent.Backends.Cpu;
 
 /// <summary>
-/// Convolution in float32 as implicit GEMM: the forward and the weight gradient pack the GEMM's
-/// panels straight from the image (<see cref="ImageColumns"/>), so no column matrix exists at
-/// all; the input gradient's product goes to a per-thread column buffer that is folded back at
-/// once. Images are shared over the cores. The three kernels are conv2d and its two pullbacks
-/// (input and weight), so a training step never materialises [N, C·kh·kw, oh·ow], never copies
-/// a transposed weight, and never builds the per-image weight gradients [N, O, C·kh·kw] to sum.
+/// Convolution in float32 as implicit GEMM: the forward packs the GEMM's panels straight from
+/// the image (<see cref="ImageColumns"/>), so its column matrix never exists; the input
+/// gradient's product goes to a per-thread column buffer that is folded back at once; the
+/// weight gradient (CpuKernels.ConvWeightGrad.cs) reads the columns a block or an image at a
+/// time. 3×3 layers at stride 1 with 16+ channels go by Winograd instead
+/// (CpuKernels.Winograd.cs), and layers of at most 8 output channels by direct kernels
+/// (CpuKernels.ConvDirect.cs). Images are shared over the cores. The three kernels are conv2d
+/// and its two pullbacks (input and weight), so a training step never materialises
+/// [N, C·kh·kw, oh·ow], never copies a transposed weight, and never builds the per-image
+/// weight gradients [N, O, C·kh·kw] to sum.
 /// </summary>
 internal sealed partial class CpuKernels
 {
@@ -36,7 +40,8 @@ internal sealed partial class CpuKernels
     /// One image's columns as a GEMM operand, never materialised: element (k, l) is
     /// x[ch, oy·s + i − p, ox·s + j − p] for k = (ch·kh + i)·kw + j and l = oy·ow + ox, 0 outside
     /// the image. The forward product packs its panels straight from the image (k × l); the
-    /// weight gradient packs the transpose (l × k). The [C·kh·kw, oh·ow] column matrix (2.4 MB
+    /// weight gradient packs the transpose (l × k) where it does not write it out (AVX-512:
+    /// see Patches). The [C·kh·kw, oh·ow] column matrix (2.4 MB
     /// for 64 channels at 32×32) had been written, then read back to pack: more memory traffic
     /// than arithmetic for the products of a 3×3 convolution.
     /// </summary>
@@ -378,7 +383,7 @@ internal sealed partial class CpuKernels
     {
         int oh = w.OutH(h), ow = w.OutW(wd), l = oh * ow;
         int width = masks;
-        if (width > 0 && w.Stride == 1)
+        if (width > 0 && w.Stride == 1 && w.Kw <= 64)
         {
             Col2imAddMasked(cols, c, h, wd, w, dx, off, width);
             return;
@@ -425,31 +430,28 @@ internal sealed partial class CpuKernels
         if (off < 0 || (long)off + (long)c * h * wd > dx.Length || (long)c * w.Kh * w.Kw * l > cols.Length)
             throw new IndexOutOfRangeException("conv2d_input_grad: columns or image shorter than their shapes");
         if (c == 0 || l == 0 || wd == 0) return;
-        int chunks = (wd + width - 1) / width, kw = w.Kw, p = w.Padding;
-        // the lanes tap column j adds to in chunk x0: 0 ≤ x0 + t − j + p < ow and x0 + t < wd
-        var taps = stackalloc Vector512<float>[chunks * kw];
-        var rowEnds = stackalloc Vector512<float>[chunks];
+        int kw = w.Kw, p = w.Padding;
+        // the lanes tap column j adds to in the chunk at x0: 0 ≤ x0 + t − j + p < ow and x0 + t < wd
+        // (kw ≤ 64, so at most 4 KB of masks whatever the row's width)
+        var taps = stackalloc Vector512<float>[kw];
         var lanes = width == 16 ? ImageColumns.Lanes : ImageColumns.Lanes8.ToVector512();
-        for (int k = 0; k < chunks; k++)
-        {
-            int x0 = k * width, end = Math.Min(width, wd - x0);
-            rowEnds[k] = Vector512.LessThan(lanes, Vector512.Create((float)end));
-            for (int j = 0; j < kw; j++)
-            {
-                int lo = Math.Max(0, j - p - x0), hi = Math.Min(end, ow + j - p - x0);
-                taps[k * kw + j] = Vector512.GreaterThanOrEqual(lanes, Vector512.Create((float)lo)) & Vector512.LessThan(lanes, Vector512.Create((float)hi));
-            }
-        }
         fixed (float* pc = cols, pd = dx)
-            for (int ch = 0; ch < c; ch++)
-                for (int y = 0; y < h; y++)
+            for (int x0 = 0; x0 < wd; x0 += width)
+            {
+                int end = Math.Min(width, wd - x0);
+                var rowEnd = Vector512.LessThan(lanes, Vector512.Create((float)end));
+                for (int j = 0; j < kw; j++)
                 {
-                    float* d = pd + off + (long)(ch * h + y) * wd;
-                    for (int k = 0, x0 = 0; k < chunks; k++, x0 += width)
+                    int lo = Math.Max(0, j - p - x0), hi = Math.Min(end, ow + j - p - x0);
+                    taps[j] = Vector512.GreaterThanOrEqual(lanes, Vector512.Create((float)lo)) & Vector512.LessThan(lanes, Vector512.Create((float)hi));
+                }
+                for (int ch = 0; ch < c; ch++)
+                    for (int y = 0; y < h; y++)
                     {
+                        float* d = pd + off + (long)(ch * h + y) * wd + x0;
                         if (width == 16)
                         {
-                            var acc = Avx512F.MaskLoad(d + x0, rowEnds[k], Vector512<float>.Zero);
+                            var acc = Avx512F.MaskLoad(d, rowEnd, Vector512<float>.Zero);
                             for (int i = 0; i < w.Kh; i++)
                             {
                                 int oy = y - i + p;
@@ -457,26 +459,26 @@ internal sealed partial class CpuKernels
                                 // lane t of tap j reads column ox = x0 + t − j + p of output row oy
                                 float* src = pc + (long)(ch * w.Kh + i) * kw * l + oy * ow + x0 + p;
                                 for (int j = 0; j < kw; j++, src += l - 1)
-                                    acc += Avx512F.MaskLoad(src, taps[k * kw + j], Vector512<float>.Zero);
+                                    acc += Avx512F.MaskLoad(src, taps[j], Vector512<float>.Zero);
                             }
-                            Avx512F.MaskStore(d + x0, rowEnds[k], acc);
+                            Avx512F.MaskStore(d, rowEnd, acc);
                         }
                         else
                         {
-                            var end = rowEnds[k].GetLower();
-                            var acc = Avx.MaskLoad(d + x0, end);
+                            var last = rowEnd.GetLower();
+                            var acc = Avx.MaskLoad(d, last);
                             for (int i = 0; i < w.Kh; i++)
                             {
                                 int oy = y - i + p;
                                 if ((uint)oy >= (uint)oh) continue;
                                 float* src = pc + (long)(ch * w.Kh + i) * kw * l + oy * ow + x0 + p;
                                 for (int j = 0; j < kw; j++, src += l - 1)
-                                    acc += Avx.MaskLoad(src, taps[k * kw + j].GetLower());
+                                    acc += Avx.MaskLoad(src, taps[j].GetLower());
                             }
-                            Avx.MaskStore(d + x0, end, acc);
+                            Avx.MaskStore(d, last, acc);
                         }
                     }
-                }
+            }
     }
 
     /// <summary>
@@ -504,8 +506,9 @@ internal sealed partial class CpuKernels
         var (xs, xo) = Walk.Segment<float>(x);
         var (ws, wo) = Walk.Segment<float>(w);
         float[]? bias = b is { } bb ? Walk.Span<float>(bb).ToArray() : null;
-        if (Direct(win, o)) return DirectConv2d(xs, xo, ws, wo, bias, n, c, h, wd, o, win);
-        if (Winograd(win, c, o)) return new CpuStorage<float>(WinogradConv(xs, xo, n, c, h, wd, WinogradFilters(ws, wo, o, c, flipped: false), o, bias, win.Padding));
+        int width = masks;
+        if (Direct(win, o, width)) return DirectConv2d(xs, xo, ws, wo, bias, n, c, h, wd, o, win);
+        if (Winograd(win, c, o, width)) return new CpuStorage<float>(WinogradConv(xs, xo, n, c, h, wd, ws, wo, flipped: false, o, bias, win.Padding));
         var y = Buffers.Uninitialized<float>(n * o * l);
         if (y.Length == 0) return new CpuStorage<float>(y);
         PerImage(n, (long)o * l * kk, (img, serial) =>
@@ -524,17 +527,13 @@ internal sealed partial class CpuKernels
     {
         int n = inputShape[0], c = inputShape[1], h = inputShape[2], wd = inputShape[3], o = w.Shape[0];
         int kk = c * win.Kh * win.Kw, l = win.OutH(h) * win.OutW(wd);
-        if (Winograd(win, o, c) && l > 0)
-        {
-            // dx = g ⋆ (w rotated 180°, channels swapped) at padding 2 − p: a convolution of its own
-            var (g32, g0) = Walk.Segment<float>(g);
-            var (w32, w0) = Walk.Segment<float>(w);
-            return new CpuStorage<float>(WinogradConv(g32, g0, n, o, win.OutH(h), win.OutW(wd), WinogradFilters(w32, w0, c, o, flipped: true), c, null, 2 - win.Padding));
-        }
-        var dx = Buffers.Zeroed<float>(n * c * h * wd);
-        if (dx.Length == 0 || l == 0) return new CpuStorage<float>(dx);
         var (gs, go) = Walk.Segment<float>(g);
         var (ws, wo) = Walk.Segment<float>(w);
+        // dx = g ⋆ (w rotated 180°, channels swapped) at padding 2 − p: a convolution of its own
+        if (Winograd(win, o, c, masks))
+            return new CpuStorage<float>(WinogradConv(gs, go, n, o, win.OutH(h), win.OutW(wd), ws, wo, flipped: true, c, null, 2 - win.Padding));
+        var dx = Buffers.Zeroed<float>(n * c * h * wd);
+        if (dx.Length == 0 || l == 0) return new CpuStorage<float>(dx);
         PerImage(n, (long)o * l * kk, (img, serial) =>
         {
             var cols = Columns(kk * l);
@@ -543,139 +542,5 @@ internal sealed partial class CpuKernels
             Col2imAdd(cols, c, h, wd, win, dx, img * c * h * wd);
         });
         return new CpuStorage<float>(dx);
-    }
-
-    /// <summary>
-    /// dW = Σₙ g[n] [O, L] · columns(x[n])ᵀ: each core sums its own run of images into its own
-    /// [O, C·kh·kw] partial, and the partials are added in core order (fixed, so repeatable).
-    /// </summary>
-    public Storage Conv2dWeightGrad(Strided g, Strided x, int[] weightShape, Window win)
-    {
-        int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], wd = x.Shape[3], o = weightShape[0];
-        int kk = c * win.Kh * win.Kw, l = win.OutH(h) * win.OutW(wd);
-        var (gs, go) = Walk.Segment<float>(g);
-        var (xs, xo) = Walk.Segment<float>(x);
-        if (Direct(win, o)) return DirectConv2dWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win);
-        if (Winograd(win, c, o)) return new CpuStorage<float>(WinogradWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win.Padding));
-        // with 32 output channels or more gᵀ fills the micro-kernel's strips of 32; LeNet's 6→16
-        // layer (150 × 16 by 64) ran 1.45 ms this way against 1.08 ms with the columns transposed
-        if (o >= 32) return BlockedWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win);
-        var dw = Buffers.Zeroed<float>(o * kk);
-        if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
-        bool patches = masks == 16 && win.Kw <= 16;
-        SumOverImages(n, (long)n * o * l * kk, dw, (first, end, serial, acc) =>
-        {
-            for (int img = first; img < end; img++)
-            {
-                if (patches)
-                {
-                    // columns(x)ᵀ [L, C·kh·kw] written out row by row, then read as a plain B
-                    var t = Columns(l * kk + 16);
-                    Patches(xs, xo + img * c * h * wd, c, h, wd, win, t);
-                    Sgemm.Multiply(new(gs, go + img * o * l, l, 1), new Sgemm.View(t, 0, kk, 1), acc, 0, o, kk, l, accumulate: true, serial: serial);
-                    continue;
-                }
-                var colsT = new ImageColumns(xs, xo + img * c * h * wd, c, h, wd, win, transposed: true);
-                Sgemm.Multiply(new(gs, go + img * o * l, l, 1), colsT, acc, 0, o, kk, l, accumulate: true, serial: serial);
-            }
-        });
-        return new CpuStorage<float>(dw);
-    }
-
-    /// <summary>
-    /// The transposed columns of one image, [L, C·kh·kw] row-major into t (16 floats of slack at
-    /// the end): row l is the patch the window covers at output position l, and each window row
-    /// of it (kw ≤ 16 floats, contiguous in the image at any stride) is one masked load (zeros
-    /// where the window leaves the image, which is neither read nor faulted) and one 16-float
-    /// store, the next store overwriting the zeros past kw. Packing B from the image directly
-    /// (each row of a strip gathered in a scratch block, then transposed 8×8) took about 15 µs an
-    /// image of LeNet's second layer (6 → 16 channels, 5×5 over 12×12) in a profile of the
-    /// batch-256 step, 14% of it; this way the step runs 13% faster.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void Patches(float[] x, int off, int c, int h, int wd, Window w, float[] t)
-    {
-        int oh = w.OutH(h), ow = w.OutW(wd), kw = w.Kw, kk = c * w.Kh * kw;
-        if (off < 0 || (long)off + (long)c * h * wd > x.Length || (long)oh * ow * kk + 16 > t.Length)
-            throw new IndexOutOfRangeException("conv2d_weight_grad: image or patch buffer shorter than their shapes");
-        var lanes = ImageColumns.Lanes;
-        fixed (float* px = x, pt = t)
-        {
-            float* dst = pt, image = px + off;
-            for (int oy = 0; oy < oh; oy++)
-                for (int ox = 0; ox < ow; ox++)
-                {
-                    int x0 = ox * w.Stride - w.Padding, y0 = oy * w.Stride - w.Padding;
-                    // window columns j inside the image: 0 ≤ x0 + j < wd
-                    var inside = Vector512.GreaterThanOrEqual(lanes, Vector512.Create((float)-x0))
-                        & Vector512.LessThan(lanes, Vector512.Create((float)Math.Min(kw, wd - x0)));
-                    for (int ch = 0; ch < c; ch++)
-                    {
-                        float* plane = image + (long)ch * h * wd + x0;
-                        for (int i = 0; i < w.Kh; i++, dst += kw)
-                        {
-                            int y = y0 + i;
-                            var row = (uint)y < (uint)h ? Avx512F.MaskLoad(plane + (long)y * wd, inside, Vector512<float>.Zero) : Vector512<float>.Zero;
-                            row.Store(dst);
-                        }
-                    }
-                }
-        }
-    }
-
-    /// <summary>
-    /// dWᵀ [C·kh·kw, O] = Σₙ columns(x[n]) · g[n]ᵀ, the columns a block of 256 output positions at
-    /// a time into a per-thread buffer that the product reads in place (its A, 576 rows for a
-    /// 64-channel 3×3 layer: the micro-kernel's full strips), g's block packed as its B; the
-    /// sum is transposed into dW at the end. No transposed packing of the columns.
-    /// </summary>
-    unsafe Storage BlockedWeightGrad(float[] gs, int go, float[] xs, int xo, int n, int c, int h, int wd, int o, Window win)
-    {
-        int kk = c * win.Kh * win.Kw, l = win.OutH(h) * win.OutW(wd);
-        var dw = Buffers.Zeroed<float>(o * kk);
-        if (dw.Length == 0 || n == 0 || l == 0) return new CpuStorage<float>(dw);
-        var sum = Buffers.Zeroed<float>(kk * o);
-        const int block = 256;
-        int blocks = (l + block - 1) / block, step = (l + blocks - 1) / blocks;
-        SumOverImages(n, (long)n * o * l * kk, sum, (first, end, serial, acc) =>
-        {
-            var cols = Columns(kk * step);
-            for (int img = first; img < end; img++)
-            {
-                var image = new ImageColumns(xs, xo + img * c * h * wd, c, h, wd, win, transposed: false);
-                for (int l0 = 0; l0 < l; l0 += step)
-                {
-                    int len = Math.Min(step, l - l0);
-                    fixed (float* pc = cols) image.Block(l0, len, pc);
-                    // gᵀ's block read through its strides: element (p, q) is g[q·l + l0 + p]
-                    Sgemm.Multiply(new(cols, 0, len, 1), new(gs, go + img * o * l + l0, 1, l), acc, 0, kk, o, len, accumulate: true, serial: serial);
-                }
-            }
-        });
-        for (int q = 0; q < o; q++)
-            for (int r = 0; r < kk; r++) dw[q * kk + r] = sum[r * o + q];
-        if (sum.Length >= Buffers.MinPooled) Buffers.Return(sum);
-        return new CpuStorage<float>(dw);
-    }
-
-    /// <summary>
-    /// Σ over n images into <paramref name="into"/>: each core adds its own run of images
-    /// [first, end) into its own partial (the first core into <paramref name="into"/>; serial
-    /// when several cores share the images), and the partials are added in core order (fixed,
-    /// so repeatable). The other cores' partials come from the pool, taken on the calling thread
-    /// (a worker has no scope), and go back after the sum.
-    /// </summary>
-    static void SumOverImages(int n, long work, float[] into, Action<int, int, bool, float[]> run)
-    {
-        int cores = n >= 2 && work >= 1 << 16 ? Math.Min(Team.Size, n) : 1;
-        var partials = new float[cores][];
-        for (int t = 0; t < cores; t++) partials[t] = t == 0 ? into : Buffers.Zeroed<float>(into.Length);
-        int share = (n + cores - 1) / cores;
-        Team.For(cores, t => run(t * share, Math.Min(n, (t + 1) * share), cores > 1, partials[t]));
-        for (int t = 1; t < cores; t++)
-        {
-            TensorPrimitives.Add(into, partials[t], into);
-            if (partials[t].Length >= Buffers.MinPooled) Buffers.Return(partials[t]);
-        }
     }
 }

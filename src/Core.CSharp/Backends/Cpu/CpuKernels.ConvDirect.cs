@@ -19,17 +19,18 @@ internal sealed partial class CpuKernels
 
     /// <summary>
     /// The widest masked loads the convolution kernels use: 16 lanes (AVX-512: direct kernels,
-    /// masked packing of 32-column strips and folding), 8 (AVX: packing of 16-column strips, the
-    /// narrow GEMM's, and folding), or 0 (element loops). Not readonly, so the tests can run every
-    /// width a machine has; all give the same values, and each kernel call reads it once where
-    /// the paths differ in their sums (direct or GEMM).
+    /// Winograd, masked packing of 32-column strips, the weight gradient's patches, and folding),
+    /// 8 (AVX: packing of 16-column strips, the narrow GEMM's, and folding), or 0 (element
+    /// loops). Not readonly, so the tests can run every width a machine has; all give the same
+    /// values up to rounding, and each kernel call reads it once where the paths differ in their
+    /// sums (direct, Winograd or GEMM).
     /// </summary>
     static int masks = Avx512F.IsSupported ? 16 : Avx.IsSupported ? 8 : 0;
 
     static readonly Vector512<float> Lanes16 = Vector512.Create(0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
     /// <summary>Whether conv2d of these output channels runs directly (else as implicit GEMM).</summary>
-    static bool Direct(Window w, int outChannels) => masks == 16 && w.Stride == 1 && outChannels >= 1 && outChannels <= DirectChannels && w.Kw <= 64;
+    static bool Direct(Window w, int outChannels, int width) => width == 16 && w.Stride == 1 && outChannels >= 1 && outChannels <= DirectChannels && w.Kw <= 64;
 
     /// <summary>Lanes t of a run of 16 outputs at ox0 whose tap at column offset x0 − ox0 lies inside a row of wd (and t &lt; lanes).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -9,7 +9,8 @@ namespace Cotangent.Backends.Cpu;
 /// Convolutional Neural Networks", 2015): each 4×4 input patch d and filter g go to 16
 /// coefficients, V = Bᵀ d B and U = G g Gᵀ; the 16 products M[ξ] = U[ξ] · V[ξ] over the
 /// channels are GEMMs; and each 2×2 output tile is Aᵀ M A. 16 multiplies a tile and channel
-/// pair where the direct sum takes 36 (2.25× fewer), for transforms that are additions only.
+/// pair where the direct sum takes 36 (2.25× fewer), for data transforms that are additions
+/// only (the filters' and the weight gradient's multiply by ½ too).
 /// The same kernel gives the input gradient: dx is the convolution of g with the filters
 /// rotated 180° and their two channel axes swapped, at padding 2 − p. The weight gradient is
 /// the forward's adjoint: dW = Gᵀ [Σ over tiles (A dy Aᵀ) ⊙ (Bᵀ d B)] G, whose sum over the
@@ -20,7 +21,10 @@ internal sealed partial class CpuKernels
 {
     [ThreadStatic] static float[]? winogradV, winogradM;
 
-    /// <summary>Tiles a block of the products covers (whole rows of tiles): V and M for 64 channels are 256 KB each, in the L2.</summary>
+    /// <summary>
+    /// Tiles a block of the products covers, in whole rows of tiles (one row where a row has
+    /// more): V and M for 64 channels are 256 KB each, in the L2.
+    /// </summary>
     const int WinogradTiles = 64;
 
     /// <summary>
@@ -28,8 +32,8 @@ internal sealed partial class CpuKernels
     /// gradient has one too), float32 on AVX-512 (the transforms work on 16 tiles at a time),
     /// and enough channels on both sides for the 16 products to be GEMMs worth their packing.
     /// </summary>
-    static bool Winograd(Window w, int inChannels, int outChannels) =>
-        masks == 16 && w.Kh == 3 && w.Kw == 3 && w.Stride == 1 && w.Padding <= 2 && inChannels >= 16 && outChannels >= 16;
+    static bool Winograd(Window w, int inChannels, int outChannels, int width) =>
+        width == 16 && w.Kh == 3 && w.Kw == 3 && w.Stride == 1 && w.Padding <= 2 && inChannels >= 16 && outChannels >= 16;
 
     /// <summary>
     /// U[ξ] [cout, cin] = G g Gᵀ for every filter g: w [cout, cin, 3, 3] as it is, or (for the
@@ -37,7 +41,7 @@ internal sealed partial class CpuKernels
     /// </summary>
     static float[] WinogradFilters(float[] ws, int wo, int cout, int cin, bool flipped)
     {
-        var u = new float[16 * cout * cin];
+        var u = Buffers.Uninitialized<float>(16 * cout * cin);
         Span<float> g = stackalloc float[9];
         Span<float> gg = stackalloc float[12];
         for (int co = 0; co < cout; co++)
@@ -68,24 +72,23 @@ internal sealed partial class CpuKernels
     }
 
     /// <summary>
-    /// y [n, cout, oh, ow] (oh = h + 2p − 2) from x [n, cin, h, wd] and the transformed filters
-    /// <paramref name="u"/> (<see cref="WinogradFilters"/>), plus the bias if any. Images go to
-    /// the cores; each takes its tiles a block of rows at a time: input transform, 16 GEMMs,
-    /// output transform.
+    /// y [n, cout, oh, ow] (oh = h + 2p − 2) from x [n, cin, h, wd] and the filters w (as
+    /// <see cref="WinogradFilters"/> reads them), plus the bias if any. Images go to the cores;
+    /// each takes its tiles a block of rows at a time: input transform, 16 GEMMs, output transform.
     /// </summary>
-    static float[] WinogradConv(float[] xs, int xo, int n, int cin, int h, int wd, float[] u, int cout, float[]? bias, int pad)
+    static float[] WinogradConv(float[] xs, int xo, int n, int cin, int h, int wd, float[] ws, int wo, bool flipped, int cout, float[]? bias, int pad)
     {
         int oh = h + 2 * pad - 2, ow = wd + 2 * pad - 2;
         var y = Buffers.Uninitialized<float>(n * cout * oh * ow);
         if (y.Length == 0) return y;
-        if ((long)xo + (long)n * cin * h * wd > xs.Length || u.Length < 16 * cout * cin)
-            throw new IndexOutOfRangeException("conv2d: image or filters shorter than their shapes");
+        if ((long)xo + (long)n * cin * h * wd > xs.Length)
+            throw new IndexOutOfRangeException("conv2d: image shorter than its shape");
+        var u = WinogradFilters(ws, wo, cout, cin, flipped);
         int th = (oh + 1) / 2, tw = (ow + 1) / 2;
         int rowsPerBlock = Math.Max(1, WinogradTiles / tw), block = rowsPerBlock * tw;
         PerImage(n, (long)cout * cin * oh * ow * 4, (img, serial) =>
         {
-            var v = winogradV is { } a && a.Length >= 16 * cin * block ? a : winogradV = new float[16 * cin * block];
-            var m = winogradM is { } b && b.Length >= 16 * cout * block ? b : winogradM = new float[16 * cout * block];
+            float[] v = Scratch(ref winogradV, 16 * cin * block), m = Scratch(ref winogradM, 16 * cout * block);
             for (int ty0 = 0; ty0 < th; ty0 += rowsPerBlock)
             {
                 int rows = Math.Min(rowsPerBlock, th - ty0), tiles = rows * tw;
@@ -95,8 +98,12 @@ internal sealed partial class CpuKernels
                 OutputTransform(m, cout, tiles, ty0, rows, tw, bias, y, img * cout * oh * ow, oh, ow);
             }
         });
+        if (u.Length >= Buffers.MinPooled) Buffers.Return(u);
         return y;
     }
+
+    /// <summary>This thread's buffer in <paramref name="slot"/>, at least n long (grown, never shrunk).</summary>
+    static float[] Scratch(ref float[]? slot, int n) => slot is { } a && a.Length >= n ? a : slot = new float[n];
 
     static readonly Vector512<int> EvenLanes = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     static readonly Vector512<int> OddLanes = EvenLanes + Vector512<int>.One;
@@ -119,9 +126,7 @@ internal sealed partial class CpuKernels
             {
                 // lanes of the windows at x = 2·tx0 − p (+ 16) and two further that lie inside a row
                 int x0 = 2 * tx0 - pad;
-                Vector512<float> Inside(int from) =>
-                    Vector512.GreaterThanOrEqual(lanes, Vector512.Create((float)-from)) & Vector512.LessThan(lanes, Vector512.Create((float)(wd - from)));
-                Vector512<float> m0 = Inside(x0), m1 = Inside(x0 + 16), m2 = Inside(x0 + 2), m3 = Inside(x0 + 18);
+                Vector512<float> m0 = Inside(x0, wd, 16), m1 = Inside(x0 + 16, wd, 16), m2 = Inside(x0 + 2, wd, 16), m3 = Inside(x0 + 18, wd, 16);
                 var store = Vector512.LessThan(lanes, Vector512.Create((float)(tw - tx0)));
                 for (int ch = 0; ch < cin; ch++)
                 {
@@ -250,8 +255,8 @@ internal sealed partial class CpuKernels
         var p = Buffers.Zeroed<float>(16 * cout * cin);
         SumOverImages(n, (long)n * cout * cin * oh * ow * 4, p, (first, end, serial, acc) =>
         {
-            var v = winogradV is { } a && a.Length >= 16 * cin * block ? a : winogradV = new float[16 * cin * block];
-            var yh = winogradM is { } b && b.Length >= 16 * cout * block ? b : winogradM = new float[16 * cout * block];
+            // Ŷ in the buffer the forward keeps M in
+            float[] v = Scratch(ref winogradV, 16 * cin * block), yh = Scratch(ref winogradM, 16 * cout * block);
             for (int img = first; img < end; img++)
                 for (int ty0 = 0; ty0 < th; ty0 += rowsPerBlock)
                 {
@@ -267,11 +272,11 @@ internal sealed partial class CpuKernels
         for (int co = 0; co < cout; co++)
             for (int ci = 0; ci < cin; ci++)
             {
-                float P(int xi) => p[(xi * cout + co) * cin + ci];
                 // Gᵀ P (3×4): rows P0 + (P1 + P2)/2, (P1 − P2)/2, (P1 + P2)/2 + P3 (rows of P as 4-vectors)
+                int stride = cout * cin, at0 = co * cin + ci;
                 for (int b = 0; b < 4; b++)
                 {
-                    float p0 = P(b), p1 = P(4 + b), p2 = P(8 + b), p3 = P(12 + b);
+                    float p0 = p[at0 + b * stride], p1 = p[at0 + (4 + b) * stride], p2 = p[at0 + (8 + b) * stride], p3 = p[at0 + (12 + b) * stride];
                     r[b] = p0 + 0.5f * (p1 + p2);
                     r[4 + b] = 0.5f * (p1 - p2);
                     r[8 + b] = 0.5f * (p1 + p2) + p3;
@@ -328,20 +333,23 @@ internal sealed partial class CpuKernels
                         var tq = Avx512F.PermuteVar16x32x2(a0, OddLanes, a1);
                         var ts = Avx512F.PermuteVar16x32x2(b0, EvenLanes, b1);
                         var tu = Avx512F.PermuteVar16x32x2(b0, OddLanes, b1);
-                        // A dy: rows (p, q), (p + s, q + u), (p − s, q − u), (−s, −u); then each row (a, b) to (a, a + b, a − b, −b)
+                        // A dy: rows (p, q), (p + s, q + u), (p − s, q − u), (−s, −u)
                         float* dst = py + (long)co * tiles + r * tw + tx0;
-                        void Row(int i, Vector512<float> a, Vector512<float> b)
-                        {
-                            Avx512F.MaskStore(dst + (4 * i) * plane16, store, a);
-                            Avx512F.MaskStore(dst + (4 * i + 1) * plane16, store, a + b);
-                            Avx512F.MaskStore(dst + (4 * i + 2) * plane16, store, a - b);
-                            Avx512F.MaskStore(dst + (4 * i + 3) * plane16, store, -b);
-                        }
-                        Row(0, tp, tq);
-                        Row(1, tp + ts, tq + tu);
-                        Row(2, tp - ts, tq - tu);
-                        Row(3, -ts, -tu);
+                        GradRow(dst, plane16, store, tp, tq);
+                        GradRow(dst + 4 * plane16, plane16, store, tp + ts, tq + tu);
+                        GradRow(dst + 8 * plane16, plane16, store, tp - ts, tq - tu);
+                        GradRow(dst + 12 * plane16, plane16, store, -ts, -tu);
                     }
             }
+    }
+
+    /// <summary>A row (a, b) of A dy times Aᵀ: (a, a + b, a − b, −b), as four coefficients a plane apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void GradRow(float* dst, long plane, Vector512<float> store, Vector512<float> a, Vector512<float> b)
+    {
+        Avx512F.MaskStore(dst, store, a);
+        Avx512F.MaskStore(dst + plane, store, a + b);
+        Avx512F.MaskStore(dst + 2 * plane, store, a - b);
+        Avx512F.MaskStore(dst + 3 * plane, store, -b);
     }
 }
