@@ -508,7 +508,7 @@ internal sealed partial class CpuKernels
         float[]? bias = b is { } bb ? Walk.Span<float>(bb).ToArray() : null;
         int width = masks;
         if (Direct(win, o, width)) return DirectConv2d(xs, xo, ws, wo, bias, n, c, h, wd, o, win);
-        if (Winograd(win, c, o, width)) return new CpuStorage<float>(WinogradConv(xs, xo, n, c, h, wd, ws, wo, flipped: false, o, bias, win.Padding));
+        if (Winograd(win, c, o, width)) return new CpuStorage<float>(WinogradConv(xs, xo, n, c, h, wd, ws, wo, flipped: false, o, bias, win.Padding, width));
         var y = Buffers.Uninitialized<float>(n * o * l);
         if (y.Length == 0) return new CpuStorage<float>(y);
         PerImage(n, (long)o * l * kk, (img, serial) =>
@@ -530,8 +530,9 @@ internal sealed partial class CpuKernels
         var (gs, go) = Walk.Segment<float>(g);
         var (ws, wo) = Walk.Segment<float>(w);
         // dx = g ⋆ (w rotated 180°, channels swapped) at padding 2 − p: a convolution of its own
-        if (Winograd(win, o, c, masks))
-            return new CpuStorage<float>(WinogradConv(gs, go, n, o, win.OutH(h), win.OutW(wd), ws, wo, flipped: true, c, null, 2 - win.Padding));
+        int width = masks;
+        if (Winograd(win, o, c, width))
+            return new CpuStorage<float>(WinogradConv(gs, go, n, o, win.OutH(h), win.OutW(wd), ws, wo, flipped: true, c, null, 2 - win.Padding, width));
         var dx = Buffers.Zeroed<float>(n * c * h * wd);
         if (dx.Length == 0 || l == 0) return new CpuStorage<float>(dx);
         PerImage(n, (long)o * l * kk, (img, serial) =>

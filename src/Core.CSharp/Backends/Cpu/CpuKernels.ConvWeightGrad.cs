@@ -26,7 +26,7 @@ internal sealed partial class CpuKernels
         var (xs, xo) = Walk.Segment<float>(x);
         int width = masks;
         if (Direct(win, o, width)) return DirectConv2dWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win);
-        if (Winograd(win, c, o, width)) return new CpuStorage<float>(WinogradWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win.Padding));
+        if (Winograd(win, c, o, width)) return new CpuStorage<float>(WinogradWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win.Padding, width));
         // with 32 output channels or more gᵀ fills the micro-kernel's strips of 32; LeNet's 6→16
         // layer (150 × 16 by 64) ran 1.45 ms this way against 1.08 ms with the columns transposed
         if (o >= 32) return BlockedWeightGrad(gs, go, xs, xo, n, c, h, wd, o, win);

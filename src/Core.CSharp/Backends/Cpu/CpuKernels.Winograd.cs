@@ -29,11 +29,12 @@ internal sealed partial class CpuKernels
 
     /// <summary>
     /// Whether a convolution runs by Winograd: 3×3, stride 1, padding at most 2 (so the input
-    /// gradient has one too), float32 on AVX-512 (the transforms work on 16 tiles at a time),
-    /// and enough channels on both sides for the 16 products to be GEMMs worth their packing.
+    /// gradient has one too), float32 on AVX-512 or AVX2 (the transforms work on 16 or 8 tiles
+    /// at a time), and enough channels on both sides for the 16 products to be GEMMs worth
+    /// their packing.
     /// </summary>
     static bool Winograd(Window w, int inChannels, int outChannels, int width) =>
-        width == 16 && w.Kh == 3 && w.Kw == 3 && w.Stride == 1 && w.Padding <= 2 && inChannels >= 16 && outChannels >= 16;
+        (width == 16 || width == 8 && Avx2.IsSupported) && w.Kh == 3 && w.Kw == 3 && w.Stride == 1 && w.Padding <= 2 && inChannels >= 16 && outChannels >= 16;
 
     /// <summary>
     /// U[ξ] [cout, cin] = G g Gᵀ for every filter g: w [cout, cin, 3, 3] as it is, or (for the
@@ -76,7 +77,7 @@ internal sealed partial class CpuKernels
     /// <see cref="WinogradFilters"/> reads them), plus the bias if any. Images go to the cores;
     /// each takes its tiles a block of rows at a time: input transform, 16 GEMMs, output transform.
     /// </summary>
-    static float[] WinogradConv(float[] xs, int xo, int n, int cin, int h, int wd, float[] ws, int wo, bool flipped, int cout, float[]? bias, int pad)
+    static float[] WinogradConv(float[] xs, int xo, int n, int cin, int h, int wd, float[] ws, int wo, bool flipped, int cout, float[]? bias, int pad, int width)
     {
         int oh = h + 2 * pad - 2, ow = wd + 2 * pad - 2;
         var y = Buffers.Uninitialized<float>(n * cout * oh * ow);
@@ -92,10 +93,12 @@ internal sealed partial class CpuKernels
             for (int ty0 = 0; ty0 < th; ty0 += rowsPerBlock)
             {
                 int rows = Math.Min(rowsPerBlock, th - ty0), tiles = rows * tw;
-                InputTransform(xs, xo + img * cin * h * wd, cin, h, wd, pad, ty0, rows, tw, v, tiles);
+                if (width == 16) InputTransform(xs, xo + img * cin * h * wd, cin, h, wd, pad, ty0, rows, tw, v, tiles);
+                else InputTransform8(xs, xo + img * cin * h * wd, cin, h, wd, pad, ty0, rows, tw, v, tiles);
                 for (int xi = 0; xi < 16; xi++)
                     Sgemm.Multiply(new(u, xi * cout * cin, cin, 1), new Sgemm.View(v, xi * cin * tiles, tiles, 1), m, xi * cout * tiles, cout, tiles, cin, serial: serial);
-                OutputTransform(m, cout, tiles, ty0, rows, tw, bias, y, img * cout * oh * ow, oh, ow);
+                if (width == 16) OutputTransform(m, cout, tiles, ty0, rows, tw, bias, y, img * cout * oh * ow, oh, ow);
+                else OutputTransform8(m, cout, tiles, ty0, rows, tw, bias, y, img * cout * oh * ow, oh, ow);
             }
         });
         if (u.Length >= Buffers.MinPooled) Buffers.Return(u);
@@ -243,7 +246,7 @@ internal sealed partial class CpuKernels
     /// Ŷ[ξ] · V[ξ]ᵀ (Ŷ = A dy Aᵀ, V = Bᵀ d B as in the forward), each core into its own P, the
     /// partials added in core order; then dW = Gᵀ P G for every filter.
     /// </summary>
-    static float[] WinogradWeightGrad(float[] gs, int go, float[] xs, int xo, int n, int cin, int h, int wd, int cout, int pad)
+    static float[] WinogradWeightGrad(float[] gs, int go, float[] xs, int xo, int n, int cin, int h, int wd, int cout, int pad, int width)
     {
         int oh = h + 2 * pad - 2, ow = wd + 2 * pad - 2;
         var dw = Buffers.Zeroed<float>(cout * cin * 9);
@@ -261,8 +264,16 @@ internal sealed partial class CpuKernels
                 for (int ty0 = 0; ty0 < th; ty0 += rowsPerBlock)
                 {
                     int rows = Math.Min(rowsPerBlock, th - ty0), tiles = rows * tw;
-                    InputTransform(xs, xo + img * cin * h * wd, cin, h, wd, pad, ty0, rows, tw, v, tiles);
-                    GradTransform(gs, go + img * cout * oh * ow, cout, oh, ow, ty0, rows, tw, yh, tiles);
+                    if (width == 16)
+                    {
+                        InputTransform(xs, xo + img * cin * h * wd, cin, h, wd, pad, ty0, rows, tw, v, tiles);
+                        GradTransform(gs, go + img * cout * oh * ow, cout, oh, ow, ty0, rows, tw, yh, tiles);
+                    }
+                    else
+                    {
+                        InputTransform8(xs, xo + img * cin * h * wd, cin, h, wd, pad, ty0, rows, tw, v, tiles);
+                        GradTransform8(gs, go + img * cout * oh * ow, cout, oh, ow, ty0, rows, tw, yh, tiles);
+                    }
                     // Ŷ[ξ] [cout, tiles] times V[ξ]ᵀ (element (t, ci) of it is V[ξ, ci, t])
                     for (int xi = 0; xi < 16; xi++)
                         Sgemm.Multiply(new(yh, xi * cout * tiles, tiles, 1), new Sgemm.View(v, xi * cin * tiles, 1, tiles), acc, xi * cout * cin, cout, cin, tiles, accumulate: true, serial: serial);
