@@ -98,7 +98,7 @@ internal static class ShiftedExp
     // profile-guided tier-1 Sum has never called Exp and kept it as a call, passing each vector
     // through memory: the 1000-wide rows of a later cross-entropy then ran 3-4x slower.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Exp(Vector512<float> t)
+    internal static Vector512<float> Exp(Vector512<float> t)
     {
         // k = round(t·log2 e) by the 1.5·2²³ trick (exact for |k| < 2²²; larger ones are masked below)
         var magic = Vector512.Create(12582912f);
