@@ -267,7 +267,8 @@ let convolution =
         // 13 the implicit GEMM, its weight gradient from each image's transposed columns written out;
         // 20 and 33 with 16+ input channels at stride 1 Winograd's F(2×2, 3×3) (20: the weight gradient
         // below 32 channels), else 33 the weight gradient that reads blocks of 256 columns in place.
-        // Masks of 8 and 0 lanes run the implicit GEMM for all of them (transposed columns packed into B)
+        // Masks of 8 lanes run Winograd's 8-tile transforms where 16 would run Winograd, else the implicit
+        // GEMM (transposed columns packed into B); masks of 0 the implicit GEMM for all of them
         [ for o in [ 4; 13; 20; 33 ] do
               for n, st, pad, c, h, w, k in
                   [ 8, 2, 1, 3, 20, 17, 3
@@ -278,8 +279,8 @@ let convolution =
                     3, 1, 1, 33, 9, 11, 3
                     2, 2, 0, 33, 13, 12, 3
                     1, 1, 1, 33, 66, 65, 3
-                    // 17 channels in and 33 out at stride 1 run Winograd's F(2×2, 3×3) on AVX-512
-                    // machines; padding 0 and 2 (the input gradient's padding is 2 − p), odd and even sizes
+                    // 17 channels in and 33 out at stride 1 run Winograd's F(2×2, 3×3) with masks of 16
+                    // or 8 lanes; padding 0 and 2 (the input gradient's padding is 2 − p), odd and even sizes
                     2, 1, 0, 17, 10, 13, 3
                     2, 1, 2, 17, 7, 20, 3
                     // Winograd with exactly 16 input channels over blocks of several tile rows: 16

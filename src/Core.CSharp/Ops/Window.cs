@@ -61,7 +61,7 @@ public sealed partial class Tensor
     /// 2-D cross-correlation (torch.nn.functional.conv2d): x [N, C, H, W], weight [O, C, kh, kw],
     /// optional bias [O]. A primitive: on backends with a fused kernel (CPU float32) the GEMM packs
     /// its panels straight from the image (no column matrix), a direct kernel runs a layer of at
-    /// most 8 output channels, or (AVX-512, 3×3 at stride 1, 16+ channels in and out) Winograd's
+    /// most 8 output channels, or (AVX-512 or AVX2, 3×3 at stride 1, 16+ channels in and out) Winograd's
     /// F(2×2, 3×3), which rounds a little differently; elsewhere unfold times the flattened weight. Its VJP
     /// is its two pullbacks, themselves primitives (<see cref="Conv2dInputGrad"/>,
     /// <see cref="Conv2dWeightGrad"/>), and Σ g for the bias.

@@ -20,7 +20,8 @@ internal sealed partial class CpuKernels
     /// <summary>
     /// The widest masked loads the convolution kernels use: 16 lanes (AVX-512: direct kernels,
     /// Winograd, masked packing of 32-column strips, the weight gradient's patches, and folding),
-    /// 8 (AVX: packing of 16-column strips, the narrow GEMM's, and folding), or 0 (element
+    /// 8 (AVX: packing of 16-column strips, the narrow GEMM's, folding, and with AVX2 Winograd's
+    /// 8-tile transforms), or 0 (element
     /// loops). Not readonly, so the tests can run every width a machine has; all give the same
     /// values up to rounding, and each kernel call reads it once where the paths differ in their
     /// sums (direct, Winograd or GEMM).
